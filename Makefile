@@ -1,0 +1,36 @@
+# One venv, made from nothing but this repository. `make test` is what CI runs.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint unit bench clean
+
+$(BIN)/nudgebot: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/nudgebot
+
+run: install
+	$(BIN)/nudgebot run
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# The suite twice: on the embedded SQLite and on PostgreSQL (NUDGEBOT_TEST_PG names the server).
+unit: install
+	NUDGEBOT_TEST_DB=sqlite $(BIN)/pytest -q
+	NUDGEBOT_TEST_DB=postgresql $(BIN)/pytest -q
+
+test: lint unit
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

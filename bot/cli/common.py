@@ -1,0 +1,96 @@
+"""Helpers shared by the CLI commands: option types, error reporting, time parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from bot.app import Runtime
+from bot.config import ConfigError
+from bot.domain.durations import DurationError, parse_duration
+from storage.db import DatabaseURLError
+from storage.migrate import upgrade
+
+T = TypeVar("T")
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="Config file (default: $NUDGEBOT_CONFIG, ./nudgebot.yaml)"),
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def runtime(config: str | None, *, migrate: bool = True) -> Runtime:
+    """Load config and database, turning every expected failure into a clear message."""
+    try:
+        rt = Runtime.build(config)
+        if migrate:
+            upgrade(rt.db.url)
+        return rt
+    except ConfigError as exc:
+        for issue in exc.issues:
+            err.print(str(issue), soft_wrap=True, markup=False)
+        fail(f"{len(exc.issues)} problem(s) in the config; nothing was done")
+    except DatabaseURLError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        if exc.__class__.__module__.startswith(("sqlalchemy", "psycopg", "sqlite3", "alembic")):
+            fail(f"database unavailable: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+        raise
+
+
+def run_async(make: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(_wrap(make))
+
+
+async def _wrap(make: Callable[[], Awaitable[T]]) -> T:
+    return await make()
+
+
+def parse_since(value: str, now: datetime) -> datetime:
+    """``7d``-style look-back, or an ISO date/time (UTC when no zone is given)."""
+    text = value.strip()
+    try:
+        return now - parse_duration(text)
+    except DurationError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"--since {value!r} is neither a duration (7d, 12h, 30m) nor an ISO date (2026-11-01)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_at(value: str | None, now: datetime) -> datetime:
+    if value is None:
+        return now
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--at {value!r} is not an ISO-8601 time such as 2026-12-24T10:00:00+01:00")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def ago(delta: timedelta) -> str:
+    from bot.domain.durations import format_duration
+
+    return format_duration(delta)

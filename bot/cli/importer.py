@@ -1,0 +1,124 @@
+"""`nudgebot import FILE.jsonl --source ID`: the bulk path into the same core as the webhook."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import func, select
+
+from adapters.webhook.schema import SchemaError, parse_line
+from bot.app import Runtime
+from bot.cli.common import ConfigOption, err, fail, out, run_async, runtime
+from bot.domain.events import InboundMessage
+from bot.services.ingest import ingest
+from storage.models import Message
+
+BATCH = 5000  # one write transaction per batch: big enough to amortise, small enough to not stall
+MAX_REPORTED = 20
+
+
+@dataclass
+class ImportReport:
+    lines: int = 0
+    imported: int = 0
+    new: int = 0
+    conversations: set[int] = field(default_factory=set)
+    bad: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _lines(handle: TextIO) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(handle, start=1):
+        if line.strip():
+            yield number, line
+
+
+async def import_file(
+    rt: Runtime, handle: TextIO, source: str, platform: str, progress: Progress | None = None,
+    task: int | None = None,
+) -> ImportReport:
+    report = ImportReport()
+    batch: list[InboundMessage] = []
+    async with rt.db.read() as session:
+        before = await session.scalar(
+            select(func.count()).select_from(Message).where(Message.source == source)
+        )
+
+    async def flush() -> None:
+        if batch:
+            result = await ingest(rt.db, batch, rt.rules)
+            report.imported += len(batch)
+            report.conversations.update(result.conversations)
+            batch.clear()
+
+    for number, line in _lines(handle):
+        report.lines += 1
+        try:
+            batch.append(
+                parse_line(line, source=source, platform=platform, resolve=rt.resolve_person)
+            )
+        except SchemaError as exc:
+            report.bad.append((number, str(exc)))
+        if len(batch) >= BATCH:
+            await flush()
+        if progress is not None and task is not None:
+            progress.update(task, advance=len(line.encode()) + 0)
+    await flush()
+    async with rt.db.read() as session:
+        after = await session.scalar(
+            select(func.count()).select_from(Message).where(Message.source == source)
+        )
+    report.new = int(after or 0) - int(before or 0)
+    return report
+
+
+def import_command(
+    file: Annotated[Path, typer.Argument(help="JSON Lines file, one message per line ('-' = stdin)")],
+    source: Annotated[str, typer.Option("--source", help="Source id the messages belong to")],
+    config: ConfigOption = None,
+) -> None:
+    """Bulk-load messages (one JSON object per line). Re-importing the same file changes nothing."""
+    rt = runtime(config)
+    configured = rt.config.source(source)
+    if configured is None and rt.config.sources:
+        known = ", ".join(sorted(rt.config.sources))
+        fail(f"--source {source!r} is not in the config (known: {known})")
+    platform = configured.platform if configured else "import"
+    if str(file) != "-" and not file.is_file():
+        fail(f"{file}: no such file")
+    show = sys.stderr.isatty()
+
+    async def go() -> ImportReport:
+        try:
+            if str(file) == "-":
+                return await import_file(rt, sys.stdin, source, str(platform))
+            size = file.stat().st_size
+            with file.open(encoding="utf-8", errors="replace") as handle:
+                if not show:
+                    return await import_file(rt, handle, source, str(platform))
+                columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
+                           TimeRemainingColumn())
+                with Progress(*columns, console=err, transient=True) as progress:
+                    task = progress.add_task("import", total=size)
+                    return await import_file(rt, handle, source, str(platform), progress, task)
+        finally:
+            await rt.close()
+
+    report = run_async(go)
+    for number, problem in report.bad[:MAX_REPORTED]:
+        err.print(f"{file}:{number}: {problem} (line skipped)", markup=False, soft_wrap=True)
+    if len(report.bad) > MAX_REPORTED:
+        err.print(f"… and {len(report.bad) - MAX_REPORTED} more bad lines", markup=False)
+    out.print(
+        f"{report.lines} lines: {report.imported} messages read, {report.new} new, "
+        f"{report.imported - report.new} already stored; {len(report.conversations)} "
+        f"conversations touched; {len(report.bad)} bad lines skipped",
+        markup=False,
+    )
+    if report.bad and report.imported == 0:
+        raise typer.Exit(1)

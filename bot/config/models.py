@@ -1,0 +1,255 @@
+"""The validated configuration: immutable, typed, with the lookups the rest of the bot needs.
+
+Every model can also be built directly (keyword arguments, sensible defaults) so tests
+elsewhere need no YAML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from bot.domain.hours import WeeklyHours
+
+Platform = Literal["slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "import"]
+PLATFORMS: tuple[Platform, ...] = (
+    "slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "import",
+)  # fmt: skip
+Notify = Literal["slack", "telegram"]
+EscalationKind = Literal["owner", "rotation", "person", "slack-channel"]
+DEFAULT_CLOSING_WORDS: tuple[str, ...] = ("thanks", "thank you", "ok", "great", "👍")
+DEFAULT_ICAL_REFRESH = timedelta(minutes=10)
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return mapping if isinstance(mapping, MappingProxyType) else MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Person:
+    id: str
+    name: str = ""  # defaults to the id
+    slack: str | None = None  # Slack user ID
+    telegram: str | None = None  # Telegram user ID, as text
+    timezone: str = "UTC"
+    hours: WeeklyHours | None = None  # None: any time
+    notify: Notify | None = None  # None: Slack if known, else Telegram, else nowhere
+    owner: bool = False
+    email: str | None = None
+    github: str | None = None  # login
+    handles: tuple[str, ...] = ()  # e.g. @alice@mastodon.social, forum names
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.id)
+        if self.notify is None:
+            default: Notify | None = (
+                "slack" if self.slack else "telegram" if self.telegram else None
+            )
+            object.__setattr__(self, "notify", default)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """When turns change: ``weekday`` 0=Monday, or None for every day."""
+
+    weekday: int | None
+    time: time
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Override:
+    who: str
+    start: datetime  # aware; written as ``from``
+    end: datetime  # aware, after start; written as ``to``
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rotation:
+    id: str
+    timezone: str = "UTC"
+    members: tuple[str, ...] = ()
+    shift: timedelta | None = None
+    handoff: Handoff | None = None
+    start: date | None = None
+    overrides: tuple[Override, ...] = ()
+    ical: str | None = None  # URL or file path; replaces members/shift/handoff/start
+    refresh: timedelta = DEFAULT_ICAL_REFRESH
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_ical(self) -> bool:
+        return self.ical is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    kind: EscalationKind
+    target: str | None = None  # rotation id, person id or Slack channel id; None for owner
+
+    def __str__(self) -> str:
+        return self.kind if self.target is None else f"{self.kind}:{self.target}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    id: str
+    reply_within: timedelta
+    business_hours: WeeklyHours | None = None  # None: 24/7
+    timezone: str = "UTC"
+    holidays: str | None = None  # canonical code: "DE" or "DE-BE"
+    remind_every: timedelta | None = None
+    escalate_after: timedelta | None = None
+    escalate_to: Escalation | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def holiday_country(self) -> str | None:
+        return self.holidays.split("-", 1)[0] if self.holidays else None
+
+    @property
+    def holiday_subdivision(self) -> str | None:
+        if not self.holidays or "-" not in self.holidays:
+            return None
+        return self.holidays.split("-", 1)[1]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    id: str
+    platform: Platform
+    owner: str | None = None
+    rotation: str | None = None
+    policy: str | None = None
+    channels: tuple[str, ...] = ()  # slack
+    chats: tuple[str, ...] = ()  # telegram, as text
+    customers: str | None = None  # "everyone-else" | "external"
+    secret: str | None = None  # webhook
+    instance: str | None = None  # mastodon
+    token: str | None = None
+    poll_every: timedelta | None = None
+    url: str | None = None  # discourse
+    api_key: str | None = None
+    api_username: str | None = None
+    categories: tuple[str, ...] = ()
+    repo: str | None = None  # github "owner/name"
+    api_url: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # other platform-specific keys
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extra", _frozen(self.extra))
+
+
+def _norm_handle(value: str) -> str:
+    return value.strip().lstrip("@").lower()
+
+
+def _identity_keys(person: Person) -> list[tuple[str, str]]:
+    """(kind, normalised value) pairs under which a person can be recognised."""
+    keys: list[tuple[str, str]] = []
+    if person.slack:
+        keys.append(("slack", person.slack))
+    if person.telegram:
+        keys.append(("telegram", person.telegram))
+    if person.github:
+        keys.append(("github", person.github.lower()))
+    if person.email:
+        keys.append(("email", person.email.strip().lower()))
+    keys.extend(("handle", _norm_handle(h)) for h in person.handles)
+    return keys
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    timezone: str = "UTC"
+    closing_words: tuple[str, ...] = DEFAULT_CLOSING_WORDS
+    team: Mapping[str, Person] = field(default_factory=dict)
+    rotations: Mapping[str, Rotation] = field(default_factory=dict)
+    policies: Mapping[str, Policy] = field(default_factory=dict)
+    sources: Mapping[str, Source] = field(default_factory=dict)
+    path: Path | None = None  # the file it came from; None for the built-in empty config
+    _identities: Mapping[tuple[str, str], str] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("team", "rotations", "policies", "sources"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+        index: dict[tuple[str, str], str] = {}
+        for person in self.team.values():
+            for key in _identity_keys(person):
+                index.setdefault(key, person.id)
+        object.__setattr__(self, "_identities", MappingProxyType(index))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def person(self, person_id: str) -> Person | None:
+        return self.team.get(person_id)
+
+    def rotation(self, rotation_id: str) -> Rotation | None:
+        return self.rotations.get(rotation_id)
+
+    def policy(self, policy_id: str) -> Policy | None:
+        return self.policies.get(policy_id)
+
+    def source(self, source_id: str) -> Source | None:
+        return self.sources.get(source_id)
+
+    def owners(self) -> tuple[str, ...]:
+        """Ids of every member with ``owner: true``, in file order."""
+        return tuple(p.id for p in self.team.values() if p.owner)
+
+    def policy_for(self, source_id: str) -> Policy | None:
+        source = self.sources.get(source_id)
+        if source is None or source.policy is None:
+            return None
+        return self.policies.get(source.policy)
+
+    def person_by_platform(self, platform: str, user_id: str | int) -> str | None:
+        """The team member behind a platform identity, or None for customers and strangers.
+
+        ``platform`` is ``slack``, ``telegram``, ``github``, ``email``, or any other
+        platform, whose ids are matched against members' ``handles`` and emails.
+        """
+        raw = str(user_id).strip()
+        if not raw:
+            return None
+        if platform in ("slack", "telegram"):
+            return self._identities.get((platform, raw))
+        if platform == "github":
+            return self._identities.get(("github", raw.lower())) or self._identities.get(
+                ("handle", _norm_handle(raw))
+            )
+        if platform == "email":
+            return self._identities.get(("email", raw.lower()))
+        return self._identities.get(("handle", _norm_handle(raw))) or self._identities.get(
+            ("email", raw.lower())
+        )
+
+    def person_by_identity(self, value: str | int) -> str | None:
+        """A member id, or any platform identity of a member (imports do not say which)."""
+        raw = str(value).strip()
+        if raw in self.team:
+            return raw
+        for kind in ("slack", "telegram", "github", "email", "handle"):
+            found = self.person_by_platform(kind, raw)
+            if found is not None:
+                return found
+        return None

@@ -1,0 +1,176 @@
+"""Conversation state as a pure function of its messages and actions.
+
+State never depends on arrival order: callers hand over the full set of facts, which are
+sorted by platform time (then message id) before they are folded. That makes duplicate,
+late and out-of-order deliveries harmless — the same set gives the same state.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain.events import Action, ActionKind, MessageFact
+
+DEFAULT_CLOSING_WORDS: tuple[str, ...] = ("thanks", "thank you", "ok", "great", "👍")
+# Words people add around an acknowledgement without changing its meaning.
+_FILLERS = frozenset(
+    {"ok", "okay", "great", "thanks", "thank", "you", "so", "much", "very", "many", "a", "lot",
+     "cool", "perfect", "awesome", "got", "it", "thx", "ty", "cheers", "alright", "all", "right",
+     "good", "nice", "and", "again", "guys", "team", "👍", "🙏", "❤️", "🙂", "😊"}
+)
+_MAX_CLOSING_LEN = 40
+
+
+@dataclass(frozen=True)
+class Period:
+    """One waiting period: from the first customer message after the latest team message."""
+
+    started_at: datetime
+    first_message_id: str
+    ended_at: datetime | None = None
+    end_reason: str | None = None  # "reply" | "not_needed"
+    answered_by: str | None = None  # team member id, or raw author id for unknown team authors
+    answer_message_id: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.ended_at is None
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    periods: tuple[Period, ...]
+    started_at: datetime | None  # first customer message
+    first_response_at: datetime | None
+    first_responder: str | None
+    customer_id: str | None  # author of the first customer message
+    customer_name: str | None
+    last_message_at: datetime | None
+    last_team_at: datetime | None
+    replies: int  # team messages after a customer message
+    broadcasts: int  # team messages in a conversation no customer ever spoke in
+    team_messages: int
+    customer_messages: int
+
+    @property
+    def waiting_since(self) -> datetime | None:
+        if self.periods and self.periods[-1].open:
+            return self.periods[-1].started_at
+        return None
+
+    @property
+    def current_period(self) -> Period | None:
+        return self.periods[-1] if self.periods and self.periods[-1].open else None
+
+
+def _normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).strip().lower()
+    return re.sub(r"[\s!.,;:()\-–—~*_]+", " ", text).strip()
+
+
+def is_closing(text: str, closing_words: Sequence[str]) -> bool:
+    """A short message that only thanks or acknowledges.
+
+    True when the message equals one of the closing words, or consists only of closing words
+    and common fillers ("ok great, thanks so much!") and is short. An empty list turns it off.
+    """
+    if not closing_words:
+        return False
+    norm = _normalise(text)
+    if not norm or len(norm) > _MAX_CLOSING_LEN:
+        return False
+    words = {_normalise(w) for w in closing_words if _normalise(w)}
+    if norm in words:
+        return True
+    tokens = norm.split()
+    vocabulary = set(_FILLERS)
+    for w in words:
+        vocabulary.update(w.split())
+    if not all(t in vocabulary for t in tokens):
+        return False
+    # Fillers alone ("so", "you") are not an acknowledgement: one closing word must be there.
+    return any(w in norm.split() or w == norm or f" {w} " in f" {norm} " for w in words)
+
+
+def _sort_key(fact: MessageFact | Action) -> tuple[datetime, int, str]:
+    if isinstance(fact, MessageFact):
+        return (fact.at, 0, fact.message_id)
+    # Actions sort after messages of the same instant: a "not needed" pressed in the same
+    # second as a follow-up is taken as having seen it.
+    return (fact.at, 1, f"{fact.kind}:{fact.person}")
+
+
+def compute_state(
+    messages: Iterable[MessageFact],
+    actions: Iterable[Action] = (),
+    closing_words: Sequence[str] = DEFAULT_CLOSING_WORDS,
+) -> ConversationState:
+    unique: dict[str, MessageFact] = {}
+    for m in messages:
+        unique[m.message_id] = m  # duplicates carry the same id; deleted ones drop below
+    facts: list[MessageFact | Action] = [m for m in unique.values() if not m.deleted]
+    facts.extend(a for a in set(actions) if a.kind is ActionKind.NOT_NEEDED)
+    facts.sort(key=_sort_key)
+
+    periods: list[Period] = []
+    current: Period | None = None
+    started_at = first_response_at = last_message_at = last_team_at = None
+    first_responder = customer_id = customer_name = None
+    replies = team_messages = customer_messages = 0
+    team_before_customer = 0
+    ended_once = False
+    for f in facts:
+        if isinstance(f, Action):
+            if current is not None:
+                periods.append(_close(current, f.at, "not_needed", f.person, None))
+                current = None
+                ended_once = True
+            continue
+        last_message_at = f.at
+        if f.is_team:
+            team_messages += 1
+            last_team_at = f.at
+            if started_at is None:
+                team_before_customer += 1
+                continue
+            replies += 1
+            if first_response_at is None:
+                first_response_at, first_responder = f.at, f.who
+            if current is not None:
+                periods.append(_close(current, f.at, "reply", f.who, f.message_id))
+                current = None
+            ended_once = True
+            continue
+        customer_messages += 1
+        if started_at is None:
+            started_at, customer_id, customer_name = f.at, f.author_id, f.author_name or None
+        if current is not None:
+            continue  # follow-ups while waiting do not move waiting_since
+        after_answer = ended_once or team_before_customer > 0
+        if after_answer and is_closing(f.text, closing_words):
+            continue
+        current = Period(started_at=f.at, first_message_id=f.message_id)
+    if current is not None:
+        periods.append(current)
+    return ConversationState(
+        periods=tuple(periods),
+        started_at=started_at,
+        first_response_at=first_response_at,
+        first_responder=first_responder,
+        customer_id=customer_id,
+        customer_name=customer_name,
+        last_message_at=last_message_at,
+        last_team_at=last_team_at,
+        replies=replies,
+        broadcasts=team_messages if customer_messages == 0 else 0,
+        team_messages=team_messages,
+        customer_messages=customer_messages,
+    )
+
+
+def _close(p: Period, at: datetime, reason: str, by: str | None, msg: str | None) -> Period:
+    return Period(p.started_at, p.first_message_id, at, reason, by, msg)

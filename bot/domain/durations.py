@@ -1,0 +1,54 @@
+"""Durations as people write them in config: ``45s``, ``15m``, ``4h``, ``2d``, ``1w``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Compound forms ("1h30m") are accepted because people write them; a bare number is not,
+# since "15" could mean minutes or seconds and guessing would silently mistime nudges.
+_PART = re.compile(r"(\d+)\s*([smhdw])")
+_WHOLE = re.compile(r"^\s*(?:\d+\s*[smhdw]\s*)+$")
+
+
+class DurationError(ValueError):
+    pass
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    if isinstance(text, bool):
+        raise DurationError(f"{text!r} is not a duration; write e.g. 45s, 15m, 4h, 2d or 1w")
+    if isinstance(text, int | float):
+        raise DurationError(
+            f"{text!r} has no unit; write e.g. {int(text)}s, {int(text)}m or {int(text)}h"
+        )
+    raw = str(text).strip().lower()
+    if not raw or not _WHOLE.match(raw):
+        raise DurationError(f"{text!r} is not a duration; write e.g. 45s, 15m, 4h, 2d or 1w")
+    seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(raw))
+    return timedelta(seconds=seconds)
+
+
+def parse_positive_duration(text: str | int | float) -> timedelta:
+    value = parse_duration(text)
+    if value <= timedelta(0):
+        raise DurationError(f"{text!r} must be longer than zero")
+    return value
+
+
+def format_duration(value: timedelta) -> str:
+    """Short human form, largest two units: ``1h 05m``, ``3d 4h``, ``45s``."""
+    total = int(value.total_seconds())
+    sign = "-" if total < 0 else ""
+    total = abs(total)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d {hours}h" if hours else f"{sign}{days}d"
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{sign}{minutes}m {seconds:02d}s" if seconds and minutes < 10 else f"{sign}{minutes}m"
+    return f"{sign}{seconds}s"

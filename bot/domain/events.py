@@ -1,0 +1,96 @@
+"""Normalised facts every adapter produces: messages (with edits and deletions) and actions."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+class Kind(enum.StrEnum):
+    MESSAGE = "message"
+    EDIT = "edit"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Author:
+    id: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One customer or team message, as a platform reported it.
+
+    ``thread`` is the platform's conversation key inside ``channel`` (Slack ``thread_ts``,
+    a webhook's ``thread`` field, …). ``person`` is the team member id when the author is on
+    the team and known; ``is_team`` may be true with ``person`` unknown (imported history).
+    ``edited_at`` is set on edits: the latest edit by platform time wins, whatever the arrival
+    order. A ``DELETE`` removes the message from every computation.
+    """
+
+    source: str
+    platform: str
+    message_id: str
+    thread: str
+    at: datetime
+    author: Author
+    is_team: bool
+    text: str = ""
+    channel: str = ""
+    url: str = ""
+    person: str | None = None
+    kind: Kind = Kind.MESSAGE
+    edited_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None:
+            raise ValueError("InboundMessage.at must be timezone-aware")
+
+
+class ActionKind(enum.StrEnum):
+    CLAIM = "claim"
+    SNOOZE = "snooze"
+    NOT_NEEDED = "not_needed"
+    REPLY = "reply"
+    UNCLAIM = "unclaim"
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something a team member did to a conversation (from a nudge button, a command, …)."""
+
+    kind: ActionKind
+    person: str
+    at: datetime
+    until: datetime | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class MessageFact:
+    """The stored form of a message that state is computed from."""
+
+    message_id: str
+    at: datetime
+    is_team: bool
+    author_id: str
+    person: str | None = None
+    text: str = ""
+    deleted: bool = False
+    author_name: str = ""
+    url: str = ""
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def who(self) -> str:
+        """Team member id when known, else the raw author id (keys per-person statistics)."""
+        return self.person or self.author_id
+
+
+def utc(value: datetime) -> datetime:
+    """Normalise an aware datetime to UTC; reject naive ones (their zone is a guess)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: a time zone is required")
+    return value.astimezone(UTC)

@@ -1,0 +1,332 @@
+"""On-call rotations: who is on call at an instant, and the turns over a span of time.
+
+A ``WeeklyRotation`` hands the pager from member to member in order:
+
+* The first turn (``members[0]``) starts at the first hand-off instant on or after ``start``.
+  A hand-off instant is a local wall-clock time in ``tz``: ``handoff_weekday`` at
+  ``handoff_time``, or every day at ``handoff_time`` when ``handoff_weekday`` is None. The
+  weekday only anchors the first turn; after that turns change every ``shift``.
+* Turn ``k`` starts at local wall-clock ``first + k * shift``. Shifts are measured on the local
+  clock, not in elapsed seconds, so a ``Mon 09:00`` Europe/Berlin hand-off stays 09:00 across
+  DST (the turn spanning the change is an hour shorter or longer). Sub-day shifts follow the
+  same rule: a 12h shift from 09:00 changes at 09:00 and 21:00 local time.
+* A local time that does not exist or is ambiguous is resolved with ``fold=0`` and normalised
+  through UTC (02:30 on a spring-forward night becomes 03:30 summer time). A turn that this
+  pushes past the next one's start (only possible when the shift is shorter than the DST jump)
+  is empty and skipped, so turns never overlap.
+* Before the first turn nobody is on call (``on_call`` returns None).
+* Overrides win over turns and split them; among overlapping overrides the latest-created
+  (highest ``created_seq``) wins.
+
+All returned datetimes are aware UTC.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from bot.domain.durations import DurationError, parse_duration
+
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_HANDOFF = re.compile(r"^\s*(?:([a-z]+)\s+)?(\d{1,2}):(\d{2})\s*$", re.IGNORECASE)
+# A window may hold at most this many turns: protects callers from a 1s shift over a year.
+MAX_TURNS = 100_000
+# No DST transition on record moves the clock by more than this.
+_MAX_DST_JUMP = timedelta(hours=3)
+_TICK = timedelta(microseconds=1)
+
+
+class RotationError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Turn:
+    person: str | None
+    start: datetime
+    end: datetime
+    override: bool = False
+
+
+@dataclass(frozen=True)
+class Override:
+    who: str
+    start: datetime
+    end: datetime
+    created_seq: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.who.strip():
+            raise RotationError("an override needs a person ('who')")
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise RotationError(f"override for {self.who!r}: times must carry a time zone")
+        if self.end <= self.start:
+            raise RotationError(
+                f"override for {self.who!r}: 'to' ({self.end.isoformat()}) must be after "
+                f"'from' ({self.start.isoformat()})"
+            )
+
+
+class Schedule(Protocol):
+    def on_call(self, at: datetime) -> Turn | None: ...
+
+    def turns(self, start: datetime, end: datetime) -> list[Turn]: ...
+
+    def next_turn(self, at: datetime) -> Turn | None: ...
+
+
+def parse_handoff(text: str) -> tuple[int | None, time]:
+    """``"Mon 09:00"``, ``"monday 9:00"`` or ``"09:00"`` (daily) → (weekday or None, time)."""
+    hint = "write e.g. 'Mon 09:00' (weekly) or '09:00' (daily)"
+    m = _HANDOFF.match(str(text))
+    if not m:
+        raise RotationError(f"{text!r} is not a hand-off time; {hint}")
+    day_text, hour, minute = m.group(1), int(m.group(2)), int(m.group(3))
+    weekday: int | None = None
+    if day_text is not None:
+        word = day_text.lower()
+        hits = [i for i, name in enumerate(_DAYS) if len(word) >= 3 and name.startswith(word)]
+        if len(hits) != 1:
+            raise RotationError(f"{text!r}: {day_text!r} is not a day of the week; {hint}")
+        weekday = hits[0]
+    if hour > 23 or minute > 59:
+        raise RotationError(f"{text!r}: {hour}:{minute:02d} is not a time of day (00:00-23:59)")
+    return weekday, time(hour, minute)
+
+
+def _require_aware(*values: datetime) -> None:
+    for value in values:
+        if value.tzinfo is None:
+            raise RotationError(f"{value.isoformat()} has no time zone; pass an aware datetime")
+
+
+@dataclass(frozen=True)
+class WeeklyRotation:
+    id: str
+    members: tuple[str, ...]
+    shift: timedelta
+    handoff_weekday: int | None
+    handoff_time: time
+    start: date
+    tz: ZoneInfo
+    overrides: tuple[Override, ...] = ()
+    _first: datetime = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        where = f"rotation {self.id!r}"
+        if not self.members:
+            raise RotationError(f"{where}: members is empty; list at least one person")
+        if any(not m.strip() for m in self.members):
+            raise RotationError(f"{where}: members contains an empty name")
+        if self.shift < timedelta(seconds=1):
+            raise RotationError(f"{where}: shift must be at least 1s, not {self.shift}")
+        if self.handoff_weekday is not None and not 0 <= self.handoff_weekday <= 6:
+            raise RotationError(f"{where}: hand-off weekday must be 0 (Mon) to 6 (Sun)")
+        if self.handoff_time.tzinfo is not None:
+            raise RotationError(f"{where}: hand-off time is local to {self.tz}; drop its tzinfo")
+        day = self.start
+        if self.handoff_weekday is not None:
+            day += timedelta(days=(self.handoff_weekday - day.weekday()) % 7)
+        object.__setattr__(self, "_first", datetime.combine(day, self.handoff_time))
+
+    @classmethod
+    def build(
+        cls,
+        id: str,
+        *,
+        members: Sequence[str],
+        shift: str | timedelta,
+        handoff: str,
+        start: date,
+        tz: str | ZoneInfo,
+        overrides: Sequence[Override] = (),
+        known: Collection[str] | None = None,
+    ) -> WeeklyRotation:
+        """Build from config-style values; ``known`` (team member ids) rejects unknown people."""
+        try:
+            length = parse_duration(shift) if isinstance(shift, str) else shift
+        except DurationError as e:
+            raise RotationError(f"rotation {id!r}: shift: {e}") from None
+        try:
+            zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+        except (ValueError, KeyError):
+            raise RotationError(f"rotation {id!r}: unknown time zone {tz!r}") from None
+        weekday, at = parse_handoff(handoff)
+        rotation = cls(id, tuple(members), length, weekday, at, start, zone, tuple(overrides))
+        if known is not None:
+            rotation.check_people(known)
+        return rotation
+
+    def check_people(self, known: Collection[str]) -> None:
+        unknown = sorted({m for m in self.members if m not in known})
+        unknown += sorted({o.who for o in self.overrides if o.who not in known} - set(unknown))
+        if unknown:
+            raise RotationError(
+                f"rotation {self.id!r}: unknown person {', '.join(map(repr, unknown))}; "
+                f"known team members: {', '.join(sorted(known)) or 'none'}"
+            )
+
+    def on_call(self, at: datetime) -> Turn | None:
+        _require_aware(at)
+        turn = self.turns(at, at + _TICK)[0]
+        return turn if turn.person is not None else None
+
+    def turns(self, start: datetime, end: datetime) -> list[Turn]:
+        _require_aware(start, end)
+        return layered_turns(self._spans, start, end, reach=timedelta(days=400))
+
+    def next_turn(self, at: datetime) -> Turn | None:
+        _require_aware(at)
+        latest = max([at, self._start_at(0), *(o.end for o in self.overrides)])
+        horizon = latest - at + (len(self.members) + 1) * self.shift + timedelta(days=2)
+        return find_next_turn(self, at, horizon=horizon, step=max(self.shift * 8, timedelta(1)))
+
+    def _start_at(self, k: int) -> datetime:
+        """Start of turn ``k``, clamped so that starts never decrease (see module doc)."""
+        try:
+            naive = self._first + k * self.shift
+            raw = _to_utc(naive, self.tz)
+            if not _in_gap(naive, self.tz):
+                return raw
+            # In a spring-forward gap: a later turn may start earlier in real time.
+            j = k + 1
+            while _in_gap(self._first + j * self.shift, self.tz):
+                j += 1
+            return min(raw, _to_utc(self._first + j * self.shift, self.tz))
+        except OverflowError:
+            raise RotationError(f"rotation {self.id!r}: time out of range") from None
+
+    def _index(self, at: datetime) -> int | None:
+        """The last turn starting at or before ``at``; None before the first turn."""
+        if self._start_at(0) > at:
+            return None
+        local = at.astimezone(self.tz).replace(tzinfo=None)
+        k = max(0, (local - self._first) // self.shift)
+        while k > 0 and self._start_at(k) > at:
+            k -= 1
+        while self._start_at(k + 1) <= at:
+            k += 1
+        return k
+
+    def _spans(self, start: datetime, end: datetime) -> list[Span]:
+        spans = [
+            Span(o.who, o.start.astimezone(UTC), o.end.astimezone(UTC), (1, o.created_seq, i), True)
+            for i, o in enumerate(self.overrides)
+            if o.start < end and o.end > start
+        ]
+        k = self._index(start)
+        k = 0 if k is None else k
+        begin = self._start_at(k)
+        while begin < end:
+            if len(spans) > MAX_TURNS:
+                raise RotationError(
+                    f"rotation {self.id!r}: more than {MAX_TURNS} turns between "
+                    f"{start.isoformat()} and {end.isoformat()}; ask for a shorter span"
+                )
+            finish = self._start_at(k + 1)
+            if finish > begin:
+                spans.append(Span(self.members[k % len(self.members)], begin, finish, (0, k), False))
+            k, begin = k + 1, finish
+        return spans
+
+
+def _to_utc(naive: datetime, tz: ZoneInfo) -> datetime:
+    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def _in_gap(naive: datetime, tz: ZoneInfo) -> bool:
+    return _to_utc(naive, tz).astimezone(tz).replace(tzinfo=None) != naive
+
+
+@dataclass(frozen=True)
+class Span:
+    """Someone's claim on a stretch of time; where spans overlap the highest ``rank`` wins."""
+
+    person: str | None
+    start: datetime
+    end: datetime
+    rank: tuple[float | str, ...]
+    override: bool = False
+
+
+@dataclass
+class _Piece:
+    span: Span | None
+    start: datetime
+    end: datetime
+
+
+def _sweep(spans: Sequence[Span], start: datetime, end: datetime) -> list[_Piece]:
+    """Tile [start, end) with the winning span of each stretch (None where nobody is)."""
+    spans = sorted(spans, key=lambda s: s.start)
+    # Ranks are compared once up front so the heap only ever compares integers.
+    order = sorted(range(len(spans)), key=lambda i: spans[i].rank)
+    priority = {i: p for p, i in enumerate(order)}
+    cuts = {start, end}
+    cuts.update(t for s in spans for t in (s.start, s.end) if start < t < end)
+    bounds = sorted(cuts)
+    heap: list[tuple[int, int]] = []
+    pieces: list[_Piece] = []
+    i = 0
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        while i < len(spans) and spans[i].start <= a:
+            heapq.heappush(heap, (-priority[i], i))
+            i += 1
+        while heap and spans[heap[0][1]].end <= a:
+            heapq.heappop(heap)
+        winner = spans[heap[0][1]] if heap else None
+        if pieces and pieces[-1].span is winner:
+            pieces[-1].end = b
+        else:
+            pieces.append(_Piece(winner, a, b))
+    return pieces
+
+
+def layered_turns(
+    spans_between: Callable[[datetime, datetime], Sequence[Span]],
+    start: datetime,
+    end: datetime,
+    *,
+    reach: timedelta,
+) -> list[Turn]:
+    """Effective turns covering [start, end): whole turns, but nobody-on-call stretches clipped.
+
+    A second pass widens the window to the first and last winners' own spans (at most
+    ``reach`` further) so that those turns come back whole rather than cut at the window.
+    """
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if end <= start:
+        raise RotationError(f"empty span: {end.isoformat()} is not after {start.isoformat()}")
+    pieces = _sweep(spans_between(start, end), start, end)
+    first, last = pieces[0].span, pieces[-1].span
+    lo = max(first.start, start - reach) if first else start
+    hi = min(last.end, end + reach) if last else end
+    if (lo, hi) != (start, end):
+        wide = _sweep(spans_between(lo, hi), lo, hi)
+        pieces = [p for p in wide if p.end > start and p.start < end]
+    return [
+        Turn(p.span.person, p.start, p.end, p.span.override) if p.span else Turn(None, p.start, p.end)
+        for p in pieces
+    ]
+
+
+def find_next_turn(
+    schedule: Schedule, at: datetime, *, horizon: timedelta, step: timedelta
+) -> Turn | None:
+    """The first turn after ``at`` whose person is someone, and someone else than now."""
+    current = schedule.on_call(at)
+    now = current.person if current else None
+    begin, stop = at, at + horizon
+    while begin < stop:
+        chunk_end = min(begin + step, stop)
+        for turn in schedule.turns(begin, chunk_end):
+            if turn.person is not None and turn.person != now:
+                return turn
+        begin = chunk_end
+    return None

@@ -1,0 +1,125 @@
+"""Engine and session setup for SQLite (embedded default) and PostgreSQL (psycopg 3).
+
+SQLite gets the service tuning SQLAlchemy's pysqlite notes describe: the driver's own
+transaction handling is switched off so that we emit ``BEGIN`` ourselves — ``BEGIN IMMEDIATE``
+for writers, so two writers queue on the busy timeout instead of failing on lock upgrade.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+DEFAULT_URL = "sqlite:///nudgebot.db"
+_WRITE = "nudgebot_write"
+
+
+class DatabaseURLError(ValueError):
+    pass
+
+
+def database_url(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("DATABASE_URL") or DEFAULT_URL
+
+
+def _parse(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
+        raise DatabaseURLError(
+            f"DATABASE_URL {url!r} is not a database URL; use sqlite:///path.db or "
+            "postgresql+psycopg://user@host/db"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise DatabaseURLError(
+            f"DATABASE_URL {url!r}: {backend} is not supported; use sqlite or postgresql"
+        )
+    return parsed
+
+
+def async_url(url: str) -> URL:
+    parsed = _parse(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def sync_url(url: str) -> URL:
+    parsed = _parse(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite+pysqlite")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    sync = engine.sync_engine
+
+    @event.listens_for(sync, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(sync, "begin")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@dataclass
+class Database:
+    """One engine per process; ``write()`` and ``read()`` hand out short transactions."""
+
+    engine: AsyncEngine
+    url: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        async with self._writer() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._reader() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def __post_init__(self) -> None:
+        writer_engine = self.engine.execution_options(**{_WRITE: True})
+        self._writer = async_sessionmaker(writer_engine, expire_on_commit=False)
+        self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
+
+
+def connect(url: str | None = None, *, echo: bool = False) -> Database:
+    raw = database_url(url)
+    target = async_url(raw)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if target.get_backend_name() == "sqlite":
+        database = target.database or ""
+        if database in ("", ":memory:"):
+            # Each pooled connection would otherwise see its own empty in-memory database.
+            raise DatabaseURLError("in-memory SQLite is not supported; use sqlite:///path.db")
+    else:
+        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = create_async_engine(target, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _tune_sqlite(engine)
+    return Database(engine=engine, url=raw)

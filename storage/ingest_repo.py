@@ -1,0 +1,189 @@
+"""Set-based writes for ingest: a batch of messages costs a handful of statements."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.events import Action, ActionKind, Kind, MessageFact
+from storage.models import ActionRecord, Conversation, Message, WaitingPeriod
+
+_CHUNK = 500  # keeps IN (...) lists well under SQLite's variable limit
+
+
+@dataclass(frozen=True)
+class ConversationKey:
+    source: str
+    thread_key: str
+    platform: str
+    channel: str
+    thread: str
+    url: str
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    dialect = session.bind.dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+async def ensure_conversations(
+    session: AsyncSession, keys: Iterable[ConversationKey]
+) -> dict[tuple[str, str], int]:
+    unique = {(k.source, k.thread_key): k for k in keys}
+    if not unique:
+        return {}
+    rows = [
+        {
+            "source": k.source,
+            "thread_key": k.thread_key,
+            "platform": k.platform,
+            "channel": k.channel,
+            "thread": k.thread,
+            "url": k.url,
+            "last_text": "",
+        }
+        for k in unique.values()
+    ]
+    await session.execute(
+        _insert(session, Conversation).on_conflict_do_nothing(
+            index_elements=["source", "thread_key"]
+        ),
+        rows,
+    )
+    ids: dict[tuple[str, str], int] = {}
+    pairs = list(unique)
+    for part in _chunks(pairs):
+        result = await session.execute(
+            select(Conversation.source, Conversation.thread_key, Conversation.id).where(
+                tuple_(Conversation.source, Conversation.thread_key).in_(part)
+            )
+        )
+        ids.update({(s, t): i for s, t, i in result.tuples()})
+    return ids
+
+
+async def upsert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert messages, applying edits and deletions whatever order they arrive in.
+
+    Each row carries ``kind``. A plain message never overwrites a stored one (a redelivery
+    changes nothing, and a deletion or a newer edit that arrived first stays in force);
+    an edit wins only over an older edit; a deletion always wins.
+    """
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        data = dict(row)
+        by_kind[data.pop("kind")].append(data)
+    table = Message.__table__
+    if plain := by_kind.get(Kind.MESSAGE):
+        await session.execute(
+            _insert(session, Message).on_conflict_do_nothing(
+                index_elements=["source", "message_id"]
+            ),
+            plain,
+        )
+    if edits := by_kind.get(Kind.EDIT):
+        stmt = _insert(session, Message)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["source", "message_id"],
+            set_={"text": stmt.excluded.text, "edited_at": stmt.excluded.edited_at},
+            where=(table.c.edited_at.is_(None)) | (stmt.excluded.edited_at > table.c.edited_at),
+        )
+        await session.execute(stmt, edits)
+    if deletions := by_kind.get(Kind.DELETE):
+        stmt = _insert(session, Message)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["source", "message_id"], set_={"deleted": True}
+        )
+        await session.execute(stmt, [{**d, "deleted": True} for d in deletions])
+
+
+async def load_facts(
+    session: AsyncSession, conversation_ids: Sequence[int]
+) -> tuple[dict[int, list[MessageFact]], dict[int, list[Action]]]:
+    facts: dict[int, list[MessageFact]] = defaultdict(list)
+    actions: dict[int, list[Action]] = defaultdict(list)
+    m = Message
+    for part in _chunks(conversation_ids):
+        result = await session.execute(
+            select(
+                m.conversation_id, m.message_id, m.at, m.is_team, m.author_id, m.person,
+                m.text, m.deleted, m.author_name, m.url,
+            ).where(m.conversation_id.in_(part))
+        )
+        for cid, mid, at, team, author, person, text, deleted, name, url in result.tuples():
+            facts[cid].append(MessageFact(mid, at, team, author, person, text, deleted, name, url))
+        a = ActionRecord
+        result2 = await session.execute(
+            select(a.conversation_id, a.kind, a.person, a.at, a.until, a.note).where(
+                a.conversation_id.in_(part), a.kind == ActionKind.NOT_NEEDED.value
+            )
+        )
+        for cid, kind, person, at, until, note in result2.tuples():
+            actions[cid].append(Action(ActionKind(kind), person, at, until, note))
+    return facts, actions
+
+
+@dataclass(frozen=True)
+class PeriodRow:
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    answered_by: str | None
+    due_at: datetime | None
+
+
+async def save_states(
+    session: AsyncSession,
+    conversations: Sequence[Mapping[str, Any]],
+    periods: Mapping[int, Sequence[PeriodRow]],
+    sources: Mapping[int, str],
+) -> None:
+    """Write recomputed conversation rows (each with ``id``) and replace their periods."""
+    if conversations:
+        await session.execute(
+            update(Conversation).execution_options(synchronize_session=False), conversations
+        )
+    ids = list(periods)
+    for part in _chunks(ids):
+        await session.execute(delete(WaitingPeriod).where(WaitingPeriod.conversation_id.in_(part)))
+    rows = [
+        {
+            "conversation_id": cid,
+            "source": sources[cid],
+            "started_at": p.started_at,
+            "ended_at": p.ended_at,
+            "end_reason": p.end_reason,
+            "answered_by": p.answered_by,
+            "due_at": p.due_at,
+        }
+        for cid, ps in periods.items()
+        for p in ps
+    ]
+    if rows:
+        await session.execute(_insert(session, WaitingPeriod), rows)
+
+
+async def conversation_meta(
+    session: AsyncSession, ids: Sequence[int]
+) -> dict[int, tuple[str, int, str | None]]:
+    """source, version and claimed_by of each conversation."""
+    out: dict[int, tuple[str, int, str | None]] = {}
+    c = Conversation
+    for part in _chunks(ids):
+        result = await session.execute(
+            select(c.id, c.source, c.version, c.claimed_by).where(c.id.in_(part))
+        )
+        out.update({i: (s, v, cl) for i, s, v, cl in result.tuples()})
+    return out

@@ -1,0 +1,168 @@
+"""SQLAlchemy 2 models. Times are stored as naive UTC and handed back aware (see UTCDateTime)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY, PostgreSQL wants room beyond 2**31.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC out; naive UTC on disk so both databases sort alike."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC time")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQL on SQLite hands back text
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("source", "thread_key"),
+        # "Who's waiting, oldest first" reads only waiting rows: a partial index keeps the
+        # answered history (the bulk of the table) out of it entirely.
+        Index(
+            "ix_conversations_waiting",
+            "waiting_since",
+            sqlite_where=text("waiting_since IS NOT NULL"),
+            postgresql_where=text("waiting_since IS NOT NULL"),
+        ),
+        Index(
+            "ix_conversations_due",
+            "due_at",
+            sqlite_where=text("due_at IS NOT NULL"),
+            postgresql_where=text("due_at IS NOT NULL"),
+        ),
+        Index("ix_conversations_source_started", "source", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    thread_key: Mapped[str] = mapped_column(String(512))
+    platform: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(255), default="")
+    thread: Mapped[str] = mapped_column(String(512))
+    url: Mapped[str] = mapped_column(Text, default="")
+    customer_id: Mapped[str | None] = mapped_column(String(255))
+    customer_name: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    waiting_message_id: Mapped[str | None] = mapped_column(String(255))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_text: Mapped[str] = mapped_column(Text, default="")
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_responder: Mapped[str | None] = mapped_column(String(255))
+    customer_messages: Mapped[int] = mapped_column(Integer, default=0)
+    team_messages: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    nudges_sent: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped on every recompute; a scheduled job that saw an older version is stale.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("source", "message_id"),
+        Index("ix_messages_conversation_at", "conversation_id", "at"),
+        Index("ix_messages_source_at", "source", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(255))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    author_id: Mapped[str] = mapped_column(String(255))
+    author_name: Mapped[str] = mapped_column(String(255), default="")
+    person: Mapped[str | None] = mapped_column(String(64))
+    is_team: Mapped[bool] = mapped_column(Boolean)
+    text: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str] = mapped_column(Text, default="")
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WaitingPeriod(Base):
+    """Derived from messages on every recompute; kept as rows so stats are plain queries."""
+
+    __tablename__ = "waiting_periods"
+    __table_args__ = (
+        Index("ix_waiting_periods_source_started", "source", "started_at"),
+        Index("ix_waiting_periods_conversation_id", "conversation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    source: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+    answered_by: Mapped[str | None] = mapped_column(String(255))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ActionRecord(Base):
+    """Everything a team member did to a conversation: the audit trail and an input to state."""
+
+    __tablename__ = "actions"
+    __table_args__ = (Index("ix_actions_conversation_at", "conversation_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    person: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(Text, default="")

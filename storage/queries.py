@@ -1,0 +1,132 @@
+"""Read queries behind `waiting` and `stats`: each one is served by an index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Conversation, Message, WaitingPeriod
+
+
+@dataclass(frozen=True)
+class WaitingRecord:
+    id: int
+    source: str
+    platform: str
+    channel: str
+    thread: str
+    customer_id: str | None
+    customer_name: str | None
+    waiting_since: datetime
+    due_at: datetime | None
+    claimed_by: str | None
+    nudges_sent: int
+    last_text: str
+    url: str
+
+
+async def waiting(
+    session: AsyncSession, *, source: str | None = None, limit: int | None = None
+) -> list[WaitingRecord]:
+    c = Conversation
+    stmt = (
+        select(
+            c.id, c.source, c.platform, c.channel, c.thread, c.customer_id, c.customer_name,
+            c.waiting_since, c.due_at, c.claimed_by, c.nudges_sent, c.last_text, c.url,
+        )
+        .where(c.waiting_since.is_not(None))
+        .order_by(c.waiting_since, c.id)
+    )
+    if source is not None:
+        stmt = stmt.where(c.source == source)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [WaitingRecord(*row) for row in (await session.execute(stmt)).tuples()]
+
+
+async def count_waiting_by_source(session: AsyncSession) -> dict[str, tuple[int, datetime]]:
+    c = Conversation
+    stmt = (
+        select(c.source, func.count(), func.min(c.waiting_since))
+        .where(c.waiting_since.is_not(None))
+        .group_by(c.source)
+    )
+    out: dict[str, tuple[int, datetime]] = {}
+    for source, count, oldest in (await session.execute(stmt)).tuples():
+        out[source] = (count, oldest)
+    return out
+
+
+@dataclass(frozen=True)
+class PeriodRecord:
+    source: str
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    answered_by: str | None
+    due_at: datetime | None
+
+
+async def periods_between(
+    session: AsyncSession, since: datetime, until: datetime
+) -> list[PeriodRecord]:
+    p = WaitingPeriod
+    stmt = select(p.source, p.started_at, p.ended_at, p.end_reason, p.answered_by, p.due_at).where(
+        p.started_at >= since, p.started_at < until
+    )
+    return [PeriodRecord(*row) for row in (await session.execute(stmt)).tuples()]
+
+
+@dataclass(frozen=True)
+class FirstResponseRecord:
+    source: str
+    started_at: datetime
+    first_response_at: datetime | None
+    first_responder: str | None
+
+
+async def first_responses_between(
+    session: AsyncSession, since: datetime, until: datetime
+) -> list[FirstResponseRecord]:
+    c = Conversation
+    stmt = select(c.source, c.started_at, c.first_response_at, c.first_responder).where(
+        c.started_at >= since, c.started_at < until
+    )
+    return [FirstResponseRecord(*row) for row in (await session.execute(stmt)).tuples()]
+
+
+@dataclass(frozen=True)
+class TeamMessageCount:
+    source: str
+    who: str
+    replies: int
+    broadcasts: int
+
+
+async def team_messages_between(
+    session: AsyncSession, since: datetime, until: datetime
+) -> list[TeamMessageCount]:
+    """Replies (after a customer spoke in the thread) and broadcasts (no customer ever did)."""
+    m, c = Message, Conversation
+    who = func.coalesce(m.person, m.author_id)
+    is_reply = and_(c.started_at.is_not(None), m.at >= c.started_at)
+    is_broadcast = c.customer_messages == 0
+    stmt = (
+        select(
+            m.source,
+            who,
+            func.sum(case((is_reply, 1), else_=0)),
+            func.sum(case((is_broadcast, 1), else_=0)),
+        )
+        .join(c, c.id == m.conversation_id)
+        .where(m.is_team.is_(True), m.deleted.is_(False), m.at >= since, m.at < until)
+        .where(or_(is_reply, is_broadcast))
+        .group_by(m.source, who)
+    )
+    return [
+        TeamMessageCount(s, w, int(r or 0), int(b or 0))
+        for s, w, r, b in (await session.execute(stmt)).tuples()
+    ]
