@@ -47,14 +47,16 @@ async def waiting(
     return [WaitingRecord(*row) for row in (await session.execute(stmt)).tuples()]
 
 
-async def count_waiting_by_source(session: AsyncSession) -> dict[str, tuple[int, datetime]]:
+async def count_waiting_by_source(
+    session: AsyncSession,
+) -> dict[str, tuple[int, datetime | None]]:
     c = Conversation
     stmt = (
         select(c.source, func.count(), func.min(c.waiting_since))
         .where(c.waiting_since.is_not(None))
         .group_by(c.source)
     )
-    out: dict[str, tuple[int, datetime]] = {}
+    out: dict[str, tuple[int, datetime | None]] = {}
     for source, count, oldest in (await session.execute(stmt)).tuples():
         out[source] = (count, oldest)
     return out
@@ -95,7 +97,11 @@ async def first_responses_between(
     stmt = select(c.source, c.started_at, c.first_response_at, c.first_responder).where(
         c.started_at >= since, c.started_at < until
     )
-    return [FirstResponseRecord(*row) for row in (await session.execute(stmt)).tuples()]
+    return [
+        FirstResponseRecord(source, started, first, who)
+        for source, started, first, who in (await session.execute(stmt)).tuples()
+        if started is not None  # the range condition excludes NULL; this tells mypy
+    ]
 
 
 @dataclass(frozen=True)

@@ -27,21 +27,28 @@ class SchemaError(ValueError):
         self.field = field
 
 
-def _string(obj: Mapping[str, Any], key: str, *, required: bool, limit: int = _MAX_ID) -> str:
+def _string(
+    obj: Mapping[str, Any], key: str, *, required: bool, limit: int = _MAX_ID, name: str = ""
+) -> str:
+    field = name or key
     value = obj.get(key)
     if value is None:
         if required:
-            raise SchemaError(key, "is required")
+            raise SchemaError(field, "is required")
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise SchemaError(key, f"must be a string, not {type(value).__name__}")
+        raise SchemaError(field, f"must be a string, not {type(value).__name__}")
     text = str(value)
     if required and not text.strip():
-        raise SchemaError(key, "must not be empty")
+        raise SchemaError(field, "must not be empty")
     if len(text) > limit:
-        raise SchemaError(key, f"is longer than {limit} characters")
+        raise SchemaError(field, f"is longer than {limit} characters")
     if "\x00" in text:
-        raise SchemaError(key, "contains a NUL character")
+        raise SchemaError(field, "contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): no database can store it
+        raise SchemaError(field, "is not valid Unicode (unpaired surrogate escape)") from None
     return text
 
 
@@ -54,7 +61,10 @@ def parse_time(value: Any, field: str = "at") -> datetime:
         raise SchemaError(field, f"{value[:40]!r} is not an ISO-8601 time") from None
     if parsed.tzinfo is None:
         raise SchemaError(field, "needs a time zone (end it with Z or +01:00)")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 lies before the first representable UTC time
+        raise SchemaError(field, f"{value[:40]!r} is out of range") from None
 
 
 def parse_message(
@@ -68,11 +78,8 @@ def parse_message(
     author_raw = obj.get("author")
     if not isinstance(author_raw, dict):
         raise SchemaError("author", 'must be an object like {"id": "cust-9", "name": "Dana"}')
-    author_id = _string(author_raw, "id", required=True)
-    try:
-        name = _string(author_raw, "name", required=False)
-    except SchemaError as exc:
-        raise SchemaError("author.name", str(exc).split(": ", 1)[-1]) from None
+    author_id = _string(author_raw, "id", required=True, name="author.id")
+    name = _string(author_raw, "name", required=False, name="author.name")
     team = obj.get("team", False)
     if not isinstance(team, bool):
         raise SchemaError("team", "must be true or false")

@@ -169,7 +169,7 @@ def zone(issues: Issues, path: str, value: object) -> str | None:
     issues.add(
         path,
         f"unknown time zone {name!r}",
-        f"{hint}use an IANA name such as Europe/Berlin, America/New_York or UTC",
+        f"{hint}Use an IANA name such as Europe/Berlin, America/New_York or UTC",
     )
     return None
 

@@ -139,12 +139,13 @@ class Source:
     channels: tuple[str, ...] = ()  # slack
     chats: tuple[str, ...] = ()  # telegram, as text
     customers: str | None = None  # "everyone-else" | "external"
-    secret: str | None = None  # webhook
+    # Credentials stay out of repr() so a logged config leaks nothing.
+    secret: str | None = field(default=None, repr=False)  # webhook
     instance: str | None = None  # mastodon
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     poll_every: timedelta | None = None
     url: str | None = None  # discourse
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     api_username: str | None = None
     categories: tuple[str, ...] = ()
     repo: str | None = None  # github "owner/name"

@@ -14,8 +14,15 @@ from bot.config.interpolate import UNRESOLVED
 from bot.config.models import DEFAULT_ICAL_REFRESH, Handoff, Override, Rotation
 
 ROTATION_KEYS = (
-    "members", "shift", "handoff", "start", "timezone", "overrides", "ical", "refresh",
-)  # fmt: skip
+    "members",
+    "shift",
+    "handoff",
+    "start",
+    "timezone",
+    "overrides",
+    "ical",
+    "refresh",
+)
 OVERRIDE_KEYS = ("who", "from", "to")
 _TURN_KEYS = ("members", "shift", "handoff", "start")
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -93,16 +100,20 @@ def _overrides(e: fields.Entry, team: Collection[str], tz: ZoneInfo) -> tuple[Ov
         person = None
         if who is not None:
             person = fields.reference(
-                e.issues, o.at("who"), who, kind="person", known=team, section="team",
+                e.issues,
+                o.at("who"),
+                who,
+                kind="person",
+                known=team,
+                section="team",
                 fix_else="name someone else",
-            )  # fmt: skip
+            )
         start = _moment(e.issues, o.at("from"), o.get("from"), tz) if o.has("from") else None
         end = _moment(e.issues, o.at("to"), o.get("to"), tz) if o.has("to") else None
         if start is not None and end is not None and end <= start:
             e.issues.add(o.at("to"), "to is not after from", "swap them, or fix the dates")
-        elif person is not None and start is not None and end is not None:
-            if e.issues.count == mark:
-                out.append(Override(who=person, start=start, end=end))
+        elif person and start and end and e.issues.count == mark:
+            out.append(Override(who=person, start=start, end=end))
     return tuple(out)
 
 
@@ -116,9 +127,14 @@ def _members(e: fields.Entry, team: Collection[str]) -> tuple[str, ...]:
     for i, raw in enumerate(items):
         path = item(e.at("members"), i)
         person = fields.reference(
-            e.issues, path, raw, kind="person", known=team, section="team",
+            e.issues,
+            path,
+            raw,
+            kind="person",
+            known=team,
+            section="team",
             fix_else=f"remove {raw} from the rotation",
-        )  # fmt: skip
+        )
         if person is None:
             continue
         if person in out:
@@ -135,24 +151,36 @@ def _ical(e: fields.Entry, base_dir: Path | None) -> str | None:
     if _URL.match(got):
         return got
     if "://" in got:
-        e.issues.add(e.at("ical"), f"{got!r} is not an http(s) URL or a file path",
-                     "use an https:// URL or a path to an .ics file")  # fmt: skip
+        e.issues.add(
+            e.at("ical"),
+            f"{got!r} is not an http(s) URL or a file path",
+            "use an https:// URL or a path to an .ics file",
+        )
         return None
     path = Path(got).expanduser()
     # Relative to the config file, so the bot finds it whatever directory it starts in.
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     if not path.is_file():
-        e.issues.add(e.at("ical"), f"calendar file {str(path)!r} not found",
-                     "fix the path (relative paths start at the config file) or use a URL")  # fmt: skip
+        e.issues.add(
+            e.at("ical"),
+            f"calendar file {str(path)!r} not found",
+            "fix the path (relative paths start at the config file) or use a URL",
+        )
         return None
     return str(path)
 
 
 def parse_rotation(
-    issues: Issues, path: str, rotation_id: str, raw: object, *, team: Collection[str],
-    default_tz: str, base_dir: Path | None,
-) -> Rotation | None:  # fmt: skip
+    issues: Issues,
+    path: str,
+    rotation_id: str,
+    raw: object,
+    *,
+    team: Collection[str],
+    default_tz: str,
+    base_dir: Path | None,
+) -> Rotation | None:
     body = fields.mapping(issues, path, raw, "{members: [alice, bob], shift: 1w, …}")
     if body is None:
         return None
@@ -167,14 +195,22 @@ def parse_rotation(
     if e.has("ical"):
         for key in _TURN_KEYS:
             if e.has(key):
-                issues.add(e.at(key), f"{key} cannot be combined with ical",
-                           f"remove {key} (the calendar decides the turns), or remove ical")  # fmt: skip
+                issues.add(
+                    e.at(key),
+                    f"{key} cannot be combined with ical",
+                    f"remove {key} (the calendar decides the turns), or remove ical",
+                )
         ical = _ical(e, base_dir)
         refresh = e.duration("refresh")
         if issues.count != mark:
             return None
-        return Rotation(id=rotation_id, timezone=tz_name, overrides=overrides, ical=ical,
-                        refresh=refresh or DEFAULT_ICAL_REFRESH)  # fmt: skip
+        return Rotation(
+            id=rotation_id,
+            timezone=tz_name,
+            overrides=overrides,
+            ical=ical,
+            refresh=refresh or DEFAULT_ICAL_REFRESH,
+        )
     fixes = {
         "members": "list who takes turns, e.g. members: [alice, bob] (or use ical: URL)",
         "shift": "add e.g. shift: 1w (the length of one turn)",
@@ -191,8 +227,15 @@ def parse_rotation(
     start = _start(e)
     if issues.count != mark or shift is None or handoff is None or start is None:
         return None
-    return Rotation(id=rotation_id, timezone=tz_name, members=members, shift=shift,
-                    handoff=handoff, start=start, overrides=overrides)  # fmt: skip
+    return Rotation(
+        id=rotation_id,
+        timezone=tz_name,
+        members=members,
+        shift=shift,
+        handoff=handoff,
+        start=start,
+        overrides=overrides,
+    )
 
 
 def parse_rotations(
@@ -205,9 +248,14 @@ def parse_rotations(
         if rotation_id is None:
             continue
         rotation = parse_rotation(
-            issues, child("rotations", rotation_id), rotation_id, value, team=team,
-            default_tz=default_tz, base_dir=base_dir,
-        )  # fmt: skip
+            issues,
+            child("rotations", rotation_id),
+            rotation_id,
+            value,
+            team=team,
+            default_tz=default_tz,
+            base_dir=base_dir,
+        )
         if rotation is not None:
             out[rotation_id] = rotation
     return out

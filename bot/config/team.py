@@ -10,12 +10,25 @@ from bot.config.interpolate import UNRESOLVED
 from bot.config.models import Notify, Person
 
 PERSON_KEYS = (
-    "name", "slack", "telegram", "timezone", "hours", "notify", "owner", "email", "github",
+    "name",
+    "slack",
+    "telegram",
+    "timezone",
+    "hours",
+    "notify",
+    "owner",
+    "email",
+    "github",
     "handles",
-)  # fmt: skip
+)
 _TELEGRAM_ID = re.compile(r"^-?\d+$")
 _GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")
-_LABEL = {"slack": "slack ID", "telegram": "telegram ID", "github": "GitHub login", "email": "email"}
+_LABEL = {
+    "slack": "slack ID",
+    "telegram": "telegram ID",
+    "github": "GitHub login",
+    "email": "email",
+}
 
 
 def _telegram(e: fields.Entry) -> str | None:

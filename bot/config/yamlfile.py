@@ -34,7 +34,9 @@ _FLOAT = re.compile(
     r"|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
-_SYNTAX_FIX = "fix the YAML at that spot (indentation, a missing ':' or an unclosed quote or bracket)"
+_SYNTAX_FIX = (
+    "fix the YAML at that spot (indentation, a missing ':' or an unclosed quote or bracket)"
+)
 
 
 class _Loader(yaml.SafeLoader):
@@ -48,7 +50,7 @@ class _Loader(yaml.SafeLoader):
                 raise ConstructorError(
                     None,
                     None,
-                    f"duplicate key {key_node.value!r} (first written on line {seen[key_node.value]})",
+                    f"duplicate key {key_node.value!r} (first on line {seen[key_node.value]})",
                     key_node.start_mark,
                 )
             seen[key_node.value] = line
@@ -82,12 +84,12 @@ def _problem(error: yaml.YAMLError) -> str:
 def parse_yaml(text: str, issues: Issues) -> object:
     """The document's data, or ``None`` after recording why it could not be read."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.YAMLError as error:
         issues.add(_where(error), f"not valid YAML: {_problem(error)}", _SYNTAX_FIX)
     except RecursionError:
         issues.add("", "the YAML is nested too deeply to read", "flatten the structure")
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         # PyYAML's constructors let builtin errors escape on odd explicit tags
         # (``!!int abc``, ``!!binary`` garbage); the file is still just bad input.
         issues.add("", f"not valid YAML: {error}", _SYNTAX_FIX)

@@ -40,6 +40,8 @@ MAX_TURNS = 100_000
 # No DST transition on record moves the clock by more than this.
 _MAX_DST_JUMP = timedelta(hours=3)
 _TICK = timedelta(microseconds=1)
+# How far past the asked window a turn (or override) is followed to report it whole.
+_REACH = timedelta(days=400)
 
 
 class RotationError(ValueError):
@@ -174,12 +176,11 @@ class WeeklyRotation:
 
     def on_call(self, at: datetime) -> Turn | None:
         _require_aware(at)
-        turn = self.turns(at, at + _TICK)[0]
-        return turn if turn.person is not None else None
+        return layered_at(self._spans, at, reach=_REACH)
 
     def turns(self, start: datetime, end: datetime) -> list[Turn]:
         _require_aware(start, end)
-        return layered_turns(self._spans, start, end, reach=timedelta(days=400))
+        return layered_turns(self._spans, start, end, reach=_REACH)
 
     def next_turn(self, at: datetime) -> Turn | None:
         _require_aware(at)
@@ -288,6 +289,26 @@ def _sweep(spans: Sequence[Span], start: datetime, end: datetime) -> list[_Piece
     return pieces
 
 
+def _layered(
+    spans_between: Callable[[datetime, datetime], Sequence[Span]],
+    start: datetime,
+    end: datetime,
+    reach: timedelta,
+) -> list[_Piece]:
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if end <= start:
+        raise RotationError(f"empty span: {end.isoformat()} is not after {start.isoformat()}")
+    pieces = _sweep(spans_between(start, end), start, end)
+    # Widen to the edge winners' own spans so those turns come back whole, not cut at the window.
+    first, last = pieces[0].span, pieces[-1].span
+    lo = max(first.start, start - reach) if first else start
+    hi = min(last.end, end + reach) if last else end
+    if (lo, hi) != (start, end):
+        wide = _sweep(spans_between(lo, hi), lo, hi)
+        pieces = [p for p in wide if p.end > start and p.start < end]
+    return pieces
+
+
 def layered_turns(
     spans_between: Callable[[datetime, datetime], Sequence[Span]],
     start: datetime,
@@ -295,25 +316,28 @@ def layered_turns(
     *,
     reach: timedelta,
 ) -> list[Turn]:
-    """Effective turns covering [start, end): whole turns, but nobody-on-call stretches clipped.
+    """Effective turns tiling [start, end).
 
-    A second pass widens the window to the first and last winners' own spans (at most
-    ``reach`` further) so that those turns come back whole rather than cut at the window.
+    Turns come back whole (up to ``reach`` beyond the window); stretches where no span
+    applies are Turns with person None, clipped to the window.
     """
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    if end <= start:
-        raise RotationError(f"empty span: {end.isoformat()} is not after {start.isoformat()}")
-    pieces = _sweep(spans_between(start, end), start, end)
-    first, last = pieces[0].span, pieces[-1].span
-    lo = max(first.start, start - reach) if first else start
-    hi = min(last.end, end + reach) if last else end
-    if (lo, hi) != (start, end):
-        wide = _sweep(spans_between(lo, hi), lo, hi)
-        pieces = [p for p in wide if p.end > start and p.start < end]
     return [
         Turn(p.span.person, p.start, p.end, p.span.override) if p.span else Turn(None, p.start, p.end)
-        for p in pieces
+        for p in _layered(spans_between, start, end, reach)
     ]
+
+
+def layered_at(
+    spans_between: Callable[[datetime, datetime], Sequence[Span]],
+    at: datetime,
+    *,
+    reach: timedelta,
+) -> Turn | None:
+    """The effective turn containing ``at``; None where no span applies."""
+    piece = _layered(spans_between, at, at + _TICK, reach)[0]
+    if piece.span is None:
+        return None
+    return Turn(piece.span.person, piece.start, piece.end, piece.span.override)
 
 
 def find_next_turn(

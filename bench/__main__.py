@@ -1,0 +1,167 @@
+"""``python -m bench [--only import|waiting] [--db sqlite|postgresql|both] [--quick]``.
+
+Prints every figure next to its baseline, the ratio, the target and a verdict. Nothing here
+asserts: a missed target is reported, not raised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import import_bench, waiting_bench
+from bench.common import BACKENDS, Latency, Table, load, machine, pg_available, verdict
+
+
+def _backends(choice: str) -> list[str]:
+    wanted = list(BACKENDS) if choice == "both" else [choice]
+    if "postgresql" in wanted and (why := pg_available()):
+        print(f"PostgreSQL skipped: {why}")
+        wanted.remove("postgresql")
+    return wanted
+
+
+def _size(n: int) -> str:
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k"
+
+
+def bench_import(backends: list[str], count: int, profile: bool) -> None:
+    messages = import_bench.generate(count)
+    threads = len({m["thread"] for m in messages})
+    waiting = import_bench.expected_waiting(messages)
+    print(
+        f"\n== Import throughput: {count:,} messages in {threads:,} threads "
+        f"(~{sum(len(m['text']) for m in messages) // count} chars of text each) =="
+    )
+    table = Table(
+        (
+            "db",
+            "import_file (parse+ingest+recompute)",
+            "raw executemany",
+            "ratio",
+            "target",
+            "verdict",
+        )
+    )
+    with tempfile.TemporaryDirectory(prefix="nudgebot_bench_") as folder:
+        path = Path(folder) / "messages.jsonl"
+        import_bench.write_jsonl(messages, path)
+        for backend in backends:
+            before = load()
+            run = import_bench.run_import(backend, path)
+            raw = import_bench.raw_insert(backend, messages)
+            raw_rate = count / raw
+            ratio = run.rate / raw_rate
+            if run.waiting != waiting or run.conversations != threads:
+                print(
+                    f"  WARNING {backend}: {run.conversations} conversations, {run.waiting} "
+                    f"waiting; expected {threads} and {waiting}"
+                )
+            ok_ratio = ratio >= import_bench.TARGET_RATIO
+            if backend == "sqlite":
+                ok_rate = run.rate >= import_bench.TARGET_RATE
+                target = (
+                    f">= {import_bench.TARGET_RATE:,} msg/s; >= {import_bench.TARGET_RATIO}x raw"
+                )
+                judged = f"rate {verdict(ok_rate)}; ratio {verdict(ok_ratio)}"
+            else:
+                target = f">= {import_bench.TARGET_RATIO}x raw"
+                judged = f"ratio {verdict(ok_ratio)}"
+            table.add(
+                backend,
+                f"{run.rate:,.0f} msg/s ({run.seconds:.2f} s)",
+                f"{raw_rate:,.0f} msg/s ({raw:.2f} s)",
+                f"{ratio:.3f}",
+                target,
+                judged,
+            )
+            print(
+                f"  {backend}: done (load before {before}, after {load()}); "
+                f"{run.conversations:,} conversations, {run.waiting:,} waiting"
+            )
+        print(table.render())
+        if profile and "sqlite" in backends:
+            print(
+                f"\n-- cProfile of the SQLite import ({count:,} messages; profiled run, "
+                "slower than the timed one)"
+            )
+            print(import_bench.profile_import(path))
+
+
+def bench_waiting(backends: list[str], sizes: tuple[int, int], iterations: int) -> None:
+    small, big = sizes
+    warmup = max(20, iterations // 10)
+    print(
+        f"\n== Waiting query: oldest {waiting_bench.LIMIT} of {waiting_bench.WAITING:,} waiting, "
+        f"{_size(small)} vs {_size(big)} conversations; {iterations} timed iterations after "
+        f"{warmup} warm-up =="
+    )
+    table = Table(
+        (
+            "db",
+            "path",
+            f"{_size(small)} conversations",
+            f"{_size(big)} conversations",
+            f"{_size(big)}/{_size(small)} p50",
+            f"x raw @{_size(big)}",
+            f"p50 <= {waiting_bench.TARGET_P50 * 1000:.0f} ms",
+        )
+    )
+    for backend in backends:
+        results: dict[int, dict[str, Latency]] = {}
+        for total in sizes:
+            before = load()
+            fill, plan, latencies = waiting_bench.run_waiting(backend, total, iterations, warmup)
+            results[total] = latencies
+            print(
+                f"  {backend} {_size(total)}: filled in {fill:.1f} s "
+                f"(load before {before}, after {load()})"
+            )
+            used = any(waiting_bench.INDEX in line for line in plan)
+            print(f"    plan ({'uses' if used else 'does NOT use'} {waiting_bench.INDEX}):")
+            for line in plan:
+                print(f"      {line}")
+        raw_big = results[big]["raw SQL (driver)"].p50
+        for path, small_lat in results[small].items():
+            big_lat = results[big][path]
+            table.add(
+                backend,
+                path,
+                small_lat.describe(),
+                big_lat.describe(),
+                f"{big_lat.p50 / small_lat.p50:.2f}",
+                f"{big_lat.p50 / raw_big:.1f}",
+                verdict(big_lat.p50 <= waiting_bench.TARGET_P50),
+            )
+    print(table.render())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("import", "waiting"))
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--quick", action="store_true", help="20k messages, 100k conversations")
+    parser.add_argument("--profile", action="store_true", help="cProfile the SQLite import")
+    parser.add_argument("--messages", type=int, help="messages to import (default 100,000)")
+    parser.add_argument("--conversations", type=int, help="big history (default 1,000,000)")
+    parser.add_argument("--iterations", type=int, default=300, help="timed queries (default 300)")
+    args = parser.parse_args(argv)
+
+    print(f"machine: {machine()}")
+    backends = _backends(args.db)
+    started = time.perf_counter()
+    if args.only in (None, "import"):
+        count = args.messages or (20_000 if args.quick else 100_000)
+        bench_import(backends, count, args.profile)
+    if args.only in (None, "waiting"):
+        big = args.conversations or (100_000 if args.quick else 1_000_000)
+        bench_waiting(backends, (10_000, big), args.iterations)
+    print(f"\ntotal {time.perf_counter() - started:.0f} s; load average now {load()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Import throughput: ``import_file`` end to end against a raw ``executemany`` of the same rows.
+
+The import side is the real bulk path (parse each JSONL line, ``ingest`` in batches of 5000,
+recompute every touched conversation) into a fresh migrated database. The baseline stores
+the very same message rows with the bare driver into an identical fresh ``messages`` table
+(same migration, so same indexes and unique key), in one transaction: the floor any import
+path pays for writing the rows, without parsing, conversations or state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, text
+
+from bench.common import fresh_database, pg_connect, sqlite_connect
+from bench.profiling import ThreadProfile
+
+SOURCE = "bench"
+PLATFORM = "import"
+TARGET_RATE = 20_000  # msg/s on SQLite
+TARGET_RATIO = 0.3  # of the raw insert
+_VOCABULARY = (
+    "order delivery refund invoice account password login error payment card shipping "
+    "tracking number please help thanks update status still waiting week since yesterday "
+    "app crash version android iphone email address changed subscription cancel plan "
+    "price discount code support ticket reply soon could you check again"
+)
+_WORDS = tuple(_VOCABULARY.split())
+_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+
+
+def _sentence(rng: random.Random) -> str:
+    target = rng.randint(40, 120)  # mean ~80 characters
+    words: list[str] = []
+    while sum(len(w) + 1 for w in words) < target:
+        words.append(rng.choice(_WORDS))
+    return " ".join(words).capitalize() + "?"
+
+
+def generate(count: int, seed: int = 42) -> list[dict[str, Any]]:
+    """``count`` messages in the import schema: threads of 3-7 (mean 5) messages, customer and
+    team alternating, threads overlapping in time, the file ordered by platform time."""
+    rng = random.Random(seed)
+    messages: list[dict[str, Any]] = []
+    thread = 0
+    while len(messages) < count:
+        thread += 1
+        at = _START + timedelta(seconds=60 * thread)
+        length = min(rng.choice((3, 4, 5, 5, 6, 7)), count - len(messages))
+        for turn in range(length):
+            team = turn % 2 == 1
+            who = f"agent-{rng.randint(1, 8)}" if team else f"cust-{thread}"
+            messages.append(
+                {
+                    "thread": f"ticket-{thread}",
+                    "id": f"msg-{len(messages) + 1}",
+                    "at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "author": {"id": who, "name": who.replace("-", " ").title()},
+                    "team": team,
+                    "text": _sentence(rng),
+                    "url": f"https://support.example.com/t/{thread}#{len(messages) + 1}",
+                }
+            )
+            at += timedelta(seconds=rng.randint(120, 3600))
+    messages.sort(key=lambda m: (m["at"], m["id"]))
+    return messages
+
+
+def write_jsonl(messages: list[dict[str, Any]], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for m in messages:
+            handle.write(json.dumps(m, ensure_ascii=False) + "\n")
+
+
+def expected_waiting(messages: list[dict[str, Any]]) -> int:
+    last: dict[str, bool] = {}
+    for m in messages:
+        last[m["thread"]] = m["team"]
+    return sum(1 for team in last.values() if not team)
+
+
+@dataclass
+class ImportRun:
+    backend: str
+    messages: int
+    seconds: float
+    conversations: int
+    waiting: int
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
+async def _import(url: str, path: Path) -> ImportRun:
+    from bot.app import Runtime  # imported late: bot.config may still be under construction
+    from bot.cli.importer import import_file
+    from bot.config import Config
+    from storage.models import Conversation
+
+    rt = Runtime.from_config(Config(), url)
+    try:
+        async with rt.db.read() as session:  # open the pool outside the timed region
+            await session.execute(text("SELECT 1"))
+        with path.open(encoding="utf-8") as handle:
+            start = time.perf_counter()
+            report = await import_file(rt, handle, SOURCE, PLATFORM)
+            seconds = time.perf_counter() - start
+        async with rt.db.read() as session:
+            waiting = await session.scalar(
+                select(func.count()).where(Conversation.waiting_since.is_not(None))
+            )
+    finally:
+        await rt.close()
+    if report.bad or report.new != report.lines:
+        raise RuntimeError(
+            f"import went wrong: {report.new} new of {report.lines}, {report.bad[:3]}"
+        )
+    return ImportRun("", report.new, seconds, len(report.conversations), int(waiting or 0))
+
+
+def run_import(backend: str, path: Path) -> ImportRun:
+    with fresh_database(backend) as url:
+        run = asyncio.run(_import(url, path))
+    run.backend = backend
+    return run
+
+
+def profile_import(path: Path, top: int = 15) -> str:
+    """cProfile of the SQLite import, event-loop thread and aiosqlite's worker thread merged."""
+    with fresh_database("sqlite") as url, ThreadProfile() as prof:
+        asyncio.run(_import(url, path))
+    return prof.report(top)
+
+
+# --- baseline: the same message rows through the bare driver -------------------------------
+
+_MESSAGE_COLUMNS = (
+    "source, message_id, conversation_id, at, author_id, author_name, person, is_team, text, "
+    "url, deleted, edited_at"
+)
+
+
+def _rows(messages: list[dict[str, Any]], *, sqlite: bool) -> Iterator[tuple[Any, ...]]:
+    for m in messages:
+        at = datetime.strptime(m["at"], "%Y-%m-%dT%H:%M:%SZ")  # naive UTC, as the app stores
+        yield (
+            SOURCE,
+            m["id"],
+            int(m["thread"].removeprefix("ticket-")),
+            at.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else at,  # SQLAlchemy's SQLite format
+            m["author"]["id"],
+            m["author"]["name"],
+            None,
+            m["team"],
+            m["text"],
+            m["url"],
+            False,
+            None,
+        )
+
+
+def _conversations(messages: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    threads = sorted({int(m["thread"].removeprefix("ticket-")) for m in messages})
+    return [
+        (t, SOURCE, f"ticket-{t}", PLATFORM, "", f"ticket-{t}", "", "", 0, 0, 0, 0) for t in threads
+    ]
+
+
+_CONV_INSERT = (
+    "INSERT INTO conversations (id, source, thread_key, platform, channel, thread, url, "
+    "last_text, customer_messages, team_messages, nudges_sent, version) VALUES ({})"
+)
+
+
+def raw_insert(backend: str, messages: list[dict[str, Any]]) -> float:
+    """Seconds for one ``executemany`` of every message row, in one transaction."""
+    sqlite = backend == "sqlite"
+    rows = list(_rows(messages, sqlite=sqlite))
+    conversations = _conversations(messages)
+    mark = "?" if sqlite else "%s"
+    insert = f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join([mark] * 12)})"
+    with fresh_database(backend) as url:
+        if sqlite:
+            conn = sqlite_connect(url)
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # parent rows for the foreign key: not timed
+                conn.executemany(_CONV_INSERT.format(", ".join("?" * 12)), conversations)
+                conn.execute("COMMIT")
+                start = time.perf_counter()
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(insert, rows)
+                conn.execute("COMMIT")
+                return time.perf_counter() - start
+            finally:
+                conn.close()
+        with pg_connect(url) as pg:
+            with pg.cursor() as cur:
+                cur.executemany(_CONV_INSERT.format(", ".join(["%s"] * 12)), conversations)
+            pg.commit()
+            start = time.perf_counter()
+            with pg.cursor() as cur:
+                cur.executemany(insert, rows)
+            pg.commit()
+            return time.perf_counter() - start

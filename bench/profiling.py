@@ -1,0 +1,75 @@
+"""cProfile across threads.
+
+aiosqlite runs every SQLite call on a worker thread, so a profile of the event-loop thread
+alone shows the database as time spent waiting. Here each thread started while profiling
+gets its own profiler (possible on CPython 3.11: profilers are per thread), and the reports
+say which thread a line comes from.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import pstats
+import threading
+from types import TracebackType
+from typing import Any
+
+
+class ThreadProfile:
+    def __init__(self) -> None:
+        self.main = cProfile.Profile()
+        self.workers: list[cProfile.Profile] = []
+        self._original_run: Any = None
+
+    def __enter__(self) -> ThreadProfile:
+        original = threading.Thread.run
+        workers = self.workers
+
+        def run(thread: threading.Thread) -> None:
+            prof = cProfile.Profile()
+            workers.append(prof)
+            prof.enable()
+            try:
+                original(thread)
+            finally:
+                prof.disable()
+
+        self._original_run = original
+        threading.Thread.run = run  # type: ignore[method-assign]
+        self.main.enable()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.main.disable()
+        threading.Thread.run = self._original_run  # type: ignore[method-assign]
+
+    @staticmethod
+    def _top(stats: pstats.Stats, sort: str, top: int) -> str:
+        out = io.StringIO()
+        stats.stream = out  # type: ignore[attr-defined]
+        stats.sort_stats(sort).print_stats(top)
+        lines = out.getvalue().splitlines()
+        start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+        return "\n".join(line.rstrip() for line in lines[start:] if line.strip())
+
+    def report(self, top: int = 15) -> str:
+        main = pstats.Stats(self.main)
+        parts = [
+            f"-- event-loop thread, top {top} by cumulative time (where the wall time goes)",
+            self._top(main, "cumulative", top),
+            f"-- event-loop thread, top {top} by own time (Python CPU on the loop)",
+            self._top(main, "tottime", top),
+        ]
+        active = [p for p in self.workers if p.getstats()]
+        if active:
+            workers = pstats.Stats(active[0])
+            for prof in active[1:]:
+                workers.add(prof)
+            parts += [
+                f"-- worker threads (aiosqlite: SQLite itself), top {top} by own time",
+                self._top(workers, "tottime", top),
+            ]
+        return "\n".join(parts)

@@ -1,0 +1,28 @@
+"""What a platform integration contributes to a running process.
+
+Each adapter's wiring module (``bot/wiring/<platform>.py``) turns config and environment into
+a ``Component``; ``bot.web.app`` mounts its routes and runs its start/stop in the lifespan,
+and the nudge engine delivers through its messenger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from starlette.routing import BaseRoute
+
+from bot.domain.ports import Messenger
+
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Component:
+    name: str
+    routes: Sequence[BaseRoute] = ()
+    messenger: Messenger | None = None
+    start: Hook | None = None
+    stop: Hook | None = None
+    # Reported by /readyz: a component that failed to start makes the replica not ready.
+    ready: Callable[[], bool] = field(default=lambda: True)

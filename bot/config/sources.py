@@ -1,0 +1,200 @@
+"""``sources:`` — the places customers talk, and who answers there."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from typing import cast
+
+from bot.config import fields
+from bot.config.errors import Issues, child, closest, item
+from bot.config.models import PLATFORMS, Platform, Source
+
+SOURCE_KEYS = (
+    "platform", "owner", "rotation", "policy", "channels", "chats", "customers", "secret",
+    "instance", "token", "poll_every", "url", "api_key", "api_username", "categories", "repo",
+    "api_url",
+)  # fmt: skip
+CUSTOMERS = ("everyone-else", "external")
+DEFAULT_POLICY = "default"
+# Keys without which an adapter for the platform cannot start at all.
+_REQUIRED: dict[str, dict[str, str]] = {
+    "webhook": {"secret": "add secret: ${WEBHOOK_SECRET} and export WEBHOOK_SECRET"},
+    "mastodon": {
+        "instance": "add e.g. instance: https://mastodon.social",
+        "token": "add token: ${MASTODON_TOKEN} (an access token of the account)",
+    },
+    "discourse": {"url": "add e.g. url: https://forum.example.com"},
+    "github": {"repo": "add e.g. repo: acme/widget"},
+    "x": {"token": "add token: ${X_BEARER_TOKEN}"},
+}
+_ONLY_FOR = {"channels": "slack", "chats": "telegram"}
+_URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_CHAT = re.compile(r"^(?:-?\d+|@[A-Za-z0-9_]{4,})$")
+
+
+def _platform(e: fields.Entry) -> Platform | None:
+    if not e.require("platform", f"add platform: one of {', '.join(PLATFORMS)}"):
+        return None
+    got = e.text("platform", "slack")
+    if got is None:
+        return None
+    if got.lower() in PLATFORMS:
+        return cast(Platform, got.lower())
+    guess = closest(got.lower(), PLATFORMS)
+    hint = f"did you mean {guess}? " if guess else ""
+    e.issues.add(
+        e.at("platform"), f"unknown platform {got!r}", f"{hint}Use one of {', '.join(PLATFORMS)}"
+    )
+    return None
+
+
+def _url(e: fields.Entry, key: str, example: str) -> str | None:
+    got = e.text(key, example)
+    if got is None or _URL.match(got):
+        return got
+    e.issues.add(e.at(key), f"{got!r} is not an http(s) URL", f"write e.g. {key}: {example}")
+    return None
+
+
+def _channels(e: fields.Entry) -> tuple[str, ...]:
+    channels = e.text_list("channels", "[C0CUST001]") or ()
+    for i, channel in enumerate(channels):
+        if channel.startswith("#") or not channel.isalnum():
+            e.issues.add(
+                item(e.at("channels"), i),
+                f"{channel!r} is not a Slack channel ID",
+                "use the channel ID (C…, from the channel's details), not its name",
+            )
+    return channels
+
+
+def _chats(e: fields.Entry) -> tuple[str, ...]:
+    chats = e.text_list("chats", "[-1001234567890]") or ()
+    for i, chat in enumerate(chats):
+        if not _CHAT.match(chat):
+            e.issues.add(
+                item(e.at("chats"), i),
+                f"{chat!r} is not a Telegram chat ID",
+                "use the numeric chat ID (e.g. -1001234567890) or @channelname",
+            )
+    return chats
+
+
+def _checks(e: fields.Entry, platform: Platform) -> None:
+    for key, only in _ONLY_FOR.items():
+        if e.has(key) and platform != only:
+            e.issues.add(
+                e.at(key),
+                f"{key} is only read by {only} sources",
+                f"remove it, or set platform: {only}",
+            )
+    for key, fix in _REQUIRED.get(platform, {}).items():
+        e.require(key, fix)
+    for key in ("secret", "token", "api_key"):
+        value = e.get(key)
+        if isinstance(value, str) and not value.strip():
+            e.issues.add(e.at(key), f"{key} is empty", f"set {key} (or export the variable it names)")
+
+
+def _ref(e: fields.Entry, key: str, kind: str, known: Collection[str], section: str) -> str | None:
+    if not e.has(key):
+        return None
+    return fields.reference(
+        e.issues,
+        e.at(key),
+        e.get(key),
+        kind=kind,
+        known=known,
+        section=section,
+        fix_else=f"remove {key} from this source",
+    )
+
+
+def parse_source(
+    issues: Issues,
+    path: str,
+    source_id: str,
+    raw: object,
+    *,
+    team: Collection[str],
+    rotations: Collection[str],
+    policies: Collection[str],
+) -> Source | None:
+    body = fields.mapping(issues, path, raw, "{platform: webhook, secret: ${WEBHOOK_SECRET}}")
+    if body is None:
+        return None
+    mark = issues.count
+    e = fields.Entry(issues, path, body, SOURCE_KEYS, extras=True)
+    platform = _platform(e)
+    if platform is not None:
+        _checks(e, platform)
+    owner = _ref(e, "owner", "person", team, "team")
+    rotation = _ref(e, "rotation", "rotation", rotations, "rotations")
+    policy = _ref(e, "policy", "policy", policies, "policies")
+    if not e.has("policy") and DEFAULT_POLICY in policies:
+        policy = DEFAULT_POLICY
+    customers = e.text("customers", "everyone-else")
+    if customers is not None and customers not in CUSTOMERS:
+        issues.add(
+            e.at("customers"),
+            f"{customers!r} is not a customers setting",
+            f"write one of: {', '.join(CUSTOMERS)}",
+        )
+    source = Source(
+        id=source_id,
+        platform=platform or "import",
+        owner=owner,
+        rotation=rotation,
+        policy=policy,
+        channels=_channels(e),
+        chats=_chats(e),
+        customers=customers,
+        secret=e.text("secret", "${WEBHOOK_SECRET}"),
+        instance=_url(e, "instance", "https://mastodon.social"),
+        token=e.text("token", "${TOKEN}"),
+        poll_every=e.duration("poll_every"),
+        url=_url(e, "url", "https://forum.example.com"),
+        api_key=e.text("api_key", "${DISCOURSE_KEY}"),
+        api_username=e.text("api_username", "system"),
+        categories=e.text_list("categories", "[support]") or (),
+        repo=e.text("repo", "acme/widget"),
+        api_url=_url(e, "api_url", "https://api.github.com"),
+        extra={key: fields.freeze(value) for key, value in e.extra.items()},
+    )
+    if source.repo is not None and not _REPO.match(source.repo):
+        issues.add(
+            e.at("repo"),
+            f"{source.repo!r} is not a repository",
+            "write owner/name, e.g. acme/widget",
+        )
+    return source if issues.count == mark and platform is not None else None
+
+
+def parse_sources(
+    issues: Issues,
+    raw: object,
+    *,
+    team: Collection[str],
+    rotations: Collection[str],
+    policies: Collection[str],
+) -> dict[str, Source]:
+    body = fields.mapping(issues, "sources", raw, "sources: {website: {platform: webhook, …}}")
+    out: dict[str, Source] = {}
+    for key, value in (body or {}).items():
+        source_id = fields.entry_id(issues, "sources", key, "source")
+        if source_id is None:
+            continue
+        source = parse_source(
+            issues,
+            child("sources", source_id),
+            source_id,
+            value,
+            team=team,
+            rotations=rotations,
+            policies=policies,
+        )
+        if source is not None:
+            out[source_id] = source
+    return out

@@ -1,0 +1,60 @@
+"""The ``Core`` that adapters are handed: services bound to one runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from bot.app import Runtime
+from bot.domain.events import InboundMessage
+from bot.domain.ports import ActionRequest, ActionResult, OnCallItem, WaitingItem
+from bot.services.ingest import ingest
+from bot.services.waiting import list_waiting
+from storage.models import Conversation, Message
+
+
+class CoreService:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def ingest(self, messages: Sequence[InboundMessage]) -> None:
+        await ingest(self.rt.db, messages, self.rt.rules)
+
+    async def act(self, request: ActionRequest) -> ActionResult:
+        raise NotImplementedError("actions arrive with the nudge engine")
+
+    async def waiting(self, person: str | None = None) -> Sequence[WaitingItem]:
+        rows = await list_waiting(self.rt.db, self.rt.routing, self.rt.now(), person=person)
+        return [
+            WaitingItem(
+                r.conversation, r.source, r.platform, r.channel, r.customer, r.waiting_since,
+                r.due_at, r.overdue, r.responsible_all, r.last_message, r.url,
+            )
+            for r in rows
+        ]
+
+    async def on_call(self) -> Sequence[OnCallItem]:
+        return []
+
+    async def conversation_ref(self, conversation_id: int) -> tuple[str, str, str, str] | None:
+        c = Conversation
+        async with self.rt.db.read() as session:
+            row = (
+                await session.execute(
+                    select(c.source, c.platform, c.channel, c.thread).where(c.id == conversation_id)
+                )
+            ).first()
+        return (row[0], row[1], row[2], row[3]) if row else None
+
+    async def last_customer_message_id(self, conversation_id: int) -> str | None:
+        m = Message
+        async with self.rt.db.read() as session:
+            found: str | None = await session.scalar(
+                select(m.message_id)
+                .where(m.conversation_id == conversation_id, m.is_team.is_(False),
+                       m.deleted.is_(False))
+                .order_by(m.at.desc(), m.message_id.desc())
+                .limit(1)
+            )
+        return found

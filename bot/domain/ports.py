@@ -1,0 +1,182 @@
+"""The narrow interfaces between the core and the platform adapters.
+
+Adapters implement ``Messenger`` (nudges out) and are handed a ``Core`` (events and actions
+in, queries for commands). Neither side imports the other's modules: the wiring in
+``bot.app`` connects them. Everything crossing this line is a frozen dataclass.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.domain.events import ActionKind, InboundMessage
+
+
+class Step(enum.StrEnum):
+    FIRST = "first"  # at the due time, to the responsible person
+    REMINDER = "reminder"  # every remind_every while still waiting
+    ESCALATION = "escalation"  # at escalate_after, to escalate_to
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Where a message goes: ``platform`` is slack | telegram | console | recording.
+
+    ``address`` is the platform's id: a Slack user or channel id, a Telegram chat id.
+    ``person`` is the team member id, or None for a channel.
+    """
+
+    platform: str
+    address: str
+    person: str | None = None
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    author: str
+    is_team: bool
+    at: datetime
+    text: str
+
+
+@dataclass(frozen=True)
+class NudgeView:
+    """Everything a messenger needs to render one nudge, already decided by the core."""
+
+    nudge_id: int
+    conversation_id: int
+    step: Step
+    recipient: Recipient
+    source: str
+    platform: str  # where the customer is
+    channel: str
+    thread: str
+    customer: str
+    waiting_since: datetime
+    due_at: datetime | None
+    now: datetime
+    responsible: tuple[str, ...]
+    transcript: tuple[TranscriptLine, ...]  # newest last, already trimmed
+    url: str
+    can_reply: bool  # the customer's platform accepts a reply posted by us
+
+    @property
+    def waiting_seconds(self) -> int:
+        return max(0, int((self.now - self.waiting_since).total_seconds()))
+
+
+class Outcome(enum.StrEnum):
+    ANSWERED = "answered"
+    CLAIMED = "claimed"
+    SNOOZED = "snoozed"
+    NOT_NEEDED = "not_needed"
+
+
+@dataclass(frozen=True)
+class NudgeUpdate:
+    """A sent nudge's new state, to be shown in place ("answered by Bob after 18m")."""
+
+    outcome: Outcome
+    by: str | None
+    at: datetime
+    after_seconds: int | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The platform's handle on a sent message (e.g. ``C123:1700000000.0001``), for updates."""
+
+    ref: str
+
+
+class DeliveryError(Exception):
+    """A send that did not go through. ``retry_after`` (seconds) comes from the platform;
+    ``permanent`` means retrying cannot help (unknown user, bot blocked, bad request)."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, permanent: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class Messenger(Protocol):
+    platform: str
+
+    async def send_nudge(self, view: NudgeView) -> Delivered: ...
+
+    async def update_nudge(self, ref: str, view: NudgeView, update: NudgeUpdate) -> None: ...
+
+    async def send_text(self, recipient: Recipient, text: str) -> Delivered:
+        """Plain notices: rotation hand-offs, digests. ``text`` is Markdown-light."""
+        ...
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """A team member acting on a conversation from a platform (button, command, reaction)."""
+
+    conversation_id: int
+    kind: ActionKind
+    person: str
+    at: datetime
+    until: datetime | None = None  # snooze target
+    text: str = ""  # reply text
+    nudge_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    ok: bool
+    message: str  # one line for the person: "Snoozed until 14:30", "Already answered by Bob"
+
+
+@dataclass(frozen=True)
+class WaitingItem:
+    conversation_id: int
+    source: str
+    platform: str
+    channel: str
+    customer: str
+    waiting_since: datetime
+    due_at: datetime | None
+    overdue: bool
+    responsible: tuple[str, ...]
+    last_message: str
+    url: str
+
+
+@dataclass(frozen=True)
+class OnCallItem:
+    rotation: str
+    person: str | None
+    since: datetime | None
+    until: datetime | None
+    next_person: str | None
+
+
+class Core(Protocol):
+    """What adapters may ask of the core."""
+
+    async def ingest(self, messages: Sequence[InboundMessage]) -> None: ...
+
+    async def act(self, request: ActionRequest) -> ActionResult: ...
+
+    async def waiting(self, person: str | None = None) -> Sequence[WaitingItem]: ...
+
+    async def on_call(self) -> Sequence[OnCallItem]: ...
+
+    async def conversation_ref(self, conversation_id: int) -> tuple[str, str, str, str] | None:
+        """(source, platform, channel, thread) of a conversation, for posting replies."""
+        ...
+
+    async def last_customer_message_id(self, conversation_id: int) -> str | None:
+        """Platform id of the message a reply should answer (Telegram reply_to)."""
+        ...

@@ -1,0 +1,60 @@
+"""The Starlette app: routes, error shapes and the observing middleware, wired to a Runtime."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Route
+
+from bot.app import Runtime
+from bot.web import api, health, hooks
+from bot.web.errors import ApiError, api_error, http_exception
+from bot.web.metrics import Metrics
+from bot.web.metrics import metrics as default_metrics
+from bot.web.middleware import ObserveMiddleware
+from bot.web.state import ReadyCheck, WebState
+
+TOKEN_ENV = "NUDGEBOT_API_TOKEN"
+
+
+def create_app(
+    rt: Runtime,
+    *,
+    metrics: Metrics | None = None,
+    routes: Sequence[BaseRoute] = (),
+    ready_checks: Sequence[ReadyCheck] = (),
+) -> Starlette:
+    """The HTTP face of one Runtime.
+
+    ``routes`` lets the wiring add platform endpoints (``/slack/events``,
+    ``/telegram/webhook``) that then share the error shapes and metrics;
+    ``ready_checks`` lets it hold ``/readyz`` at 503 until adapters have started.
+    The API token is read once here, so a running server never changes who it trusts.
+    """
+    token = os.environ.get(TOKEN_ENV, "").strip() or None
+    registry = metrics if metrics is not None else default_metrics
+    table: list[BaseRoute] = [
+        Route("/", health.index, methods=["GET"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", health.metrics, methods=["GET"]),
+        Route("/hooks/{source_id}", hooks.receive_hook, methods=["POST"]),
+        Route("/api/waiting", api.waiting, methods=["GET"]),
+        Route("/api/stats", api.stats, methods=["GET"]),
+        *routes,
+    ]
+    app: Starlette
+    app = Starlette(
+        routes=table,
+        # The lambda reads the route table per request, so routes added to the app later
+        # are labelled by their template too.
+        middleware=[Middleware(ObserveMiddleware, metrics=registry, routes=lambda: app.routes)],
+        exception_handlers={HTTPException: http_exception, ApiError: api_error},
+    )
+    app.state.web = WebState(rt=rt, metrics=registry, api_token=token,
+                             ready_checks=tuple(ready_checks))
+    return app

@@ -1,0 +1,108 @@
+"""Liveness, readiness, metrics and the placeholder front page.
+
+Liveness never touches the database: a slow database must not get a healthy process
+restarted. Readiness does, with a deadline, so a load balancer stops sending traffic to a
+replica whose database is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from bot.web.metrics import CONTENT_TYPE
+from bot.web.state import web_state
+from storage.db import Database
+from storage.queries import count_waiting_by_source
+
+log = logging.getLogger("nudgebot.web")
+READY_TIMEOUT = 2.0
+
+
+async def healthz(_request: Request) -> Response:
+    return JSONResponse({"ok": True})
+
+
+def _reason(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+async def database_problem(db: Database, deadline: float = READY_TIMEOUT) -> str | None:
+    """None when the database answers, else why not.
+
+    ``SELECT 1`` alone would pass on a SQLite file that was deleted (the driver quietly
+    creates an empty one), so the check also reads the schema's version table.
+    """
+    try:
+        async with asyncio.timeout(deadline), db.read() as session:
+            await session.execute(text("SELECT 1"))
+            await session.execute(text("SELECT version_num FROM alembic_version"))
+    except TimeoutError:
+        return f"database did not answer within {deadline:g}s"
+    except Exception as exc:  # any driver error means "not ready", never a crash
+        return f"database unavailable: {_reason(exc)}"
+    return None
+
+
+async def readyz(request: Request) -> Response:
+    web = web_state(request)
+    problems = []
+    if (problem := await database_problem(web.rt.db)) is not None:
+        problems.append(problem)
+    for check in web.ready_checks:
+        try:
+            problem = await check()
+        except Exception as exc:
+            problem = f"readiness check failed: {_reason(exc)}"
+        if problem is not None:
+            problems.append(problem)
+    if problems:
+        log.warning("not ready: %s", "; ".join(problems))
+        return JSONResponse({"ok": False, "error": "; ".join(problems)}, status_code=503)
+    return JSONResponse({"ok": True})
+
+
+async def _waiting_counts(db: Database) -> dict[str, tuple[int, datetime | None]] | None:
+    try:
+        async with asyncio.timeout(READY_TIMEOUT), db.read() as session:
+            return await count_waiting_by_source(session)
+    except Exception as exc:
+        log.warning("metrics: waiting gauges unavailable: %s", _reason(exc))
+        return None
+
+
+async def metrics(request: Request) -> Response:
+    web = web_state(request)
+    counts = await _waiting_counts(web.rt.db)
+    body = web.metrics.render(counts, web.rt.now(), web.rt.config.sources)
+    return Response(body, media_type=CONTENT_TYPE)
+
+
+_INDEX = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Nudgebot</title></head>
+<body>
+<h1>Nudgebot</h1>
+<p>Who's waiting on us? The dashboard is coming. Until then, ask the API with
+<code>Authorization: Bearer $NUDGEBOT_API_TOKEN</code>:</p>
+<ul>
+<li><a href="/api/waiting">GET /api/waiting</a> (<code>?source=</code>, <code>?person=</code>,
+<code>?limit=</code>) &mdash; the rows of <code>nudgebot waiting --json</code></li>
+<li><a href="/api/stats">GET /api/stats</a> (<code>?since=7d</code>) &mdash;
+<code>nudgebot stats --json</code></li>
+<li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>,
+<a href="/metrics">/metrics</a></li>
+</ul>
+</body>
+</html>
+"""
+
+
+async def index(_request: Request) -> Response:
+    return HTMLResponse(_INDEX)

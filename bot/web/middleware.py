@@ -1,0 +1,85 @@
+"""The outermost layer: request metrics by route template, and the last line against 500 pages.
+
+A plain ASGI middleware (not ``BaseHTTPMiddleware``) so streaming request bodies pass through
+untouched and the webhook can enforce its size limit while reading.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.web.errors import error
+from bot.web.metrics import Metrics
+
+log = logging.getLogger("nudgebot.web")
+OTHER = "other"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Exceptions that mean "the database is not there right now": the honest answer is 503 with
+# a retry hint (webhook senders retry), not a 500 that reads like a bug.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OperationalError, InterfaceError, ConnectionError, TimeoutError,
+)
+
+
+def route_template(routes: list[BaseRoute], scope: Scope) -> str:
+    """``/hooks/{source_id}`` rather than ``/hooks/acme``: label cardinality stays bounded by
+    the route table, whatever paths clients invent."""
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match != Match.NONE:
+            return str(getattr(route, "path", OTHER) or OTHER)
+    return OTHER
+
+
+class ObserveMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, routes: Callable[[], list[BaseRoute]]
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        route = route_template(self.routes(), scope)
+        status = 500
+        response_started = False
+
+        async def observe(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        except Exception as exc:
+            if response_started:
+                # Headers are gone; all we can do is let the server drop the connection.
+                log.exception("error after the response started: %s %s", scope["method"], route)
+                raise
+            if isinstance(exc, UNAVAILABLE):
+                log.warning("database unavailable for %s %s: %r", scope["method"], route, exc)
+                status = 503
+                response = error(503, f"database unavailable ({type(exc).__name__}); retry",
+                                 {"Retry-After": "5"})
+            else:
+                log.exception("unhandled error in %s %s", scope["method"], route)
+                status = 500
+                response = error(500, "internal error; it has been logged")
+            await response(scope, receive, send)
+        finally:
+            method = str(scope["method"])
+            # Clients may send any method token; only the standard ones get their own label.
+            method = method if method in _METHODS else OTHER
+            self.metrics.http_request(route, method, status, time.perf_counter() - started)

@@ -1,0 +1,28 @@
+"""What the handlers need, hung on ``app.state`` once so each handler gets it typed."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from bot.app import Runtime
+from bot.web.metrics import Metrics
+
+# A readiness check answers None when its part is ready, else a short reason.
+ReadyCheck = Callable[[], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class WebState:
+    rt: Runtime
+    metrics: Metrics
+    api_token: str | None  # None: NUDGEBOT_API_TOKEN unset, the API refuses everyone
+    ready_checks: Sequence[ReadyCheck] = ()
+
+
+def web_state(request: Request) -> WebState:
+    state = request.app.state.web
+    assert isinstance(state, WebState)
+    return state

@@ -1,0 +1,68 @@
+"""Response-time summaries: count, median and p90 by linear interpolation (numpy's default)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.domain.stats import Summary, ratio, summarise
+
+
+def test_empty() -> None:
+    assert summarise([]) == Summary(0, None, None)
+    assert summarise([]).as_dict() == {"count": 0, "median_seconds": None, "p90_seconds": None}
+
+
+def test_single_value() -> None:
+    assert summarise([42.0]) == Summary(1, 42.0, 42.0)
+
+
+@pytest.mark.parametrize(
+    ("values", "median", "p90"),
+    [
+        ([10, 20], 15.0, 19.0),  # 10 + 0.9 * 10
+        ([1, 2, 3, 4], 2.5, 3.7),  # rank 0.9 * 3 = 2.7
+        ([30, 10, 20], 20.0, 28.0),  # unsorted input; rank 1.8
+        (list(range(10, 101, 10)), 55.0, 91.0),  # rank 8.1
+        ([0, 0, 0, 600], 0.0, 420.0),  # rank 2.7: 0 + 0.7 * 600
+        ([5, 5, 5], 5.0, 5.0),
+    ],
+)
+def test_hand_computed(values: list[float], median: float, p90: float) -> None:
+    s = summarise(values)
+    assert s.count == len(values)
+    assert s.median_seconds == pytest.approx(median)
+    assert s.p90_seconds == pytest.approx(p90)
+    assert isinstance(s.median_seconds, float)
+    assert isinstance(s.p90_seconds, float)
+
+
+def test_as_dict_keys() -> None:
+    assert summarise([60, 120]).as_dict() == {
+        "count": 2,
+        "median_seconds": 90.0,
+        "p90_seconds": pytest.approx(114.0),
+    }
+
+
+@given(st.lists(st.floats(0, 1e7, allow_nan=False), min_size=1, max_size=50), st.randoms())
+def test_order_free_and_bounded(values: list[float], rnd: random.Random) -> None:
+    shuffled = list(values)
+    rnd.shuffle(shuffled)
+    s = summarise(values)
+    assert summarise(shuffled) == s
+    assert s.median_seconds is not None
+    assert s.p90_seconds is not None
+    lo, hi = min(values), max(values)
+    assert lo - 1e-6 <= s.median_seconds <= s.p90_seconds + 1e-6
+    assert s.p90_seconds <= hi + 1e-6
+
+
+def test_ratio() -> None:
+    assert ratio(0, 0) is None
+    assert ratio(1, 3) == 0.3333
+    assert ratio(2, 2) == 1.0
+    assert ratio(0, 5) == 0.0

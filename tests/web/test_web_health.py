@@ -1,0 +1,138 @@
+"""Liveness, readiness against broken databases, error shapes, the placeholder page."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from web_helpers import AppFactory, client_for
+
+from bot.app import Runtime
+from bot.config import Config
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"ok": True}
+
+
+async def test_readyz_with_a_working_database(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"ok": True}
+
+
+async def test_readyz_when_sqlite_file_was_deleted(
+    make_app: AppFactory, config: Config, tmp_path: Path
+) -> None:
+    from storage.migrate import upgrade
+
+    path = tmp_path / "gone.db"
+    upgrade(f"sqlite:///{path}")
+    runtime = Runtime.from_config(config, f"sqlite:///{path}")
+    try:
+        async with client_for(make_app(runtime=runtime)) as client:
+            assert (await client.get("/readyz")).status_code == 200
+            await runtime.db.dispose()  # drop pooled connections that still hold the inode
+            for name in os.listdir(tmp_path):
+                if name.startswith("gone.db"):
+                    os.remove(tmp_path / name)
+            response = await client.get("/readyz")
+            assert response.status_code == 503
+            assert "database unavailable" in response.json()["error"]
+            assert (await client.get("/healthz")).status_code == 200  # still alive
+            metrics = await client.get("/metrics")
+            assert metrics.status_code == 200
+            assert "nudgebot_database_up 0" in metrics.text
+    finally:
+        await runtime.close()
+
+
+async def test_readyz_when_sqlite_directory_is_gone(
+    make_app: AppFactory, config: Config, tmp_path: Path
+) -> None:
+    runtime = Runtime.from_config(config, f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
+    try:
+        async with client_for(make_app(runtime=runtime)) as client:
+            response = await client.get("/readyz")
+            assert response.status_code == 503
+            assert "unable to open" in response.json()["error"]
+    finally:
+        await runtime.close()
+
+
+async def test_readyz_with_unreachable_postgresql(make_app: AppFactory, config: Config) -> None:
+    url = "postgresql+psycopg://nobody:secret@127.0.0.1:1/nudgebot?connect_timeout=1"
+    runtime = Runtime.from_config(config, url)
+    try:
+        async with client_for(make_app(runtime=runtime)) as client:
+            response = await client.get("/readyz")
+            assert response.status_code == 503
+            assert "database unavailable" in response.json()["error"]
+            assert "secret" not in response.text
+            # a request that needs the database gets a retryable 503, never a 500
+            waiting = await client.get(
+                "/api/waiting", headers={"Authorization": "Bearer test-token-0123456789"}
+            )
+            assert waiting.status_code == 503
+            assert waiting.headers["retry-after"] == "5"
+    finally:
+        await runtime.close()
+
+
+async def test_ready_checks_hold_readiness(make_app: AppFactory) -> None:
+    async def adapters_started() -> str | None:
+        return "slack adapter not started"
+
+    async def broken() -> str | None:
+        raise RuntimeError("boom")
+
+    async with client_for(make_app(ready_checks=[adapters_started, broken])) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert "slack adapter not started" in response.json()["error"]
+    assert "RuntimeError: boom" in response.json()["error"]
+
+
+async def test_unknown_route_is_json_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/nope/../etc")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert "no such route" in response.json()["error"]
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/healthz"), ("DELETE", "/api/waiting"),
+                                              ("BREW", "/")])
+async def test_wrong_method_is_json_405(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == 405
+    assert "not allowed" in response.json()["error"]
+
+
+async def test_server_fault_is_logged_json_500(
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def explode(_request: Request) -> Response:
+        raise ZeroDivisionError("a genuine bug")
+
+    app = make_app(routes=[Route("/explode", explode)])
+    async with client_for(app) as client:
+        response = await client.get("/explode")
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal error; it has been logged"}
+    assert "ZeroDivisionError" in caplog.text
+
+
+async def test_index_is_a_placeholder_without_data(client: httpx.AsyncClient) -> None:
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert "<title>Nudgebot</title>" in response.text
+    assert "/api/waiting" in response.text
