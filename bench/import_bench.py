@@ -28,6 +28,7 @@ SOURCE = "bench"
 PLATFORM = "import"
 TARGET_RATE = 20_000  # msg/s on SQLite
 TARGET_RATIO = 0.3  # of the raw insert
+PROFILED = 20_000  # messages in the --profile run
 _VOCABULARY = (
     "order delivery refund invoice account password login error payment card shipping "
     "tracking number please help thanks update status still waiting week since yesterday "

@@ -69,7 +69,9 @@ class ThreadProfile:
             for prof in active[1:]:
                 workers.add(prof)
             parts += [
-                f"-- worker threads (aiosqlite: SQLite itself), top {top} by own time",
+                f"-- worker threads, top {top} by own time. SQLite's own work is the tottime of "
+                "aiosqlite's _connection_worker_thread (cProfile does not see C functions it "
+                "calls through functools.partial); SimpleQueue.get is the worker idling",
                 self._top(workers, "tottime", top),
             ]
         return "\n".join(parts)

@@ -13,7 +13,9 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, ExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +26,9 @@ LIMIT = 50
 TARGET_P50 = 0.020  # seconds
 TOKEN = "bench-token"
 INDEX = "ix_conversations_waiting"
+PATH_API = "GET /api/waiting (ASGI)"
+PATH_SERVICE = "list_waiting()"
+PATH_RAW = "raw SQL (driver)"
 _COLUMNS = (
     "id",
     "source",
@@ -130,55 +135,16 @@ def explain(url: str, backend: str) -> list[str]:
         return [str(r[0]) for r in pg.execute(f"EXPLAIN {RAW_SQL}")]
 
 
-def _time_sync(call: Callable[[], object], iterations: int, warmup: int) -> Latency:
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
-    return Latency(samples)
+Call = Callable[[], Awaitable[None]]
 
 
-async def _time_async(
-    call: Callable[[], Awaitable[object]], iterations: int, warmup: int
-) -> Latency:
-    for _ in range(warmup):
-        await call()
-    samples = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        await call()
-        samples.append(time.perf_counter() - start)
-    return Latency(samples)
+def _check(rows: list[Any], what: str) -> None:
+    if len(rows) != LIMIT:
+        raise RuntimeError(f"{what} returned {len(rows)} rows, expected {LIMIT}")
 
 
-def raw_latency(url: str, backend: str, iterations: int, warmup: int) -> Latency:
-    def check(rows: list[Any]) -> None:
-        if len(rows) != LIMIT:
-            raise RuntimeError(f"raw query returned {len(rows)} rows, expected {LIMIT}")
-
-    if backend == "sqlite":
-        conn = sqlite_connect(url)
-        try:
-            return _time_sync(lambda: check(conn.execute(RAW_SQL).fetchall()), iterations, warmup)
-        finally:
-            conn.close()
-    with pg_connect(url) as pg:
-        pg.autocommit = True
-        return _time_sync(lambda: check(pg.execute(RAW_SQL).fetchall()), iterations, warmup)
-
-
-def app_factory() -> Callable[[Any], Any] | None:
-    try:
-        from bot.web.app import create_app
-    except ImportError:
-        return None
-    return create_app  # type: ignore[no-any-return]
-
-
-async def _app_latencies(url: str, iterations: int, warmup: int) -> dict[str, Latency]:
+async def _probes(url: str, backend: str, stack: AsyncExitStack) -> dict[str, Call]:
+    """One call per measured path against the database at ``url``."""
     import httpx
 
     from bot.app import Runtime
@@ -187,45 +153,95 @@ async def _app_latencies(url: str, iterations: int, warmup: int) -> dict[str, La
     from bot.services.waiting import list_waiting
 
     rt = Runtime.from_config(Config(), url)
-    now = datetime.now(UTC)
-    out: dict[str, Latency] = {}
+    stack.push_async_callback(rt.close)
+    probes: dict[str, Call] = {}
     try:
-        create_app = app_factory()
-        if create_app is not None:
-            os.environ["NUDGEBOT_API_TOKEN"] = TOKEN
-            transport = httpx.ASGITransport(app=create_app(rt))
-            headers = {"Authorization": f"Bearer {TOKEN}"}
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        from bot.web.app import create_app
+    except ImportError:  # the web app is not there yet: the service function stands in
+        create_app = None
+    if create_app is not None:
+        os.environ["NUDGEBOT_API_TOKEN"] = TOKEN
+        transport = httpx.ASGITransport(app=create_app(rt))
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url="http://bench")
+        )
+        headers = {"Authorization": f"Bearer {TOKEN}"}
 
-                async def get() -> None:
-                    response = await client.get(f"/api/waiting?limit={LIMIT}", headers=headers)
-                    if response.status_code != 200:
-                        raise RuntimeError(f"/api/waiting: {response.status_code} {response.text}")
-                    body = response.json()
-                    rows = body if isinstance(body, list) else body.get("waiting", body)
-                    if len(rows) != LIMIT:
-                        raise RuntimeError(f"/api/waiting returned {len(rows)} rows")
+        async def get() -> None:
+            response = await client.get(f"/api/waiting?limit={LIMIT}", headers=headers)
+            if response.status_code != 200:
+                raise RuntimeError(f"/api/waiting: {response.status_code} {response.text}")
+            _check(response.json(), "/api/waiting")
 
-                out["GET /api/waiting (ASGI)"] = await _time_async(get, iterations, warmup)
+        probes[PATH_API] = get
+    now = datetime.now(UTC)
 
-        async def service() -> None:
-            rows = await list_waiting(rt.db, NO_ROUTING, now, limit=LIMIT)
-            if len(rows) != LIMIT:
-                raise RuntimeError(f"list_waiting returned {len(rows)} rows")
+    async def service() -> None:
+        _check(await list_waiting(rt.db, NO_ROUTING, now, limit=LIMIT), "list_waiting")
 
-        out["list_waiting()"] = await _time_async(service, iterations, warmup)
-    finally:
-        await rt.close()
-    return out
+    probes[PATH_SERVICE] = service
+    if backend == "sqlite":
+        conn = sqlite_connect(url)
+        stack.callback(conn.close)
+
+        async def raw() -> None:
+            _check(conn.execute(RAW_SQL).fetchall(), "raw SQL")
+    else:
+        pg = pg_connect(url)
+        pg.autocommit = True
+        stack.callback(pg.close)
+
+        async def raw() -> None:
+            _check(pg.execute(RAW_SQL).fetchall(), "raw SQL")
+
+    probes[PATH_RAW] = raw
+    return probes
+
+
+async def _measure(
+    urls: dict[int, str], backend: str, iterations: int, warmup: int, rounds: int
+) -> dict[str, dict[int, Latency]]:
+    """Sizes and paths take turns in ``rounds`` blocks, so load that comes and goes on a
+    shared machine spreads over all of them instead of skewing one."""
+    async with AsyncExitStack() as stack:
+        probes = {size: await _probes(url, backend, stack) for size, url in urls.items()}
+        samples: dict[str, dict[int, list[float]]] = {}
+        for size, calls in probes.items():
+            for path, call in calls.items():
+                samples.setdefault(path, {})[size] = []
+                for _ in range(warmup):
+                    await call()
+        per_round = -(-iterations // rounds)
+        for _ in range(rounds):
+            for size, calls in probes.items():
+                for path, call in calls.items():
+                    for _ in range(per_round):
+                        start = time.perf_counter()
+                        await call()  # raw paths never suspend: this times the driver call
+                        samples[path][size].append(time.perf_counter() - start)
+    return {
+        path: {size: Latency(s) for size, s in by_size.items()} for path, by_size in samples.items()
+    }
+
+
+@dataclass
+class WaitingRun:
+    fill_seconds: dict[int, float]
+    plans: dict[int, list[str]]
+    latencies: dict[str, dict[int, Latency]]  # path -> size -> latency
 
 
 def run_waiting(
-    backend: str, total: int, iterations: int, warmup: int
-) -> tuple[float, list[str], dict[str, Latency]]:
-    """Build a database of ``total`` conversations; returns fill seconds, plan and latencies."""
-    with fresh_database(backend) as url:
-        fill = populate(url, backend, total)
-        plan = explain(url, backend)
-        latencies = asyncio.run(_app_latencies(url, iterations, warmup))
-        latencies["raw SQL (driver)"] = raw_latency(url, backend, iterations, warmup)
-    return fill, plan, latencies
+    backend: str, sizes: Sequence[int], iterations: int, warmup: int, rounds: int = 5
+) -> WaitingRun:
+    """Build one database per size, then time every path on every size, interleaved."""
+    fills: dict[int, float] = {}
+    plans: dict[int, list[str]] = {}
+    with ExitStack() as stack:
+        urls: dict[int, str] = {}
+        for size in sizes:
+            urls[size] = stack.enter_context(fresh_database(backend))
+            fills[size] = populate(urls[size], backend, size)
+            plans[size] = explain(urls[size], backend)
+        latencies = asyncio.run(_measure(urls, backend, iterations, warmup, rounds))
+    return WaitingRun(fills, plans, latencies)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from adapters.console.messenger import ConsoleMessenger
+from adapters.console.recording import JsonlMessenger
+from bot.components import Component
 from bot.config import Config, load_config
 from bot.domain.clock import BusinessClock
+from bot.domain.ports import Messenger, Replier
 from bot.domain.routing import Routing
+from bot.scheduler import Scheduler, tick_seconds
 from bot.services.ingest import Rules
+from bot.services.nudge_engine import NudgeEngine
+from bot.services.nudge_settings import NudgeSettings
 from storage.db import Database, connect
 
 Now = Callable[[], datetime]
@@ -64,15 +72,83 @@ def build_routing(
     )
 
 
+MESSENGER_ENV = "NUDGEBOT_MESSENGER"
+
+
+def messengers_from_env(env: Mapping[str, str] | None = None) -> dict[str, Messenger]:
+    """``NUDGEBOT_MESSENGER=console`` prints every nudge (demo, development);
+    ``record:/path.jsonl`` appends them to a file (scenario tests, benchmarks). Either one
+    stands in for every platform; unset, the adapters' own messengers are used."""
+    raw = (env if env is not None else os.environ).get(MESSENGER_ENV, "").strip()
+    if not raw:
+        return {}
+    messenger: Messenger
+    if raw == "console":
+        messenger = ConsoleMessenger()
+    elif raw.startswith("record:") and raw.removeprefix("record:"):
+        messenger = JsonlMessenger(raw.removeprefix("record:"))
+    else:
+        raise ValueError(f"{MESSENGER_ENV}={raw!r}: use console or record:/path/to/file.jsonl")
+    return {platform: messenger for platform in ("slack", "telegram", "console", "record")}
+
+
 @dataclass
 class Runtime:
-    """Config plus the things built from it; one per process."""
+    """Config plus the things built from it; one per process.
+
+    ``messengers``/``repliers`` are filled by the adapters' components (``attach``) or the
+    environment (``NUDGEBOT_MESSENGER``); ``start()``/``stop()`` run the nudge scheduler.
+    ``rules`` carries the nudge engine's ingest hook once the runtime is built.
+    """
 
     config: Config
     db: Database
     rules: Rules
     routing: Routing
     now: Now = field(default=utcnow)
+    messengers: dict[str, Messenger] = field(default_factory=dict)
+    repliers: dict[str, Replier] = field(default_factory=dict)
+    engine: NudgeEngine | None = None
+    scheduler: Scheduler | None = None
+
+    def __post_init__(self) -> None:
+        if self.engine is None:
+            settings = NudgeSettings.build(self.config, self.routing)
+            self.engine = NudgeEngine(
+                self.db, settings, self.rules, self.now, messengers=self.messengers,
+                repliers=self.repliers,
+            )  # fmt: skip
+        self.rules = self.engine.rules
+
+    def attach(self, component: Component) -> None:
+        """Deliver through a component's messenger (and replier) unless one is set already."""
+        if component.messenger is not None:
+            self.messengers.setdefault(component.messenger.platform, component.messenger)
+        if component.replier is not None:
+            self.repliers.setdefault(component.replier.platform, component.replier)
+
+    async def start(self) -> None:
+        """Re-plan waiting conversations under this config, then run the scheduler.
+        Idempotent: a second call while running does nothing."""
+        if self.scheduler is not None and self.scheduler.running:
+            return
+        engine = self.engine
+        assert engine is not None
+
+        async def tick() -> bool:
+            return (await engine.tick()).more
+
+        self.scheduler = Scheduler(tick, engine.next_due, interval=tick_seconds())
+        engine.wake = self.scheduler.poke
+        await engine.reconcile()
+        await self.scheduler.start()
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.wake = None
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+            self.scheduler = None
 
     @classmethod
     def build(
@@ -89,4 +165,5 @@ class Runtime:
         return self.config.person_by_identity(author_id)
 
     async def close(self) -> None:
+        await self.stop()
         await self.db.dispose()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from starlette.routing import BaseRoute
 
-from bot.domain.ports import Messenger
+from bot.domain.ports import Messenger, Replier
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -22,6 +22,7 @@ class Component:
     name: str
     routes: Sequence[BaseRoute] = ()
     messenger: Messenger | None = None
+    replier: Replier | None = None  # posts the Reply button's text into customer threads
     start: Hook | None = None
     stop: Hook | None = None
     # Reported by /readyz: a component that failed to start makes the replica not ready.

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 
 from bot.app import Runtime
 from bot.domain.events import InboundMessage
-from bot.domain.ports import ActionRequest, ActionResult, OnCallItem, WaitingItem
+from bot.domain.ports import (
+    ActionRequest,
+    ActionResult,
+    ChannelMessage,
+    OnCallItem,
+    WaitingItem,
+)
 from bot.services.ingest import ingest
 from bot.services.waiting import list_waiting
 from storage.models import Conversation, Message
@@ -56,5 +63,64 @@ class CoreService:
                        m.deleted.is_(False))
                 .order_by(m.at.desc(), m.message_id.desc())
                 .limit(1)
+            )
+        return found
+
+    async def thread_of(self, source: str, message_ids: Sequence[str]) -> Mapping[str, str]:
+        if not message_ids:
+            return {}
+        m, c = Message, Conversation
+        async with self.rt.db.read() as session:
+            rows = await session.execute(
+                select(m.message_id, c.thread)
+                .join(c, c.id == m.conversation_id)
+                .where(m.source == source, m.message_id.in_(list(message_ids)))
+            )
+            return {mid: thread for mid, thread in rows.tuples()}
+
+    async def latest_message(
+        self,
+        source: str,
+        channel: str,
+        *,
+        at: datetime,
+        since: datetime,
+        author_id: str | None = None,
+        is_team: bool | None = None,
+        exclude: str | None = None,
+    ) -> ChannelMessage | None:
+        # A range of ix_messages_source_at (source, at), filtered: its cost grows with the
+        # source's messages inside [since, at], which the callers keep short.
+        m, c = Message, Conversation
+        query = (
+            select(m.message_id, c.thread, m.at, m.is_team, m.author_id, c.waiting_since)
+            .join(c, c.id == m.conversation_id)
+            .where(
+                m.source == source,
+                m.at >= since,
+                m.at <= at,
+                m.deleted.is_(False),
+                c.channel == channel,
+            )
+            .order_by(m.at.desc(), m.id.desc())
+            .limit(1)
+        )
+        if author_id is not None:
+            query = query.where(m.author_id == author_id)
+        if is_team is not None:
+            query = query.where(m.is_team.is_(is_team))
+        if exclude is not None:
+            query = query.where(m.message_id != exclude)
+        async with self.rt.db.read() as session:
+            row = (await session.execute(query)).first()
+        if row is None:
+            return None
+        return ChannelMessage(row[0], row[1], row[2], row[3], row[4], row[5] is not None)
+
+    async def conversation_of(self, source: str, message_id: str) -> int | None:
+        m = Message
+        async with self.rt.db.read() as session:
+            found: int | None = await session.scalar(
+                select(m.conversation_id).where(m.source == source, m.message_id == message_id)
             )
         return found

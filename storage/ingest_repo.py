@@ -74,39 +74,77 @@ async def ensure_conversations(
     return ids
 
 
-async def upsert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+def _latest_per_key(rows: Iterable[dict[str, Any]], rank: Any) -> list[dict[str, Any]]:
+    """One row per (source, message_id): the highest by ``rank``.
+
+    PostgreSQL refuses an ``ON CONFLICT DO UPDATE`` that touches one row twice, and picking
+    the winner here by value (not by position) keeps the batch order irrelevant.
+    """
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["source"], row["message_id"])
+        if key not in best or rank(row) > rank(best[key]):
+            best[key] = row
+    return list(best.values())
+
+
+def _edit_rank(row: Mapping[str, Any]) -> tuple[datetime, str]:
+    return (row["edited_at"], row["text"])
+
+
+async def upsert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> set[int]:
     """Insert messages, applying edits and deletions whatever order they arrive in.
 
     Each row carries ``kind``. A plain message never overwrites a stored one (a redelivery
     changes nothing, and a deletion or a newer edit that arrived first stays in force);
-    an edit wins only over an older edit; a deletion always wins.
+    an edit wins only over an older edit (equal edit times: the greater text, so the winner
+    never depends on arrival order); a deletion always wins. An edit without an edit time
+    counts as edited at the message's own time.
+
+    Returns the ids of the conversations whose stored messages actually changed: a pure
+    redelivery returns nothing, so it needs no recompute and rewrites no row.
     """
     by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         data = dict(row)
-        by_kind[data.pop("kind")].append(data)
+        kind = data.pop("kind")
+        if kind == Kind.EDIT and data.get("edited_at") is None:
+            data["edited_at"] = data["at"]
+        by_kind[kind].append(data)
     table = Message.__table__
+    changed: set[int] = set()
     if plain := by_kind.get(Kind.MESSAGE):
-        await session.execute(
-            _insert(session, Message).on_conflict_do_nothing(
-                index_elements=["source", "message_id"]
-            ),
-            plain,
+        stmt = _insert(session, table).on_conflict_do_nothing(
+            index_elements=["source", "message_id"]
         )
+        for part in _chunks(_latest_per_key(plain, lambda _row: 0)):
+            result = await session.execute(stmt.returning(table.c.conversation_id), part)
+            changed.update(result.scalars())
     if edits := by_kind.get(Kind.EDIT):
-        stmt = _insert(session, Message)
+        stmt = _insert(session, table)
+        newer = (stmt.excluded.edited_at > table.c.edited_at) | (
+            (stmt.excluded.edited_at == table.c.edited_at) & (stmt.excluded.text > table.c.text)
+        )
         stmt = stmt.on_conflict_do_update(
             index_elements=["source", "message_id"],
             set_={"text": stmt.excluded.text, "edited_at": stmt.excluded.edited_at},
-            where=(table.c.edited_at.is_(None)) | (stmt.excluded.edited_at > table.c.edited_at),
+            where=table.c.edited_at.is_(None) | newer,
         )
-        await session.execute(stmt, edits)
+        for part in _chunks(_latest_per_key(edits, _edit_rank)):
+            result = await session.execute(stmt.returning(table.c.conversation_id), part)
+            changed.update(result.scalars())
     if deletions := by_kind.get(Kind.DELETE):
-        stmt = _insert(session, Message)
+        stmt = _insert(session, table)
         stmt = stmt.on_conflict_do_update(
-            index_elements=["source", "message_id"], set_={"deleted": True}
+            index_elements=["source", "message_id"],
+            set_={"deleted": True},
+            where=table.c.deleted.is_(False),
         )
-        await session.execute(stmt, [{**d, "deleted": True} for d in deletions])
+        rows_ = [{**d, "deleted": True} for d in _latest_per_key(deletions, lambda _row: 0)]
+        for part in _chunks(rows_):
+            result = await session.execute(stmt.returning(table.c.conversation_id), part)
+            changed.update(result.scalars())
+    return changed
 
 
 async def load_facts(

@@ -79,6 +79,13 @@ class Conversation(Base):
             postgresql_where=text("due_at IS NOT NULL"),
         ),
         Index("ix_conversations_source_started", "source", "started_at"),
+        # The planner's only read: conversations whose next ladder slot is due.
+        Index(
+            "ix_conversations_next_nudge",
+            "next_nudge_at",
+            sqlite_where=text("next_nudge_at IS NOT NULL"),
+            postgresql_where=text("next_nudge_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -105,6 +112,8 @@ class Conversation(Base):
     nudges_sent: Mapped[int] = mapped_column(Integer, default=0)
     # Bumped on every recompute; a scheduled job that saw an older version is stale.
     version: Mapped[int] = mapped_column(Integer, default=0)
+    # When the nudge ladder must look at this conversation again (NULL: nothing planned).
+    next_nudge_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Message(Base):
@@ -166,3 +175,82 @@ class ActionRecord(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Nudge(Base):
+    """The delivery outbox: one row per ladder slot and recipient (see storage.outbox).
+
+    ``next_attempt_at`` is set exactly while there is delivery work (pending, or sending under
+    a lease that ends then) and ``update_next_at`` while an in-place update is owed, so the two
+    partial indexes hold only live work and a tick never reads history.
+    """
+
+    __tablename__ = "nudges"
+    __table_args__ = (
+        UniqueConstraint(
+            "conversation_id",
+            "period_start",
+            "track",
+            "seq",
+            "recipient_key",
+            name="uq_nudges_step",
+        ),
+        Index(
+            "ix_nudges_due",
+            "next_attempt_at",
+            sqlite_where=text("next_attempt_at IS NOT NULL"),
+            postgresql_where=text("next_attempt_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_nudges_update_due",
+            "update_next_at",
+            sqlite_where=text("update_next_at IS NOT NULL"),
+            postgresql_where=text("update_next_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime)  # the period's waiting_since
+    track: Mapped[str] = mapped_column(String(16))  # responsible | escalation
+    seq: Mapped[int] = mapped_column(Integer)
+    recipient_key: Mapped[str] = mapped_column(String(160))  # person:ID | slack-channel:CID | -
+    step: Mapped[str] = mapped_column(String(16))  # first | reminder | escalation
+    recipient_person: Mapped[str | None] = mapped_column(String(64))
+    recipient_platform: Mapped[str] = mapped_column(String(32), default="")
+    recipient_address: Mapped[str] = mapped_column(String(255), default="")
+    slot_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the ladder step was due
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)  # ...and when it may reach them
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # pending -> sending -> sent | failed; pending -> cancelled; skipped: a placeholder
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    platform_ref: Mapped[str | None] = mapped_column(String(255))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What became of the conversation, shown on the sent message in place.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    outcome_by: Mapped[str | None] = mapped_column(String(255))
+    outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome_after: Mapped[int | None] = mapped_column(Integer)  # seconds since waiting_since
+    outcome_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # None -> pending -> sending -> done | failed; version guards against a newer outcome
+    update_state: Mapped[str | None] = mapped_column(String(16))
+    update_version: Mapped[int] = mapped_column(Integer, default=0)
+    update_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    update_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PollCursor(Base):
+    """Where each polled source (Mastodon, Discourse, GitHub, X) got to: the adapter's opaque
+    cursor, saved after the messages it covers are stored, so a restart neither misses nor
+    repeats (see storage.cursors_repo)."""
+
+    __tablename__ = "poll_cursors"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cursor: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -129,7 +129,9 @@ def duration(
     except DurationError as error:
         message, fix = split_message(str(error), DURATION_FIX)
         issues.add(path, message, fix)
-        return None
+    except (ValueError, OverflowError):  # NaN, infinity, or beyond timedelta's range
+        issues.add(path, f"{describe(value)} is not a usable duration", DURATION_FIX)
+    return None
 
 
 def hours(issues: Issues, path: str, value: object) -> WeeklyHours | None:

@@ -15,6 +15,9 @@ from bot.config.errors import Issues, child, item
 # silently keeping it would ship the placeholder text as a token or secret.
 _REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
 MAX_DEPTH = 32
+# Aliases let a short file describe a huge tree ("billion laughs"); anything that later walks
+# the config (repr, JSON for the API, adapters reading ``extra``) would expand it in full.
+MAX_VALUES = 50_000
 
 
 class Unresolved:
@@ -71,11 +74,15 @@ def _substitute(text: str, path: str, env: Mapping[str, str], issues: Issues) ->
 def interpolate(data: object, env: Mapping[str, str], issues: Issues) -> object:
     """A copy of ``data`` with every string value interpolated.
 
-    Aliased nodes are copied once (so a "billion laughs" document stays cheap) and
-    self-referencing aliases are reported instead of recursing forever.
+    Aliased nodes are copied once and self-referencing aliases are reported instead of
+    recursing forever. Returns None when the data is too big once aliases are expanded.
     """
     done: dict[int, object] = {}
+    sizes: dict[int, int] = {}  # values under a node once aliases are expanded
     active: set[int] = set()
+
+    def size(value: object) -> int:
+        return sizes.get(id(value), 1) if isinstance(value, dict | list) else 1
 
     def walk(value: object, path: str, depth: int) -> object:
         if isinstance(value, str):
@@ -99,6 +106,16 @@ def interpolate(data: object, env: Mapping[str, str], issues: Issues) -> object:
             out = [walk(v, item(path, i), depth + 1) for i, v in enumerate(value)]
         active.discard(key)
         done[key] = out
+        children = value.values() if isinstance(value, dict) else value
+        sizes[key] = min(1 + sum(size(v) for v in children), MAX_VALUES + 1)
         return out
 
-    return walk(data, "", 0)
+    result = walk(data, "", 0)
+    if size(data) > MAX_VALUES:
+        issues.add(
+            "",
+            f"the file expands to more than {MAX_VALUES} values through *aliases",
+            "use fewer nested aliases",
+        )
+        return None
+    return result

@@ -191,7 +191,6 @@ def parse_rotation(
         tz = ZoneInfo(tz_name)
     except (KeyError, ValueError, OSError):
         tz = ZoneInfo("UTC")  # the bad name is already reported; keep checking the rest
-    overrides = _overrides(e, team, tz) if e.has("overrides") else ()
     if e.has("ical"):
         for key in _TURN_KEYS:
             if e.has(key):
@@ -202,6 +201,7 @@ def parse_rotation(
                 )
         ical = _ical(e, base_dir)
         refresh = e.duration("refresh")
+        overrides = _overrides(e, team, tz) if e.has("overrides") else ()
         if issues.count != mark:
             return None
         return Rotation(
@@ -225,6 +225,7 @@ def parse_rotation(
     shift = e.duration("shift")
     handoff = _handoff(e)
     start = _start(e)
+    overrides = _overrides(e, team, tz) if e.has("overrides") else ()
     if issues.count != mark or shift is None or handoff is None or start is None:
         return None
     return Rotation(

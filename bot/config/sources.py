@@ -95,7 +95,9 @@ def _checks(e: fields.Entry, platform: Platform) -> None:
     for key in ("secret", "token", "api_key"):
         value = e.get(key)
         if isinstance(value, str) and not value.strip():
-            e.issues.add(e.at(key), f"{key} is empty", f"set {key} (or export the variable it names)")
+            e.issues.add(
+                e.at(key), f"{key} is empty", f"set {key} (or export the variable it names)"
+            )
 
 
 def _ref(e: fields.Entry, key: str, kind: str, known: Collection[str], section: str) -> str | None:

@@ -9,6 +9,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # Compound forms ("1h30m") are accepted because people write them; a bare number is not,
 # since "15" could mean minutes or seconds and guessing would silently mistime nudges.
 _PART = re.compile(r"(\d+)\s*([smhdw])")
+_MAX_SECONDS = 100 * 366 * 86400
 _WHOLE = re.compile(r"^\s*(?:\d+\s*[smhdw]\s*)+$")
 
 
@@ -20,13 +21,14 @@ def parse_duration(text: str | int | float) -> timedelta:
     if isinstance(text, bool):
         raise DurationError(f"{text!r} is not a duration; write e.g. 45s, 15m, 4h, 2d or 1w")
     if isinstance(text, int | float):
-        raise DurationError(
-            f"{text!r} has no unit; write e.g. {int(text)}s, {int(text)}m or {int(text)}h"
-        )
+        shown = int(text) if text == text and abs(text) < 1e15 else 15
+        raise DurationError(f"{text!r} has no unit; write e.g. {shown}s, {shown}m or {shown}h")
     raw = str(text).strip().lower()
     if not raw or not _WHOLE.match(raw):
         raise DurationError(f"{text!r} is not a duration; write e.g. 45s, 15m, 4h, 2d or 1w")
     seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(raw))
+    if seconds > _MAX_SECONDS:
+        raise DurationError(f"{text!r} is longer than a hundred years; is a unit wrong?")
     return timedelta(seconds=seconds)
 
 

@@ -33,8 +33,11 @@ from bot.domain.rotation import Span, Turn, find_next_turn, layered_at, layered_
 MAX_BYTES = 5 * 1024 * 1024
 MAX_OCCURRENCES = 20_000
 MAX_PERIODS = 100_000
+MAX_COMPONENTS = 20_000
+MAX_DEPTH = 8
 _REACH = timedelta(days=90)
 _UTC = ZoneInfo("UTC")
+_DAY = timedelta(days=1)
 _PERIOD = {
     "YEARLY": timedelta(days=365),
     "MONTHLY": timedelta(days=28),
@@ -102,9 +105,11 @@ class IcalSchedule:
                     f"reaching {end:%Y-%m-%d} would take more than {MAX_PERIODS} steps"
                 )
         try:
-            events = self._query.between(start, end)
+            # The library compares all-day and floating times on the query's wall clock, which
+            # is UTC here while they are local to self.tz: a day either side covers any zone.
+            events = self._query.between(start - _DAY, end + _DAY)
         except Exception as e:  # the library raises many types on bad input; all mean the same
-            raise IcalError(f"cannot expand the calendar: {e}") from None
+            raise IcalError(f"cannot expand the calendar: {_brief(e)}") from None
         if len(events) > MAX_OCCURRENCES:
             raise IcalError(
                 f"more than {MAX_OCCURRENCES} shifts between {start:%Y-%m-%d} and "
@@ -112,8 +117,8 @@ class IcalSchedule:
             )
         try:
             spans = [self._span(e) for e in events]
-        except (ValueError, TypeError, AttributeError) as e:
-            raise IcalError(f"unreadable event times: {e}") from None
+        except (ValueError, TypeError, AttributeError, OverflowError) as e:
+            raise IcalError(f"unreadable event times: {_brief(e)}") from None
         return [s for s in spans if s is not None]
 
     def _span(self, event: Any) -> Span | None:
@@ -135,7 +140,10 @@ class IcalSchedule:
         uid = str(event.get("UID", ""))
         rank = (start.timestamp(), -end.timestamp(), person or "", uid)
         # Expanded occurrences all carry a RECURRENCE-ID; only those the feed edited are overrides.
-        edited = "RECURRENCE-ID" in event and (uid, _instant(event["RECURRENCE-ID"].dt, self.tz)) in self._edited
+        edited = (
+            "RECURRENCE-ID" in event
+            and (uid, _instant(event["RECURRENCE-ID"].dt, self.tz)) in self._edited
+        )
         return Span(person, start, end, rank, edited)
 
 
@@ -197,15 +205,11 @@ def parse_ical(
     default_tz: ZoneInfo = _UTC,
 ) -> IcalSchedule:
     """Read an on-call calendar; ``resolve`` maps a name, email, id or handle to a person id."""
-    if len(data) > max_bytes:
-        raise IcalError(f"calendar is {len(data)} bytes; the limit is {max_bytes} bytes")
-    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:15]
-    if head.upper() != b"BEGIN:VCALENDAR":
-        raise IcalError("not an iCalendar file: it must start with BEGIN:VCALENDAR")
+    _prescan(data, max_bytes)
     try:
         calendar = icalendar.Calendar.from_ical(data)
     except Exception as e:  # icalendar raises many types on hostile input; all mean "malformed"
-        raise IcalError(f"malformed iCalendar data: {e}") from None
+        raise IcalError(f"malformed iCalendar data: {_brief(e)}") from None
     if getattr(calendar, "name", None) != "VCALENDAR":
         raise IcalError("not an iCalendar file: the top component is not a VCALENDAR")
     events = calendar.walk("VEVENT")
@@ -217,20 +221,24 @@ def parse_ical(
             tz = ZoneInfo(str(calendar["X-WR-TIMEZONE"]))
         except (ValueError, KeyError):
             raise IcalError(f"unknown X-WR-TIMEZONE {str(calendar['X-WR-TIMEZONE'])!r}") from None
+    for zone in calendar.walk("VTIMEZONE"):
+        for part in zone.subcomponents:
+            # dateutil walks these rules on every UTC offset lookup; real zones repeat yearly.
+            for rule in _rules_in(part):
+                where = f"VTIMEZONE {str(zone.get('TZID', '?'))!r}"
+                if _checked(rule, where)[0] != "YEARLY":
+                    raise IcalError(f"{where}: offset changes must repeat YEARLY")
     rules: list[_Rule] = []
     unresolved: list[str] = []
     edited: set[tuple[str, datetime]] = set()
     for event in events:
         summary = str(event.get("SUMMARY", event.get("UID", "?")))
-        bad = [f"{prop}: {msg}" for prop, msg in getattr(event, "errors", []) if prop in _TIME_PROPS]
+        bad = [
+            f"{prop}: {msg}" for prop, msg in getattr(event, "errors", []) if prop in _TIME_PROPS
+        ]
         if bad:
-            raise IcalError(f"malformed event {summary!r}: {'; '.join(bad)}")
-        try:
-            rules.extend(_rules_of(event, summary, tz))
-        except IcalError:
-            raise
-        except (ValueError, TypeError, IndexError, KeyError) as e:
-            raise IcalError(f"event {summary!r}: unreadable RRULE: {e}") from None
+            raise IcalError(f"malformed event {summary!r}: {_brief('; '.join(bad))}")
+        rules.extend(_rules_of(event, summary, tz))
         if "RECURRENCE-ID" in event:
             edited.add((str(event.get("UID", "")), _instant(event["RECURRENCE-ID"].dt, tz)))
         if person_of(event, resolve) is None and summary not in unresolved:
@@ -238,26 +246,51 @@ def parse_ical(
     try:
         query = recurring_ical_events.of(calendar)
     except Exception as e:  # as above: any failure here is a malformed calendar
-        raise IcalError(f"malformed iCalendar data: {e}") from None
+        raise IcalError(f"malformed iCalendar data: {_brief(e)}") from None
     name = str(calendar.get("X-WR-CALNAME", ""))
     return IcalSchedule(
         name, tz, tuple(unresolved), query, resolve, tuple(rules), frozenset(edited)
     )
 
 
-def _rules_of(event: Any, summary: str, tz: ZoneInfo) -> list[_Rule]:
-    raw = event.get("RRULE")
-    if raw is None:
-        return []
-    if "DTSTART" not in event:
-        raise IcalError(f"event {summary!r} repeats but has no DTSTART")
-    start = _instant(event["DTSTART"].dt, tz)
-    rules = []
-    for rule in raw if isinstance(raw, list) else [raw]:
+def _prescan(data: bytes, max_bytes: int) -> None:
+    """Refuse what icalendar would take long over, before it parses a single line."""
+    if len(data) > max_bytes:
+        raise IcalError(f"calendar is {len(data)} bytes; the limit is {max_bytes} bytes")
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:15].upper() != b"BEGIN:VCALENDAR":
+        raise IcalError("not an iCalendar file: it must start with BEGIN:VCALENDAR")
+    depth = components = 0
+    for line in data.splitlines():
+        word = line[:6].upper()
+        if word == b"BEGIN:":
+            depth, components = depth + 1, components + 1
+            if depth > MAX_DEPTH:
+                raise IcalError(f"components nested more than {MAX_DEPTH} deep: not a calendar")
+        elif word[:4] == b"END:":
+            depth -= 1
+    if components > MAX_COMPONENTS:
+        raise IcalError(
+            f"{components} components; an on-call calendar has at most {MAX_COMPONENTS}"
+        )
+
+
+def _brief(error: object) -> str:
+    text = str(error).encode("ascii", "backslashreplace").decode()
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _rules_in(component: Any) -> list[Any]:
+    raw = component.get("RRULE")
+    return [] if raw is None else raw if isinstance(raw, list) else [raw]
+
+
+def _checked(rule: Any, where: str) -> tuple[str, int]:
+    """Refuse rules dateutil would expand too finely or walk forever; → (FREQ, INTERVAL)."""
+    try:
         freq = str(rule.get("FREQ", [""])[0]).upper()
-        where = f"event {summary!r}: RRULE FREQ={freq or '?'}"
+        where = f"{where}: RRULE FREQ={freq or '?'}"
         if freq in ("SECONDLY", "MINUTELY"):
-            raise IcalError(f"{where} repeats too often for an on-call shift (at most HOURLY)")
+            raise IcalError(f"{where} repeats too often; the finest supported is HOURLY")
         if freq not in _PERIOD:
             raise IcalError(f"{where} is not a recurrence frequency")
         fine = _FINE_ONLY.intersection(rule)
@@ -268,20 +301,32 @@ def _rules_of(event: Any, summary: str, tz: ZoneInfo) -> list[_Rule]:
             per_step *= max(1, len(rule.get(part, [])))
         if per_step > 24:
             raise IcalError(f"{where} fires {per_step} times per step; shifts cannot be that short")
-        months = [int(m) for m in rule.get("BYMONTH", range(1, 13))]
+        months = [int(m) for m in rule.get("BYMONTH", range(1, 13)) if 1 <= int(m) <= 12]
         days = [int(d) for d in rule.get("BYMONTHDAY", [])]
-        if days and not any(abs(d) <= _MONTH_DAYS[m - 1] for m in months if 1 <= m <= 12 for d in days):
+        if days and not any(abs(d) <= _MONTH_DAYS[m - 1] for m in months for d in days):
             raise IcalError(f"{where} can never occur (BYMONTH/BYMONTHDAY name no real day)")
         interval = int(rule.get("INTERVAL", [1])[0])
-        if interval < 1:
-            raise IcalError(f"{where}: INTERVAL must be at least 1")
-        count = rule.get("COUNT", [None])[0]
-        until = rule.get("UNTIL", [None])[0]
+    except (ValueError, TypeError, IndexError, KeyError) as e:
+        if isinstance(e, IcalError):
+            raise
+        raise IcalError(f"{where}: unreadable rule: {_brief(e)}") from None
+    if interval < 1:
+        raise IcalError(f"{where}: INTERVAL must be at least 1")
+    return freq, interval
+
+
+def _rules_of(event: Any, summary: str, tz: ZoneInfo) -> list[_Rule]:
+    rules = []
+    for rule in _rules_in(event):
+        freq, interval = _checked(rule, f"event {summary!r}")
+        if "DTSTART" not in event:
+            raise IcalError(f"event {summary!r} repeats but has no DTSTART")
+        count, until = rule.get("COUNT", [None])[0], rule.get("UNTIL", [None])[0]
         rules.append(
             _Rule(
                 summary,
                 freq,
-                start,
+                _instant(event["DTSTART"].dt, tz),
                 _PERIOD[freq] * interval,
                 int(count) if count is not None else None,
                 _instant(until, tz) if until is not None else None,

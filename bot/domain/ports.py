@@ -8,7 +8,7 @@ in, queries for commands). Neither side imports the other's modules: the wiring 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -120,6 +120,31 @@ class Messenger(Protocol):
 
 
 @dataclass(frozen=True)
+class ReplyTarget:
+    """Where a team member's reply goes: the customer's thread, answering ``reply_to``."""
+
+    source: str
+    platform: str
+    channel: str
+    thread: str
+    reply_to: str | None = None  # platform id of the last customer message (Telegram reply_to)
+
+
+class Replier(Protocol):
+    """Posts a reply into the customer's thread for the Reply button (modal, reply-to-message).
+
+    Adapters implement it next to their ``Messenger``. The core then stores the posted message
+    as the replying member's team message (``message_id`` = ``Delivered.ref``), so the waiting
+    period ends with them as the responder whether or not the platform echoes the bot's own
+    post back. ``ref`` must therefore be the id the adapter's ingest gives that message.
+    """
+
+    platform: str
+
+    async def send_reply(self, target: ReplyTarget, text: str, person: str) -> Delivered: ...
+
+
+@dataclass(frozen=True)
 class ActionRequest:
     """A team member acting on a conversation from a platform (button, command, reaction)."""
 
@@ -154,6 +179,18 @@ class WaitingItem:
 
 
 @dataclass(frozen=True)
+class ChannelMessage:
+    """A stored message as thread lookups see it (Telegram threading, see ``Core``)."""
+
+    message_id: str
+    thread: str
+    at: datetime
+    is_team: bool
+    author_id: str
+    waiting: bool = False  # its conversation waits for a reply (now, not as of ``at``)
+
+
+@dataclass(frozen=True)
 class OnCallItem:
     rotation: str
     person: str | None
@@ -179,4 +216,31 @@ class Core(Protocol):
 
     async def last_customer_message_id(self, conversation_id: int) -> str | None:
         """Platform id of the message a reply should answer (Telegram reply_to)."""
+        ...
+
+    async def thread_of(self, source: str, message_ids: Sequence[str]) -> Mapping[str, str]:
+        """The ``thread`` of each of ``message_ids`` already stored in ``source`` (deleted ones
+        too); ids not stored are absent. Replies join the replied message's conversation."""
+        ...
+
+    async def latest_message(
+        self,
+        source: str,
+        channel: str,
+        *,
+        at: datetime,
+        since: datetime,
+        author_id: str | None = None,
+        is_team: bool | None = None,
+        exclude: str | None = None,
+    ) -> ChannelMessage | None:
+        """The newest live message in ``channel`` with ``since <= at' <= at`` (by platform time,
+        ties by arrival), optionally only by ``author_id`` / only team or customer messages,
+        never ``exclude``. Threading rules that join a message to a recent conversation use it;
+        the bound keeps the lookup a short index range."""
+        ...
+
+    async def conversation_of(self, source: str, message_id: str) -> int | None:
+        """The conversation a stored message of ``source`` belongs to (deleted ones too), or
+        None. Slack reactions name a message, not a thread; actions need the conversation."""
         ...

@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -36,9 +37,7 @@ from bot.domain.durations import DurationError, parse_duration
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _HANDOFF = re.compile(r"^\s*(?:([a-z]+)\s+)?(\d{1,2}):(\d{2})\s*$", re.IGNORECASE)
 # A window may hold at most this many turns: protects callers from a 1s shift over a year.
-MAX_TURNS = 100_000
-# No DST transition on record moves the clock by more than this.
-_MAX_DST_JUMP = timedelta(hours=3)
+MAX_TURNS = 20_000
 _TICK = timedelta(microseconds=1)
 # How far past the asked window a turn (or override) is followed to report it whole.
 _REACH = timedelta(days=400)
@@ -135,7 +134,8 @@ class WeeklyRotation:
         day = self.start
         if self.handoff_weekday is not None:
             day += timedelta(days=(self.handoff_weekday - day.weekday()) % 7)
-        object.__setattr__(self, "_first", datetime.combine(day, self.handoff_time))
+        first = datetime.combine(day, self.handoff_time.replace(fold=0))
+        object.__setattr__(self, "_first", first)
 
     @classmethod
     def build(
@@ -184,9 +184,16 @@ class WeeklyRotation:
 
     def next_turn(self, at: datetime) -> Turn | None:
         _require_aware(at)
-        latest = max([at, self._start_at(0), *(o.end for o in self.overrides)])
-        horizon = latest - at + (len(self.members) + 1) * self.shift + timedelta(days=2)
-        return find_next_turn(self, at, horizon=horizon, step=max(self.shift * 8, timedelta(1)))
+        ahead = [o for o in self.overrides if o.end > at]
+        if not ahead and len(set(self.members)) == 1 and self._start_at(0) <= at:
+            return None  # the only member keeps the pager for ever
+        latest = max([at, self._start_at(0), *(o.end for o in ahead)])
+        # Each member's turn comes within a cycle; DST stretches it by at most a few hours.
+        horizon = latest - at + (len(self.members) + 1) * self.shift + timedelta(hours=3)
+        # Nothing can change hands before the first turn or override, so skip straight there.
+        begin = min([self._start_at(0), *(o.start for o in ahead)])
+        step = min(max(self.shift * 8, timedelta(days=1)), self.shift * (MAX_TURNS // 2))
+        return find_next_turn(self, at, horizon=horizon, step=step, begin=begin)
 
     def _start_at(self, k: int) -> datetime:
         """Start of turn ``k``, clamped so that starts never decrease (see module doc)."""
@@ -221,18 +228,23 @@ class WeeklyRotation:
             for i, o in enumerate(self.overrides)
             if o.start < end and o.end > start
         ]
+        too_many = RotationError(
+            f"rotation {self.id!r}: more than {MAX_TURNS} turns between "
+            f"{start.isoformat()} and {end.isoformat()}; ask for a shorter span"
+        )
+        if (end - start) / self.shift > MAX_TURNS:
+            raise too_many
         k = self._index(start)
         k = 0 if k is None else k
         begin = self._start_at(k)
         while begin < end:
-            if len(spans) > MAX_TURNS:
-                raise RotationError(
-                    f"rotation {self.id!r}: more than {MAX_TURNS} turns between "
-                    f"{start.isoformat()} and {end.isoformat()}; ask for a shorter span"
-                )
+            if len(spans) > MAX_TURNS:  # DST can add a few turns past the estimate above
+                raise too_many
             finish = self._start_at(k + 1)
             if finish > begin:
-                spans.append(Span(self.members[k % len(self.members)], begin, finish, (0, k), False))
+                spans.append(
+                    Span(self.members[k % len(self.members)], begin, finish, (0, k), False)
+                )
             k, begin = k + 1, finish
         return spans
 
@@ -275,7 +287,7 @@ def _sweep(spans: Sequence[Span], start: datetime, end: datetime) -> list[_Piece
     heap: list[tuple[int, int]] = []
     pieces: list[_Piece] = []
     i = 0
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in pairwise(bounds):
         while i < len(spans) and spans[i].start <= a:
             heapq.heappush(heap, (-priority[i], i))
             i += 1
@@ -322,7 +334,9 @@ def layered_turns(
     applies are Turns with person None, clipped to the window.
     """
     return [
-        Turn(p.span.person, p.start, p.end, p.span.override) if p.span else Turn(None, p.start, p.end)
+        Turn(p.span.person, p.start, p.end, p.span.override)
+        if p.span
+        else Turn(None, p.start, p.end)
         for p in _layered(spans_between, start, end, reach)
     ]
 
@@ -341,16 +355,26 @@ def layered_at(
 
 
 def find_next_turn(
-    schedule: Schedule, at: datetime, *, horizon: timedelta, step: timedelta
+    schedule: Schedule,
+    at: datetime,
+    *,
+    horizon: timedelta,
+    step: timedelta,
+    begin: datetime | None = None,
 ) -> Turn | None:
-    """The first turn after ``at`` whose person is someone, and someone else than now."""
+    """The first turn after ``at`` whose person is someone, and someone else than now.
+
+    Looks up to ``at + horizon`` in chunks growing to ``step``, from ``begin`` if nothing can
+    change between ``at`` and it. The next turn is usually close, so the first chunk is small.
+    """
     current = schedule.on_call(at)
     now = current.person if current else None
-    begin, stop = at, at + horizon
+    begin, stop = max(at, begin or at), at + horizon
+    size = step / 16
     while begin < stop:
-        chunk_end = min(begin + step, stop)
+        chunk_end = min(begin + size, stop)
         for turn in schedule.turns(begin, chunk_end):
             if turn.person is not None and turn.person != now:
                 return turn
-        begin = chunk_end
+        begin, size = chunk_end, min(size * 2, step)
     return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +22,7 @@ from storage.ingest_repo import (
 )
 
 DueFn = Callable[[str, datetime], datetime | None]
+RecomputeHook = Callable[[AsyncSession, Sequence[int]], Awaitable[None]]
 _LAST_TEXT = 500
 
 
@@ -35,6 +36,9 @@ class Rules:
 
     closing_words: tuple[str, ...] = DEFAULT_CLOSING_WORDS
     due_at: DueFn = field(default=_no_due)
+    # Called in the same transaction after conversations were recomputed: the nudge engine
+    # cancels/updates nudges and moves next_nudge_at (bot.services.nudge_engine).
+    after_recompute: RecomputeHook | None = None
 
 
 @dataclass(frozen=True)
@@ -72,9 +76,10 @@ def conversation_row(
     facts: Sequence[MessageFact],
     due: datetime | None,
 ) -> dict[str, object]:
-    live = sorted((f for f in facts if not f.deleted), key=lambda f: (f.at, f.message_id))
+    ordered = sorted(facts, key=lambda f: (f.at, f.message_id))
+    live = [f for f in ordered if not f.deleted]
     period = state.current_period
-    return {
+    row: dict[str, object] = {
         "id": cid,
         "started_at": state.started_at,
         "waiting_since": state.waiting_since,
@@ -90,6 +95,11 @@ def conversation_row(
         "team_messages": state.team_messages,
         "version": version + 1,
     }
+    # The thread's link is its first message's, whatever message happened to arrive first.
+    urls = [f.url for f in live if f.url] or [f.url for f in ordered if f.url]
+    if urls:
+        row["url"] = urls[0]
+    return row
 
 
 async def recompute(db_session: AsyncSession, ids: Sequence[int], rules: Rules) -> None:
@@ -114,6 +124,8 @@ async def recompute(db_session: AsyncSession, ids: Sequence[int], rules: Rules) 
         periods[cid] = period_rows
         sources[cid] = source
     await save_states(db_session, rows, periods, sources)
+    if rules.after_recompute is not None:
+        await rules.after_recompute(db_session, ids)
 
 
 async def ingest(db: Database, messages: Sequence[InboundMessage], rules: Rules) -> IngestResult:
@@ -130,8 +142,9 @@ async def ingest(db: Database, messages: Sequence[InboundMessage], rules: Rules)
         rows = [
             _message_row(m, ids[(m.source, thread_key(m.channel, m.thread))]) for m in messages
         ]
-        await upsert_messages(session, rows)
+        changed = await upsert_messages(session, rows)
         touched = sorted(set(ids.values()))
-        await recompute(session, touched, rules)
+        # Only conversations whose messages changed: a redelivery rewrites nothing.
+        await recompute(session, sorted(changed), rules)
     return IngestResult(len(messages), tuple(touched))
 

@@ -28,7 +28,8 @@ def authorize(request: Request) -> WebState:
     web = web_state(request)
     if not web.api_token:
         raise ApiError(
-            401, "the API is disabled: NUDGEBOT_API_TOKEN is not configured on the server",
+            401,
+            "the API is disabled: NUDGEBOT_API_TOKEN is not configured on the server",
             _CHALLENGE,
         )
     header = request.headers.get("authorization")

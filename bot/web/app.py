@@ -55,6 +55,7 @@ def create_app(
         middleware=[Middleware(ObserveMiddleware, metrics=registry, routes=lambda: app.routes)],
         exception_handlers={HTTPException: http_exception, ApiError: api_error},
     )
-    app.state.web = WebState(rt=rt, metrics=registry, api_token=token,
-                             ready_checks=tuple(ready_checks))
+    app.state.web = WebState(
+        rt=rt, metrics=registry, api_token=token, ready_checks=tuple(ready_checks)
+    )
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import text
 from starlette.requests import Request
@@ -33,12 +34,24 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
+def _missing_file(db: Database) -> str | None:
+    if not db.is_sqlite:
+        return None
+    path = db.engine.url.database or ""
+    if not path or path.startswith("file:") or Path(path).exists():
+        return None  # URI filenames name their file in ways not worth second-guessing here
+    return f"database file {path} does not exist"
+
+
 async def database_problem(db: Database, deadline: float = READY_TIMEOUT) -> str | None:
     """None when the database answers, else why not.
 
-    ``SELECT 1`` alone would pass on a SQLite file that was deleted (the driver quietly
-    creates an empty one), so the check also reads the schema's version table.
+    ``SELECT 1`` alone would pass on a SQLite file that was deleted: pooled connections
+    keep writing to the unlinked inode, and new ones quietly create an empty file. So the
+    file must still be there, and the schema's version table must answer too.
     """
+    if (missing := _missing_file(db)) is not None:
+        return missing
     try:
         async with asyncio.timeout(deadline), db.read() as session:
             await session.execute(text("SELECT 1"))
@@ -69,6 +82,9 @@ async def readyz(request: Request) -> Response:
 
 
 async def _waiting_counts(db: Database) -> dict[str, tuple[int, datetime | None]] | None:
+    if (missing := _missing_file(db)) is not None:
+        log.warning("metrics: waiting gauges unavailable: %s", missing)
+        return None
     try:
         async with asyncio.timeout(READY_TIMEOUT), db.read() as session:
             return await count_waiting_by_source(session)

@@ -64,8 +64,10 @@ def signature_problem(secret: str | None, body: bytes, header: str | None) -> st
     if scheme.strip().lower() != b"sha256" or not hmac.compare_digest(
         expected, digest.strip().lower()
     ):
-        return f"bad {SIGNATURE_HEADER}: not sha256=<hex HMAC-SHA256 of this body with the " \
+        return (
+            f"bad {SIGNATURE_HEADER}: not sha256=<hex HMAC-SHA256 of this body with the "
             "source's secret>"
+        )
     return None
 
 

@@ -61,8 +61,9 @@ class Family:
     def render(self) -> str:
         help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
         lines = [f"# HELP {self.name} {help_text}", f"# TYPE {self.name} {self.kind}"]
-        lines += [f"{self.name}{suffix}{labels} {format_value(v)}" for suffix, labels, v in
-                  self.samples]
+        lines += [
+            f"{self.name}{suffix}{labels} {format_value(v)}" for suffix, labels, v in self.samples
+        ]
         return "\n".join(lines)
 
 
@@ -86,13 +87,20 @@ class Counter:
     def family(self) -> Family:
         with self._lock:
             items = sorted(self._values.items())
-        return Family(self.name, "counter", self.help,
-                      [("", _labels(self.labelnames, k), v) for k, v in items])
+        return Family(
+            self.name,
+            "counter",
+            self.help,
+            [("", _labels(self.labelnames, k), v) for k, v in items],
+        )
 
 
 class Histogram:
     def __init__(
-        self, name: str, help: str, labelnames: Sequence[str],
+        self,
+        name: str,
+        help: str,
+        labelnames: Sequence[str],
         buckets: Sequence[float] = DEFAULT_BUCKETS,
     ) -> None:
         self.name, self.help, self.labelnames = name, help, tuple(labelnames)
@@ -165,11 +173,17 @@ class Metrics:
         """The whole exposition. ``waiting`` is None when the database could not be read:
         the process counters are still worth scraping, and ``nudgebot_database_up`` says why
         the gauges are missing."""
-        families = [self.ingested.family(), self.http_requests.family(),
-                    self.http_duration.family()]
-        up = Family("nudgebot_database_up", "gauge",
-                    "1 when the database answered this scrape, else 0.",
-                    [("", "", 0.0 if waiting is None else 1.0)])
+        families = [
+            self.ingested.family(),
+            self.http_requests.family(),
+            self.http_duration.family(),
+        ]
+        up = Family(
+            "nudgebot_database_up",
+            "gauge",
+            "1 when the database answered this scrape, else 0.",
+            [("", "", 0.0 if waiting is None else 1.0)],
+        )
         families.append(up)
         if waiting is not None:
             families.extend(waiting_families(waiting, now, sources))
@@ -191,11 +205,18 @@ def waiting_families(
         age = max(0.0, (now - since).total_seconds()) if since is not None else 0.0
         oldest.append(("", label, age))
     return [
-        Family("nudgebot_conversations_waiting", "gauge",
-               "Conversations waiting for a team reply, by source.", count),
-        Family("nudgebot_oldest_waiting_seconds", "gauge",
-               "How long the longest-waiting conversation has waited, by source (0: none).",
-               oldest),
+        Family(
+            "nudgebot_conversations_waiting",
+            "gauge",
+            "Conversations waiting for a team reply, by source.",
+            count,
+        ),
+        Family(
+            "nudgebot_oldest_waiting_seconds",
+            "gauge",
+            "How long the longest-waiting conversation has waited, by source (0: none).",
+            oldest,
+        ),
     ]
 
 

@@ -22,9 +22,8 @@ OTHER = "other"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Exceptions that mean "the database is not there right now": the honest answer is 503 with
 # a retry hint (webhook senders retry), not a 500 that reads like a bug.
-UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OperationalError, InterfaceError, ConnectionError, TimeoutError,
-)
+# (psycopg and sqlite3 connection failures and "database is locked" all arrive as these.)
+UNAVAILABLE: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
 
 
 def route_template(routes: list[BaseRoute], scope: Scope) -> str:
@@ -71,8 +70,9 @@ class ObserveMiddleware:
             if isinstance(exc, UNAVAILABLE):
                 log.warning("database unavailable for %s %s: %r", scope["method"], route, exc)
                 status = 503
-                response = error(503, f"database unavailable ({type(exc).__name__}); retry",
-                                 {"Retry-After": "5"})
+                response = error(
+                    503, f"database unavailable ({type(exc).__name__}); retry", {"Retry-After": "5"}
+                )
             else:
                 log.exception("unhandled error in %s %s", scope["method"], route)
                 status = 500

@@ -23,74 +23,7 @@ from bot.config import (
 )
 
 # The example from DESIGN.md ("Config file"), verbatim: it is part of the fixed interface.
-EXAMPLE = """\
-timezone: Europe/Berlin              # default for everything below
-closing_words: [thanks, thank you, ok, great, 👍]   # optional; [] turns the rule off
-team:
-  alice:
-    name: Alice Liddell
-    slack: U0ALICE01                 # Slack user ID
-    telegram: 111111111              # Telegram user ID
-    timezone: Europe/Berlin
-    hours: Mon-Fri 09:00-17:30       # when a nudge may reach her unless she is on call
-    notify: slack                    # slack | telegram: where her nudges go
-    owner: true                      # may use owner commands, gets the digest
-  bob:
-    name: Bob
-    telegram: 222222222
-    notify: telegram
-rotations:
-  support:
-    members: [alice, bob]            # turns in this order
-    shift: 1w                        # length of one turn (1d, 12h, 1w …)
-    handoff: Mon 09:00               # when turns change (rotation timezone)
-    start: 2026-11-02                # alice's first turn starts at the first handoff on/after this date
-    overrides:
-      - {who: bob, from: 2026-12-24 00:00, to: 2026-12-27 00:00}
-  # or: ical: https://…/schedule.ics or a file path (PagerDuty, Opsgenie, Grafana OnCall,
-  #     Google Calendar feeds); an event's SUMMARY/ATTENDEE names the person (id, name, email or @handle)
-policies:
-  standard:
-    reply_within: 15m                # first nudge when a conversation waited this long
-    business_hours: Mon-Fri 09:00-18:00   # the clock only runs inside these; omit for 24/7
-    holidays: DE                     # optional: country (or DE-BE) from the holidays package
-    remind_every: 30m                # repeat to the responsible person
-    escalate_after: 1h               # from the first nudge: then also tell escalate_to
-    escalate_to: owner               # owner (every member with owner: true) | rotation:NAME | person:ID | slack-channel:CID
-sources:
-  acme:
-    platform: slack
-    channels: [C0CUST001]
-    owner: alice                     # responsible in her hours
-    rotation: support                # responsible otherwise, and for unowned sources
-    policy: standard
-  community:
-    platform: telegram
-    chats: [-1001234567890]
-    rotation: support
-    policy: standard
-  website:
-    platform: webhook
-    secret: ${WEBHOOK_SECRET}
-    owner: bob
-  fediverse:
-    platform: mastodon               # mentions of the account
-    instance: https://mastodon.social
-    token: ${MASTODON_TOKEN}
-    poll_every: 60s
-    owner: alice
-  forum:
-    platform: discourse              # topics and replies without a staff answer
-    url: https://forum.example.com
-    api_key: ${DISCOURSE_KEY}
-    api_username: system
-    categories: [support]
-  issues:
-    platform: github                 # issues and discussions awaiting a maintainer
-    repo: acme/widget
-    token: ${GITHUB_TOKEN}
-    api_url: https://api.github.com  # every polled source has its base URL configurable
-"""
+EXAMPLE = (Path(__file__).parent / "design_example.yaml").read_text(encoding="utf-8")
 
 SECRETS = {
     "WEBHOOK_SECRET": "hook-secret",
@@ -125,7 +58,12 @@ def test_example_team(example: Config) -> None:
     assert alice.hours.contains(datetime(2026, 11, 2, 10, 0))
     bob = example.person("bob")
     assert bob is not None
-    assert (bob.telegram, bob.notify, bob.owner, bob.hours) == ("222222222", "telegram", False, None)
+    assert (bob.telegram, bob.notify, bob.owner, bob.hours) == (
+        "222222222",
+        "telegram",
+        False,
+        None,
+    )
     assert bob.timezone == "Europe/Berlin"  # inherited from the top level
     assert example.person("carol") is None
     assert example.owners() == ("alice",)

@@ -111,7 +111,9 @@ def test_unknown_person_in_source_override_and_escalation() -> None:
     text = BASE.replace(
         "start: 2026-11-02}",
         "start: 2026-11-02, overrides: [{who: eve, from: 2026-01-01 00:00, to: 2026-01-02 00:00}]}",
-    ).replace("reply_within: 15m", "reply_within: 15m, escalate_after: 1h, escalate_to: 'person:zed'")
+    ).replace(
+        "reply_within: 15m", "reply_within: 15m, escalate_after: 1h, escalate_to: 'person:zed'"
+    )
     text += "sources:\n  s: {platform: import, owner: mallory}\n"
     paths = {i.path: i for i in issues_of(text)}
     assert set(paths) == {
@@ -130,7 +132,9 @@ def test_unknown_rotation_and_policy() -> None:
     assert "did you mean 'support'?" in by_path["sources.s.rotation"].fix
     assert by_path["sources.s.policy"].message == "unknown policy 'premium'"
     assert "add premium under policies:" in by_path["sources.s.policy"].fix
-    issue = one_issue(BASE.replace("reply_within: 15m", "reply_within: 15m, escalate_to: 'rotation:x'"))
+    issue = one_issue(
+        BASE.replace("reply_within: 15m", "reply_within: 15m, escalate_to: 'rotation:x'")
+    )
     assert (issue.path, issue.message) == ("policies.standard.escalate_to", "unknown rotation 'x'")
 
 
@@ -146,7 +150,9 @@ def test_duration_without_unit_suggests_units() -> None:
     assert "15m" in issue.fix
 
 
-@pytest.mark.parametrize("bad", ["Mon-Fri 9-17", "Someday 09:00-10:00", "Mon-Fri 09:00-25:00", "'24/7'"])
+@pytest.mark.parametrize(
+    "bad", ["Mon-Fri 9-17", "Someday 09:00-10:00", "Mon-Fri 09:00-25:00", "'24/7'"]
+)
 def test_bad_hours(bad: str) -> None:
     issue = one_issue(f"team:\n  a: {{hours: {bad}}}\n")
     assert issue.path == "team.a.hours"
@@ -163,7 +169,9 @@ def test_unknown_timezone_suggests_close_match() -> None:
     assert issue.path == "rotations.support.timezone"
 
 
-@pytest.mark.parametrize(("code", "hint"), [("XX", "country"), ("DE-ZZ", "BE"), ("Germany", "ISO country code")])
+@pytest.mark.parametrize(
+    ("code", "hint"), [("XX", "country"), ("DE-ZZ", "BE"), ("Germany", "ISO country code")]
+)
 def test_bad_holidays_code(code: str, hint: str) -> None:
     issue = one_issue(BASE.replace("reply_within: 15m", f"reply_within: 15m, holidays: {code}"))
     assert issue.path == "policies.standard.holidays"
@@ -181,11 +189,19 @@ def test_webhook_needs_a_secret(secret: str) -> None:
 @pytest.mark.parametrize(
     ("text", "path", "fix"),
     [
-        ("sources: {s: {platform: slack, channels: C0CUST001}}", "sources.s.channels", "channels: "),
+        (
+            "sources: {s: {platform: slack, channels: C0CUST001}}",
+            "sources.s.channels",
+            "channels: ",
+        ),
         ("team: [alice, bob]", "team", "team: {"),
         ("team: {a: {handles: '@a'}}", "team.a.handles", "handles: "),
         ("team: {a: {owner: maybe}}", "team.a.owner", "true or false"),
-        (BASE.replace("members: [alice, bob]", "members: alice"), "rotations.support.members", "members:"),
+        (
+            BASE.replace("members: [alice, bob]", "members: alice"),
+            "rotations.support.members",
+            "members:",
+        ),
         ("closing_words: thanks", "closing_words", "closing_words: "),
         ("rotations: {r: 5}", "rotations.r", "members"),
         ("team: {a: {name: [A]}}", "team.a.name", "Alice"),
@@ -221,7 +237,10 @@ def test_override_must_end_after_it_starts() -> None:
         "start: 2026-11-02, overrides: [{who: bob, from: 2026-12-27 00:00, to: 2026-12-24 00:00}]}",
     )
     issue = one_issue(text)
-    assert (issue.path, issue.message) == ("rotations.support.overrides[0].to", "to is not after from")
+    assert (issue.path, issue.message) == (
+        "rotations.support.overrides[0].to",
+        "to is not after from",
+    )
 
 
 def test_bad_dates() -> None:

@@ -37,14 +37,51 @@ anything = st.recursive(
 plausible = st.one_of(
     st.sampled_from(
         [
-            "15m", "0s", "1w", "15", "-1m", "Mon-Fri 09:00-17:30", "Mon 09:00", "09:00", "25:61",
-            "Europe/Berlin", "Europe/Berln", "../etc", "DE", "DE-BE", "XX-", "-", "owner",
-            "rotation:support", "person:alice", "person:", "slack-channel:C1", "slack", "telegram",
-            "webhook", "mastodon", "github", "discourse", "x", "import", "2026-11-02",
-            "2026-02-30", "2026-12-24 00:00", "2026-12-24T00:00+25:00", "https://a.b", "a/b",
-            "${X}", "${X:-y}", "$${", "${", "everyone-else", "@a", "U1", "-100123",
+            "15m",
+            "0s",
+            "1w",
+            "15",
+            "-1m",
+            "Mon-Fri 09:00-17:30",
+            "Mon 09:00",
+            "09:00",
+            "25:61",
+            "Europe/Berlin",
+            "Europe/Berln",
+            "../etc",
+            "DE",
+            "DE-BE",
+            "XX-",
+            "-",
+            "owner",
+            "rotation:support",
+            "person:alice",
+            "person:",
+            "slack-channel:C1",
+            "slack",
+            "telegram",
+            "webhook",
+            "mastodon",
+            "github",
+            "discourse",
+            "x",
+            "import",
+            "2026-11-02",
+            "2026-02-30",
+            "2026-12-24 00:00",
+            "2026-12-24T00:00+25:00",
+            "https://a.b",
+            "a/b",
+            "${X}",
+            "${X:-y}",
+            "$${",
+            "${",
+            "everyone-else",
+            "@a",
+            "U1",
+            "-100123",
         ]
-    ),  # fmt: skip
+    ),
     st.sampled_from(IDS),
     st.lists(st.sampled_from(IDS), max_size=4),
     scalars,
@@ -52,7 +89,9 @@ plausible = st.one_of(
 
 
 def entry(keys: tuple[str, ...]) -> st.SearchStrategy[dict[str, object]]:
-    return st.dictionaries(st.sampled_from((*keys, "bogus")), st.one_of(plausible, anything), max_size=6)
+    return st.dictionaries(
+        st.sampled_from((*keys, "bogus")), st.one_of(plausible, anything), max_size=6
+    )
 
 
 overrides = st.lists(entry(OVERRIDE_KEYS), max_size=2)
@@ -124,6 +163,18 @@ def test_hostile_yaml() -> None:
         "team: {true: {}, 1.5: {}, null: {}}",
     ]:
         check(text)
+
+
+def test_billion_laughs_is_refused_quickly() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 12)]
+    text = "sources:\n  s:\n    platform: import\n" + "".join(f"    {line}\n" for line in lines)
+    try:
+        parse_config(text, env={})
+    except ConfigError as error:
+        assert "aliases" in str(error)
+    else:
+        raise AssertionError("expected a ConfigError")
 
 
 def test_arbitrary_bytes(tmp_path: Path) -> None:

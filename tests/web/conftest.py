@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
-from web_helpers import CONFIG, NOW, TOKEN, AppFactory, client_for
 
 from bot.app import Runtime
 from bot.config import Config, load_config
 from bot.web.app import create_app
 from bot.web.metrics import Metrics
+from tests.web.web_helpers import CONFIG, NOW, TOKEN, AppFactory, client_for
 
 
 @pytest.fixture
@@ -37,9 +37,7 @@ def metrics() -> Metrics:
 
 
 @pytest.fixture
-def make_app(
-    rt: Runtime, metrics: Metrics, monkeypatch: pytest.MonkeyPatch
-) -> AppFactory:
+def make_app(rt: Runtime, metrics: Metrics, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
     def make(token: str | None = TOKEN, runtime: Runtime | None = None, **kwargs: Any) -> Starlette:
         if token is None:
             monkeypatch.delenv("NUDGEBOT_API_TOKEN", raising=False)

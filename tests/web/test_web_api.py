@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from web_helpers import NOW, AppFactory, auth, client_for, message, post_hook
 
 from bot.app import Runtime
 from bot.services.stats import report
 from bot.services.waiting import list_waiting
+from tests.web.web_helpers import NOW, AppFactory, auth, client_for, message, post_hook
 
 ROUTES = ["/api/waiting", "/api/stats"]
 
@@ -34,13 +34,14 @@ async def test_no_token_configured_refuses_everyone(make_app: AppFactory, route:
         {"Authorization": "Basic dGVzdDp0ZXN0"},
         {"Authorization": "test-token-0123456789"},
         {"Authorization": "Bearer test-token-0123456789-and-more"},
-        {"Authorization": "Bearer tést"},
+        {"Authorization": "Bearer tést"},  # not ASCII: must not crash compare_digest
     ],
 )
 async def test_wrong_token_is_401(
     client: httpx.AsyncClient, route: str, headers: dict[str, str]
 ) -> None:
-    response = await client.get(route, headers=headers)
+    raw = [(k.encode(), v.encode("utf-8")) for k, v in headers.items()]
+    response = await client.get(route, headers=raw)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert set(response.json()) == {"error"}
@@ -113,9 +114,7 @@ async def test_stats_matches_the_service(client: httpx.AsyncClient, rt: Runtime)
         ("0001-01-01T00:00:00+14:00", "out of range"),
     ],
 )
-async def test_stats_bad_since_is_400(
-    client: httpx.AsyncClient, since: str, fragment: str
-) -> None:
+async def test_stats_bad_since_is_400(client: httpx.AsyncClient, since: str, fragment: str) -> None:
     response = await client.get("/api/stats", params={"since": since}, headers=auth())
     assert response.status_code == 400
     assert fragment in response.json()["error"]

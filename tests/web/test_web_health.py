@@ -10,10 +10,12 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from web_helpers import AppFactory, client_for
 
 from bot.app import Runtime
 from bot.config import Config
+from bot.web.health import database_problem
+from storage.migrate import upgrade
+from tests.web.web_helpers import AppFactory, client_for
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -31,21 +33,19 @@ async def test_readyz_with_a_working_database(client: httpx.AsyncClient) -> None
 async def test_readyz_when_sqlite_file_was_deleted(
     make_app: AppFactory, config: Config, tmp_path: Path
 ) -> None:
-    from storage.migrate import upgrade
-
     path = tmp_path / "gone.db"
     upgrade(f"sqlite:///{path}")
     runtime = Runtime.from_config(config, f"sqlite:///{path}")
     try:
         async with client_for(make_app(runtime=runtime)) as client:
             assert (await client.get("/readyz")).status_code == 200
-            await runtime.db.dispose()  # drop pooled connections that still hold the inode
             for name in os.listdir(tmp_path):
                 if name.startswith("gone.db"):
                     os.remove(tmp_path / name)
+            # pooled connections still reach the unlinked inode; readiness must not be fooled
             response = await client.get("/readyz")
             assert response.status_code == 503
-            assert "database unavailable" in response.json()["error"]
+            assert "does not exist" in response.json()["error"]
             assert (await client.get("/healthz")).status_code == 200  # still alive
             metrics = await client.get("/metrics")
             assert metrics.status_code == 200
@@ -62,7 +62,7 @@ async def test_readyz_when_sqlite_directory_is_gone(
         async with client_for(make_app(runtime=runtime)) as client:
             response = await client.get("/readyz")
             assert response.status_code == 503
-            assert "unable to open" in response.json()["error"]
+            assert "does not exist" in response.json()["error"]
     finally:
         await runtime.close()
 
@@ -107,11 +107,10 @@ async def test_unknown_route_is_json_404(client: httpx.AsyncClient) -> None:
     assert "no such route" in response.json()["error"]
 
 
-@pytest.mark.parametrize(("method", "path"), [("POST", "/healthz"), ("DELETE", "/api/waiting"),
-                                              ("BREW", "/")])
-async def test_wrong_method_is_json_405(
-    client: httpx.AsyncClient, method: str, path: str
-) -> None:
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/healthz"), ("DELETE", "/api/waiting"), ("BREW", "/")]
+)
+async def test_wrong_method_is_json_405(client: httpx.AsyncClient, method: str, path: str) -> None:
     response = await client.request(method, path)
     assert response.status_code == 405
     assert "not allowed" in response.json()["error"]
@@ -136,3 +135,22 @@ async def test_index_is_a_placeholder_without_data(client: httpx.AsyncClient) ->
     assert response.status_code == 200
     assert "<title>Nudgebot</title>" in response.text
     assert "/api/waiting" in response.text
+
+
+async def test_readyz_on_an_unmigrated_database(
+    make_app: AppFactory, config: Config, tmp_path: Path
+) -> None:
+    (tmp_path / "empty.db").touch()
+    runtime = Runtime.from_config(config, f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        async with client_for(make_app(runtime=runtime)) as client:
+            response = await client.get("/readyz")
+        assert response.status_code == 503
+        assert "alembic_version" in response.json()["error"]
+    finally:
+        await runtime.close()
+
+
+async def test_database_deadline(rt: Runtime) -> None:
+    assert await database_problem(rt.db) is None
+    assert await database_problem(rt.db, deadline=0) == "database did not answer within 0s"

@@ -7,7 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
-from web_helpers import (
+from starlette.types import Message
+
+from bot.app import Runtime
+from bot.web.hooks import MAX_BODY
+from bot.web.metrics import Metrics
+from tests.web.web_helpers import (
     SECRETS,
     AppFactory,
     auth,
@@ -19,14 +24,8 @@ from web_helpers import (
     stored,
 )
 
-from bot.app import Runtime
-from bot.web.hooks import MAX_BODY
-from bot.web.metrics import Metrics
 
-
-async def test_signed_message_is_stored_and_waiting(
-    client: httpx.AsyncClient, rt: Runtime
-) -> None:
+async def test_signed_message_is_stored_and_waiting(client: httpx.AsyncClient, rt: Runtime) -> None:
     response = await post_hook(client, message(1))
     assert response.status_code == 200
     assert response.json() == {"ok": True, "received": 1}
@@ -42,8 +41,14 @@ async def test_signed_message_is_stored_and_waiting(
 async def test_team_reply_resolves_person_and_ends_waiting(
     client: httpx.AsyncClient, rt: Runtime
 ) -> None:
-    reply = message(1, id="msg-2", at="2026-11-28T10:05:00Z", team=True,
-                    author={"id": "U0ALICE01", "name": "Alice"}, text="On its way")
+    reply = message(
+        1,
+        id="msg-2",
+        at="2026-11-28T10:05:00Z",
+        team=True,
+        author={"id": "U0ALICE01", "name": "Alice"},
+        text="On its way",
+    )
     assert (await post_hook(client, [message(1), reply])).status_code == 200
     assert (await client.get("/api/waiting", headers=auth())).json() == []
     stats = (await client.get("/api/stats", headers=auth())).json()
@@ -95,12 +100,11 @@ async def test_signature_accepts_uppercase_hex(client: httpx.AsyncClient, rt: Ru
     assert response.status_code == 200
 
 
-async def test_non_ascii_signature_is_401_not_500(
-    client: httpx.AsyncClient, rt: Runtime
-) -> None:
+async def test_non_ascii_signature_is_401_not_500(client: httpx.AsyncClient, rt: Runtime) -> None:
     body = encode(message(1))
     response = await client.post(
-        "/hooks/website", content=body,
+        "/hooks/website",
+        content=body,
         headers=[(b"X-Nudgebot-Signature", "sha256=ü€".encode())],
     )
     assert response.status_code == 401
@@ -141,16 +145,16 @@ async def test_chunked_body_without_length_is_cut_off(
 async def test_lying_content_length_is_not_trusted(make_app: AppFactory, rt: Runtime) -> None:
     """Raw ASGI: the header claims 10 bytes, the stream carries 1.5 MiB."""
     app = make_app()
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
     chunk = b"x" * (512 * 1024)
     bodies = [chunk, chunk, chunk]
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         if bodies:
             return {"type": "http.request", "body": bodies.pop(), "more_body": bool(bodies)}
         return {"type": "http.disconnect"}
 
-    async def send(msg: dict[str, Any]) -> None:
+    async def send(msg: Message) -> None:
         sent.append(msg)
 
     scope = {

@@ -5,20 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 
 from bot.app import Runtime
-from bot.config import Config, load_config
-from bot.web.app import create_app
-from bot.web.metrics import Metrics
 from storage.models import Conversation, Message
 
 AppFactory = Callable[..., Starlette]

@@ -1,0 +1,2 @@
+"""Messengers that need no platform: the console (``demo``, development) and recorders (tests,
+multi-process scenarios)."""

@@ -1,0 +1,80 @@
+"""Group commit for ingest: concurrent events share one database transaction.
+
+Each event handler awaits its own messages being stored before it acknowledges (so an
+acknowledged event is never lost), but a transaction per event caps a SQLite store at a few
+hundred events a second. Handlers that arrive while a write is in flight join the next one.
+A failed batch is retried message group by message group, so one bad event fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from bot.domain.events import InboundMessage
+
+log = logging.getLogger("nudgebot.slack")
+Ingest = Callable[[Sequence[InboundMessage]], Awaitable[None]]
+_Pending = tuple[Sequence[InboundMessage], "asyncio.Future[None]"]
+
+
+class IngestBatcher:
+    def __init__(self, ingest: Ingest, *, max_batch: int = 500) -> None:
+        self._ingest = ingest
+        self.max_batch = max_batch
+        self._pending: list[_Pending] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.batches = 0  # for the benchmark and tests: transactions issued
+
+    async def submit(self, messages: Sequence[InboundMessage]) -> None:
+        if not messages:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((messages, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain(), name="slack-ingest-batcher")
+        # The write goes on if this request is cancelled (client gone): others share it.
+        await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch: list[_Pending] = []
+            size = 0
+            while self._pending and (
+                not batch or size + len(self._pending[0][0]) <= self.max_batch
+            ):
+                item = self._pending.pop(0)
+                batch.append(item)
+                size += len(item[0])
+            await self._write(batch)
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        self.batches += 1
+        try:
+            await self._ingest([m for messages, _ in batch for m in messages])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            log.warning(
+                "batched ingest of %d events failed (%r); retrying one by one", len(batch), exc
+            )
+            for item in batch:
+                await self._write([item])
+            return
+        for _, future in batch:
+            _settle(future, None)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)

@@ -1,0 +1,257 @@
+"""Block Kit for nudges: what waits, the transcript, the buttons; and the reply modal (pure).
+
+Everything that came from a customer or a config file is escaped for mrkdwn (``& < >``) and
+trimmed to Block Kit's limits (3,000 characters a section, 50 blocks a message).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.domain.ports import NudgeUpdate, NudgeView, Outcome, Step, TranscriptLine
+
+Block = dict[str, Any]
+NameOf = Callable[[str], str]
+
+SECTION_LIMIT = 3000
+LINE_LIMIT = 500
+ACTION_REPLY = "nudge_reply"
+ACTION_CLAIM = "nudge_claim"
+ACTION_SNOOZE = "nudge_snooze"
+ACTION_NOT_NEEDED = "nudge_not_needed"
+REPLY_CALLBACK = "nudge_reply_modal"
+REPLY_BLOCK, REPLY_INPUT = "reply", "text"
+SNOOZES = (("30m", "30 minutes"), ("2h", "2 hours"), ("tomorrow", "Tomorrow 09:00"))
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def trim(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def duration(seconds: float) -> str:
+    """``45s``, ``18m``, ``2h 5m``, ``3d 4h``: two units at most."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    minutes, hours, days = s // 60, s // 3600, s // 86400
+    if hours == 0:
+        return f"{minutes}m"
+    if days == 0:
+        rest = minutes % 60
+        return f"{hours}h {rest}m" if rest else f"{hours}h"
+    rest = hours % 24
+    return f"{days}d {rest}h" if rest else f"{days}d"
+
+
+def who(name: str, platform: str) -> str:
+    """A Slack user id renders as a live mention; anything else is escaped text."""
+    if platform == "slack" and _USER_ID.match(name):
+        return f"<@{name}>"
+    return f"*{escape(name)}*" if name else "*someone*"
+
+
+def where(platform: str, channel: str, source: str) -> str:
+    if platform == "slack" and channel:
+        return f"<#{channel}>"
+    return f"{escape(source)} ({escape(platform)})"
+
+
+def local(at: datetime, tz: str, now: datetime) -> str:
+    zone = _zone(tz)
+    when, today = at.astimezone(zone), now.astimezone(zone)
+    return when.strftime("%H:%M" if when.date() == today.date() else "%a %d %b %H:%M")
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": trim(text, SECTION_LIMIT)}}
+
+
+def context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": trim(text, SECTION_LIMIT)}]}
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    out: Block = {
+        "type": "button",
+        "action_id": action_id,
+        "value": value,
+        "text": {"type": "plain_text", "text": text, "emoji": True},
+    }
+    if style:
+        out["style"] = style
+    return out
+
+
+def transcript(lines: Sequence[TranscriptLine], platform: str, tz: str, now: datetime) -> str:
+    """Newest last; the oldest lines go first when the section would overflow."""
+    rendered = []
+    for line in lines:
+        body = escape(trim(" ".join(line.text.split()), LINE_LIMIT)) or "_(no text)_"
+        badge = " (team)" if line.is_team else ""
+        rendered.append(f"{who(line.author, platform)}{badge} · {local(line.at, tz, now)}\n>{body}")
+    while rendered and sum(len(r) + 1 for r in rendered) > SECTION_LIMIT:
+        rendered.pop(0)
+    return "\n".join(rendered)
+
+
+def headline(view: NudgeView, name_of: NameOf) -> str:
+    waited = duration(view.waiting_seconds)
+    customer, place = (
+        who(view.customer, view.platform),
+        where(view.platform, view.channel, view.source),
+    )
+    if view.step == Step.ESCALATION:
+        names = ", ".join(escape(name_of(p)) for p in view.responsible) or "nobody"
+        return (
+            f":rotating_light: *Escalation:* {customer} has waited *{waited}* in {place} "
+            f"and nobody has answered. Responsible: {names}."
+        )
+    if view.step == Step.REMINDER:
+        return f":alarm_clock: *Still waiting:* {customer} in {place}, for *{waited}* now."
+    return f":wave: {customer} is waiting for a reply in {place} — *{waited}* so far."
+
+
+def fallback(view: NudgeView) -> str:
+    place = f"#{view.channel}" if view.platform == "slack" else view.source
+    waited = duration(view.waiting_seconds)
+    return f"{view.customer or 'A customer'} is waiting in {place} ({waited})"
+
+
+def action_value(view: NudgeView, extra: str = "") -> str:
+    return f"{view.conversation_id}:{view.nudge_id}" + (f":{extra}" if extra else "")
+
+
+def actions(
+    view: NudgeView,
+    *,
+    reply: bool = True,
+    claim: bool = True,
+    snooze: bool = True,
+    not_needed: bool = True,
+) -> Block | None:
+    elements: list[Block] = []
+    if reply and view.can_reply:
+        elements.append(button("Reply", ACTION_REPLY, action_value(view), "primary"))
+    if claim:
+        elements.append(button("Claim", ACTION_CLAIM, action_value(view)))
+    if snooze:
+        elements.append(
+            {
+                "type": "static_select",
+                "action_id": ACTION_SNOOZE,
+                "placeholder": {"type": "plain_text", "text": "Snooze"},
+                "options": [
+                    {
+                        "text": {"type": "plain_text", "text": label},
+                        "value": action_value(view, key),
+                    }
+                    for key, label in SNOOZES
+                ],
+            }
+        )
+    if not_needed:
+        no = button("Not needed", ACTION_NOT_NEEDED, action_value(view))
+        no["confirm"] = {
+            "title": {"type": "plain_text", "text": "No reply needed?"},
+            "text": {"type": "mrkdwn", "text": "This ends the wait without a reply."},
+            "confirm": {"type": "plain_text", "text": "Not needed"},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+        }
+        elements.append(no)
+    if not elements:
+        return None
+    return {"type": "actions", "block_id": f"nudge:{view.nudge_id}", "elements": elements}
+
+
+def _body(view: NudgeView, link: str) -> list[Block]:
+    blocks = []
+    text = transcript(view.transcript, view.platform, view.recipient.timezone, view.now)
+    if text:
+        blocks.append(section(text))
+    prompt = "Reply in the thread" + (
+        ", or press *Reply* to answer from here." if view.can_reply else "."
+    )
+    opener = f"<{link}|Open thread> · " if link else ""
+    blocks.append(context(opener + prompt))
+    return blocks
+
+
+def nudge_blocks(view: NudgeView, link: str, name_of: NameOf) -> list[Block]:
+    blocks = [section(headline(view, name_of)), *_body(view, link)]
+    buttons = actions(view)
+    return [*blocks, buttons] if buttons else blocks
+
+
+def _by_recipient(view: NudgeView, update: NudgeUpdate, name_of: NameOf) -> bool:
+    """``update.by`` may be a member id or, from the engine, their display name."""
+    me = view.recipient.person
+    return bool(update.by and me and update.by in (me, name_of(me)))
+
+
+def update_line(view: NudgeView, update: NudgeUpdate, name_of: NameOf) -> str:
+    by = escape(name_of(update.by)) if update.by else "someone"
+    mine = _by_recipient(view, update, name_of)
+    after = f" after {duration(update.after_seconds)}" if update.after_seconds is not None else ""
+    if update.outcome == Outcome.ANSWERED:
+        return f":white_check_mark: *Answered* by {by}{after}."
+    if update.outcome == Outcome.CLAIMED:
+        return ":eyes: *You claimed this.*" if mine else f":eyes: *Claimed* by {by}."
+    if update.outcome == Outcome.SNOOZED:
+        until = local(update.until, view.recipient.timezone, update.at) if update.until else "later"
+        return f":zzz: *Snoozed* until {until} by {by}."
+    return f":heavy_minus_sign: Marked *not needed* by {by}."
+
+
+def updated_blocks(view: NudgeView, update: NudgeUpdate, link: str, name_of: NameOf) -> list[Block]:
+    """The nudge after something happened: the outcome on top, buttons only while they help."""
+    blocks = [
+        section(update_line(view, update, name_of) + "\n" + headline(view, name_of)),
+        *_body(view, link),
+    ]
+    buttons: Block | None = None
+    if update.outcome == Outcome.CLAIMED and _by_recipient(view, update, name_of):
+        buttons = actions(view, claim=False)
+    elif update.outcome == Outcome.SNOOZED:
+        buttons = actions(view, snooze=False)
+    return [*blocks, buttons] if buttons else blocks
+
+
+def reply_modal(conversation_id: int, nudge_id: int | None, place: str) -> Block:
+    return {
+        "type": "modal",
+        "callback_id": REPLY_CALLBACK,
+        "private_metadata": f"{conversation_id}:{nudge_id if nudge_id is not None else ''}",
+        "title": {"type": "plain_text", "text": "Reply"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            context(f"Your reply is posted in the thread in {place}, signed with your name."),
+            {
+                "type": "input",
+                "block_id": REPLY_BLOCK,
+                "label": {"type": "plain_text", "text": "Reply"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REPLY_INPUT,
+                    "multiline": True,
+                    "max_length": 3000,
+                },
+            },
+        ],
+    }

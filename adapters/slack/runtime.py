@@ -1,0 +1,113 @@
+"""What the Bolt listeners share: the core, the config view, who we are, background work."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.batching import IngestBatcher
+from adapters.slack.events import Watch, Workspace
+from adapters.slack.messenger import SlackMessenger
+from bot.domain.ports import Core
+
+log = logging.getLogger("nudgebot.slack")
+
+
+class Identity:
+    """``auth.test``, asked once: our team (to tell Slack Connect users apart), our bot user
+    (to ignore our own messages) and the workspace URL (for permalinks)."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        self._workspace: Workspace | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def known(self) -> Workspace | None:
+        return self._workspace
+
+    async def get(self) -> Workspace:
+        if self._workspace is not None:
+            return self._workspace
+        async with self._lock:
+            if self._workspace is None:
+                response = await self.client.auth_test()
+                self._workspace = Workspace.from_auth_test(response.data)  # type: ignore[arg-type]
+        return self._workspace
+
+
+class Background:
+    """Work started after an acknowledgement: tracked, logged when it fails, awaited on stop
+    (and by tests, which need to know when "after the ack" is over)."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, object], name: str) -> None:
+        task = asyncio.create_task(work, name=f"slack:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("slack background task %s failed", task.get_name(), exc_info=exc)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self, grace: float = 10.0) -> None:
+        try:
+            async with asyncio.timeout(grace):
+                await self.drain()
+        except TimeoutError:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class RecentEvents:
+    """``event_id``s handled lately: a Slack retry of an event we did handle (our ack was
+    merely late) is acknowledged without doing the work again. Stored messages are deduped by
+    the database anyway; this spares the rest (App Home, reactions) and the write."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._seen
+
+    def add(self, event_id: str) -> None:
+        self._seen[event_id] = None
+        if len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+
+
+@dataclass
+class Deps:
+    core: Core
+    watch: Watch
+    identity: Identity
+    messenger: SlackMessenger
+    batcher: IngestBatcher
+    background: Background
+    now: Callable[[], datetime]
+    recent: RecentEvents
+    ingest_timeout: float = 2.5  # Slack gives us 3 s; a slower store means "retry later"
+
+    def name_of(self, person_id: str) -> str:
+        person = self.watch.config.person(person_id)
+        return person.name if person is not None else person_id
+
+    def timezone_of(self, person_id: str | None) -> str:
+        person = self.watch.config.person(person_id) if person_id else None
+        return person.timezone if person is not None else self.watch.config.timezone

@@ -1,0 +1,237 @@
+"""The Telegram adapter as one object: a PTB ``Application`` (no updater: updates come from
+our own webhook route or polling loop), the handlers, the messenger and the lifecycle.
+
+``receive(update)`` is the one way in. It stores what should be stored before it returns —
+that is what the webhook's 200 promises — and leaves answering Telegram (commands, buttons,
+reply-through) to tasks of the application, so the request stays fast. A *transient* failure
+to store (the database is away: the wiring says which exceptions those are) is re-raised, so
+the route answers 503 and Telegram redelivers; anything else is logged and dropped, since a
+redelivery would fail the same way and hold up the updates behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    Update,
+)
+from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
+
+from adapters.telegram.handlers import Handlers, Now
+from adapters.telegram.messenger import TelegramMessenger
+from adapters.telegram.updates import (
+    ButtonPress,
+    Command,
+    Ignored,
+    Incoming,
+    Membership,
+    ReplyThrough,
+    Sources,
+    TeamNote,
+    classify,
+)
+from bot.config import Config
+from bot.domain.ports import Core
+
+log = logging.getLogger("nudgebot.telegram")
+AnyApplication = Application[Any, Any, Any, Any, Any, Any]
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
+PRIVATE_COMMANDS = (
+    ("waiting", "Everyone waiting for a reply"),
+    ("mine", "Conversations waiting on you"),
+    ("oncall", "Who is on call now"),
+    ("snooze", "Snooze a conversation: /snooze 42 2h"),
+    ("help", "What I can do"),
+    ("whoami", "Your Telegram user id and this chat's id"),
+)
+_SEEN = 10_000  # update ids remembered against redelivery (the database dedups the rest)
+_RETRY_START = (5.0, 300.0)  # first and longest wait between start attempts, seconds
+
+
+class NotStarted(RuntimeError):
+    """The application has not finished starting (Telegram unreachable?): redeliver later."""
+
+
+class PollLock(Protocol):
+    """Only one replica may call getUpdates (Telegram answers a second one with 409)."""
+
+    async def acquire(self) -> bool: ...
+
+    async def release(self) -> None: ...
+
+
+class TelegramService:
+    def __init__(
+        self,
+        application: AnyApplication,
+        core: Core,
+        config: Config,
+        now: Now,
+        *,
+        webhook_url: str | None = None,
+        secret: str | None = None,
+        transient: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
+    ) -> None:
+        self.application = application
+        self.config = config
+        self.sources = Sources.from_config(config)
+        self.messenger = TelegramMessenger(application.bot, name=self._name)
+        self.handlers = Handlers(core, config, self.messenger, now)
+        self.webhook_url = webhook_url
+        self.secret = secret
+        self.transient = transient
+        self.started = False
+        self._initialized = False
+        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._failures: dict[int, BaseException] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._starter: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
+        application.add_handler(TypeHandler(Update, self._on_update))
+        application.add_error_handler(self._on_error)
+
+    @property
+    def bot(self) -> Bot:
+        bot: Bot = self.application.bot
+        return bot
+
+    def _name(self, person: str) -> str:
+        member = self.config.person(person)
+        return member.name if member is not None else person
+
+    # -- the way in ------------------------------------------------------------------------
+
+    async def receive(self, update: Update) -> None:
+        if not self.started:
+            raise NotStarted("the Telegram adapter is still starting")
+        if update.update_id in self._seen:
+            return  # Telegram redelivered what we already handled
+        self._remember(update.update_id)
+        await self.application.process_update(update)
+        failure = self._failures.pop(id(update), None)
+        if failure is None:
+            return
+        if isinstance(failure, self.transient):
+            self._seen.pop(update.update_id, None)  # let the redelivery try again
+            raise failure
+        # A bug or an update we cannot store: redelivering it would fail the same way and
+        # hold up every update behind it.
+        log.error("Telegram update %s could not be stored; dropped", update.update_id,
+                  exc_info=failure)  # fmt: skip
+
+    def _remember(self, update_id: int) -> None:
+        self._seen[update_id] = None
+        while len(self._seen) > _SEEN:
+            self._seen.popitem(last=False)
+
+    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        bot = self.application.bot
+        kind = classify(update, self.sources, self.config, bot.id, bot.username)
+        if isinstance(kind, Incoming):
+            try:
+                await self.handlers.store(kind)
+            except Exception as exc:
+                self._failures[id(update)] = exc
+                raise ApplicationHandlerStop from None
+        elif isinstance(kind, Command):
+            self.background(self.handlers.command(kind), update)
+        elif isinstance(kind, ReplyThrough):
+            self.background(self.handlers.reply_through(kind), update)
+        elif isinstance(kind, ButtonPress):
+            self.background(self.handlers.button(kind), update)
+        elif isinstance(kind, TeamNote):
+            self.background(self.handlers.note(kind), update)
+        elif isinstance(kind, Membership):
+            self.handlers.membership(kind)
+        elif isinstance(kind, Ignored):
+            (log.warning if kind.warn else log.debug)("update %s ignored: %s",
+                                                      update.update_id, kind.reason)  # fmt: skip
+
+    def background(self, work: Coroutine[Any, Any, None], update: object = None) -> None:
+        task = self.application.create_task(work, update=update)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait until every answer already started has been sent (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        where = update.update_id if isinstance(update, Update) else "background task"
+        log.error("error handling Telegram update %s", where, exc_info=context.error)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        return self.started
+
+    async def wait_started(self) -> None:
+        await self._started.wait()
+
+    async def start(self) -> None:
+        """Start now if Telegram answers; else keep trying in the background (readiness
+        stays false meanwhile) rather than holding up the whole process."""
+        if not await self._try_start():
+            self._starter = asyncio.create_task(self._keep_starting(), name="telegram-start")
+
+    async def _keep_starting(self) -> None:
+        wait, longest = _RETRY_START
+        while not await self._try_start():
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, longest)
+
+    async def _try_start(self) -> bool:
+        try:
+            if not self._initialized:
+                await self.application.initialize()  # getMe: checks the token
+                self._initialized = True
+            await self.set_commands()
+            await self.configure_delivery()
+            if not self.application.running:
+                await self.application.start()
+        except Exception as exc:
+            log.error("Telegram adapter failed to start (will retry): %s", exc)
+            return False
+        self.started = True
+        self._started.set()
+        log.info("Telegram adapter started as @%s", self.application.bot.username)
+        return True
+
+    async def set_commands(self) -> None:
+        bot = self.application.bot
+        await bot.set_my_commands([BotCommand(n, d) for n, d in PRIVATE_COMMANDS],
+                                  scope=BotCommandScopeAllPrivateChats())  # fmt: skip
+        await bot.set_my_commands([BotCommand("whoami", "This chat's id and your user id")],
+                                  scope=BotCommandScopeAllGroupChats())  # fmt: skip
+
+    async def configure_delivery(self) -> None:
+        """Webhook mode: point Telegram at our route. (Polling overrides this.)"""
+        if self.webhook_url is None:
+            return
+        await self.application.bot.set_webhook(
+            self.webhook_url, secret_token=self.secret, allowed_updates=list(ALLOWED_UPDATES),
+            max_connections=40,
+        )  # fmt: skip
+
+    async def stop(self) -> None:
+        if self._starter is not None:
+            self._starter.cancel()
+            await asyncio.gather(self._starter, return_exceptions=True)
+        self.started = False
+        self._started.clear()
+        await self.idle()
+        if self.application.running:
+            await self.application.stop()
+        if self._initialized:
+            await self.application.shutdown()
+            self._initialized = False

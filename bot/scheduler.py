@@ -1,0 +1,145 @@
+"""Wakes the nudge engine: APScheduler in the process, holding no truth.
+
+The database holds every due time. APScheduler's ``AsyncIOScheduler`` keeps two in-memory
+jobs: a ``date`` job armed at the earliest due time found in the database (re-armed after
+every tick, and earlier by ``poke(at)`` when ingest or an action makes something due sooner),
+and an ``interval`` safety tick (``NUDGEBOT_TICK_SECONDS``, default 10 s) that catches what
+another replica made due. Jobs only set an event; one worker task runs ticks one after
+another, so a wake-up during a tick is never lost and ticks never overlap in a process.
+Replicas coordinate through the database alone (``FOR UPDATE SKIP LOCKED``), never through
+APScheduler, whose job stores must not be shared between processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+log = logging.getLogger("nudgebot.scheduler")
+TICK_ENV = "NUDGEBOT_TICK_SECONDS"
+DEFAULT_TICK = 10.0
+_WAKE_JOB = "nudgebot-wake"
+_SAFETY_JOB = "nudgebot-safety-tick"
+
+
+def tick_seconds(env: dict[str, str] | None = None) -> float:
+    raw = (env if env is not None else os.environ).get(TICK_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TICK
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{TICK_ENV}={raw!r} is not a number of seconds (e.g. 10)") from None
+    if not 0.05 <= value <= 3600:
+        raise ValueError(f"{TICK_ENV}={raw!r}: use between 0.05 and 3600 seconds")
+    return value
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        tick: Callable[[], Awaitable[bool]],
+        next_due: Callable[[], Awaitable[datetime | None]],
+        *,
+        interval: float = DEFAULT_TICK,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        """``tick`` runs one round and says whether work is left; ``next_due`` reads the
+        earliest due time from the database. ``clock`` is wall time (APScheduler's own)."""
+        self._tick = tick
+        self._next_due = next_due
+        self.interval = interval
+        self._clock = clock
+        self._aps: AsyncIOScheduler | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._event = asyncio.Event()
+        self._armed: datetime | None = None
+        self.ticks = 0
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None and not self._worker.done()
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        self._event = asyncio.Event()
+        self._aps = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+        )
+        self._aps.add_job(
+            self._wake, "interval", seconds=self.interval, id=_SAFETY_JOB, replace_existing=True
+        )
+        self._aps.start()
+        self._worker = asyncio.create_task(self._run(), name="nudgebot-scheduler")
+        self._event.set()  # a first tick at once
+
+    async def stop(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        if self._aps is not None and self._aps.running:
+            self._aps.shutdown(wait=False)
+        self._aps = None
+        self._armed = None
+
+    def poke(self, at: datetime) -> None:
+        """Make sure a tick runs at ``at`` (or at once if it has passed)."""
+        if not self.running:
+            return
+        if at <= self._clock():
+            self._event.set()
+            return
+        if self._armed is None or at < self._armed:
+            self._arm(at)
+
+    def _arm(self, at: datetime) -> None:
+        if self._aps is None:
+            return
+        self._armed = at
+        # A sliver late rather than early: a tick a hair before the due time finds nothing.
+        run_at = at + timedelta(milliseconds=1)
+        self._aps.add_job(self._wake, "date", run_date=run_at, id=_WAKE_JOB, replace_existing=True)
+
+    async def _wake(self) -> None:
+        self._event.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._event.wait()
+            self._event.clear()
+            self._armed = None
+            more = False
+            try:
+                more = await self._tick()
+                self.ticks += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("nudge tick failed; the next one retries")
+            if more:
+                self._event.set()
+                await asyncio.sleep(0)  # let requests in between rounds
+                continue
+            try:
+                due = await self._next_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not read the next due time; the safety tick retries")
+                continue
+            if due is not None:
+                self.poke(due)

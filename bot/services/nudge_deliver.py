@@ -1,0 +1,246 @@
+"""Delivery: claim due outbox rows, render them, hand them to the recipient's messenger.
+
+Results are recorded one row at a time, as soon as each platform call returns, which keeps
+the at-most-once window (see ``storage.outbox``) to a single UPDATE. Transient errors retry
+with exponential backoff and jitter; a platform's ``Retry-After`` is honoured as a floor;
+``DeliveryError(permanent=True)`` fails the row at once and is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.domain.ports import (
+    DeliveryError,
+    Messenger,
+    NudgeUpdate,
+    NudgeView,
+    Outcome,
+    Recipient,
+    Step,
+    TranscriptLine,
+)
+from bot.services.nudge_settings import NudgeSettings
+from storage import outbox
+from storage.db import Database
+from storage.nudge_cards import Card, Line, cards, transcripts
+from storage.outbox import LEASE, Claimed, ClaimedUpdate, State
+
+log = logging.getLogger("nudgebot.delivery")
+
+TRANSCRIPT_LINES = 5
+TRANSCRIPT_CHARS = 300
+Now = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    base: float = 5.0  # seconds before the first retry
+    cap: float = 900.0
+    max_attempts: int = 10
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Full-jitter exponential backoff; never sooner than the platform asked."""
+        backoff = min(self.cap, self.base * 2.0 ** max(0, attempt - 1))
+        jittered = backoff * (0.5 + rng.random() / 2)
+        if retry_after is not None and retry_after > 0:
+            return max(retry_after * (1 + rng.random() / 10), jittered / 4)
+        return jittered
+
+
+def _trim(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= TRANSCRIPT_CHARS else text[: TRANSCRIPT_CHARS - 1] + "…"
+
+
+class Deliverer:
+    def __init__(
+        self,
+        db: Database,
+        settings: NudgeSettings,
+        messengers: Mapping[str, Messenger],
+        now: Now,
+        *,
+        can_reply: Callable[[str], bool] = lambda _platform: False,
+        rng: random.Random | None = None,
+        backoff: Backoff | None = None,
+        concurrency: int = 32,
+        call_timeout: float = LEASE.total_seconds() * 0.75,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.messengers = messengers  # looked up per send: adapters may attach after start
+        self.now = now
+        self.can_reply = can_reply
+        self.rng = rng or random.Random()
+        self.backoff = backoff or Backoff()
+        self.call_timeout = call_timeout
+        self._gate = asyncio.Semaphore(concurrency)
+
+    # --- sending ----------------------------------------------------------------------------
+
+    async def deliver(self, limit: int) -> int:
+        """One batch: claim up to ``limit`` due rows and send them concurrently."""
+        now = self.now()
+        async with self.db.write() as session:
+            claimed = await outbox.claim_deliveries(session, now, limit)
+        if not claimed:
+            return 0
+        views = await self._views(claimed, now, require_waiting=True)
+        await asyncio.gather(*(self._guarded(self._send(c, views.get(c.id))) for c in claimed))
+        return len(claimed)
+
+    async def _guarded(self, job: Awaitable[None]) -> None:
+        async with self._gate:
+            await job
+
+    async def _send(self, c: Claimed, view: NudgeView | None) -> None:
+        if view is None:
+            async with self.db.write() as session:
+                await outbox.mark_failed(
+                    session, c.id, c.attempt, "conversation moved on", State.CANCELLED
+                )
+            return
+        messenger = self.messengers.get(c.recipient_platform)
+        try:
+            if messenger is None:
+                raise DeliveryError(f"no {c.recipient_platform or 'messenger'} messenger running")
+            delivered = await asyncio.wait_for(messenger.send_nudge(view), self.call_timeout)
+        except DeliveryError as exc:
+            await self._failed(c, str(exc), exc.retry_after, exc.permanent)
+        except Exception as exc:  # a broken adapter must not stop the other nudges
+            await self._failed(c, f"{exc.__class__.__name__}: {exc}", None, False)
+        else:
+            async with self.db.write() as session:
+                ok = await outbox.mark_sent(session, c.id, c.attempt, delivered.ref, self.now())
+            if not ok:
+                log.warning("nudge %s: lease lost before it was recorded as sent", c.id)
+
+    async def _failed(
+        self, c: Claimed, error: str, retry_after: float | None, permanent: bool
+    ) -> None:
+        async with self.db.write() as session:
+            if permanent or c.attempt >= self.backoff.max_attempts:
+                why = "permanent" if permanent else f"gave up after {c.attempt} attempts"
+                log.error("nudge %s to %s failed (%s): %s", c.id, c.recipient_address, why, error)
+                await outbox.mark_failed(session, c.id, c.attempt, error)
+                return
+            delay = self.backoff.delay(c.attempt, retry_after, self.rng)
+            at = self.now() + timedelta(seconds=delay)
+            log.warning("nudge %s: %s; retry in %.1fs", c.id, error, delay)
+            await outbox.mark_retry(session, c.id, c.attempt, at, error)
+
+    # --- in-place updates -------------------------------------------------------------------
+
+    async def update(self, limit: int) -> int:
+        now = self.now()
+        async with self.db.write() as session:
+            claimed = await outbox.claim_updates(session, now, limit)
+        if not claimed:
+            return 0
+        views = await self._views(claimed, now, require_waiting=False)
+        await asyncio.gather(*(self._guarded(self._edit(c, views.get(c.id))) for c in claimed))
+        return len(claimed)
+
+    async def _edit(self, c: ClaimedUpdate, view: NudgeView | None) -> None:
+        messenger = self.messengers.get(c.recipient_platform)
+        update = NudgeUpdate(
+            outcome=Outcome(c.outcome),
+            by=self.settings.name(c.outcome_by) if c.outcome_by else None,
+            at=c.outcome_at,
+            after_seconds=c.outcome_after,
+            until=c.outcome_until,
+        )
+        error, retry_after, permanent = "", None, False
+        try:
+            if view is None:
+                raise DeliveryError("conversation is gone", permanent=True)
+            if messenger is None:
+                raise DeliveryError(f"no {c.recipient_platform} messenger running")
+            await asyncio.wait_for(
+                messenger.update_nudge(c.platform_ref, view, update), self.call_timeout
+            )
+        except DeliveryError as exc:
+            error, retry_after, permanent = str(exc), exc.retry_after, exc.permanent
+        except Exception as exc:
+            error = f"{exc.__class__.__name__}: {exc}"
+        now = self.now()
+        async with self.db.write() as session:
+            if not error:
+                await outbox.finish_update(session, c, now)
+            elif permanent or c.attempt >= self.backoff.max_attempts:
+                log.error("update of nudge %s failed: %s", c.id, error)
+                await outbox.finish_update(session, c, now, error=error, failed=True)
+            else:
+                delay = self.backoff.delay(c.attempt, retry_after, self.rng)
+                retry = now + timedelta(seconds=delay)
+                await outbox.finish_update(session, c, now, retry_at=retry, error=error)
+
+    # --- rendering --------------------------------------------------------------------------
+
+    async def _views(
+        self, rows: Sequence[Claimed | ClaimedUpdate], now: datetime, *, require_waiting: bool
+    ) -> dict[int, NudgeView]:
+        ids = [r.conversation_id for r in rows]
+        async with self.db.read() as session:
+            found = await cards(session, ids)
+            lines = await transcripts(session, ids, TRANSCRIPT_LINES)
+        out: dict[int, NudgeView] = {}
+        for r in rows:
+            card = found.get(r.conversation_id)
+            if card is None:
+                continue
+            if require_waiting and card.waiting_since != r.period_start:
+                continue
+            out[r.id] = self.render(r, card, lines.get(r.conversation_id, []), now)
+        return out
+
+    def _author(self, line: Line) -> str:
+        if line.person:
+            return self.settings.name(line.person)
+        return line.author_name or line.author_id
+
+    def render(
+        self, r: Claimed | ClaimedUpdate, card: Card, lines: Sequence[Line], now: datetime
+    ) -> NudgeView:
+        route = self.settings.routing.route(card.source, card.claimed_by, now)
+        recipient = Recipient(
+            r.recipient_platform,
+            r.recipient_address,
+            r.recipient_person,
+            self.settings.timezone(r.recipient_person),
+        )
+        transcript = tuple(
+            TranscriptLine(
+                author=self.settings.name(ln.person)
+                if ln.person
+                else ln.author_name or ln.author_id,
+                is_team=ln.is_team,
+                at=ln.at,
+                text=_trim(ln.text),
+            )
+            for ln in lines
+        )
+        return NudgeView(
+            nudge_id=r.id,
+            conversation_id=card.id,
+            step=Step(r.step),
+            recipient=recipient,
+            source=card.source,
+            platform=card.platform,
+            channel=card.channel,
+            thread=card.thread,
+            customer=card.customer_name or card.customer_id or "",
+            waiting_since=r.period_start,
+            due_at=card.due_at,
+            now=now,
+            responsible=route.people,
+            transcript=transcript,
+            url=card.url,
+            can_reply=self.can_reply(card.platform),
+        )

@@ -1,0 +1,156 @@
+"""The nudge engine: one object per process that the scheduler ticks and the core calls.
+
+``tick()`` plans due ladder slots into the outbox, delivers due nudges and owed in-place
+updates, each in bounded batches, and reads nothing that is not due (three partial indexes).
+``after_recompute`` is the ingest hook (``Rules.after_recompute``); ``act`` backs
+``Core.act``; ``reconcile`` re-plans waiting conversations after a (re)start so that due
+times, responsibility and pending nudges follow the config as it is now.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.ports import ActionRequest, ActionResult, Messenger, Replier
+from bot.services.ingest import Rules, recompute
+from bot.services.nudge_actions import Actions
+from bot.services.nudge_deliver import Backoff, Deliverer
+from bot.services.nudge_plan import Planner
+from bot.services.nudge_settings import NudgeSettings
+from storage import nudges_repo as repo
+from storage import outbox
+from storage.db import Database
+
+log = logging.getLogger("nudgebot.engine")
+Now = Callable[[], datetime]
+Wake = Callable[[datetime], None]
+
+
+@dataclass(frozen=True)
+class TickResult:
+    planned: int = 0  # conversations looked at by the planner
+    delivered: int = 0  # outbox rows claimed for sending
+    updated: int = 0  # in-place updates claimed
+    more: bool = False  # the time budget ran out with work left: tick again at once
+
+
+@dataclass(frozen=True)
+class Limits:
+    plan_batch: int = 500
+    send_batch: int = 200
+    budget_seconds: float = 2.0  # then yield to the event loop and tick again
+
+
+class NudgeEngine:
+    def __init__(
+        self,
+        db: Database,
+        settings: NudgeSettings,
+        rules: Rules,
+        now: Now,
+        *,
+        messengers: Mapping[str, Messenger],
+        repliers: Mapping[str, Replier] | None = None,
+        rng: random.Random | None = None,
+        backoff: Backoff | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.now = now
+        self.limits = limits or Limits()
+        self.wake: Wake | None = None  # set by the scheduler
+        replying = repliers if repliers is not None else {}
+        self.planner = Planner(settings)
+        self.deliverer = Deliverer(
+            db, settings, messengers, now, can_reply=lambda p: p in replying, rng=rng,
+            backoff=backoff,
+        )  # fmt: skip
+        self.rules = replace(rules, after_recompute=self.after_recompute)
+        self.actions = Actions(db, settings, self.planner, lambda: self.rules, replying, now,
+                               self._woken)  # fmt: skip
+
+    # --- the tick ---------------------------------------------------------------------------
+
+    async def tick(self) -> TickResult:
+        started = time.monotonic()
+
+        def spent() -> bool:
+            return time.monotonic() - started > self.limits.budget_seconds
+
+        due = await self.next_due()
+        if due is None or due > self.now():
+            return TickResult()
+        planned = delivered = updated = 0
+        while not spent():
+            async with self.db.write() as session:
+                now = self.now()
+                ids = await repo.claim_due_conversations(session, now, self.limits.plan_batch)
+                if ids:
+                    await self.planner.plan(session, ids, now)
+            planned += len(ids)
+            if len(ids) < self.limits.plan_batch:
+                break
+        while not spent():
+            n = await self.deliverer.deliver(self.limits.send_batch)
+            delivered += n
+            if n < self.limits.send_batch:
+                break
+        while not spent():
+            n = await self.deliverer.update(self.limits.send_batch)
+            updated += n
+            if n < self.limits.send_batch:
+                break
+        return TickResult(planned, delivered, updated, more=spent())
+
+    async def next_due(self) -> datetime | None:
+        """The earliest moment anything is due: a ladder slot, a delivery, an update."""
+        async with self.db.read() as session:
+            times = [await repo.next_nudge_at(session), await outbox.next_work_at(session)]
+        found = [t for t in times if t is not None]
+        return min(found) if found else None
+
+    # --- reacting to changes ----------------------------------------------------------------
+
+    async def after_recompute(self, session: AsyncSession, ids: Sequence[int]) -> None:
+        now = self.now()
+        at = (await self.planner.refresh(session, ids, now)).wake_at(now)
+        wake = self.wake
+        if wake is not None and at is not None:
+            # Only after commit: a tick woken earlier would not see the change yet.
+            event.listen(session.sync_session, "after_commit", lambda _s: wake(at), once=True)
+
+    def _woken(self, at: datetime | None) -> None:
+        if self.wake is not None and at is not None:
+            self.wake(at)
+
+    async def act(self, request: ActionRequest) -> ActionResult:
+        return await self.actions.act(request)
+
+    async def reconcile(self, batch: int = 500) -> int:
+        """Re-plan every waiting conversation under the current config: due times are
+        recomputed, nudges not yet sent are cancelled and planned again (new owner, rotation,
+        hours or ladder), sent ones stay. Returns how many conversations were looked at."""
+        after, total = 0, 0
+        while True:
+            async with self.db.write() as session:
+                ids = await repo.waiting_ids(session, after, batch)
+                if not ids:
+                    break
+                pending = await repo.pending_ids(session, ids)
+                await repo.cancel(session, pending, "re-planned at start (config may differ)")
+                await recompute(session, ids, self.rules)
+            after, total = ids[-1], total + len(ids)
+        if total:
+            log.info("re-planned %d waiting conversations under the current config", total)
+        if self.wake is not None:
+            self.wake(self.now())
+        return total

@@ -1,0 +1,296 @@
+"""Reads and writes behind the nudge ladder: due conversations, ladder history, outcomes.
+
+Every read here is keyed by conversation id (or served by the partial ``next_nudge_at``
+index), so planning costs grow with what is due, not with the size of the history.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.events import ActionKind
+from storage.models import ActionRecord, Conversation, Nudge, WaitingPeriod
+from storage.outbox import FINAL_OUTCOMES, State, UpdateState
+
+_CHUNK = 500  # keeps IN (...) lists well under SQLite's variable limit
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    dialect = session.bind.dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+@dataclass(frozen=True)
+class LadderConversation:
+    id: int
+    source: str
+    platform: str
+    waiting_since: datetime | None
+    due_at: datetime | None
+    claimed_by: str | None
+    snoozed_until: datetime | None
+    next_nudge_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    id: int
+    conversation_id: int
+    period_start: datetime
+    track: str
+    seq: int
+    recipient_key: str
+    slot_at: datetime
+    not_before: datetime
+    created_at: datetime
+    state: str
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class ActionTimes:
+    claimed_at: datetime | None = None
+    snoozed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EndedPeriod:
+    started_at: datetime
+    ended_at: datetime
+    end_reason: str | None
+    answered_by: str | None
+
+
+async def claim_due_conversations(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    """Ids whose next ladder slot is due, locked for this transaction on PostgreSQL (other
+    replicas skip them); SQLite's write lock already serialises planners."""
+    c = Conversation
+    stmt = select(c.id).where(c.next_nudge_at <= now).order_by(c.next_nudge_at).limit(limit)
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list((await session.scalars(stmt)).all())
+
+
+async def ladder_conversations(
+    session: AsyncSession, ids: Sequence[int]
+) -> dict[int, LadderConversation]:
+    c = Conversation
+    out: dict[int, LadderConversation] = {}
+    for part in _chunks(ids):
+        result = await session.execute(
+            select(
+                c.id,
+                c.source,
+                c.platform,
+                c.waiting_since,
+                c.due_at,
+                c.claimed_by,
+                c.snoozed_until,
+                c.next_nudge_at,
+            ).where(c.id.in_(part))
+        )
+        out.update({row[0]: LadderConversation(*row) for row in result.tuples()})
+    return out
+
+
+async def action_times(session: AsyncSession, ids: Sequence[int]) -> dict[int, ActionTimes]:
+    """Latest claim and snooze per conversation (served by ix_actions_conversation_at)."""
+    a = ActionRecord
+    latest: dict[int, dict[str, datetime]] = defaultdict(dict)
+    kinds = (ActionKind.CLAIM.value, ActionKind.SNOOZE.value)
+    for part in _chunks(ids):
+        result = await session.execute(
+            select(a.conversation_id, a.kind, func.max(a.at))
+            .where(a.conversation_id.in_(part), a.kind.in_(kinds))
+            .group_by(a.conversation_id, a.kind)
+        )
+        for cid, kind, at in result.tuples():
+            latest[cid][kind] = at
+    return {
+        cid: ActionTimes(got.get(ActionKind.CLAIM.value), got.get(ActionKind.SNOOZE.value))
+        for cid, got in latest.items()
+    }
+
+
+_HISTORY_COLUMNS = (
+    Nudge.id, Nudge.conversation_id, Nudge.period_start, Nudge.track, Nudge.seq,
+    Nudge.recipient_key, Nudge.slot_at, Nudge.not_before, Nudge.created_at, Nudge.state,
+    Nudge.outcome,
+)  # fmt: skip
+
+
+async def history(
+    session: AsyncSession, keys: Iterable[tuple[int, datetime]]
+) -> dict[tuple[int, datetime], list[HistoryRow]]:
+    """Every outbox row of the given (conversation, period) pairs."""
+    out: dict[tuple[int, datetime], list[HistoryRow]] = defaultdict(list)
+    pairs = sorted(set(keys))
+    wanted = set(pairs)
+    for part in _chunks([cid for cid, _ in pairs]):
+        result = await session.execute(
+            select(*_HISTORY_COLUMNS).where(Nudge.conversation_id.in_(part))
+        )
+        for row in result.tuples():
+            record = HistoryRow(*row)
+            key = (record.conversation_id, record.period_start)
+            if key in wanted:
+                out[key].append(record)
+    return out
+
+
+async def unsettled(session: AsyncSession, ids: Sequence[int]) -> list[HistoryRow]:
+    """Rows that may still need something when their conversation changes: undelivered ones,
+    and delivered ones whose message does not show a final outcome yet."""
+    n = Nudge
+    out: list[HistoryRow] = []
+    open_states = (State.PENDING, State.SENDING, State.SENT)
+    for part in _chunks(ids):
+        result = await session.execute(
+            select(*_HISTORY_COLUMNS).where(
+                n.conversation_id.in_(part),
+                n.state.in_(open_states),
+                (n.outcome.is_(None)) | (n.outcome.not_in(FINAL_OUTCOMES)),
+            )
+        )
+        out.extend(HistoryRow(*row) for row in result.tuples())
+    return out
+
+
+async def ended_periods(
+    session: AsyncSession, keys: Iterable[tuple[int, datetime]]
+) -> dict[tuple[int, datetime], EndedPeriod]:
+    p = WaitingPeriod
+    pairs = sorted(set(keys))
+    out: dict[tuple[int, datetime], EndedPeriod] = {}
+    for part in _chunks(pairs):
+        result = await session.execute(
+            select(p.conversation_id, p.started_at, p.ended_at, p.end_reason, p.answered_by)
+            .where(tuple_(p.conversation_id, p.started_at).in_(part))
+            .where(p.ended_at.is_not(None))
+        )
+        for cid, started, ended, reason, by in result.tuples():
+            assert ended is not None
+            out[(cid, started)] = EndedPeriod(started, ended, reason, by)
+    return out
+
+
+async def insert_nudges(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert outbox rows; a step already planned (by another replica) is left as it is."""
+    if rows:
+        stmt = _insert(session, Nudge).on_conflict_do_nothing(
+            index_elements=["conversation_id", "period_start", "track", "seq", "recipient_key"]
+        )
+        await session.execute(stmt, list(rows))
+
+
+async def set_next_nudge(session: AsyncSession, values: Mapping[int, datetime | None]) -> None:
+    if not values:
+        return
+    await session.execute(
+        update(Conversation).execution_options(synchronize_session=False),
+        [{"id": cid, "next_nudge_at": at} for cid, at in values.items()],
+    )
+
+
+async def cancel(session: AsyncSession, ids: Sequence[int], reason: str) -> int:
+    n = Nudge
+    done = 0
+    for part in _chunks(ids):
+        result = await session.execute(
+            update(n)
+            .where(n.id.in_(part), n.state == State.PENDING)
+            .values(state=State.CANCELLED, next_attempt_at=None, last_error=reason)
+            .execution_options(synchronize_session=False)
+        )
+        done += int(getattr(result, "rowcount", 0) or 0)
+    return done
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str
+    by: str | None
+    at: datetime
+    after_seconds: int | None = None
+    until: datetime | None = None
+
+
+async def flag_outcome(
+    session: AsyncSession, ids: Sequence[int], outcome: Outcome, now: datetime
+) -> None:
+    """Owe an in-place update to delivered (or in-flight) rows; the newest outcome wins."""
+    n = Nudge
+    for part in _chunks(ids):
+        await session.execute(
+            update(n)
+            .where(n.id.in_(part), n.state.in_((State.SENDING, State.SENT)))
+            .values(
+                outcome=outcome.outcome,
+                outcome_by=outcome.by,
+                outcome_at=outcome.at,
+                outcome_after=outcome.after_seconds,
+                outcome_until=outcome.until,
+                update_version=n.update_version + 1,
+                update_state=UpdateState.PENDING,
+                update_attempts=0,
+                update_next_at=case((n.state == State.SENT, now), else_=None),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def rekey_period(
+    session: AsyncSession, conversation_id: int, old: datetime, new: datetime
+) -> bool:
+    """Move a period's rows to its new start (an earlier customer message arrived late), unless
+    the new start already has rows of its own."""
+    n = Nudge
+    taken = await session.scalar(
+        select(func.count()).where(n.conversation_id == conversation_id, n.period_start == new)
+    )
+    if taken:
+        return False
+    await session.execute(
+        update(n)
+        .where(n.conversation_id == conversation_id, n.period_start == old)
+        .values(period_start=new)
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
+async def next_nudge_at(session: AsyncSession) -> datetime | None:
+    result: datetime | None = await session.scalar(select(func.min(Conversation.next_nudge_at)))
+    return result
+
+
+async def waiting_ids(session: AsyncSession, after: int, limit: int) -> list[int]:
+    c = Conversation
+    stmt = (
+        select(c.id).where(c.waiting_since.is_not(None), c.id > after).order_by(c.id).limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def pending_ids(session: AsyncSession, conversation_ids: Sequence[int]) -> list[int]:
+    n = Nudge
+    out: list[int] = []
+    for part in _chunks(conversation_ids):
+        result = await session.scalars(
+            select(n.id).where(n.conversation_id.in_(part), n.state == State.PENDING)
+        )
+        out.extend(result.all())
+    return out

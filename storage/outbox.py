@@ -1,0 +1,308 @@
+"""The nudge outbox: claim due rows under a lease, record what the platform said.
+
+A row moves ``pending -> sending -> sent | failed`` (or ``pending -> cancelled`` when the
+conversation moved on first). ``next_attempt_at`` is the one wake-up column: for a pending row
+it is when it may go out, for a sending row the end of its lease. A claim takes due rows with
+``next_attempt_at <= now`` either way, so a replica that died between claim and send only
+delays its rows by one lease; nothing is lost. Each claim bumps ``attempts``, and a result is
+recorded only if ``attempts`` still matches the claim: the attempt number is the lease token.
+
+Claims are atomic per backend:
+
+* PostgreSQL — ``WITH due AS (SELECT id FROM nudges WHERE next_attempt_at <= :now
+  ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED) UPDATE nudges SET state =
+  'sending', attempts = attempts + 1, lease_until = :lease, next_attempt_at = :lease FROM due
+  WHERE nudges.id = due.id RETURNING …``: replicas skip each other's rows instead of queueing.
+* SQLite — the same UPDATE with ``WHERE id IN (SELECT … LIMIT :n)``, made atomic by the
+  ``BEGIN IMMEDIATE`` write lock every ``Database.write()`` takes.
+
+**The one at-most-once window.** Between the platform accepting a message and our commit of
+``sent`` (one single-row UPDATE issued right after the call returns), a crash or a lost
+database connection leaves the row ``sending``; after the lease it is claimed and sent again.
+Neither Slack's ``chat.postMessage`` nor Telegram's ``sendMessage`` takes an idempotency key,
+so no protocol closes it; we keep it to that one statement (results are recorded per row, as
+they arrive, not per batch). A platform call that outlives its lease would widen it, so the
+deliverer bounds every call well inside the lease (``storage.outbox.LEASE``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, CursorResult, Select, case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Nudge
+
+LEASE = timedelta(seconds=60)
+
+
+class State(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # a placeholder: records a ladder slot, sends nothing
+
+
+class UpdateState(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+FINAL_OUTCOMES = ("answered", "not_needed")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    attempt: int
+    conversation_id: int
+    period_start: datetime
+    step: str
+    recipient_person: str | None
+    recipient_platform: str
+    recipient_address: str
+    not_before: datetime
+
+
+@dataclass(frozen=True)
+class ClaimedUpdate:
+    id: int
+    attempt: int
+    version: int
+    conversation_id: int
+    period_start: datetime
+    step: str
+    recipient_person: str | None
+    recipient_platform: str
+    recipient_address: str
+    platform_ref: str
+    not_before: datetime
+    outcome: str
+    outcome_by: str | None
+    outcome_at: datetime
+    outcome_after: int | None
+    outcome_until: datetime | None
+
+
+def _rowcount(result: object) -> int:
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+def _claimable(session: AsyncSession, due: Select[tuple[int]]) -> ColumnElement[bool]:
+    """``due`` as what ``UPDATE … WHERE`` should match, locked on PostgreSQL."""
+    if session.bind.dialect.name == "postgresql":
+        cte = due.with_for_update(skip_locked=True).cte("due")
+        return Nudge.id == cte.c.id
+    return Nudge.id.in_(due.scalar_subquery())
+
+
+async def claim_deliveries(
+    session: AsyncSession, now: datetime, limit: int, lease: timedelta = LEASE
+) -> list[Claimed]:
+    n = Nudge
+    due = (
+        select(n.id)
+        .where(n.next_attempt_at <= now, n.state.in_((State.PENDING, State.SENDING)))
+        .order_by(n.next_attempt_at)
+        .limit(limit)
+    )
+    stmt = (
+        update(n)
+        .where(_claimable(session, due))
+        .values(
+            state=State.SENDING,
+            attempts=n.attempts + 1,
+            lease_until=now + lease,
+            next_attempt_at=now + lease,
+        )
+        .returning(
+            n.id,
+            n.attempts,
+            n.conversation_id,
+            n.period_start,
+            n.step,
+            n.recipient_person,
+            n.recipient_platform,
+            n.recipient_address,
+            n.not_before,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(stmt)).tuples().all()
+    return sorted((Claimed(*r) for r in rows), key=lambda c: (c.not_before, c.id))
+
+
+async def mark_sent(
+    session: AsyncSession, nudge_id: int, attempt: int, ref: str, now: datetime
+) -> bool:
+    """Record a delivery; False when the lease was lost (another replica took the row)."""
+    n = Nudge
+    result = await session.execute(
+        update(n)
+        .where(n.id == nudge_id, n.state == State.SENDING, n.attempts == attempt)
+        .values(
+            state=State.SENT,
+            sent_at=now,
+            platform_ref=ref,
+            next_attempt_at=None,
+            lease_until=None,
+            last_error="",
+            # An outcome that arrived mid-send is shown as soon as there is something to edit.
+            update_next_at=func.coalesce(n.update_next_at, _if_update_pending(now)),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+def _if_update_pending(now: datetime) -> ColumnElement[datetime | None]:
+    return case((Nudge.update_state == UpdateState.PENDING, now), else_=None)
+
+
+async def mark_retry(
+    session: AsyncSession, nudge_id: int, attempt: int, at: datetime, error: str
+) -> bool:
+    """Back to pending until ``at``; a row whose conversation moved on is cancelled instead."""
+    n = Nudge
+    moved_on = n.outcome.is_not(None)
+    result = await session.execute(
+        update(n)
+        .where(n.id == nudge_id, n.state == State.SENDING, n.attempts == attempt)
+        .values(
+            state=case((moved_on, State.CANCELLED), else_=State.PENDING),
+            next_attempt_at=case((moved_on, None), else_=at),
+            lease_until=None,
+            update_state=case((moved_on, None), else_=n.update_state),
+            update_next_at=case((moved_on, None), else_=n.update_next_at),
+            last_error=error[:2000],
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+async def mark_failed(
+    session: AsyncSession, nudge_id: int, attempt: int, error: str, state: State = State.FAILED
+) -> bool:
+    """Give up on a claimed row: ``failed``, or ``cancelled`` when it is no longer wanted."""
+    n = Nudge
+    result = await session.execute(
+        update(n)
+        .where(n.id == nudge_id, n.state == State.SENDING, n.attempts == attempt)
+        .values(
+            state=state,
+            next_attempt_at=None,
+            lease_until=None,
+            update_state=None,
+            update_next_at=None,
+            last_error=error[:2000],
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+# --- in-place updates ------------------------------------------------------------------------
+
+
+async def claim_updates(
+    session: AsyncSession, now: datetime, limit: int, lease: timedelta = LEASE
+) -> list[ClaimedUpdate]:
+    n = Nudge
+    due = (
+        select(n.id)
+        .where(
+            n.update_next_at <= now,
+            n.state == State.SENT,
+            n.update_state.in_((UpdateState.PENDING, UpdateState.SENDING)),
+        )
+        .order_by(n.update_next_at)
+        .limit(limit)
+    )
+    stmt = (
+        update(n)
+        .where(_claimable(session, due))
+        .values(
+            update_state=UpdateState.SENDING,
+            update_attempts=n.update_attempts + 1,
+            update_next_at=now + lease,
+        )
+        .returning(
+            n.id,
+            n.update_attempts,
+            n.update_version,
+            n.conversation_id,
+            n.period_start,
+            n.step,
+            n.recipient_person,
+            n.recipient_platform,
+            n.recipient_address,
+            n.platform_ref,
+            n.not_before,
+            n.outcome,
+            n.outcome_by,
+            n.outcome_at,
+            n.outcome_after,
+            n.outcome_until,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(stmt)).tuples().all()
+    return [ClaimedUpdate(*r) for r in rows if r[9] is not None and r[11] is not None]
+
+
+async def finish_update(
+    session: AsyncSession,
+    claimed: ClaimedUpdate,
+    now: datetime,
+    *,
+    retry_at: datetime | None = None,
+    error: str = "",
+    failed: bool = False,
+) -> bool:
+    """Done, retry at ``retry_at``, or failed. False when the row changed meanwhile: a newer
+    outcome (``flag_outcome`` made it pending again, to go out too) or a lost lease."""
+    n = Nudge
+    values: dict[str, object]
+    if retry_at is not None:
+        values = {"update_state": UpdateState.PENDING, "update_next_at": retry_at}
+    elif failed:
+        values = {"update_state": UpdateState.FAILED, "update_next_at": None}
+    else:
+        values = {"update_state": UpdateState.DONE, "update_next_at": None, "updated_at": now}
+    if error:
+        values["last_error"] = error[:2000]
+    result = await session.execute(
+        update(n)
+        .where(
+            n.id == claimed.id,
+            n.update_version == claimed.version,
+            n.update_attempts == claimed.attempt,
+            n.update_state == UpdateState.SENDING,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+async def next_work_at(session: AsyncSession) -> datetime | None:
+    """The earliest moment any delivery or update is due (two index-only lookups)."""
+    n = Nudge
+    first = await session.scalar(select(func.min(n.next_attempt_at)))
+    second = await session.scalar(select(func.min(n.update_next_at)))
+    times = [t for t in (first, second) if t is not None]
+    return min(times) if times else None
+
+
+async def counts_by_state(session: AsyncSession) -> dict[str, int]:
+    result = await session.execute(select(Nudge.state, func.count()).group_by(Nudge.state))
+    return {state: int(count) for state, count in result.tuples()}

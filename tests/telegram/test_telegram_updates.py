@@ -1,0 +1,210 @@
+"""Update → meaning, and the threading rules against an in-memory lookup. Pure: no server,
+no database."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telegram import Bot, Update
+
+from adapters.telegram import updates as tu
+from adapters.telegram.threads import resolve_thread
+from bot.config import Config
+from bot.domain.events import Kind
+from bot.domain.ports import ChannelMessage
+from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, TOKEN
+from tests.telegram.tg_kit import (
+    ALICE,
+    DANA,
+    EVE,
+    GROUP,
+    STRANGER,
+    T0,
+    Updates,
+    as_replied,
+    load_test_config,
+    payload,
+)
+
+MIN = timedelta(minutes=1)
+BOT = Bot(TOKEN)  # never initialised: de_json only needs it for shortcuts
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return load_test_config(tmp_path)
+
+
+def classify(data: dict[str, Any], config: Config) -> tu.Classified:
+    update = Update.de_json(data, BOT)
+    return tu.classify(update, tu.Sources.from_config(config), config, BOT_ID, BOT_USERNAME)
+
+
+def test_group_message(config: Config) -> None:
+    found = classify(payload("supergroup_message"), config)
+    assert isinstance(found, tu.Incoming)
+    assert (found.source, found.channel, found.message_id) == (
+        "community", str(GROUP), f"{GROUP}:4411")  # fmt: skip
+    assert found.author.name == "Dana Kim" and not found.is_team
+    assert found.at == T0 and found.kind is Kind.MESSAGE
+
+
+def test_sources_by_username_and_private_option(config: Config) -> None:
+    sources = tu.Sources.from_config(config)
+    assert sources.private == "dms"
+    update = Updates().message(-1005555555555, DANA, "hi", T0)
+    update["message"]["chat"]["username"] = "Acme_Public"
+    found = classify(update, config)
+    assert isinstance(found, tu.Incoming) and found.source == "community"
+    assert found.url == "https://t.me/Acme_Public/101"
+
+
+def test_private_chats_default_to_the_first_telegram_source(tmp_path: Path) -> None:
+    text = """\
+sources:
+  a: {platform: webhook, secret: x}
+  b: {platform: telegram, chats: [-1001]}
+  c: {platform: telegram, chats: [-1002]}
+"""
+    assert tu.Sources.from_config(load_test_config(tmp_path, text)).private == "b"
+    off = text.replace("chats: [-1001]}", "chats: [-1001], private_chats: false}")
+    assert tu.Sources.from_config(load_test_config(tmp_path, off)).private is None
+
+
+def test_private_chat_of_a_team_member_is_never_a_customer_conversation(config: Config) -> None:
+    found = classify(Updates().message(ALICE, ALICE, "hello bot", T0), config)
+    assert isinstance(found, tu.TeamNote)
+    edited = Updates().message(ALICE, ALICE, "x", T0, key="edited_message", edit_at=T0)
+    assert isinstance(classify(edited, config), tu.Ignored)
+
+
+def test_commands(config: Config) -> None:
+    u = Updates()
+    found = classify(u.message(STRANGER, STRANGER, "/snooze  42   2h ", T0), config)
+    assert isinstance(found, tu.Command)
+    assert (found.name, found.args, found.person, found.private) == ("snooze", "42   2h", None,
+                                                                     True)  # fmt: skip
+    found = classify(u.message(GROUP, ALICE, f"/WhoAmI@{BOT_USERNAME.upper()}", T0), config)
+    assert isinstance(found, tu.Command) and found.name == "whoami" and not found.private
+    assert isinstance(classify(u.message(GROUP, DANA, "/start@someone_bot", T0), config),
+                      tu.Ignored)  # fmt: skip
+    assert isinstance(classify(u.message(GROUP, DANA, "/refund now", T0), config), tu.Incoming)
+
+
+def test_edits_carry_the_edit_time(config: Config) -> None:
+    u = Updates()
+    original = u.message(GROUP, DANA, "typo", T0)
+    found = classify(u.edit(original, "fixed", T0 + 3 * MIN), config)
+    assert isinstance(found, tu.Incoming)
+    assert (found.kind, found.text, found.at, found.edited_at) == (
+        Kind.EDIT, "fixed", T0, T0 + 3 * MIN)  # fmt: skip
+
+
+def test_migration_is_ignored_loudly(config: Config) -> None:
+    update = Updates().message(-4000000001, DANA, "", T0, migrate_to_chat_id=-1009876543210)
+    del update["message"]["text"]
+    found = classify(update, config)
+    assert isinstance(found, tu.Ignored) and found.warn and "-1009876543210" in found.reason
+
+
+def test_button_press(config: Config) -> None:
+    found = classify(payload("callback_query"), config)
+    assert isinstance(found, tu.ButtonPress)
+    assert found.person == "alice" and found.press is not None
+    assert (found.press.nudge_id, found.press.conversation_id) == (1, 1)
+    assert (found.chat_id, found.number) == (ALICE, 1001)
+
+
+def test_membership(config: Config) -> None:
+    found = classify(payload("my_chat_member"), config)
+    assert isinstance(found, tu.Membership)
+    assert (found.status, found.source) == ("member", None)
+
+
+def test_keys_round_trip() -> None:
+    assert tu.parse_channel(tu.channel_of(GROUP, None)) == (GROUP, None)
+    assert tu.parse_channel(tu.channel_of(GROUP, 77)) == (GROUP, 77)
+    assert tu.parse_message_key(tu.message_key(GROUP, 5)) == (GROUP, 5)
+    assert tu.parse_message_key("nonsense") is None
+
+
+# --- threading against an in-memory store ----------------------------------------------------
+
+
+@dataclass
+class Memory:
+    """Stored messages: message_id → (channel, thread, at, is_team, author, waiting)."""
+
+    rows: dict[str, tuple[str, str, datetime, bool, str]] = field(default_factory=dict)
+    waiting_threads: set[str] = field(default_factory=set)
+
+    async def thread_of(self, source: str, message_ids: Sequence[str]) -> Mapping[str, str]:
+        return {m: self.rows[m][1] for m in message_ids if m in self.rows}
+
+    async def latest_message(
+        self, source: str, channel: str, *, at: datetime, since: datetime,
+        author_id: str | None = None, is_team: bool | None = None, exclude: str | None = None,
+    ) -> ChannelMessage | None:  # fmt: skip
+        found = [
+            ChannelMessage(mid, thread, when, team, author, thread in self.waiting_threads)
+            for mid, (ch, thread, when, team, author) in self.rows.items()
+            if ch == channel and since <= when <= at and mid != exclude
+            and (author_id is None or author == author_id)
+            and (is_team is None or team == is_team)
+        ]  # fmt: skip
+        return max(found, key=lambda m: m.at) if found else None
+
+    async def add(self, incoming: tu.Incoming) -> str:
+        thread = await resolve_thread(incoming, self)
+        self.rows[incoming.message_id] = (incoming.channel, thread, incoming.at,
+                                          incoming.is_team, incoming.author.id)  # fmt: skip
+        return thread
+
+
+def incoming(config: Config, data: dict[str, Any]) -> tu.Incoming:
+    found = classify(data, config)
+    assert isinstance(found, tu.Incoming), found
+    return found
+
+
+async def test_threading_rules(config: Config) -> None:
+    u, memory = Updates(), Memory()
+
+    async def add(chat: int, user: int, minutes: int, **kw: Any) -> tuple[dict[str, Any], str]:
+        data = u.message(chat, user, "text", T0 + minutes * MIN, **kw)
+        return data, await memory.add(incoming(config, data))
+
+    first, t1 = await add(GROUP, DANA, 0)
+    _, t2 = await add(GROUP, EVE, 1)
+    _, t3 = await add(GROUP, DANA, 9)
+    _, t4 = await add(GROUP, DANA, 25)
+    _, t5 = await add(GROUP, EVE, 30, reply_to=as_replied(first))
+    _, t6 = await add(GROUP, ALICE, 40)  # plain team message: latest customer conversation
+    _, t7 = await add(GROUP, DANA, 50, topic=9)  # another topic, another channel
+    assert [t1, t2, t3, t4, t5, t6, t7] == ["101", "102", "101", "104", "101", "101", "107"]
+    # A redelivery, or an edit, keeps the stored thread whatever came since.
+    assert await memory.add(incoming(config, u.edit(first, "edited", T0 + 60 * MIN))) == "101"
+    # A reply to a message we never stored roots the conversation there.
+    ghost = {"message_id": 5, "from": {"id": DANA, "is_bot": False, "first_name": "D"},
+             "chat": {"id": GROUP, "type": "supergroup", "title": "x"}, "date": 0}  # fmt: skip
+    _, t8 = await add(GROUP, ALICE, 61, reply_to=ghost)
+    assert t8 == "5"
+
+
+async def test_private_threading(config: Config) -> None:
+    u, memory = Updates(), Memory()
+    a = incoming(config, u.message(STRANGER, STRANGER, "q", T0))
+    assert await memory.add(a) == "101"
+    memory.waiting_threads.add("101")
+    b = incoming(config, u.message(STRANGER, STRANGER, "q2", T0 + 600 * MIN))
+    assert await memory.add(b) == "101"  # unanswered: the whole chat is one conversation
+    memory.waiting_threads.clear()  # answered
+    c = incoming(config, u.message(STRANGER, STRANGER, "thanks", T0 + 605 * MIN))
+    assert await memory.add(c) == "101"  # right after the last message
+    d = incoming(config, u.message(STRANGER, STRANGER, "new", T0 + 2000 * MIN))
+    assert await memory.add(d) == "104"
