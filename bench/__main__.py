@@ -82,6 +82,7 @@ def bench_import(backends: list[str], count: int, profile: bool) -> None:
                 f"  {backend}: done (load before {before}, after {load()}); "
                 f"{run.conversations:,} conversations, {run.waiting:,} waiting"
             )
+            print(f"    {run.describe_statements()}")
         print(table.render())
         if profile and "sqlite" in backends:
             # Profiling slows the run several times over; the first PROFILED messages show the

@@ -13,13 +13,14 @@ import asyncio
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from bench.common import fresh_database, pg_connect, sqlite_connect
 from bench.profiling import ThreadProfile
@@ -36,6 +37,7 @@ _VOCABULARY = (
     "price discount code support ticket reply soon could you check again"
 )
 _WORDS = tuple(_VOCABULARY.split())
+_PROJECT_CODE = r"/(bot|storage|adapters)/"
 _START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
@@ -96,10 +98,27 @@ class ImportRun:
     seconds: float
     conversations: int
     waiting: int
+    statements: Counter[str]  # SQL statements sent during the timed import, by kind
 
     @property
     def rate(self) -> float:
         return self.messages / self.seconds
+
+    def describe_statements(self, top: int = 4) -> str:
+        common = ", ".join(f"{kind} x{n:,}" for kind, n in self.statements.most_common(top))
+        return f"{self.statements.total():,} SQL statements ({common}, ...)"
+
+
+def _statement_kind(sql: str) -> str:
+    words = sql.split(None, 4)
+    verb = words[0].upper() if words else "?"
+    if verb in ("INSERT", "DELETE") and len(words) > 2:
+        return f"{verb} {words[2].split('(')[0]}"
+    if verb == "UPDATE" and len(words) > 1:
+        return f"UPDATE {words[1]}"
+    if verb == "SELECT" and "FROM" in sql:
+        return f"SELECT {sql.split('FROM', 1)[1].split()[0]}"
+    return verb
 
 
 async def _import(url: str, path: Path) -> ImportRun:
@@ -109,13 +128,20 @@ async def _import(url: str, path: Path) -> ImportRun:
     from storage.models import Conversation
 
     rt = Runtime.from_config(Config(), url)
+    statements: Counter[str] = Counter()
     try:
         async with rt.db.read() as session:  # open the pool outside the timed region
             await session.execute(text("SELECT 1"))
+
+        def count(*args: Any) -> None:  # before_cursor_execute(conn, cursor, statement, ...)
+            statements[_statement_kind(args[2])] += 1
+
+        event.listen(rt.db.engine.sync_engine, "before_cursor_execute", count)
         with path.open(encoding="utf-8") as handle:
             start = time.perf_counter()
             report = await import_file(rt, handle, SOURCE, PLATFORM)
             seconds = time.perf_counter() - start
+        event.remove(rt.db.engine.sync_engine, "before_cursor_execute", count)
         async with rt.db.read() as session:
             waiting = await session.scalar(
                 select(func.count()).where(Conversation.waiting_since.is_not(None))
@@ -126,7 +152,8 @@ async def _import(url: str, path: Path) -> ImportRun:
         raise RuntimeError(
             f"import went wrong: {report.new} new of {report.lines}, {report.bad[:3]}"
         )
-    return ImportRun("", report.new, seconds, len(report.conversations), int(waiting or 0))
+    conversations = len(report.conversations)
+    return ImportRun("", report.new, seconds, conversations, int(waiting or 0), statements)
 
 
 def run_import(backend: str, path: Path) -> ImportRun:
@@ -140,7 +167,7 @@ def profile_import(path: Path, top: int = 15) -> str:
     """cProfile of the SQLite import, event-loop thread and aiosqlite's worker thread merged."""
     with fresh_database("sqlite") as url, ThreadProfile() as prof:
         asyncio.run(_import(url, path))
-    return prof.report(top)
+    return prof.report(top, focus=_PROJECT_CODE)
 
 
 # --- baseline: the same message rows through the bare driver -------------------------------

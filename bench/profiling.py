@@ -47,19 +47,22 @@ class ThreadProfile:
         threading.Thread.run = self._original_run  # type: ignore[method-assign]
 
     @staticmethod
-    def _top(stats: pstats.Stats, sort: str, top: int) -> str:
+    def _top(stats: pstats.Stats, sort: str, top: int, focus: str | None = None) -> str:
         out = io.StringIO()
         stats.stream = out  # type: ignore[attr-defined]
-        stats.sort_stats(sort).print_stats(top)
+        restrictions: tuple[str | int, ...] = (focus, top) if focus else (top,)
+        stats.sort_stats(sort).print_stats(*restrictions)
         lines = out.getvalue().splitlines()
         start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
         return "\n".join(line.rstrip() for line in lines[start:] if line.strip())
 
-    def report(self, top: int = 15) -> str:
+    def report(self, top: int = 15, focus: str | None = None) -> str:
+        """``focus``: a path regex; the cumulative listing then shows only those functions."""
         main = pstats.Stats(self.main)
+        scope = f"functions matching {focus!r}" if focus else "functions"
         parts = [
-            f"-- event-loop thread, top {top} by cumulative time (where the wall time goes)",
-            self._top(main, "cumulative", top),
+            f"-- event-loop thread, top {top} {scope} by cumulative time (wall time)",
+            self._top(main, "cumulative", top, focus),
             f"-- event-loop thread, top {top} by own time (Python CPU on the loop)",
             self._top(main, "tottime", top),
         ]

@@ -16,9 +16,11 @@ from bot.domain.clock import BusinessClock
 from bot.domain.ports import Messenger, Replier
 from bot.domain.routing import Routing
 from bot.scheduler import Scheduler, tick_seconds
+from bot.services.handoffs import handoff_job
 from bot.services.ingest import Rules
 from bot.services.nudge_engine import NudgeEngine
 from bot.services.nudge_settings import NudgeSettings
+from bot.services.oncall import OncallService
 from storage.db import Database, connect
 
 Now = Callable[[], datetime]
@@ -110,6 +112,14 @@ class Runtime:
     repliers: dict[str, Replier] = field(default_factory=dict)
     engine: NudgeEngine | None = None
     scheduler: Scheduler | None = None
+    # The rotations (bot.services.oncall); from_config binds routing's on_call to it.
+    oncall_service: OncallService | None = None
+
+    @property
+    def oncall(self) -> OncallService:
+        if self.oncall_service is None:
+            self.oncall_service = OncallService(self.config, self.db, now=self.now)
+        return self.oncall_service
 
     def __post_init__(self) -> None:
         if self.engine is None:
@@ -142,8 +152,11 @@ class Runtime:
         engine.wake = self.scheduler.poke
         await engine.reconcile()
         await self.scheduler.start()
+        await self.oncall.start(handoff_job(self.db, self.oncall, self.routing, self.messengers))
 
     async def stop(self) -> None:
+        if self.oncall_service is not None:
+            await self.oncall_service.stop()
         if self.engine is not None:
             self.engine.wake = None
         if self.scheduler is not None:
@@ -159,11 +172,16 @@ class Runtime:
 
     @classmethod
     def from_config(cls, config: Config, database: str | None = None, now: Now = utcnow) -> Runtime:
-        return cls(config, connect(database), build_rules(config), build_routing(config), now)
+        db = connect(database)
+        oncall = OncallService(config, db, now=now)
+        routing = build_routing(config, on_call=oncall.on_call)
+        return cls(config, db, build_rules(config), routing, now, oncall_service=oncall)
 
     def resolve_person(self, author_id: str) -> str | None:
         return self.config.person_by_identity(author_id)
 
     async def close(self) -> None:
         await self.stop()
+        if self.oncall_service is not None:
+            await self.oncall_service.close()
         await self.db.dispose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 
 from sqlalchemy import select
 
@@ -13,6 +12,7 @@ from bot.domain.ports import (
     ActionRequest,
     ActionResult,
     ChannelMessage,
+    LatestQuery,
     OnCallItem,
     WaitingItem,
 )
@@ -78,44 +78,43 @@ class CoreService:
             )
             return {mid: thread for mid, thread in rows.tuples()}
 
-    async def latest_message(
-        self,
-        source: str,
-        channel: str,
-        *,
-        at: datetime,
-        since: datetime,
-        author_id: str | None = None,
-        is_team: bool | None = None,
-        exclude: str | None = None,
-    ) -> ChannelMessage | None:
-        # A range of ix_messages_source_at (source, at), filtered: its cost grows with the
-        # source's messages inside [since, at], which the callers keep short.
+    async def latest_messages(
+        self, queries: Sequence[LatestQuery]
+    ) -> Sequence[ChannelMessage | None]:
+        # Each a range of ix_messages_source_at (source, at), filtered: its cost grows with
+        # the source's messages inside [since, at], which the callers keep short.
         m, c = Message, Conversation
-        query = (
-            select(m.message_id, c.thread, m.at, m.is_team, m.author_id, c.waiting_since)
-            .join(c, c.id == m.conversation_id)
-            .where(
-                m.source == source,
-                m.at >= since,
-                m.at <= at,
-                m.deleted.is_(False),
-                c.channel == channel,
-            )
-            .order_by(m.at.desc(), m.id.desc())
-            .limit(1)
-        )
-        if author_id is not None:
-            query = query.where(m.author_id == author_id)
-        if is_team is not None:
-            query = query.where(m.is_team.is_(is_team))
-        if exclude is not None:
-            query = query.where(m.message_id != exclude)
+        found: list[ChannelMessage | None] = []
+        if not queries:
+            return found
         async with self.rt.db.read() as session:
-            row = (await session.execute(query)).first()
-        if row is None:
-            return None
-        return ChannelMessage(row[0], row[1], row[2], row[3], row[4], row[5] is not None)
+            for q in queries:
+                query = (
+                    select(m.message_id, c.thread, m.at, m.is_team, m.author_id, c.waiting_since)
+                    .join(c, c.id == m.conversation_id)
+                    .where(
+                        m.source == q.source,
+                        m.at >= q.since,
+                        m.at <= q.at,
+                        m.deleted.is_(False),
+                        c.channel == q.channel,
+                    )
+                    .order_by(m.at.desc(), m.id.desc())
+                    .limit(1)
+                )
+                if q.author_id is not None:
+                    query = query.where(m.author_id == q.author_id)
+                if q.is_team is not None:
+                    query = query.where(m.is_team.is_(q.is_team))
+                if q.exclude is not None:
+                    query = query.where(m.message_id != q.exclude)
+                row = (await session.execute(query)).first()
+                found.append(
+                    None
+                    if row is None
+                    else ChannelMessage(row[0], row[1], row[2], row[3], row[4], row[5] is not None)
+                )
+        return found
 
     async def conversation_of(self, source: str, message_id: str) -> int | None:
         m = Message

@@ -47,7 +47,7 @@ def lock_key(source: str) -> int:
 
 
 class SourceLock:
-    """"Only this replica polls ``source``" while held."""
+    """Held: only this replica polls ``source``."""
 
     def __init__(self, db: Database, source: str) -> None:
         self.db = db

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import ColumnElement, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -122,8 +122,12 @@ async def upsert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any
             changed.update(result.scalars())
     if edits := by_kind.get(Kind.EDIT):
         stmt = _insert(session, table)
+        theirs: ColumnElement[str] = stmt.excluded.text
+        mine: ColumnElement[str] = table.c.text
+        if session.bind.dialect.name == "postgresql":  # code point order, as in _edit_rank
+            theirs, mine = theirs.collate("C"), mine.collate("C")
         newer = (stmt.excluded.edited_at > table.c.edited_at) | (
-            (stmt.excluded.edited_at == table.c.edited_at) & (stmt.excluded.text > table.c.text)
+            (stmt.excluded.edited_at == table.c.edited_at) & (theirs > mine)
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["source", "message_id"],

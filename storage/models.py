@@ -79,6 +79,7 @@ class Conversation(Base):
             postgresql_where=text("due_at IS NOT NULL"),
         ),
         Index("ix_conversations_source_started", "source", "started_at"),
+        Index("ix_conversations_started_at", "started_at"),  # reports across sources (0005)
         # The planner's only read: conversations whose next ladder slot is due.
         Index(
             "ix_conversations_next_nudge",
@@ -122,6 +123,7 @@ class Message(Base):
         UniqueConstraint("source", "message_id"),
         Index("ix_messages_conversation_at", "conversation_id", "at"),
         Index("ix_messages_source_at", "source", "at"),
+        Index("ix_messages_at", "at"),  # reports across sources (0005)
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -146,6 +148,7 @@ class WaitingPeriod(Base):
     __table_args__ = (
         Index("ix_waiting_periods_source_started", "source", "started_at"),
         Index("ix_waiting_periods_conversation_id", "conversation_id"),
+        Index("ix_waiting_periods_started_at", "started_at"),  # reports across sources (0005)
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -254,3 +257,57 @@ class PollCursor(Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     cursor: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DigestRecord(Base):
+    """One weekly digest per owner and week (the owner's ISO week of the send slot): the row
+    is claimed before sending, so replicas sharing the database send it once."""
+
+    __tablename__ = "digests"
+
+    person: Mapped[str] = mapped_column(String(64), primary_key=True)
+    week: Mapped[str] = mapped_column(String(10), primary_key=True)  # e.g. 2026-W49
+    state: Mapped[str] = mapped_column(String(16))  # sending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    platform_ref: Mapped[str | None] = mapped_column(String(255))
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class OncallOverride(Base):
+    """A turn taken with ``nudgebot oncall take``: ranks above the config's own overrides,
+    and among stored ones the latest created wins (see bot.services.oncall)."""
+
+    __tablename__ = "oncall_overrides"
+    __table_args__ = (Index("ix_oncall_overrides_ends_at", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    rotation: Mapped[str] = mapped_column(String(64))
+    person: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class OncallHandoff(Base):
+    """One hand-off notice per rotation, turn start and incoming person: the UNIQUE key makes
+    it go out once however many replicas notice the turn (see storage.oncall_repo)."""
+
+    __tablename__ = "oncall_handoffs"
+    __table_args__ = (UniqueConstraint("rotation", "turn_start", "person"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    rotation: Mapped[str] = mapped_column(String(64))
+    turn_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    turn_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    person: Mapped[str] = mapped_column(String(64))
+    # sending (leased until lease_until) -> sent | failed; sending past its lease is retried
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")

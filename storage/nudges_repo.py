@@ -10,9 +10,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, func, select, tuple_, update
+from sqlalchemy import Table, bindparam, case, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -199,10 +199,13 @@ async def insert_nudges(session: AsyncSession, rows: Sequence[Mapping[str, Any]]
 async def set_next_nudge(session: AsyncSession, values: Mapping[int, datetime | None]) -> None:
     if not values:
         return
-    await session.execute(
-        update(Conversation).execution_options(synchronize_session=False),
-        [{"id": cid, "next_nudge_at": at} for cid, at in values.items()],
+    table = cast(Table, Conversation.__table__)
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("cid"))
+        .values(next_nudge_at=bindparam("at", type_=table.c.next_nudge_at.type))
     )
+    await session.execute(stmt, [{"cid": cid, "at": at} for cid, at in values.items()])
 
 
 async def cancel(session: AsyncSession, ids: Sequence[int], reason: str) -> int:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import SQLColumnExpression, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from storage.models import Conversation, Message, WaitingPeriod
+from storage.models import Conversation, Message, Nudge, WaitingPeriod
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,18 @@ async def waiting(
     session: AsyncSession, *, source: str | None = None, limit: int | None = None
 ) -> list[WaitingRecord]:
     c = Conversation
+    # Nudges delivered in the current waiting period (the outbox's unique key serves it).
+    sent = (
+        select(func.count())
+        .where(Nudge.conversation_id == c.id, Nudge.period_start == c.waiting_since,
+               Nudge.state == "sent")
+        .correlate(c)
+        .scalar_subquery()
+    )  # fmt: skip
     stmt = (
         select(
             c.id, c.source, c.platform, c.channel, c.thread, c.customer_id, c.customer_name,
-            c.waiting_since, c.due_at, c.claimed_by, c.nudges_sent, c.last_text, c.url,
+            c.waiting_since, c.due_at, c.claimed_by, sent, c.last_text, c.url,
         )
         .where(c.waiting_since.is_not(None))
         .order_by(c.waiting_since, c.id)
@@ -115,10 +124,34 @@ class TeamMessageCount:
 async def team_messages_between(
     session: AsyncSession, since: datetime, until: datetime
 ) -> list[TeamMessageCount]:
-    """Replies (after a customer spoke in the thread) and broadcasts (no customer ever did)."""
+    """Replies (after a customer spoke in the thread) and broadcasts (no customer ever did).
+
+    "After" is the domain's order: platform time, then message id, so a team message in the
+    same instant as the conversation's first customer message is a reply only when its id
+    sorts after that message's (ids compare by code point, as Python's sort does).
+    """
     m, c = Message, Conversation
+    first = aliased(Message)
     who = func.coalesce(m.person, m.author_id)
-    is_reply = and_(c.started_at.is_not(None), m.at >= c.started_at)
+    mine: SQLColumnExpression[str] = m.message_id
+    theirs: SQLColumnExpression[str] = first.message_id
+    if session.bind.dialect.name == "postgresql":  # SQLite's BINARY already compares bytes
+        mine, theirs = mine.collate("C"), theirs.collate("C")
+    customer_first_in_same_instant = (
+        select(first.id)
+        .where(
+            first.conversation_id == m.conversation_id,
+            first.is_team.is_(False),
+            first.deleted.is_(False),
+            first.at == m.at,
+            theirs < mine,
+        )
+        .exists()
+    )
+    is_reply = and_(
+        c.started_at.is_not(None),
+        or_(m.at > c.started_at, and_(m.at == c.started_at, customer_first_in_same_instant)),
+    )
     is_broadcast = c.customer_messages == 0
     stmt = (
         select(

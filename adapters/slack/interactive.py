@@ -101,6 +101,19 @@ def snooze_until(choice: str, now: datetime, tz: str) -> datetime | None:
     return datetime.combine(day, time(9, 0), zone).astimezone(now.tzinfo)
 
 
+def dig(data: object, *keys: str) -> object:
+    """``data[k1][k2]…`` or None: a signed but odd payload must not raise."""
+    for key in keys:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(key)
+    return data
+
+
+def user_of(body: Mapping[str, Any]) -> str:
+    return str(dig(body, "user", "id") or "")
+
+
 def _value(action: Mapping[str, Any]) -> str:
     selected = action.get("selected_option")
     if isinstance(selected, Mapping):
@@ -117,7 +130,7 @@ async def act_quietly(deps: Deps, request: ActionRequest) -> ActionResult:
 
 
 async def nudge_action(deps: Deps, body: Body, action: Body, respond: AsyncRespond) -> None:
-    person = deps.watch.person(str((body.get("user") or {}).get("id") or ""))
+    person = deps.watch.person(user_of(body))
     if person is None:
         await respond(text=REFUSAL, response_type="ephemeral", replace_original=False)
         return
@@ -141,7 +154,7 @@ async def nudge_action(deps: Deps, body: Body, action: Body, respond: AsyncRespo
 async def open_reply(
     deps: Deps, body: Body, action: Body, client: AsyncWebClient, respond: AsyncRespond
 ) -> None:
-    if deps.watch.person(str((body.get("user") or {}).get("id") or "")) is None:
+    if deps.watch.person(user_of(body)) is None:
         await respond(text=REFUSAL, response_type="ephemeral", replace_original=False)
         return
     parsed = parse_value(_value(action))
@@ -157,10 +170,10 @@ async def open_reply(
 
 
 async def submit_reply(deps: Deps, ack: AsyncAck, body: Body, view: Body) -> None:
-    user = str((body.get("user") or {}).get("id") or "")
+    user = user_of(body)
     person = deps.watch.person(user)
-    values = ((view.get("state") or {}).get("values") or {}).get(blocks.REPLY_BLOCK) or {}
-    text = str((values.get(blocks.REPLY_INPUT) or {}).get("value") or "").strip()
+    raw = dig(view, "state", "values", blocks.REPLY_BLOCK, blocks.REPLY_INPUT, "value")
+    text = str(raw or "").strip()
     parsed = parse_value(str(view.get("private_metadata") or ""))
     if person is None or parsed is None:
         await ack(response_action="errors", errors={blocks.REPLY_BLOCK: REFUSAL})

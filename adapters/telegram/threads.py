@@ -12,23 +12,28 @@ A conversation's ``thread`` is the number of its first message in the chat, and 
 5. A team member's plain message in a group answers the chat's (topic's) latest customer
    conversation of the last ``TEAM_WINDOW``; with none, it is a broadcast on its own.
 
+Messages are resolved in batches (see ``handlers.Store``): two lookups for the whole batch
+(``thread_of`` and ``latest_messages``), then the rules in memory in platform-time order,
+each message also seeing the ones before it in the same batch.
+
 Lookups read the stored messages up to this one's platform time, so the result depends on
 the set of messages, not on arrival order — as long as earlier messages arrive first, which
-is how Telegram delivers one bot's updates (and one chat's messages are threaded one at a
-time per process). Limits: a message arriving after a later message it would have joined
-can start a conversation of its own (two replicas receiving one chat's updates at once);
-rule 3 reads whether the chat's conversation waits *now*, not as of the message's time; a
-private chat silent for ``PRIVATE_WINDOW`` starts afresh.
+is how Telegram delivers one bot's updates. Limits: a message arriving after a later message
+it would have joined can start a conversation of its own (two replicas receiving one chat's
+updates at once); rule 3 reads whether the chat's conversation waits *now*, not as of the
+message's time; a private chat silent for ``PRIVATE_WINDOW`` starts afresh.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from adapters.telegram.updates import Incoming, message_key
-from bot.domain.ports import ChannelMessage
+from bot.domain.ports import ChannelMessage, LatestQuery
 
 WINDOW = timedelta(minutes=10)
 TEAM_WINDOW = timedelta(hours=24)
@@ -40,55 +45,117 @@ class ThreadLookup(Protocol):
 
     async def thread_of(self, source: str, message_ids: Sequence[str]) -> Mapping[str, str]: ...
 
-    async def latest_message(
-        self,
-        source: str,
-        channel: str,
-        *,
-        at: datetime,
-        since: datetime,
-        author_id: str | None = None,
-        is_team: bool | None = None,
-        exclude: str | None = None,
-    ) -> ChannelMessage | None: ...
+    async def latest_messages(
+        self, queries: Sequence[LatestQuery]
+    ) -> Sequence[ChannelMessage | None]: ...
 
 
 def root(number: int) -> str:
     return str(number)
 
 
-async def resolve_thread(incoming: Incoming, lookup: ThreadLookup) -> str:
-    own = incoming.message_id
-    replied = (
-        message_key(incoming.chat_id, incoming.reply_to) if incoming.reply_to is not None else None
-    )
-    known = await lookup.thread_of(incoming.source, [own] if replied is None else [own, replied])
-    if own in known:
-        return known[own]
+def replied_key(incoming: Incoming) -> str | None:
+    if incoming.reply_to is None:
+        return None
+    return message_key(incoming.chat_id, incoming.reply_to)
+
+
+def query_for(incoming: Incoming) -> LatestQuery | None:
+    """The one "latest message" lookup rules 3–5 need for this message (none for replies)."""
+    if incoming.reply_to is not None:
+        return None
+    own, at, where = incoming.message_id, incoming.at, (incoming.source, incoming.channel)
+    if incoming.private:
+        return LatestQuery(*where, at=at, since=at - PRIVATE_WINDOW, exclude=own)
+    if incoming.is_team:
+        return LatestQuery(*where, at=at, since=at - TEAM_WINDOW, is_team=False, exclude=own)
+    return LatestQuery(*where, at=at, since=at - WINDOW, author_id=incoming.author.id,
+                       exclude=own)  # fmt: skip
+
+
+def decide(incoming: Incoming, known: Mapping[str, str], latest: ChannelMessage | None) -> str:
+    """Rules 1–5, given the stored threads of this and the replied message and the answer to
+    ``query_for(incoming)``."""
+    if incoming.message_id in known:
+        return known[incoming.message_id]
+    replied = replied_key(incoming)
     if replied is not None and incoming.reply_to is not None:
         return known.get(replied) or root(incoming.reply_to)
-    if incoming.private:
-        return await _private_thread(incoming, lookup)
-    if incoming.is_team:
-        latest = await lookup.latest_message(
-            incoming.source, incoming.channel, at=incoming.at,
-            since=incoming.at - TEAM_WINDOW, is_team=False, exclude=own,
-        )  # fmt: skip
-    else:
-        latest = await lookup.latest_message(
-            incoming.source, incoming.channel, at=incoming.at,
-            since=incoming.at - WINDOW, author_id=incoming.author.id, exclude=own,
-        )  # fmt: skip
-    return latest.thread if latest is not None else root(incoming.number)
-
-
-async def _private_thread(incoming: Incoming, lookup: ThreadLookup) -> str:
-    latest = await lookup.latest_message(
-        incoming.source, incoming.channel, at=incoming.at,
-        since=incoming.at - PRIVATE_WINDOW, exclude=incoming.message_id,
-    )  # fmt: skip
     if latest is None:
         return root(incoming.number)
-    if latest.waiting or incoming.at - latest.at <= WINDOW:
-        return latest.thread  # still unanswered, or a follow-up ("thanks!") to the answer
-    return root(incoming.number)
+    if incoming.private and not latest.waiting and incoming.at - latest.at > WINDOW:
+        return root(incoming.number)  # answered, and not a follow-up: a new conversation
+    return latest.thread
+
+
+def _matches(query: LatestQuery, candidate: Incoming) -> bool:
+    return (
+        candidate.source == query.source
+        and candidate.channel == query.channel
+        and query.since <= candidate.at <= query.at
+        and candidate.message_id != query.exclude
+        and (query.author_id is None or candidate.author.id == query.author_id)
+        and (query.is_team is None or candidate.is_team == query.is_team)
+    )
+
+
+@dataclass
+class _Earlier:
+    """Messages of this batch already resolved, as the lookups would see them once stored."""
+
+    items: list[tuple[Incoming, str]]
+
+    def latest(self, query: LatestQuery) -> ChannelMessage | None:
+        for candidate, thread in reversed(self.items):  # platform-time order: newest last
+            if _matches(query, candidate):
+                return ChannelMessage(candidate.message_id, thread, candidate.at,
+                                      candidate.is_team, candidate.author.id,
+                                      waiting=not candidate.is_team)  # fmt: skip
+        return None
+
+
+def _newer(stored: ChannelMessage | None, batch: ChannelMessage | None) -> ChannelMessage | None:
+    if stored is None or batch is None:
+        return stored or batch
+    return batch if batch.at >= stored.at else stored  # a tie: the batch arrived later
+
+
+async def resolve_threads(items: Sequence[Incoming], lookup: ThreadLookup) -> list[str]:
+    """The thread of each of ``items`` (in the order given)."""
+    ids: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        ids[item.source].add(item.message_id)
+        if (replied := replied_key(item)) is not None:
+            ids[item.source].add(replied)
+    known: dict[tuple[str, str], str] = {}
+    for source, wanted in ids.items():
+        found = await lookup.thread_of(source, sorted(wanted))
+        known.update({(source, mid): thread for mid, thread in found.items()})
+    queries = {
+        i: q
+        for i, item in enumerate(items)
+        if (item.source, item.message_id) not in known and (q := query_for(item)) is not None
+    }
+    answers = dict(zip(queries, await lookup.latest_messages(list(queries.values())),
+                       strict=True))  # fmt: skip
+    threads: dict[int, str] = {}
+    earlier = _Earlier([])
+    batch_known: dict[tuple[str, str], str] = {}
+    for i in sorted(range(len(items)), key=lambda k: (items[k].at, k)):
+        item = items[i]
+        view: dict[str, str] = {}
+        for mid in (item.message_id, replied_key(item)):
+            if mid is not None:
+                key = (item.source, mid)
+                if (thread := known.get(key) or batch_known.get(key)) is not None:
+                    view[mid] = thread
+        query = queries.get(i)
+        latest = _newer(answers.get(i), earlier.latest(query)) if query is not None else None
+        threads[i] = decide(item, view, latest)
+        batch_known.setdefault((item.source, item.message_id), threads[i])
+        earlier.items.append((item, threads[i]))
+    return [threads[i] for i in range(len(items))]
+
+
+async def resolve_thread(incoming: Incoming, lookup: ThreadLookup) -> str:
+    return (await resolve_threads([incoming], lookup))[0]

@@ -103,7 +103,10 @@ def parse_message(
 
 
 def parse_line(
-    line: str | bytes, *, source: str, platform: str = "webhook",
+    line: str | bytes,
+    *,
+    source: str,
+    platform: str = "webhook",
     resolve: PersonResolver | None = None,
 ) -> InboundMessage:
     try:

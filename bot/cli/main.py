@@ -8,9 +8,11 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import ConfigOption, err, fail, out, runtime
+from bot.cli.common import ConfigOption, err, fail, out, run_async, runtime
 from bot.cli.importer import import_command
+from bot.cli.oncall import oncall_app
 from bot.cli.queries import stats, waiting
+from bot.cli.reports import digest
 from bot.config import ConfigError, load_config
 from bot.config.loader import resolve_config_path
 from storage.db import DatabaseURLError, database_url
@@ -25,10 +27,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(oncall_app, name="oncall")
 
 app.command("waiting")(waiting)
 app.command("stats")(stats)
 app.command("import")(import_command)
+app.command("digest")(digest)
 
 
 @app.command("check-config")
@@ -73,8 +77,7 @@ def run(
     port: Annotated[int | None, typer.Option(help="Bind port [$NUDGEBOT_PORT]")] = None,
 ) -> None:
     """Serve HTTP, run the adapters and the scheduler."""
-    import uvicorn
-
+    from bot.cli.serve import serve
     from bot.web.app import create_app
 
     logging.basicConfig(
@@ -93,7 +96,7 @@ def run(
         f"(database {rt.db.engine.url.render_as_string(hide_password=True)})",
         markup=False,
     )
-    uvicorn.run(create_app(rt), host=bind_host, port=bind_port, log_level="warning")
+    run_async(lambda: serve(rt, create_app(rt), bind_host, bind_port))
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import ConfigOption, fail, out, parse_since, print_json, run_async, runtime
+from bot.cli.reports import write_csv
 from bot.domain.durations import format_duration
 from bot.services.stats import report
 from bot.services.waiting import WaitingRow, list_waiting
@@ -69,6 +70,9 @@ def stats(
     config: ConfigOption = None,
     since: Annotated[str, typer.Option("--since", help="Look-back (7d, 24h) or ISO date")] = "7d",
     as_json: Annotated[bool, typer.Option("--json", help="Report as JSON")] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Conversations with first response and reply times, CSV")
+    ] = False,
 ) -> None:
     """Response times: first response and reply time (median, p90), SLA met, per source and person."""
     rt = runtime(config)
@@ -79,10 +83,15 @@ def stats(
         fail(str(exc))
     if start > now:
         fail(f"--since {since!r} lies in the future")
+    if as_json and as_csv:
+        fail("--json and --csv: choose one")
+    if as_csv:
+        run_async(lambda: write_csv(rt, start, now))
+        return
 
     async def go() -> dict[str, object]:
         try:
-            return await report(rt.db, start, now, now)
+            return await report(rt.db, start, now, now, tz=rt.config.tz)
         finally:
             await rt.close()
 

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.config import fields
+from bot.config.digest import parse_digest
 from bot.config.errors import ConfigError, Issues, closest
 from bot.config.interpolate import interpolate
-from bot.config.models import DEFAULT_CLOSING_WORDS, Config
+from bot.config.models import DEFAULT_CLOSING_WORDS, Config, DigestSettings
 from bot.config.policies import parse_policies
 from bot.config.rotations import parse_rotations
 from bot.config.sources import parse_sources
@@ -18,7 +19,9 @@ from bot.config.yamlfile import parse_yaml
 
 ENV_VAR = "NUDGEBOT_CONFIG"
 DEFAULT_CONFIG_PATH = Path("nudgebot.yaml")
-TOP_LEVEL_KEYS = ("timezone", "closing_words", "team", "rotations", "policies", "sources")
+TOP_LEVEL_KEYS = (
+    "timezone", "closing_words", "team", "rotations", "policies", "sources", "digest",
+)  # fmt: skip
 
 
 def resolve_config_path(
@@ -155,7 +158,8 @@ def _validate(data: dict[object, object], issues: Issues, path: Path | None) -> 
         rotations=_declared(data.get("rotations")),
         policies=_declared(data.get("policies")),
     )
-    if issues.count or tz is None or closing is None:
+    digest = parse_digest(issues, data.get("digest")) if "digest" in data else DigestSettings()
+    if issues.count or tz is None or closing is None or digest is None:
         return None
     return Config(
         timezone=tz,
@@ -164,5 +168,6 @@ def _validate(data: dict[object, object], issues: Issues, path: Path | None) -> 
         rotations=rotations,
         policies=policies,
         sources=sources,
+        digest=digest,
         path=path,
     )

@@ -176,6 +176,16 @@ def _identity_keys(person: Person) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DigestSettings:
+    """``digest:``: the weekly digest to owners, at ``weekday`` (0=Monday) ``at`` on each
+    owner's own clock."""
+
+    weekday: int = 0
+    at: time = time(9, 0)
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     timezone: str = "UTC"
     closing_words: tuple[str, ...] = DEFAULT_CLOSING_WORDS
@@ -183,6 +193,7 @@ class Config:
     rotations: Mapping[str, Rotation] = field(default_factory=dict)
     policies: Mapping[str, Policy] = field(default_factory=dict)
     sources: Mapping[str, Source] = field(default_factory=dict)
+    digest: DigestSettings = field(default_factory=DigestSettings)
     path: Path | None = None  # the file it came from; None for the built-in empty config
     _identities: Mapping[tuple[str, str], str] = field(
         init=False, repr=False, compare=False, default_factory=dict

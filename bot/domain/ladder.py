@@ -157,34 +157,45 @@ def _restart(period: PeriodFacts, after: datetime) -> tuple[str, datetime] | Non
     return kind, at
 
 
-def responsible_at(
+def _responsible_next(
     policy: LadderPolicy, period: PeriodFacts, history: Sequence[Planned]
-) -> datetime | None:
-    """When the next responsible slot is due; None when no further reminder comes."""
+) -> tuple[datetime, timedelta] | None:
+    """The next responsible slot's time, and the least gap a recipient must have had since
+    their last nudge to get another (``remind_every`` on the regular cadence, nothing for the
+    first slot or one a snooze or claim asked for)."""
     rows = _live(history, Track.RESPONSIBLE)
     every = policy.remind_every
+    none = timedelta(0)
     if not rows:
         restart = _restart(period, period.started_at - timedelta(microseconds=1))
         if restart is None:
-            return period.due_at
+            return period.due_at, none
         kind, at = restart
         if kind == "snooze":
             assert period.snoozed_until is not None
-            return max(period.due_at, period.snoozed_until)
+            return max(period.due_at, period.snoozed_until), none
         if at <= period.due_at:
-            return period.due_at
-        return policy.clock.add(at, every) if every else None
+            return period.due_at, none
+        return (policy.clock.add(at, every), none) if every else None
     last = _last_slot(rows)
     restart = _restart(period, min(r.created_at for r in last))
     if restart is not None:
         kind, at = restart
         if kind == "snooze":
             assert period.snoozed_until is not None
-            return period.snoozed_until
-        return policy.clock.add(at, every) if every else None
+            return period.snoozed_until, none
+        return (policy.clock.add(at, every), none) if every else None
     if every is None:
         return None
-    return policy.clock.add(min(r.effective for r in last), every)
+    return policy.clock.add(min(r.effective for r in last), every), every
+
+
+def responsible_at(
+    policy: LadderPolicy, period: PeriodFacts, history: Sequence[Planned]
+) -> datetime | None:
+    """When the next responsible slot is due; None when no further reminder comes."""
+    found = _responsible_next(policy, period, history)
+    return found[0] if found else None
 
 
 def escalation_at(
@@ -222,7 +233,9 @@ def _next_seq(history: Sequence[Planned], track: Track) -> int:
     return max((h.seq for h in history if h.track is track), default=-1) + 1
 
 
-def _responsible_slot(at: datetime, history: Sequence[Planned], people: People) -> Slot | None:
+def _responsible_slot(
+    at: datetime, gap: timedelta, history: Sequence[Planned], people: People
+) -> Slot | None:
     route = people.route(at)
     if not route.people:
         return None
@@ -231,7 +244,9 @@ def _responsible_slot(at: datetime, history: Sequence[Planned], people: People) 
     for person in route.people:
         target = Target.of(person, always=route.reason == "on_call")
         mine = [r for r in rows if r.recipient == target.key and not r.placeholder]
-        waiting = [r for r in mine if r.effective > at]
+        # Still waiting to reach them, or reached them less than ``gap`` ago (the cadence is
+        # set by whoever was reached first): merge instead of piling up.
+        waiting = [r for r in mine if r.effective > at - gap or r.not_before > at]
         if waiting:
             held = min(r.not_before for r in waiting)
             out.append(Delivery(target, Step.REMINDER, held, placeholder=True))
@@ -293,14 +308,15 @@ def plan(
     seen = list(history)
     slots: list[Slot] = []
     for _ in range(MAX_SLOTS_PER_CALL):
-        r_at = responsible_at(policy, period, seen)
+        r_next = _responsible_next(policy, period, seen)
+        r_at, gap = r_next if r_next else (None, timedelta(0))
         e_at = escalation_at(policy, period, seen)
         candidates = [t for t in (r_at, e_at) if t is not None and t <= now]
         if not candidates:
             break
         # Responsible first on a tie: the escalation then knows who already heard.
         if r_at is not None and r_at <= now and (e_at is None or r_at <= e_at):
-            slot = _responsible_slot(r_at, seen, people)
+            slot = _responsible_slot(r_at, gap, seen, people)
             if slot is None:  # nobody to route to: the ladder waits for a config change
                 return Plan(tuple(slots), None if e_at is None or e_at <= now else e_at)
         else:

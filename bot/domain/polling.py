@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,15 +34,29 @@ class PollResult:
 
 
 class PollError(Exception):
-    """A fetch that did not work. ``retry_after`` (seconds) comes from the platform."""
+    """A fetch that did not work. ``retry_after`` (seconds) comes from the platform;
+    ``status`` is the HTTP status when there was one."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        """A client error that repeating the same request cannot fix (bad token, not found,
+        validation failed) — unlike 429, 5xx and network trouble."""
+        return self.status is not None and 400 <= self.status < 500 and self.status != 429
 
 
 class RateLimited(PollError):
-    """429, or a 403 with the rate limit spent (GitHub)."""
+    """429, or a 403 with the rate limit spent (GitHub): waiting fixes it."""
+
+    @property
+    def permanent(self) -> bool:
+        return False
 
 
 class BadResponse(PollError):
@@ -58,7 +73,7 @@ def backoff_delay(failures: int, *, base: float, cap: float, jitter: float) -> f
     ``jitter`` is a random number in [0, 1) handed in by the caller."""
     if failures <= 0:
         return 0.0
-    step = min(cap, base * 2 ** min(failures - 1, 30))
+    step = min(cap, base * 2.0 ** min(failures - 1, 30))
     return step / 2 + step / 2 * min(max(jitter, 0.0), 1.0)
 
 
@@ -159,16 +174,16 @@ def decode_json(status: int, headers: Mapping[str, str], body: bytes, now: datet
         wait = retry
         if wait is None:
             wait = parse_reset(_header(h, "x-ratelimit-reset", "x-rate-limit-reset"), now)
-        raise RateLimited(f"HTTP {status}: rate limited", retry_after=wait)
+        raise RateLimited(f"HTTP {status}: rate limited", retry_after=wait, status=status)
     if status >= 500:
-        raise PollError(f"HTTP {status}: server error", retry_after=retry)
+        raise PollError(f"HTTP {status}: server error", retry_after=retry, status=status)
     if not 200 <= status < 300:
-        raise PollError(f"HTTP {status}: {_snippet(body)!r}")
+        raise PollError(f"HTTP {status}: {_snippet(body)!r}", status=status)
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         kind = h.get("content-type", "no content type").split(";")[0]
-        raise BadResponse(f"not JSON ({kind}): {_snippet(body)!r}") from exc
+        raise BadResponse(f"not JSON ({kind}): {_snippet(body)!r}", status=status) from exc
 
 
 def id_key(value: str) -> tuple[int, str]:
@@ -183,3 +198,17 @@ def newest_id(ids: Sequence[str], current: str | None = None) -> str | None:
         if best is None or id_key(value) > id_key(best):
             best = value
     return best
+
+
+class Recent(OrderedDict[str, str]):
+    """A bounded map that forgets the least recently written keys (thread roots, own posts)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)

@@ -191,6 +191,22 @@ class ChannelMessage:
 
 
 @dataclass(frozen=True)
+class LatestQuery:
+    """The newest live message in ``channel`` with ``since <= at' <= at`` (platform time, ties
+    by arrival), optionally only by ``author_id`` / only team or customer messages, never
+    ``exclude``. Threading rules that join a message to a recent conversation ask it (Telegram:
+    a customer's messages within 10 minutes); the bound keeps it a short index range."""
+
+    source: str
+    channel: str
+    at: datetime
+    since: datetime
+    author_id: str | None = None
+    is_team: bool | None = None
+    exclude: str | None = None
+
+
+@dataclass(frozen=True)
 class OnCallItem:
     rotation: str
     person: str | None
@@ -223,21 +239,10 @@ class Core(Protocol):
         too); ids not stored are absent. Replies join the replied message's conversation."""
         ...
 
-    async def latest_message(
-        self,
-        source: str,
-        channel: str,
-        *,
-        at: datetime,
-        since: datetime,
-        author_id: str | None = None,
-        is_team: bool | None = None,
-        exclude: str | None = None,
-    ) -> ChannelMessage | None:
-        """The newest live message in ``channel`` with ``since <= at' <= at`` (by platform time,
-        ties by arrival), optionally only by ``author_id`` / only team or customer messages,
-        never ``exclude``. Threading rules that join a message to a recent conversation use it;
-        the bound keeps the lookup a short index range."""
+    async def latest_messages(
+        self, queries: Sequence[LatestQuery]
+    ) -> Sequence[ChannelMessage | None]:
+        """One answer per query, in order, read in one transaction (see ``LatestQuery``)."""
         ...
 
     async def conversation_of(self, source: str, message_id: str) -> int | None:

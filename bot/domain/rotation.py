@@ -16,9 +16,12 @@ A ``WeeklyRotation`` hands the pager from member to member in order:
   is empty and skipped, so turns never overlap.
 * Before the first turn nobody is on call (``on_call`` returns None).
 * Overrides win over turns and split them; among overlapping overrides the latest-created
-  (highest ``created_seq``) wins.
+  (highest ``created_seq``; on a tie, the later in ``overrides``) wins.
 
-All returned datetimes are aware UTC.
+``on_call(at)`` is the effective turn containing ``at`` (None when nobody is on call);
+``turns(start, end)`` tiles [start, end) with whole effective turns, stretches with nobody on
+call being Turns of person None clipped to the window; ``next_turn(at)`` is the first later
+turn of someone other than whoever is on call at ``at``. All returned datetimes are aware UTC.
 """
 
 from __future__ import annotations

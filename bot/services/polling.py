@@ -27,7 +27,14 @@ from typing import Protocol
 import httpx
 
 from bot.domain.events import InboundMessage
-from bot.domain.polling import MAX_WAIT, PollError, PollResult, RateLimited, backoff_delay
+from bot.domain.polling import (
+    MAX_WAIT,
+    BadItem,
+    PollError,
+    PollResult,
+    RateLimited,
+    backoff_delay,
+)
 from bot.domain.ports import Delivered, DeliveryError, ReplyTarget
 from storage.cursors_repo import SourceLock, load_cursor, save_cursor
 from storage.db import Database
@@ -69,6 +76,7 @@ class PollStatus:
     last_ok: datetime | None = None
     last_error: str | None = None
     polling: bool = False  # this replica holds the source's lock
+    behind: bool = False  # the last poll came back with a full page: more to fetch
 
 
 class PolledSource:
@@ -113,9 +121,12 @@ class PolledSource:
             self.status.failures, base=base, cap=self.backoff_cap, jitter=self.rng()
         )
 
-    def _failed(self, exc: BaseException, delay: float, *, expected: bool) -> float:
+    def _failed(self, exc: BaseException, *, expected: bool) -> float:
         self.status.failures += 1
         self.status.last_error = f"{exc.__class__.__name__}: {exc}"[:300]
+        delay = self._backoff()
+        if isinstance(exc, PollError) and exc.retry_after is not None:
+            delay = max(delay, min(exc.retry_after, MAX_WAIT))
         if expected or self.status.failures > 1:
             log.warning("%s: poll failed (%s); next try in %.0fs", self.source,
                         self.status.last_error, delay)  # fmt: skip
@@ -140,19 +151,17 @@ class PolledSource:
             self.status.last_error = f"rate limited: {exc}"
             log.warning("%s: rate limited; next try in %.0fs", self.source, wait)
             return min(max(wait, 1.0), MAX_WAIT)
-        except (PollError, httpx.HTTPError, OSError) as exc:
-            delay = self._backoff()
-            if isinstance(exc, PollError) and exc.retry_after is not None:
-                delay = max(delay, min(exc.retry_after, MAX_WAIT))
-            return self._failed(exc, delay, expected=True)
+        except (PollError, BadItem, httpx.HTTPError, OSError) as exc:
+            return self._failed(exc, expected=True)
         except Exception as exc:  # storage away, or a bug: never the end of the loop
-            return self._failed(exc, self._backoff(), expected=False)
+            return self._failed(exc, expected=False)
         if self.status.failures:
             log.info("%s: polling again after %d failed tries", self.source, self.status.failures)
         self.status.failures = 0
         self.status.polls += 1
         self.status.stored += len(result.messages)
         self.status.last_ok = self.now()
+        self.status.behind = result.more
         self._pages = self._pages + 1 if result.more else 0
         delay = 0.0 if 0 < self._pages < MAX_PAGES else self.every
         if self._pages >= MAX_PAGES:
@@ -219,6 +228,8 @@ class PollReplier:
         except DeliveryError:
             raise
         except PollError as exc:
-            raise DeliveryError(str(exc), retry_after=exc.retry_after) from exc
+            raise DeliveryError(
+                str(exc), retry_after=exc.retry_after, permanent=exc.permanent
+            ) from exc
         except (httpx.HTTPError, OSError, ValueError) as exc:
             raise DeliveryError(f"{exc.__class__.__name__}: {exc}") from exc

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from bot.domain.stats import ratio, summarise
+from bot.services.engagement import engagement, weekly_team_counts, weeks_between
 from bot.services.waiting import iso
 from storage.db import Database
 from storage.queries import first_responses_between, periods_between, team_messages_between
@@ -34,8 +35,12 @@ class _Bucket:
         }
 
 
-async def report(db: Database, since: datetime, until: datetime, now: datetime) -> dict[str, Any]:
+async def report(
+    db: Database, since: datetime, until: datetime, now: datetime, *, tz: tzinfo = UTC
+) -> dict[str, Any]:
     """Waiting periods and conversations that *started* in [since, until).
+
+    ``engagement`` splits the window into weeks on the ``tz`` clock (bot.services.engagement).
 
     SLA: a period is met when answered by its due time, missed when answered later or still
     open past it; periods ended by "not needed", not yet due, or without a policy are not
@@ -45,6 +50,8 @@ async def report(db: Database, since: datetime, until: datetime, now: datetime) 
         periods = await periods_between(session, since, until)
         firsts = await first_responses_between(session, since, until)
         counts = await team_messages_between(session, since, until)
+        weeks, omitted = weeks_between(since, until, tz)
+        weekly = await weekly_team_counts(session, weeks)
     total = _Bucket()
     by_source: dict[str, _Bucket] = defaultdict(_Bucket)
     by_person: dict[str, _Bucket] = defaultdict(_Bucket)
@@ -85,4 +92,5 @@ async def report(db: Database, since: datetime, until: datetime, now: datetime) 
         **total.as_json(),
         "by_source": {k: v.as_json() for k, v in sorted(by_source.items())},
         "by_person": {k: v.as_json() for k, v in sorted(by_person.items())},
+        "engagement": engagement(weeks, omitted, weekly, periods, firsts, str(tz)),
     }

@@ -102,4 +102,4 @@ async def stats(request: Request) -> Response:
     web = authorize(request)
     now = web.rt.now()
     since = parse_since(request.query_params.get("since", "7d"), now)
-    return JSONResponse(await report(web.rt.db, since, now, now))
+    return JSONResponse(await report(web.rt.db, since, now, now, tz=web.rt.config.tz))

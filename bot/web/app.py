@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from bot.app import Runtime
-from bot.web import api, health, hooks
+from bot.web import api, dashboard, export, health, hooks, oncall, session
 from bot.web.errors import ApiError, api_error, http_exception
 from bot.web.metrics import Metrics
 from bot.web.metrics import metrics as default_metrics
@@ -38,13 +38,18 @@ def create_app(
     token = os.environ.get(TOKEN_ENV, "").strip() or None
     registry = metrics if metrics is not None else default_metrics
     table: list[BaseRoute] = [
-        Route("/", health.index, methods=["GET"]),
+        Route("/", dashboard.index, methods=["GET"]),
+        Route("/login", session.login, methods=["POST"]),
+        Route("/logout", session.logout, methods=["POST"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),
         Route("/hooks/{source_id}", hooks.receive_hook, methods=["POST"]),
         Route("/api/waiting", api.waiting, methods=["GET"]),
         Route("/api/stats", api.stats, methods=["GET"]),
+        Route("/api/oncall", oncall.oncall, methods=["GET"]),
+        Route("/api/rotations/{rotation_id}.ics", oncall.rotation_ics, methods=["GET"]),
+        Route("/api/conversations.csv", export.conversations_csv, methods=["GET"]),
         *routes,
     ]
     app: Starlette

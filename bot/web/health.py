@@ -1,4 +1,4 @@
-"""Liveness, readiness, metrics and the placeholder front page.
+"""Liveness, readiness and metrics (the front page is the dashboard, bot.web.dashboard).
 
 Liveness never touches the database: a slow database must not get a healthy process
 restarted. Readiness does, with a deadline, so a load balancer stops sending traffic to a
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from bot.web.metrics import CONTENT_TYPE
 from bot.web.state import web_state
@@ -96,29 +96,6 @@ async def _waiting_counts(db: Database) -> dict[str, tuple[int, datetime | None]
 async def metrics(request: Request) -> Response:
     web = web_state(request)
     counts = await _waiting_counts(web.rt.db)
-    body = web.metrics.render(counts, web.rt.now(), web.rt.config.sources)
+    feeds = {r: (s.failures, s.last_success) for r, s in web.rt.oncall.feed_status().items()}
+    body = web.metrics.render(counts, web.rt.now(), web.rt.config.sources, ical=feeds)
     return Response(body, media_type=CONTENT_TYPE)
-
-
-_INDEX = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Nudgebot</title></head>
-<body>
-<h1>Nudgebot</h1>
-<p>Who's waiting on us? The dashboard is coming. Until then, ask the API with
-<code>Authorization: Bearer $NUDGEBOT_API_TOKEN</code>:</p>
-<ul>
-<li><a href="/api/waiting">GET /api/waiting</a> (<code>?source=</code>, <code>?person=</code>,
-<code>?limit=</code>) &mdash; the rows of <code>nudgebot waiting --json</code></li>
-<li><a href="/api/stats">GET /api/stats</a> (<code>?since=7d</code>) &mdash;
-<code>nudgebot stats --json</code></li>
-<li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>,
-<a href="/metrics">/metrics</a></li>
-</ul>
-</body>
-</html>
-"""
-
-
-async def index(_request: Request) -> Response:
-    return HTMLResponse(_INDEX)

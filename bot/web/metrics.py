@@ -169,6 +169,7 @@ class Metrics:
         waiting: Mapping[str, tuple[int, datetime | None]] | None,
         now: datetime,
         sources: Iterable[str] = (),
+        ical: Mapping[str, tuple[int, datetime | None]] | None = None,
     ) -> str:
         """The whole exposition. ``waiting`` is None when the database could not be read:
         the process counters are still worth scraping, and ``nudgebot_database_up`` says why
@@ -187,6 +188,8 @@ class Metrics:
         families.append(up)
         if waiting is not None:
             families.extend(waiting_families(waiting, now, sources))
+        if ical:
+            families.extend(ical_families(ical))
         return "\n".join(f.render() for f in families) + "\n"
 
 
@@ -216,6 +219,30 @@ def waiting_families(
             "gauge",
             "How long the longest-waiting conversation has waited, by source (0: none).",
             oldest,
+        ),
+    ]
+
+
+def ical_families(feeds: Mapping[str, tuple[int, datetime | None]]) -> list[Family]:
+    """Per iCal rotation: (failed calendar loads, time of the last good one). Read from the
+    rotations at scrape time; a rotation without a good load yet has no timestamp sample."""
+    label = {rid: _labels(("rotation",), (rid,)) for rid in feeds}
+    failures = [("", label[rid], float(n)) for rid, (n, _) in sorted(feeds.items())]
+    success = [
+        ("", label[rid], at.timestamp()) for rid, (_, at) in sorted(feeds.items()) if at is not None
+    ]
+    return [
+        Family(
+            "nudgebot_ical_fetch_failures_total",
+            "counter",
+            "Failed loads of an iCal rotation's calendar (network, HTTP status, bad calendar).",
+            failures,
+        ),
+        Family(
+            "nudgebot_ical_last_success_timestamp",
+            "gauge",
+            "Unix time of the last good load (or 304 Not Modified) of an iCal rotation's calendar.",
+            success,
         ),
     ]
 

@@ -219,8 +219,18 @@ def test_deleting_the_first_waiting_message_moves_waiting_since_to_the_next() ->
 
 @pytest.mark.parametrize(
     "text",
-    ["thanks!", "Thanks", "thank you", "Thank you!!", "ok great", "OK, great, thanks so much!",
-     "👍", "thanks 👍", "great", "ok"],
+    [
+        "thanks!",
+        "Thanks",
+        "thank you",
+        "Thank you!!",
+        "ok great",
+        "OK, great, thanks so much!",
+        "👍",
+        "thanks 👍",
+        "great",
+        "ok",
+    ],
 )
 def test_closing_words_after_a_team_reply_do_not_open(text: str) -> None:
     s = compute_state([cust("m1", 0), team("r1", 10), cust("m2", 12, text)])
@@ -317,8 +327,7 @@ def test_closing_words_after_an_announcement_do_not_open() -> None:
 
 def test_first_response_is_first_team_message_after_conversation_start() -> None:
     s = compute_state(
-        [cust("m1", 0), cust("m2", 2), team("r1", 7, person="carol"), cust("m3", 9),
-         team("r2", 20)]
+        [cust("m1", 0), cust("m2", 2), team("r1", 7, person="carol"), cust("m3", 9), team("r2", 20)]
     )
     assert s.started_at == t(0)
     assert s.first_response_at == t(7)
@@ -363,8 +372,16 @@ def test_duplicate_deliveries_count_once() -> None:
 # --- order-independence (property) -----------------------------------------------------------
 
 _TEXTS = st.sampled_from(
-    [*DEFAULT_CLOSING_WORDS, "thanks!", "ok great", "Thank you so much", "where is my order?",
-     "still broken", "hello", ""]
+    [
+        *DEFAULT_CLOSING_WORDS,
+        "thanks!",
+        "ok great",
+        "Thank you so much",
+        "where is my order?",
+        "still broken",
+        "hello",
+        "",
+    ]
 )
 _Case = tuple[list[MessageFact], list[Action]]
 
@@ -413,9 +430,7 @@ def test_state_depends_only_on_the_set_of_facts(data: st.DataObject, case: _Case
     closing = data.draw(st.sampled_from([DEFAULT_CLOSING_WORDS, ()]))
     expected = compute_state(messages, actions, closing)
 
-    got = compute_state(
-        iter(reordered(data, messages)), iter(reordered(data, actions)), closing
-    )
+    got = compute_state(iter(reordered(data, messages)), iter(reordered(data, actions)), closing)
 
     assert got == expected
     assert reply_seconds(got) == reply_seconds(expected)

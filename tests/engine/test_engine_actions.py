@@ -17,10 +17,6 @@ FIRST, REMINDER = Step.FIRST, Step.REMINDER
 T0 = berlin("2026-06-03 10:00")  # a Wednesday; the test policy runs 24/7
 
 
-def at(minutes: float) -> object:
-    return T0 + timedelta(minutes=minutes)
-
-
 async def started(db: Database, **config: object) -> tuple[Harness, int]:
     h = Harness(db, Clock(T0), make_config(**config))  # type: ignore[arg-type]
     cid = await h.customer("t1", T0)
@@ -120,7 +116,7 @@ async def test_not_needed_cancels_a_nudge_waiting_for_hours(db: Database) -> Non
     cid = await h.customer("t1", night)
     await h.tick(night + timedelta(minutes=15))
     assert [r.state for r in await h.rows()] == ["pending"]  # waiting for alice's morning
-    await h.act(cid, ActionKind.NOT_NEEDED, "bob")
+    assert (await h.act(cid, ActionKind.NOT_NEEDED, "alice")).ok
     await h.tick(berlin("2026-06-04 09:00"))
     assert h.sent == [] and [r.state for r in await h.rows()] == ["cancelled"]
 

@@ -10,7 +10,6 @@ exercised. Modelled on bolt-python's ``tests/mock_web_api_server`` (in spirit).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
@@ -93,7 +92,10 @@ class FakeSlack:
 
     # -- misbehaviour ----------------------------------------------------------------------
     def fail_next(
-        self, n: int, status: int = 429, retry_after: float | str | None = 1,
+        self,
+        n: int,
+        status: int = 429,
+        retry_after: float | str | None = 1,
         methods: tuple[str, ...] | None = None,
     ) -> None:
         """Answer the next ``n`` calls (to ``methods``, or any) with ``status``."""
@@ -114,18 +116,10 @@ class FakeSlack:
 
     def posted(self, channel: str | None = None) -> list[dict[str, Any]]:
         return [
-            dict(c.params) for c in self.calls_to("chat.postMessage")
+            dict(c.params)
+            for c in self.calls_to("chat.postMessage")
             if channel is None or c.params.get("channel") == channel
         ]
-
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
-        deadline = time.monotonic() + timeout
-        while len(self.calls_to(method)) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{method} called {len(self.calls_to(method))}×, "
-                                     f"wanted {count}")
-            await asyncio.sleep(0.01)
-        return self.calls_to(method)
 
     # -- Socket Mode -----------------------------------------------------------------------
     async def socket_send(self, envelope: dict[str, Any]) -> None:
@@ -136,8 +130,9 @@ class FakeSlack:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._sockets.append(ws)
-        await ws.send_json({"type": "hello", "num_connections": 1,
-                            "connection_info": {"app_id": "A0NUDGE01"}})
+        await ws.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0NUDGE01"}}
+        )
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 self.socket_acks.append(json.loads(msg.data))
@@ -153,8 +148,7 @@ class FakeSlack:
         if request.content_type == "application/json":
             params.update(await request.json())
         elif request.can_read_body:
-            params.update({k: v for k, v in (await request.post()).items()
-                           if isinstance(v, str)})
+            params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
         for key in ("blocks", "view", "metadata"):  # form posts carry JSON as text
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
@@ -172,15 +166,21 @@ class FakeSlack:
             call.status = failure.status
             headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
             if failure.status == 429:
-                return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
-                                         headers=headers)
-            return web.Response(status=failure.status, text="<html>Server error</html>",
-                                content_type="text/html", headers=headers)
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"}, status=429, headers=headers
+                )
+            return web.Response(
+                status=failure.status,
+                text="<html>Server error</html>",
+                content_type="text/html",
+                headers=headers,
+            )
         if method == "chat.postMessage" and (limited := self._over_limit(params)) is not None:
             call.status = 429
             self.rate_limited += 1
-            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
-                                     headers={"Retry-After": limited})
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": limited}
+            )
         expected = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
         if token != expected:
             return web.json_response({"ok": False, "error": "invalid_auth"})
@@ -214,9 +214,16 @@ class FakeSlack:
 
     # -- methods (shapes from https://docs.slack.dev/reference/methods) -------------------
     def _auth_test(self, _p: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": WORKSPACE_URL, "team": "Acme Support", "user": "nudgebot",
-                "team_id": TEAM_ID, "user_id": BOT_USER, "bot_id": BOT_ID,
-                "is_enterprise_install": False}
+        return {
+            "ok": True,
+            "url": WORKSPACE_URL,
+            "team": "Acme Support",
+            "user": "nudgebot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
 
     def _chat_postMessage(self, p: dict[str, Any]) -> dict[str, Any]:
         channel = str(p.get("channel") or "")
@@ -229,8 +236,15 @@ class FakeSlack:
         if channel.startswith(("U", "W")):  # posting to a user id lands in the app's DM
             channel = "D" + channel[1:]
         ts = self._ts()
-        message = {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "app_id": "A0NUDGE01",
-                   "text": p.get("text", ""), "ts": ts, "team": TEAM_ID}
+        message = {
+            "type": "message",
+            "user": BOT_USER,
+            "bot_id": BOT_ID,
+            "app_id": "A0NUDGE01",
+            "text": p.get("text", ""),
+            "ts": ts,
+            "team": TEAM_ID,
+        }
         for key in ("blocks", "thread_ts", "metadata"):
             if key in p:
                 message[key] = p[key]
@@ -244,15 +258,23 @@ class FakeSlack:
         message = self.messages[key]
         message.update({k: p[k] for k in ("text", "blocks") if k in p})
         message["edited"] = {"user": BOT_USER, "ts": self._ts()}
-        return {"ok": True, "channel": key[0], "ts": key[1], "text": message.get("text", ""),
-                "message": message}
+        return {
+            "ok": True,
+            "channel": key[0],
+            "ts": key[1],
+            "text": message.get("text", ""),
+            "message": message,
+        }
 
     def _chat_getPermalink(self, p: dict[str, Any]) -> dict[str, Any]:
         channel, ts = str(p.get("channel") or ""), str(p.get("message_ts") or "")
         if not channel or not ts:
             return {"ok": False, "error": "message_not_found"}
-        return {"ok": True, "channel": channel,
-                "permalink": f"{WORKSPACE_URL}archives/{channel}/p{ts.replace('.', '')}"}
+        return {
+            "ok": True,
+            "channel": channel,
+            "permalink": f"{WORKSPACE_URL}archives/{channel}/p{ts.replace('.', '')}",
+        }
 
     def _chat_postEphemeral(self, _p: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "message_ts": self._ts()}
@@ -260,14 +282,23 @@ class FakeSlack:
     def _views_open(self, p: dict[str, Any]) -> dict[str, Any]:
         if not p.get("trigger_id"):
             return {"ok": False, "error": "invalid_trigger_id"}
-        return {"ok": True, "view": {"id": f"V{next(self._seq):08d}", "team_id": TEAM_ID,
-                                     "state": {"values": {}}, **p.get("view", {})}}
+        return {
+            "ok": True,
+            "view": {
+                "id": f"V{next(self._seq):08d}",
+                "team_id": TEAM_ID,
+                "state": {"values": {}},
+                **p.get("view", {}),
+            },
+        }
 
     def _views_publish(self, p: dict[str, Any]) -> dict[str, Any]:
         if not p.get("user_id"):
             return {"ok": False, "error": "invalid_arguments"}
-        return {"ok": True, "view": {"id": f"V{next(self._seq):08d}", "team_id": TEAM_ID,
-                                     **p.get("view", {})}}
+        return {
+            "ok": True,
+            "view": {"id": f"V{next(self._seq):08d}", "team_id": TEAM_ID, **p.get("view", {})},
+        }
 
     def _users_info(self, p: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(p.get("user")))
@@ -275,9 +306,17 @@ class FakeSlack:
 
     def _conversations_info(self, p: dict[str, Any]) -> dict[str, Any]:
         channel = str(p.get("channel") or "")
-        return {"ok": True, "channel": {"id": channel, "name": channel.lower(),
-                                        "is_channel": True, "is_ext_shared": True,
-                                        "is_member": True, "created": 1700000000}}
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel,
+                "name": channel.lower(),
+                "is_channel": True,
+                "is_ext_shared": True,
+                "is_member": True,
+                "created": 1700000000,
+            },
+        }
 
     def _apps_connections_open(self, _p: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}

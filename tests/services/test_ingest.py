@@ -6,6 +6,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -104,8 +105,10 @@ async def logical_dump(db: Database) -> dict[str, Any]:
     return {
         "conversations": {key[c.id]: _row(c, ("id", "version")) for c in convs},
         "messages": {
-            (m.source, m.message_id): {**_row(m, ("id", "conversation_id")),
-                                       "conversation": key[m.conversation_id]}
+            (m.source, m.message_id): {
+                **_row(m, ("id", "conversation_id")),
+                "conversation": key[m.conversation_id],
+            }
             for m in messages
         },
         "periods": {k: sorted(v, key=lambda r: r["started_at"]) for k, v in by_conv.items()},
@@ -183,8 +186,9 @@ async def test_ingest_stores_messages_and_state(db: Database) -> None:
 
 
 async def test_channel_is_part_of_the_conversation_key(db: Database) -> None:
-    await ingest(db, [msg("a", 0, channel="C1", thread="1"), msg("b", 0, channel="C2", thread="1")],
-                 RULES)
+    await ingest(
+        db, [msg("a", 0, channel="C1", thread="1"), msg("b", 0, channel="C2", thread="1")], RULES
+    )
     assert (await conversation(db, thread_key("C1", "1"))).channel == "C1"
     assert (await conversation(db, thread_key("C2", "1"))).channel == "C2"
 
@@ -259,8 +263,12 @@ async def test_not_needed_action_is_applied_on_recompute(db: Database) -> None:
 
 
 async def test_redelivery_changes_nothing(db: Database) -> None:
-    batch = [msg("m1", 0), msg("r1", 10, team=True, person="bob"), msg("m2", 20, text="why?"),
-             msg("b1", 5, thread="news", team=True, text="We are live")]
+    batch = [
+        msg("m1", 0),
+        msg("r1", 10, team=True, person="bob"),
+        msg("m2", 20, text="why?"),
+        msg("b1", 5, thread="news", team=True, text="We are live"),
+    ]
     await ingest(db, batch, RULES)
     before = await raw_dump(db)
     await ingest(db, batch, RULES)
@@ -306,8 +314,14 @@ def cases(draw: st.DrawFn) -> Case:
         person = draw(st.sampled_from(["alice", None])) if team else None
         author = draw(st.sampled_from(["U-al", "U-x"] if team else ["c1", "c2"]))
         original = msg(
-            f"m{i}", draw(st.integers(0, 6)), thread=thread, team=team, person=person,
-            author=author, text=draw(st.sampled_from(_TEXTS)), source=source,
+            f"m{i}",
+            draw(st.integers(0, 6)),
+            thread=thread,
+            team=team,
+            person=person,
+            author=author,
+            text=draw(st.sampled_from(_TEXTS)),
+            source=source,
         )
         deliveries.append(original)
         text, edited_at = original.text, None
@@ -320,19 +334,34 @@ def cases(draw: st.DrawFn) -> Case:
             deliveries.append(deletion(original))
         threads.add((source, thread))
         final.append(
-            (source, thread, MessageFact(original.message_id, original.at, team, author, person,
-                                         text, deleted, original.author.name, original.url))
+            (
+                source,
+                thread,
+                MessageFact(
+                    original.message_id,
+                    original.at,
+                    team,
+                    author,
+                    person,
+                    text,
+                    deleted,
+                    original.author.name,
+                    original.url,
+                ),
+            )
         )
     return Case(tuple(deliveries), tuple(f for _, _, f in final), tuple(sorted(threads)))
 
 
-def arrival(data: st.DataObject, deliveries: Sequence[InboundMessage]) -> list[list[InboundMessage]]:
+def arrival(
+    data: st.DataObject, deliveries: Sequence[InboundMessage]
+) -> list[list[InboundMessage]]:
     """The same deliveries, some repeated, shuffled and cut into batches."""
     extra = data.draw(st.lists(st.sampled_from(deliveries), max_size=len(deliveries)))
     stream = data.draw(st.permutations([*deliveries, *extra]))
     cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(stream) - 1)), max_size=4)))
     bounds = [0, *[c for c in cuts if c < len(stream)], len(stream)]
-    return [list(stream[a:b]) for a, b in zip(bounds, bounds[1:], strict=False) if a < b]
+    return [list(stream[a:b]) for a, b in pairwise(bounds) if a < b]
 
 
 async def snapshot(db: Database) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -356,8 +385,9 @@ async def test_same_set_of_messages_gives_the_same_state(
     # The stored facts are the resolved set: latest edit's text, deletions in force.
     stored = expected[0]["messages"]
     for f in case.final:
-        row = stored[(next(m.source for m in case.deliveries if m.message_id == f.message_id),
-                      f.message_id)]
+        row = stored[
+            (next(m.source for m in case.deliveries if m.message_id == f.message_id), f.message_id)
+        ]
         assert (row["text"], row["deleted"]) == (f.text, f.deleted)
 
     # And the conversation rows agree with the pure domain function over those facts.
@@ -414,8 +444,12 @@ async def test_same_set_of_messages_gives_the_same_state(
 async def test_not_needed_actions_commute_with_messages(
     db: Database, actions: list[tuple[str, int]], data: st.DataObject
 ) -> None:
-    deliveries = [msg("m1", 0), msg("m2", 2, text="hello?"), msg("r1", 4, team=True),
-                  msg("m3", 5, text="one more thing")]
+    deliveries = [
+        msg("m1", 0),
+        msg("m2", 2, text="hello?"),
+        msg("r1", 4, team=True),
+        msg("m3", 5, text="one more thing"),
+    ]
     results = []
     for _ in range(2):
         await clear(db)
@@ -426,24 +460,30 @@ async def test_not_needed_actions_commute_with_messages(
         for batch in batches:
             async with db.write() as s:
                 for person, minute in pending[: data.draw(st.integers(0, len(pending)))]:
-                    s.add(ActionRecord(conversation_id=cid, kind="not_needed", person=person,
-                                       at=t(minute)))
+                    s.add(
+                        ActionRecord(
+                            conversation_id=cid, kind="not_needed", person=person, at=t(minute)
+                        )
+                    )
                     pending.remove((person, minute))
             await ingest(db, batch, RULES)
         async with db.write() as s:
             for person, minute in pending:
-                s.add(ActionRecord(conversation_id=cid, kind="not_needed", person=person,
-                                   at=t(minute)))
+                s.add(
+                    ActionRecord(
+                        conversation_id=cid, kind="not_needed", person=person, at=t(minute)
+                    )
+                )
             await s.flush()
             await recompute(s, [cid], RULES)
         results.append(await snapshot(db))
     assert results[0] == results[1]
     c = await conversation(db, "ticket-1")
-    facts = [MessageFact(m.message_id, m.at, m.is_team, m.author.id, m.person, m.text)
-             for m in deliveries]
-    expected = compute_state(
-        facts, [Action(ActionKind.NOT_NEEDED, p, t(n)) for p, n in actions]
-    )
+    facts = [
+        MessageFact(m.message_id, m.at, m.is_team, m.author.id, m.person, m.text)
+        for m in deliveries
+    ]
+    expected = compute_state(facts, [Action(ActionKind.NOT_NEEDED, p, t(n)) for p, n in actions])
     assert c.waiting_since == expected.waiting_since
 
 

@@ -24,12 +24,26 @@ def t(minutes: float) -> datetime:
 
 
 def m(
-    source: str, thread: str, mid: str, minute: float, *, team: bool = False,
-    person: str | None = None, author: str = "cust", text: str = "help please",
+    source: str,
+    thread: str,
+    mid: str,
+    minute: float,
+    *,
+    team: bool = False,
+    person: str | None = None,
+    author: str = "cust",
+    text: str = "help please",
 ) -> InboundMessage:
     return InboundMessage(
-        source=source, platform="webhook", message_id=mid, thread=thread, at=t(minute),
-        author=Author(author), is_team=team, text=text, person=person,
+        source=source,
+        platform="webhook",
+        message_id=mid,
+        thread=thread,
+        at=t(minute),
+        author=Author(author),
+        is_team=team,
+        text=text,
+        person=person,
     )
 
 
@@ -55,13 +69,29 @@ SCENARIO = [
 ]
 
 
+# The `stats --json` contract (DESIGN.md); the report may carry more keys than these.
+CONTRACT = (
+    "since", "until", "first_response", "reply", "sla_met_ratio", "unanswered", "broadcasts",
+    "replies", "by_source", "by_person",
+)  # fmt: skip
+
+
+def contract(got: dict[str, Any]) -> dict[str, Any]:
+    assert set(CONTRACT) <= set(got)
+    return {k: got[k] for k in CONTRACT}
+
+
 def summary(count: int, median: float | None, p90: float | None) -> dict[str, Any]:
     return {"count": count, "median_seconds": median, "p90_seconds": p90}
 
 
 def bucket(
-    first: dict[str, Any], reply: dict[str, Any], sla: float | None, unanswered: int,
-    broadcasts: int, replies: int,
+    first: dict[str, Any],
+    reply: dict[str, Any],
+    sla: float | None,
+    unanswered: int,
+    broadcasts: int,
+    replies: int,
 ) -> dict[str, Any]:
     return {
         "first_response": first,
@@ -102,9 +132,7 @@ async def test_hand_computed_report(db: Database) -> None:
         **bucket(summary(3, 600.0, 1560.0), summary(4, 450.0, 1440.0), 0.6, 1, 1, 4),
         "by_source": {
             "shop": bucket(summary(1, 600.0, 600.0), summary(1, 600.0, 600.0), 0.5, 1, 1, 1),
-            "web": bucket(
-                summary(2, 1050.0, 1650.0), summary(3, 300.0, 1500.0), 0.6667, 0, 0, 3
-            ),
+            "web": bucket(summary(2, 1050.0, 1650.0), summary(3, 300.0, 1500.0), 0.6667, 0, 0, 3),
         },
         "by_person": {
             "ShopHelp": bucket(summary(1, 600.0, 600.0), summary(1, 600.0, 600.0), 1.0, 0, 0, 1),
@@ -112,7 +140,9 @@ async def test_hand_computed_report(db: Database) -> None:
             "bob": bucket(summary(1, 1800.0, 1800.0), summary(1, 1800.0, 1800.0), 0.0, 0, 1, 1),
         },
     }
-    assert _approx(got) == expected
+    # Engagement (one week: the window lies inside 2026-W48) is checked in tests/dashboard/.
+    assert got.pop("engagement")["weeks"][0]["week"] == "2026-W48"
+    assert _approx(contract(got)) == expected
     assert json.loads(json.dumps(got)) == got  # plain JSON, as the CLI and the API print it
     assert list(got["by_person"]) == sorted(got["by_person"])
 
@@ -133,7 +163,7 @@ async def test_window_selects_by_start_time(db: Database) -> None:
     await load(db)
     got = await report(db, t(30), t(24 * 60), now=t(120))
     # Periods starting in the window: web/b's second (120 s, alice) and shop/e (600 s).
-    assert got["reply"] == summary(2, 360.0, pytest.approx(552.0))
+    assert _approx(got["reply"]) == summary(2, 360.0, 552.0)
     assert got["sla_met_ratio"] == 1.0
     assert got["unanswered"] == 0
     # Conversations starting in the window: only shop/e.
@@ -152,6 +182,23 @@ async def test_empty_database(db: Database) -> None:
         **bucket(summary(0, None, None), summary(0, None, None), None, 0, 0, 0),
         "by_source": {},
         "by_person": {},
+        "engagement": {
+            "timezone": "UTC",
+            "weeks": [
+                {
+                    "week": "2026-W48",
+                    "from": "2026-11-28T10:00:00Z",
+                    "to": "2026-11-28T11:00:00Z",
+                    "replies": 0,
+                    "broadcasts": 0,
+                    "conversations": 0,
+                    "answered": 0,
+                    "answered_ratio": None,
+                    "median_reply_seconds": None,
+                },
+            ],
+            "weeks_omitted": 0,
+        },
     }
 
 
@@ -171,3 +218,30 @@ def _approx(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _approx(v) for k, v in value.items()}
     return value
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "team_id", "is_reply"),
+    [
+        ("m1", "m2", True),  # same instant, the customer's id sorts first: an answer
+        ("m2", "m1", False),  # the team spoke first in that instant: neither reply nor broadcast
+        ("B", "a", True),  # code point order ("B" < "a"), not a locale's
+        ("a-2", "a1", True),  # "-" < "1"; locales that skip punctuation would disagree
+    ],
+)
+async def test_same_instant_replies_follow_message_id_order(
+    db: Database, customer_id: str, team_id: str, is_reply: bool
+) -> None:
+    await ingest(
+        db,
+        [
+            m("web", "x", customer_id, 0, author="c"),
+            m("web", "x", team_id, 0, team=True, person="bob", author="U-BOB"),
+        ],
+        RULES,
+    )
+    got = await report(db, t(-60), t(60), now=t(60))
+    assert (got["replies"], got["broadcasts"]) == (int(is_reply), 0)
+    assert got["reply"]["count"] == int(is_reply)
+    assert got["unanswered"] == int(not is_reply)
+    assert got["first_response"]["count"] == int(is_reply)

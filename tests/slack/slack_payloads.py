@@ -49,12 +49,25 @@ def envelope(name: str, event_id: str | None = None, **event: Any) -> dict[str, 
 
 
 def message(
-    ts: str, *, user: str = CUSTOMER, text: str = "Where is my order?", channel: str = CHANNEL,
-    thread_ts: str | None = None, team: str | None = None, event_id: str | None = None,
+    ts: str,
+    *,
+    user: str = CUSTOMER,
+    text: str = "Where is my order?",
+    channel: str = CHANNEL,
+    thread_ts: str | None = None,
+    team: str | None = None,
+    event_id: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    fields: dict[str, Any] = {"ts": ts, "event_ts": ts, "user": user, "text": text,
-                              "channel": channel, "thread_ts": thread_ts, **extra}
+    fields: dict[str, Any] = {
+        "ts": ts,
+        "event_ts": ts,
+        "user": user,
+        "text": text,
+        "channel": channel,
+        "thread_ts": thread_ts,
+        **extra,
+    }
     if team is not None:
         fields.update(team=team, user_team=team, source_team=team)
     if user != CUSTOMER:
@@ -62,8 +75,9 @@ def message(
     return envelope("message.json", event_id or f"Ev{ts.replace('.', '')}", **fields)
 
 
-def action_body(action_id: str, value: str, *, user: str = ALICE, response_url: str = "",
-                selected: bool = False) -> bytes:
+def action_body(
+    action_id: str, value: str, *, user: str = ALICE, response_url: str = "", selected: bool = False
+) -> bytes:
     payload = copy.deepcopy(load("block_actions.json"))
     payload["user"]["id"] = user
     payload["response_url"] = response_url or payload["response_url"]
@@ -72,8 +86,7 @@ def action_body(action_id: str, value: str, *, user: str = ALICE, response_url: 
     if selected:
         action.pop("value")
         action["type"] = "static_select"
-        action["selected_option"] = {"text": {"type": "plain_text", "text": value},
-                                     "value": value}
+        action["selected_option"] = {"text": {"type": "plain_text", "text": value}, "value": value}
     else:
         action["value"] = value
     return urlencode({"payload": json.dumps(payload)}).encode()
@@ -88,15 +101,21 @@ def submission_body(text: str, metadata: str, *, user: str = ALICE) -> bytes:
 
 
 def command_body(command: str, text: str = "", *, user: str = ALICE) -> bytes:
-    fields = dict(parse_qsl((HERE / "slash_command.txt").read_text().strip(),
-                            keep_blank_values=True))
+    fields = dict(
+        parse_qsl((HERE / "slash_command.txt").read_text().strip(), keep_blank_values=True)
+    )
     fields.update(command=command, text=text, user_id=user)
     return urlencode(fields).encode()
 
 
 async def post(
-    client: httpx.AsyncClient, body: dict[str, Any] | bytes, *, timestamp: int | None = None,
-    secret: str = SECRET, retry: int | None = None, signature: str | None = None,
+    client: httpx.AsyncClient,
+    body: dict[str, Any] | bytes,
+    *,
+    timestamp: int | None = None,
+    secret: str = SECRET,
+    retry: int | None = None,
+    signature: str | None = None,
 ) -> httpx.Response:
     """POST to ``/slack/events`` as Slack would: JSON for events, a form for the rest."""
     raw = json.dumps(body).encode() if isinstance(body, dict) else body

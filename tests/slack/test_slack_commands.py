@@ -23,8 +23,16 @@ T1 = "1795866299.900200"  # 11:44:59.9
 
 async def seed(slack: Slack) -> None:
     await post(slack.http, message(T1, text="Is the API down?"))  # acme, Alice's
-    await post(slack.http, message(T0, channel="C0PARTNER1", team=OTHER_TEAM,
-                                   user="U0PARTNER9", text="Invoice <wrong> & late"))
+    await post(
+        slack.http,
+        message(
+            T0,
+            channel="C0PARTNER1",
+            team=OTHER_TEAM,
+            user="U0PARTNER9",
+            text="Invoice <wrong> & late",
+        ),
+    )
 
 
 async def test_waiting_for_a_member_is_ephemeral_grouped_and_oldest_first(slack: Slack) -> None:
@@ -61,8 +69,12 @@ async def test_waiting_when_nobody_waits(slack: Slack) -> None:
 
 async def test_strangers_get_a_refusal_that_reveals_nothing(slack: Slack) -> None:
     await seed(slack)
-    for command, text in (("/waiting", ""), ("/waiting", "mine"), ("/oncall", ""),
-                          ("/nudgebot", "help")):
+    for command, text in (
+        ("/waiting", ""),
+        ("/waiting", "mine"),
+        ("/oncall", ""),
+        ("/nudgebot", "help"),
+    ):
         response = await post(slack.http, command_body(command, text, user=STRANGER))
         assert response.status_code == 200
         body = response.json()

@@ -58,7 +58,8 @@ async def test_customer_message_is_stored_and_waiting(slack: Slack) -> None:
     assert waiting.source == "acme" and waiting.channel == CHANNEL
     assert waiting.waiting_since.timestamp() == float(T0)
     assert waiting.responsible == ("alice",)
-    assert waiting.url == f"https://acme-support.slack.com/archives/{CHANNEL}/p{T0.replace('.', '')}"
+    link = f"https://acme-support.slack.com/archives/{CHANNEL}/p{T0.replace('.', '')}"
+    assert waiting.url == link
 
 
 async def test_team_reply_in_thread_answers(slack: Slack) -> None:
@@ -114,7 +115,9 @@ async def test_unfurl_message_changed_is_not_an_edit(slack: Slack) -> None:
     await post(slack.http, message(T0, text="see https://example.com"))
     unfurl = envelope("message_changed.json")
     unfurl["event"]["message"].pop("edited")
-    unfurl["event"]["message"]["attachments"] = [{"title": "Example", "from_url": "https://example.com"}]
+    unfurl["event"]["message"]["attachments"] = [
+        {"title": "Example", "from_url": "https://example.com"}
+    ]
     assert (await post(slack.http, unfurl)).status_code == 200
     [stored] = await messages(slack)
     assert stored.text == "see https://example.com" and stored.edited_at is None
@@ -132,9 +135,16 @@ async def test_message_deleted_ends_waiting(slack: Slack) -> None:
 async def test_tombstoned_thread_parent_counts_as_deleted(slack: Slack) -> None:
     await post(slack.http, message(T0))
     tomb = envelope("message_changed.json")
-    tomb["event"]["message"] = {"type": "message", "subtype": "tombstone", "text":
-                                "This message was deleted.", "user": "USLACKBOT", "hidden": True,
-                                "ts": T0, "thread_ts": T0, "reply_count": 1}
+    tomb["event"]["message"] = {
+        "type": "message",
+        "subtype": "tombstone",
+        "text": "This message was deleted.",
+        "user": "USLACKBOT",
+        "hidden": True,
+        "ts": T0,
+        "thread_ts": T0,
+        "reply_count": 1,
+    }
     assert (await post(slack.http, tomb)).status_code == 200
     [stored] = await messages(slack)
     assert stored.deleted
@@ -142,8 +152,9 @@ async def test_tombstoned_thread_parent_counts_as_deleted(slack: Slack) -> None:
 
 async def test_bot_messages_and_joins_are_ignored(slack: Slack) -> None:
     assert (await post(slack.http, envelope("bot_message.json"))).status_code == 200
-    join = message(T1, subtype="channel_join", text="<@U0NEW0001> has joined the channel",
-                   user="U0NEW0001")
+    join = message(
+        T1, subtype="channel_join", text="<@U0NEW0001> has joined the channel", user="U0NEW0001"
+    )
     assert (await post(slack.http, join)).status_code == 200
     own = message(T2, user="U0NUDGEBOT", bot_id="B0NUDGEBOT", text="— Alice via Nudgebot")
     assert (await post(slack.http, own)).status_code == 200
@@ -153,7 +164,8 @@ async def test_bot_messages_and_joins_are_ignored(slack: Slack) -> None:
 
 async def test_file_share_with_text_and_without(slack: Slack) -> None:
     files = [{"id": "F0SCREEN1", "name": "error.png", "title": "error.png"}]
-    await post(slack.http, message(T0, subtype="file_share", text="It fails like this", files=files))
+    shared = message(T0, subtype="file_share", text="It fails like this", files=files)
+    await post(slack.http, shared)
     await post(slack.http, message(T1, subtype="file_share", text="", files=files))
     texts = [m.text for m in await messages(slack)]
     assert texts == ["It fails like this", "[file: error.png]"]
@@ -165,8 +177,13 @@ async def test_unwatched_channel_is_ignored_but_mentions_start_conversations(sla
     mention = envelope("app_mention.json")
     assert (await post(slack.http, mention)).status_code == 200
     # Replies in the thread that mention started count; other threads there do not.
-    team_reply = message(T2, user=ALICE, channel="C0SHARED77", thread_ts="1795865700.000500",
-                         text="Limits are 100/min")
+    team_reply = message(
+        T2,
+        user=ALICE,
+        channel="C0SHARED77",
+        thread_ts="1795865700.000500",
+        text="Limits are 100/min",
+    )
     other = message("1795866100.000400", user=ALICE, channel="C0SHARED77", thread_ts=T0)
     await post(slack.http, team_reply)
     await post(slack.http, other)
@@ -237,8 +254,11 @@ async def test_malformed_and_oversized_bodies(slack: Slack) -> None:
 
 
 async def test_url_verification_challenge(slack: Slack) -> None:
-    body = {"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
-            "type": "url_verification"}
+    body = {
+        "token": "x",
+        "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+        "type": "url_verification",
+    }
     response = await post(slack.http, body)
     assert response.status_code == 200
     assert response.json() == {"challenge": body["challenge"]}
@@ -280,7 +300,9 @@ async def test_reaction_names_come_from_the_source(slack: Slack, monkeypatch: An
     monkeypatch.setattr(slack.core, "act", act)
     await post(slack.http, message(T0, channel="C0PARTNER1", team=OTHER_TEAM, user="U0PARTNER9"))
     item = {"type": "message", "channel": "C0PARTNER1", "ts": T0}
-    for n, name in enumerate(("white_check_mark", "heavy_check_mark", "raising_hand::skin-tone-2")):
-        await post(slack.http, envelope("reaction_added.json", f"Ev0R{n}", reaction=name, item=item))
+    names = ("white_check_mark", "heavy_check_mark", "raising_hand::skin-tone-2")
+    for n, name in enumerate(names):
+        reacted = envelope("reaction_added.json", f"Ev0R{n}", reaction=name, item=item)
+        await post(slack.http, reacted)
     await slack.settle()
     assert [a.kind.value for a in acts] == ["not_needed", "claim"]

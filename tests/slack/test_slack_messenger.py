@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from dataclasses import replace
 from datetime import timedelta
@@ -47,8 +48,9 @@ def view(**changes: Any) -> NudgeView:
         responsible=("alice",),
         transcript=(
             TranscriptLine("Dana", False, NOW - timedelta(minutes=18), "Where is my order?"),
-            TranscriptLine("Dana", False, NOW - timedelta(minutes=2),
-                           "Hello?? <script> & *stars* " + "x" * 900),
+            TranscriptLine(
+                "Dana", False, NOW - timedelta(minutes=2), "Hello?? <script> & *stars* " + "x" * 900
+            ),
         ),
         url="https://stored.example/thread",
         can_reply=True,
@@ -88,17 +90,27 @@ async def test_send_nudge_renders_block_kit(slack: Slack) -> None:
     ids = [e["action_id"] for e in actions["elements"]]
     assert ids == [ACTION_REPLY, ACTION_CLAIM, ACTION_SNOOZE, ACTION_NOT_NEEDED]
     assert actions["elements"][0]["value"] == "3:7"
-    assert [o["value"] for o in actions["elements"][2]["options"]] == ["3:7:30m", "3:7:2h",
-                                                                     "3:7:tomorrow"]
+    assert [o["value"] for o in actions["elements"][2]["options"]] == [
+        "3:7:30m",
+        "3:7:2h",
+        "3:7:tomorrow",
+    ]
     assert call.params["text"].startswith("Dana is waiting in #C0CUST001")
     assert call.params["metadata"]["event_payload"] == {"nudge_id": 7, "conversation_id": 3}
     assert slack.fake.calls_to("chat.getPermalink")[0].params["message_ts"] == THREAD
 
 
 async def test_escalation_to_a_channel_and_no_reply_button(slack: Slack) -> None:
-    esc = view(step=Step.ESCALATION, recipient=Recipient("slack", "C0ESCALATE"),
-               responsible=("alice", "bob"), can_reply=False, platform="telegram",
-               channel="-1001234", source="community", customer=CUSTOMER)
+    esc = view(
+        step=Step.ESCALATION,
+        recipient=Recipient("slack", "C0ESCALATE"),
+        responsible=("alice", "bob"),
+        can_reply=False,
+        platform="telegram",
+        channel="-1001234",
+        source="community",
+        customer=CUSTOMER,
+    )
     delivered = await messenger_of(slack).send_nudge(esc)
     assert delivered.ref.startswith("C0ESCALATE:")
     [call] = slack.fake.calls_to("chat.postMessage")
@@ -128,19 +140,25 @@ async def test_claimed_by_me_keeps_reply_and_snooze(slack: Slack) -> None:
     delivered = await messenger.send_nudge(view())
     await messenger.update_nudge(delivered.ref, view(), NudgeUpdate(Outcome.CLAIMED, "alice", NOW))
     await messenger.update_nudge(
-        delivered.ref, view(), NudgeUpdate(Outcome.SNOOZED, "alice", NOW,
-                                           until=NOW + timedelta(hours=2)))
+        delivered.ref,
+        view(),
+        NudgeUpdate(Outcome.SNOOZED, "alice", NOW, until=NOW + timedelta(hours=2)),
+    )
     mine, snoozed = slack.fake.calls_to("chat.update")
     assert "You claimed this" in mine.params["blocks"][0]["text"]["text"]
     assert [e["action_id"] for e in mine.params["blocks"][-1]["elements"]] == [
-        ACTION_REPLY, ACTION_SNOOZE, ACTION_NOT_NEEDED]
+        ACTION_REPLY,
+        ACTION_SNOOZE,
+        ACTION_NOT_NEEDED,
+    ]
     assert "Snoozed* until 15:00" in snoozed.params["blocks"][0]["text"]["text"]
 
 
 async def test_update_of_a_vanished_message_is_permanent(slack: Slack) -> None:
     with pytest.raises(DeliveryError) as caught:
-        await messenger_of(slack).update_nudge("D0ALICE01:1.000001", view(),
-                                               NudgeUpdate(Outcome.ANSWERED, "bob", NOW))
+        await messenger_of(slack).update_nudge(
+            "D0ALICE01:1.000001", view(), NudgeUpdate(Outcome.ANSWERED, "bob", NOW)
+        )
     assert caught.value.permanent
 
 
@@ -195,7 +213,8 @@ async def test_send_text_converts_markdown(slack: Slack) -> None:
     delivered = await messenger_of(slack).send_text(Recipient("slack", ALICE, "alice"), text)
     [call] = slack.fake.calls_to("chat.postMessage")
     assert call.params["text"] == (
-        "*Your turn* on call: see <https://example.com/w?a=1&amp;b=2|the list> &lt;3")
+        "*Your turn* on call: see <https://example.com/w?a=1&amp;b=2|the list> &lt;3"
+    )
     assert delivered.ref.startswith("D0ALICE01:")
 
 
@@ -211,14 +230,17 @@ async def test_pacing_one_channel_and_parallel_channels(fake: FakeSlack) -> None
     fake.limit_per_channel(0.2)
     settings = SlackSettings(BOT_TOKEN, SECRET, api_url=fake.api_url)
     messenger = SlackMessenger(web_client(settings), ChannelPacer(0.2), str)
-    sends = [messenger.send_text(Recipient("slack", user), f"n{i}")
-             for i in range(4) for user in ("U0A", "U0B")]
+    sends = [
+        messenger.send_text(Recipient("slack", user), f"n{i}")
+        for i in range(4)
+        for user in ("U0A", "U0B")
+    ]
     await asyncio.gather(*sends)
     assert fake.rate_limited == 0
     for user in ("U0A", "U0B"):
         times = [c.at for c in fake.calls_to("chat.postMessage") if c.params["channel"] == user]
         assert len(times) == 4
-        assert all(b - a >= 0.2 for a, b in zip(times, times[1:], strict=False))
+        assert all(b - a >= 0.2 for a, b in itertools.pairwise(times))
     everything = sorted(c.at for c in fake.calls_to("chat.postMessage"))
     assert everything[-1] - everything[0] < 0.2 * 4  # the two channels went in parallel
 

@@ -247,3 +247,16 @@ async def test_basic_groups_and_media_are_stored(tg: Harness) -> None:
     assert [text for _, _, text, _ in stored] == ["[photo]", "/refund please, it broke"]
     [basic] = [w for w in await tg.core.waiting() if w.channel == str(BASIC_GROUP)]
     assert basic.url == ""  # basic groups have no message links
+
+
+async def test_a_concurrent_burst_is_threaded_as_if_sequential(tg: Harness) -> None:
+    """Updates stored in one batch (group commit) still see each other."""
+    import asyncio
+
+    burst = [tg.updates.message(GROUP, DANA if i % 3 else EVE, f"part {i}", T0 + i * MIN)
+             for i in range(24)]  # fmt: skip
+    responses = await asyncio.gather(*(tg.post(u) for u in reversed(burst)))
+    assert {r.status_code for r in responses} == {200}
+    assert len(await tg.stored()) == 24
+    # Dana writes every 1-2 minutes, Eve every 3: one conversation each.
+    assert sorted(c.customer_name for c in await tg.conversations()) == ["Dana Kim", "Eve"]

@@ -127,7 +127,7 @@ async def test_reply_through_posts_into_the_group_and_answers(tg: Harness) -> No
     assert conversation.first_responder == "alice"
     confirm = [c.params["text"] for c in tg.fake.calls_to("sendMessage")
                if c.params["chat_id"] == ALICE][-1]  # fmt: skip
-    assert confirm.startswith("✅ Sent")
+    assert confirm == "✅ Replied in the thread."
 
 
 async def test_reply_through_works_after_the_buttons_are_gone(tg: Harness) -> None:
@@ -136,6 +136,7 @@ async def test_reply_through_works_after_the_buttons_are_gone(tg: Harness) -> No
     cid = await _customer_waits(tg)
     nudge = await _nudge(tg, cid)
     nudge.pop("reply_markup")
+    tg.clock.advance(30 * MIN)
     reply = tg.updates.message(ALICE, ALICE, "One more thing", T0 + 30 * MIN, reply_to=nudge)
     await tg.post(reply)
     await tg.service.idle()
@@ -161,14 +162,20 @@ async def test_replies_to_other_messages_are_not_passed_through(tg: Harness) -> 
 
 
 async def test_every_button_press_is_answered(tg: Harness) -> None:
-    """Until the engine lands ``act`` is not implemented: the press is still answered."""
     cid = await _customer_waits(tg)
     nudge = await _nudge(tg, cid)
-    for data in (f"nb:claim:3:{cid}", "garbage", f"nb:s30m:3:{cid}"):
-        await tg.post(tg.updates.callback(ALICE, data, nudge))
-    await tg.post(tg.updates.callback(STRANGER, f"nb:nn:3:{cid}", nudge))
+    presses = {
+        "claim": tg.updates.callback(ALICE, f"nb:claim:3:{cid}", nudge),
+        "junk": tg.updates.callback(ALICE, "garbage", nudge),
+        "stranger": tg.updates.callback(STRANGER, f"nb:nn:3:{cid}", nudge),
+    }
+    for update in presses.values():
+        await tg.post(update)
     await tg.service.idle()
-    answers = [c.params.get("text", "") for c in tg.fake.calls_to("answerCallbackQuery")]
-    assert len(answers) == 4
-    assert "no longer valid" in answers[1]
-    assert "Only the team" in answers[3]
+    answers = {c.params["callback_query_id"]: c.params.get("text", "")
+               for c in tg.fake.calls_to("answerCallbackQuery")}  # fmt: skip
+    ids = {name: u["callback_query"]["id"] for name, u in presses.items()}
+    assert len(answers) == 3
+    assert answers[ids["claim"]] == "Claimed: it's yours."
+    assert "no longer valid" in answers[ids["junk"]]
+    assert "Only the team" in answers[ids["stranger"]]

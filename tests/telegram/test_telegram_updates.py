@@ -13,10 +13,10 @@ import pytest
 from telegram import Bot, Update
 
 from adapters.telegram import updates as tu
-from adapters.telegram.threads import resolve_thread
+from adapters.telegram.threads import resolve_thread, resolve_threads
 from bot.config import Config
 from bot.domain.events import Kind
-from bot.domain.ports import ChannelMessage
+from bot.domain.ports import ChannelMessage, LatestQuery
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, TOKEN
 from tests.telegram.tg_kit import (
     ALICE,
@@ -146,16 +146,18 @@ class Memory:
     async def thread_of(self, source: str, message_ids: Sequence[str]) -> Mapping[str, str]:
         return {m: self.rows[m][1] for m in message_ids if m in self.rows}
 
-    async def latest_message(
-        self, source: str, channel: str, *, at: datetime, since: datetime,
-        author_id: str | None = None, is_team: bool | None = None, exclude: str | None = None,
-    ) -> ChannelMessage | None:  # fmt: skip
+    async def latest_messages(
+        self, queries: Sequence[LatestQuery]
+    ) -> Sequence[ChannelMessage | None]:
+        return [self._latest(q) for q in queries]
+
+    def _latest(self, q: LatestQuery) -> ChannelMessage | None:
         found = [
             ChannelMessage(mid, thread, when, team, author, thread in self.waiting_threads)
             for mid, (ch, thread, when, team, author) in self.rows.items()
-            if ch == channel and since <= when <= at and mid != exclude
-            and (author_id is None or author == author_id)
-            and (is_team is None or team == is_team)
+            if ch == q.channel and q.since <= when <= q.at and mid != q.exclude
+            and (q.author_id is None or author == q.author_id)
+            and (q.is_team is None or team == q.is_team)
         ]  # fmt: skip
         return max(found, key=lambda m: m.at) if found else None
 
@@ -208,3 +210,21 @@ async def test_private_threading(config: Config) -> None:
     assert await memory.add(c) == "101"  # right after the last message
     d = incoming(config, u.message(STRANGER, STRANGER, "new", T0 + 2000 * MIN))
     assert await memory.add(d) == "104"
+
+
+async def test_a_batch_threads_like_one_message_at_a_time(config: Config) -> None:
+    """Messages resolved together see each other exactly as if stored one by one."""
+    u = Updates()
+    script = [
+        (GROUP, DANA, 0, {}), (GROUP, EVE, 1, {}), (GROUP, DANA, 9, {}), (GROUP, DANA, 25, {}),
+        (GROUP, ALICE, 40, {}), (STRANGER, STRANGER, 0, {}), (STRANGER, STRANGER, 3, {}),
+    ]  # fmt: skip
+    items = [incoming(config, u.message(c, who, "t", T0 + m * MIN, **kw)) for c, who, m, kw in
+             script]  # fmt: skip
+    one_by_one, batch = Memory(), Memory()
+    expected = [await one_by_one.add(item) for item in items]
+    # Shuffled arrival inside one batch: platform time still decides.
+    order = [3, 0, 6, 2, 5, 1, 4]
+    got = await resolve_threads([items[i] for i in order], batch)
+    assert [got[order.index(i)] for i in range(len(items))] == expected
+    assert expected == ["101", "102", "101", "104", "104", "101", "101"]

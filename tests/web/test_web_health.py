@@ -130,11 +130,11 @@ async def test_server_fault_is_logged_json_500(
     assert "ZeroDivisionError" in caplog.text
 
 
-async def test_index_is_a_placeholder_without_data(client: httpx.AsyncClient) -> None:
-    response = await client.get("/")
+async def test_index_is_the_dashboard_login_without_data(client: httpx.AsyncClient) -> None:
+    response = await client.get("/")  # the dashboard itself: tests/dashboard/
     assert response.status_code == 200
-    assert "<title>Nudgebot</title>" in response.text
-    assert "/api/waiting" in response.text
+    assert 'action="/login"' in response.text
+    assert "Who's waiting" not in response.text
 
 
 async def test_readyz_on_an_unmigrated_database(

@@ -1,0 +1,376 @@
+"""GitHub polling over the REST API: ``/repos/{repo}/issues`` and
+``/repos/{repo}/issues/comments``, each with ``since``, ``sort=updated``, ``direction=asc``.
+
+Each list is read as a keyset: ``since`` (inclusive) is the newest ``updated_at`` stored so
+far, so every page is stored and becomes the cursor before the next one is asked for, and an
+item updated while we page simply turns up again later (ingest is idempotent). A full page
+all of one second is followed through its ``Link: rel="next"`` so ``since`` always moves.
+A source without a cursor starts ``backfill`` ago (default 7 days).
+
+A conversation is an issue (thread = its number, channel = the repository). The opening post
+and comments of people outside the team are customer messages; maintainers' comments answer.
+Maintainers are team members by ``github`` login, the token's own account, and — with
+``maintainers: collaborators`` — the repository's collaborators (plus authors GitHub marks
+OWNER/MEMBER/COLLABORATOR). Bots are ignored. Pull requests are skipped unless
+``pull_requests: true``.
+
+Closing ends the waiting period: it is stored as a synthetic *team* message
+``closed:{number}:{epoch}`` at ``closed_at``, by whoever closed it (``closed_by``). Being a
+message, it is order-independent and idempotent like any other; it counts as the response.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from bot.config import Config, Source
+from bot.domain.durations import parse_duration
+from bot.domain.events import Author, InboundMessage, Kind
+from bot.domain.payload import arr, ident, integer, obj, opt_string, opt_when, string, when
+from bot.domain.polling import (
+    BadItem,
+    PollError,
+    PollResult,
+    Recent,
+    decode_json,
+    rate_limit_pause,
+)
+from bot.domain.ports import Delivered, ReplyTarget
+
+log = logging.getLogger("nudgebot.github")
+DEFAULT_API = "https://api.github.com"
+PAGE = 100
+MAX_SAME_SECOND_PAGES = 10
+MAX_SEEN = 1000
+COLLABORATORS_REFRESH = timedelta(hours=1)
+MAINTAINER_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+_ISSUE_URL = re.compile(r"/issues/(\d+)$")
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class GitHubPoller:
+    platform = "github"
+
+    def __init__(
+        self, source: Source, config: Config, now: Callable[[], datetime], *, page: int = PAGE
+    ) -> None:
+        self.source = source.id
+        self.repo = source.repo or ""
+        self.base = (source.api_url or DEFAULT_API).rstrip("/")
+        self.config = config
+        self.now = now
+        self.page = page
+        self.pull_requests = bool(source.extra.get("pull_requests", False))
+        self.collaborators_mode = source.extra.get("maintainers", "team") == "collaborators"
+        self.backfill = parse_duration(str(source.extra.get("backfill", "7d")))
+        self._headers = {"Accept": "application/vnd.github+json",
+                         "X-GitHub-Api-Version": "2022-11-28"}  # fmt: skip
+        if source.token:
+            self._headers["Authorization"] = f"Bearer {source.token}"
+        self._login: str | None = None  # the token's account; "" when it cannot be known
+        self._collaborators: frozenset[str] = frozenset()
+        self._collaborators_at: datetime | None = None
+        self._is_pr = Recent()  # issue number -> "1" | "0"
+        self._closers = Recent()  # "number@closed_at" -> login ("" unknown)
+        self._posted = Recent()  # "comment:id" we posted -> member
+        # An issue comes back on every update (its updated_at moves with each comment): its
+        # opening post and closing are handed over once per process. Ids enter ``_handed``
+        # only once the poll that carried them is known stored (its cursor comes back).
+        self._handed = Recent(50_000)
+        self._pending: list[str] = []
+        self._last_cursor: str | None = None
+        self._pause: float | None = None
+
+    async def _get(
+        self, client: httpx.AsyncClient, url: str, params: Mapping[str, str] | None = None
+    ) -> tuple[object, Mapping[str | None, Mapping[str, str]]]:
+        resp = await client.get(url, params=params, headers=self._headers)
+        pause = rate_limit_pause(resp.headers, self.now())
+        if pause is not None:
+            self._pause = max(self._pause or 0.0, pause)
+        data = decode_json(resp.status_code, resp.headers, resp.content, self.now())
+        return data, resp.links
+
+    def _next(self, links: Mapping[str | None, Mapping[str, str]]) -> str | None:
+        url = links.get("next", {}).get("url")
+        # Only ever follow a link back to the same API: never let a response send us elsewhere.
+        return url if url and url.startswith(self.base + "/") else None
+
+    # -- who is who ------------------------------------------------------------------------
+
+    async def _own(self, client: httpx.AsyncClient) -> None:
+        if self._login is not None:
+            return
+        try:
+            self._login = string(obj((await self._get(client, self.base + "/user"))[0]), "login")
+        except PollError as exc:
+            if not exc.permanent:
+                raise
+            self._login = ""  # e.g. a GitHub App token: fine, replies are tracked by id
+        except BadItem:
+            self._login = ""
+
+    async def _refresh_collaborators(self, client: httpx.AsyncClient) -> None:
+        now = self.now()
+        if not self.collaborators_mode or (
+            self._collaborators_at is not None
+            and now - self._collaborators_at < COLLABORATORS_REFRESH
+        ):
+            return
+        logins: set[str] = set()
+        url: str | None = f"{self.base}/repos/{self.repo}/collaborators"
+        params: dict[str, str] | None = {"per_page": "100"}
+        try:
+            for _ in range(20):
+                if url is None:
+                    break
+                data, links = await self._get(client, url, params)
+                for raw in arr(data):
+                    try:
+                        logins.add(string(obj(raw), "login").lower())
+                    except BadItem:
+                        continue
+                url, params = self._next(links), None
+        except PollError as exc:
+            if not exc.permanent:
+                raise
+            log.warning("%s: cannot list collaborators (%s); using GitHub's author "
+                        "association only", self.source, exc)  # fmt: skip
+        self._collaborators, self._collaborators_at = frozenset(logins), now
+
+    def _side(self, user: Mapping[str, object], association: str) -> tuple[bool, str | None] | None:
+        """(is_team, person) of an author, or None for bots."""
+        login = string(user, "login")
+        person = self.config.person_by_platform("github", login)
+        ours = bool(self._login) and login.lower() == (self._login or "").lower()
+        if string(user, "type", "User") == "Bot" and not ours and person is None:
+            return None
+        maintainer = self.collaborators_mode and (
+            login.lower() in self._collaborators or association in MAINTAINER_ASSOCIATIONS
+        )
+        return (ours or person is not None or maintainer, person)
+
+    # -- polling ---------------------------------------------------------------------------
+
+    async def poll(self, client: httpx.AsyncClient, cursor: str | None) -> PollResult:
+        if cursor is not None and cursor == self._last_cursor:
+            for key in self._pending:
+                self._handed[key] = "1"
+        self._pending = []
+        state = _load(cursor, self.source)
+        self._pause = None
+        await self._own(client)
+        await self._refresh_collaborators(client)
+        start = _iso(self.now() - self.backfill)
+        repo = f"{self.base}/repos/{self.repo}"
+        messages: list[InboundMessage] = []
+        issues, issues_at, issues_more = await self._keyset(
+            client, f"{repo}/issues", {"state": "all"}, state.get("issues") or Mark(start)
+        )
+        for raw in issues:
+            try:
+                messages.extend(await self._issue(client, obj(raw)))
+            except BadItem as exc:
+                log.warning("%s: skipped a malformed issue: %s", self.source, exc)
+        comments, comments_at, comments_more = await self._keyset(
+            client, f"{repo}/issues/comments", {}, state.get("comments") or Mark(start)
+        )
+        for raw in comments:
+            try:
+                message = await self._comment(client, obj(raw))
+            except BadItem as exc:
+                log.warning("%s: skipped a malformed comment: %s", self.source, exc)
+                continue
+            if message is not None:
+                messages.append(message)
+        cursor_out = json.dumps({"issues": issues_at.dump(), "comments": comments_at.dump()},
+                                sort_keys=True)  # fmt: skip
+        self._last_cursor = cursor_out
+        return PollResult(messages, cursor_out, self._pause, issues_more or comments_more)
+
+    async def _keyset(
+        self, client: httpx.AsyncClient, url: str, params: Mapping[str, str], mark: Mark
+    ) -> tuple[list[object], Mark, bool]:
+        """Items updated at or after ``mark.since``, less those already seen in that second,
+        and the mark to continue from."""
+        query: dict[str, str] | None = {
+            **params, "sort": "updated", "direction": "asc", "since": mark.since,
+            "per_page": str(self.page),
+        }  # fmt: skip
+        fresh: list[object] = []
+        stamped: list[tuple[str, str]] = []  # (updated_at, id) of every readable item
+        next_url: str | None = url
+        full = False
+        for _ in range(MAX_SAME_SECOND_PAGES):
+            if next_url is None:
+                break
+            data, links = await self._get(client, next_url, query)
+            page = arr(data, "page")
+            for raw in page:
+                try:
+                    item = obj(raw)
+                    updated, item_id = _iso(when(item, "updated_at")), ident(item, "id")
+                except BadItem as exc:
+                    log.warning("%s: skipped a malformed item of %s: %s", self.source, url, exc)
+                    continue
+                stamped.append((updated, item_id))
+                if updated != mark.since or item_id not in mark.seen:
+                    fresh.append(item)
+            full = len(page) >= self.page
+            newest = max([mark.since, *(u for u, _ in stamped)])
+            if not full or newest != mark.since:
+                break
+            next_url, query = self._next(links), None  # a full page all of one second
+            full = next_url is not None
+        newest = max([mark.since, *(u for u, _ in stamped)])
+        seen = {i for u, i in stamped if u == newest}
+        if newest == mark.since:
+            seen |= set(mark.seen)
+        return fresh, Mark(newest, tuple(sorted(seen))[:MAX_SEEN]), full and bool(fresh)
+
+    async def _issue(
+        self, client: httpx.AsyncClient, issue: Mapping[str, object]
+    ) -> list[InboundMessage]:
+        number = str(integer(issue, "number"))
+        is_pr = issue.get("pull_request") is not None
+        self._is_pr[number] = "1" if is_pr else "0"
+        if is_pr and not self.pull_requests:
+            return []
+        out: list[InboundMessage] = []
+        url = string(issue, "html_url", "")
+        user = obj(issue.get("user"), "user")
+        side = self._side(user, string(issue, "author_association", ""))
+        opening = f"issue:{number}"
+        if side is not None and opening not in self._handed:
+            title, body = string(issue, "title", ""), string(issue, "body", "")
+            self._pending.append(opening)
+            out.append(InboundMessage(
+                source=self.source, platform=self.platform, message_id=opening,
+                thread=number, channel=self.repo, at=when(issue, "created_at"),
+                author=Author(string(user, "login")), is_team=side[0], person=side[1],
+                text=f"{title}\n{body}".strip(), url=url,
+            ))  # fmt: skip
+        closed_at = opt_when(issue, "closed_at")
+        closing = f"closed:{number}:{int(closed_at.timestamp())}" if closed_at else ""
+        state = string(issue, "state", "open")
+        if state == "closed" and closed_at is not None and closing not in self._handed:
+            closer = await self._closer(client, issue, number, closed_at)
+            reason = (opt_string(issue, "state_reason") or "completed").replace("_", " ")
+            self._pending.append(closing)
+            out.append(InboundMessage(
+                source=self.source, platform=self.platform, message_id=closing, thread=number,
+                channel=self.repo, at=closed_at, author=Author(closer or "github"),
+                is_team=True, text=f"closed this issue ({reason})", url=url,
+                person=self.config.person_by_platform("github", closer) if closer else None,
+            ))  # fmt: skip
+        return out
+
+    async def _closer(
+        self, client: httpx.AsyncClient, issue: Mapping[str, object], number: str, at: datetime
+    ) -> str:
+        key = f"{number}@{int(at.timestamp())}"
+        if isinstance(issue.get("closed_by"), Mapping):
+            self._closers[key] = string(obj(issue["closed_by"]), "login")
+        if key not in self._closers:  # the list endpoint leaves closed_by out: ask the issue
+            try:
+                data, _ = await self._get(client, f"{self.base}/repos/{self.repo}/issues/{number}")
+                by = obj(data).get("closed_by")
+                self._closers[key] = string(obj(by), "login") if isinstance(by, Mapping) else ""
+            except PollError as exc:
+                if not exc.permanent:
+                    raise
+                self._closers[key] = ""
+        return self._closers[key]
+
+    async def _is_pull_request(self, client: httpx.AsyncClient, number: str) -> bool:
+        if number not in self._is_pr:
+            try:
+                data, _ = await self._get(client, f"{self.base}/repos/{self.repo}/issues/{number}")
+                self._is_pr[number] = "1" if obj(data).get("pull_request") is not None else "0"
+            except PollError as exc:
+                if not exc.permanent:
+                    raise
+                self._is_pr[number] = "0"
+        return self._is_pr[number] == "1"
+
+    async def _comment(
+        self, client: httpx.AsyncClient, comment: Mapping[str, object]
+    ) -> InboundMessage | None:
+        cid = ident(comment, "id")
+        found = _ISSUE_URL.search(string(comment, "issue_url"))
+        if found is None:
+            raise BadItem("issue_url does not name an issue")
+        number = found.group(1)
+        if not self.pull_requests and await self._is_pull_request(client, number):
+            return None
+        user = obj(comment.get("user"), "user")
+        side = self._side(user, string(comment, "author_association", ""))
+        if side is None:
+            return None
+        ref = f"comment:{cid}"
+        created = when(comment, "created_at")
+        updated = opt_when(comment, "updated_at")
+        edited = updated if updated is not None and updated > created else None
+        person = self._posted.get(ref) or side[1]
+        return InboundMessage(
+            source=self.source, platform=self.platform, message_id=ref, thread=number,
+            channel=self.repo, at=created, author=Author(string(user, "login")),
+            is_team=side[0] or ref in self._posted, person=person,
+            text=string(comment, "body", ""), url=string(comment, "html_url", ""),
+            kind=Kind.EDIT if edited is not None else Kind.MESSAGE, edited_at=edited,
+        )  # fmt: skip
+
+    # -- reply-through ---------------------------------------------------------------------
+
+    async def reply(
+        self, client: httpx.AsyncClient, target: ReplyTarget, text: str, person: str
+    ) -> Delivered:
+        if not target.thread.isdigit():
+            raise PollError(f"{target.thread!r} is not an issue number", status=400)
+        resp = await client.post(
+            f"{self.base}/repos/{self.repo}/issues/{target.thread}/comments",
+            json={"body": text},
+            headers=self._headers,
+        )
+        data = obj(decode_json(resp.status_code, resp.headers, resp.content, self.now()))
+        ref = f"comment:{ident(data, 'id')}"
+        self._posted[ref] = person
+        return Delivered(ref)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where a list was read up to: ``since`` (inclusive, whole seconds) and the ids already
+    stored that were updated in exactly that second, so they are not handed over again."""
+
+    since: str
+    seen: tuple[str, ...] = ()
+
+    def dump(self) -> dict[str, object]:
+        return {"since": self.since, "seen": list(self.seen)}
+
+
+def _mark(data: Mapping[str, object]) -> Mark:
+    seen = arr(data.get("seen") or [], "seen")
+    return Mark(_iso(when(data, "since")), tuple(str(i) for i in seen if isinstance(i, str | int)))
+
+
+def _load(cursor: str | None, source: str) -> dict[str, Mark]:
+    if cursor is None:
+        return {}
+    try:
+        data = obj(json.loads(cursor))
+        return {k: _mark(obj(data[k])) for k in ("issues", "comments") if k in data}
+    except (ValueError, BadItem):
+        log.warning("%s: unreadable cursor %r; starting over from the backfill", source, cursor)
+        return {}

@@ -1,0 +1,291 @@
+"""Slack benchmarks: signed events → stored, and nudges against Slack's per-channel limit.
+
+``python -m bench.slack_bench [--seconds 8] [--requests 8000] [--db sqlite|postgresql]
+[--nudges 2000] [--people 20] [--scale 10] [--only ingest|nudges]``
+
+1. **Ingest.** Signed ``message`` events (80 % new customer messages in 8 watched channels,
+   20 % team replies in their threads) through uvicorn on 127.0.0.1, from an aiohttp load
+   generator in this process, against three servers in their own processes side by side in
+   the same run (``bench.slack_serve``): a bare Starlette endpoint, a Bolt app whose listener
+   does nothing, and Nudgebot, which acknowledges each event after storing it. 32 concurrent
+   senders for throughput, then 16 for the ack latency.
+2. **Nudges.** ``bench.slack_nudges``: N nudges to P people through the real engine and
+   messenger, against the fake Web API enforcing one message per second per channel.
+
+Nothing asserts: every figure is printed next to its target and a verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from bench import slack_nudges
+from bench.common import (
+    Latency,
+    Table,
+    fresh_database,
+    load,
+    machine,
+    pg_available,
+    pg_connect,
+    sqlite_connect,
+    verdict,
+)
+from bench.slack_serve import SECRET
+
+KINDS = ("bare", "bolt", "nudgebot")
+CHANNELS = [f"C0BENCH{n:02d}" for n in range(8)]
+TARGET_RATE, TARGET_RATIO, TARGET_P99 = 1000.0, 0.6, 0.050
+CONFIG = f"""\
+team:
+  alice: {{name: Alice, slack: U0ALICE01}}
+policies:
+  standard: {{reply_within: 15m}}
+sources:
+  community:
+    platform: slack
+    channels: [{", ".join(CHANNELS)}]
+    owner: alice
+    policy: standard
+    customers: everyone-else
+"""
+
+
+def bodies(count: int, offset: int) -> list[bytes]:
+    """Slack ``event_callback`` bodies with unique ts and event ids (events of the last day)."""
+    base = int(time.time()) - 86_400 + offset
+    out = []
+    for i in range(count):
+        channel = CHANNELS[(i // 5) % len(CHANNELS)]  # groups of five events per channel
+        ts = f"{base + i}.{i % 1_000_000:06d}"
+        event = {
+            "type": "message",
+            "channel": channel,
+            "ts": ts,
+            "event_ts": ts,
+            "user": f"U0C{i % 997:05d}",
+            "text": f"Where is my order {i}? It was due.",
+            "team": "T0ACME001",
+            "channel_type": "channel",
+        }
+        if i % 5 == 4:  # a team reply in the thread of the group's first customer message
+            event.update(
+                user="U0ALICE01",
+                text="On its way!",
+                thread_ts=f"{base + i - 4}.{(i - 4) % 1_000_000:06d}",
+            )
+        out.append(
+            json.dumps(
+                {
+                    "token": "x",
+                    "team_id": "T0ACME001",
+                    "api_app_id": "A0NUDGE01",
+                    "event": event,
+                    "type": "event_callback",
+                    "event_id": f"Ev{offset + i:010d}",
+                    "event_time": base + i,
+                }
+            ).encode()
+        )
+    return out
+
+
+def signed(body: bytes, stamp: int) -> dict[str, str]:
+    base = b"v0:" + str(stamp).encode() + b":" + body
+    return {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": str(stamp),
+        "X-Slack-Signature": "v0=" + hmac.new(SECRET.encode(), base, hashlib.sha256).hexdigest(),
+    }
+
+
+@dataclass
+class Run:
+    ok: int
+    failed: int
+    seconds: float
+    latency: Latency
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds
+
+
+async def hammer(port: int, payloads: list[bytes], senders: int, seconds: float) -> Run:
+    url = f"http://127.0.0.1:{port}/slack/events"
+    stamp = int(time.time())
+    queue: Iterator[bytes] = iter(payloads)
+    samples: list[float] = []
+    failed = 0
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=senders)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def sender() -> None:
+            nonlocal failed
+            for body in queue:
+                if time.perf_counter() > deadline:
+                    return
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers=signed(body, stamp)) as r:
+                    await r.read()
+                    if r.status != 200:
+                        failed += 1
+                        continue
+                samples.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(senders)))
+        elapsed = time.perf_counter() - began
+    return Run(len(samples), failed, elapsed, Latency(samples or [0.0]))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server(kind: str, db_url: str, config: Path) -> Iterator[int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.slack_serve", kind, str(port), db_url, str(config)],
+        cwd=Path(__file__).resolve().parents[1],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        for _ in range(300):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if proc.poll() is not None:
+                raise RuntimeError(f"{kind} server exited with {proc.returncode}")
+            time.sleep(0.05)
+        yield port
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()  # asks it to stop and print its figures
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def stored(backend: str, url: str) -> int:
+    conn = sqlite_connect(url) if backend == "sqlite" else pg_connect(url)
+    with contextlib.closing(conn):
+        row = conn.execute("SELECT count(*) FROM messages").fetchone()
+    return int(row[0]) if row else 0
+
+
+def bench_ingest(backend: str, seconds: float, requests: int) -> None:
+    print(
+        f"\n== Slack ingest: signed message events → 200 (Nudgebot: → stored), {backend}; "
+        f"up to {requests:,} requests or {seconds:g} s per run =="
+    )
+    results: dict[tuple[str, int], Run] = {}
+    offset = 0
+    with (
+        tempfile.TemporaryDirectory(prefix="nudgebot_slack_") as folder,
+        fresh_database(backend) as db_url,
+    ):
+        config = Path(folder) / "nudgebot.yaml"
+        config.write_text(CONFIG, encoding="utf-8")
+        with contextlib.ExitStack() as stack:
+            ports = {k: stack.enter_context(server(k, db_url, config)) for k in KINDS}
+            for kind in KINDS:  # warm-up: connections, auth.test, caches
+                asyncio.run(hammer(ports[kind], bodies(300, offset), 32, 30))
+                offset += 300
+            before = stored(backend, db_url)
+            for senders in (32, 16):
+                for kind in KINDS:
+                    run = asyncio.run(
+                        hammer(ports[kind], bodies(requests, offset), senders, seconds)
+                    )
+                    offset += requests
+                    results[(kind, senders)] = run
+                    print(
+                        f"  {kind:9} {senders} senders: {run.ok:,} ok, {run.failed} failed "
+                        f"in {run.seconds:.2f} s (load {load()})"
+                    )
+            kept = stored(backend, db_url) - before
+    ours = results[("nudgebot", 32)]
+    acked = ours.ok + results[("nudgebot", 16)].ok
+    table = Table(("server", "32 senders", "16 senders: ack latency", "x bare", "x no-op Bolt"))
+    for kind in KINDS:
+        r32, r16 = results[(kind, 32)], results[(kind, 16)]
+        table.add(
+            kind,
+            f"{r32.rate:,.0f} req/s",
+            r16.latency.describe(),
+            f"{r32.rate / results[('bare', 32)].rate:.2f}",
+            f"{r32.rate / results[('bolt', 32)].rate:.2f}",
+        )
+    print(table.render())
+    ratio = ours.rate / results[("bolt", 32)].rate
+    p99 = results[("nudgebot", 16)].latency.p(99)
+    print(
+        f"  stored {kept:,} of {acked:,} acknowledged events "
+        f"({'all' if kept == acked else 'MISMATCH'})"
+    )
+    print(
+        f"  stored events/s (32 senders): {ours.rate:,.0f} — target >= {TARGET_RATE:,.0f}: "
+        f"{verdict(ours.rate >= TARGET_RATE)}"
+    )
+    print(
+        f"  vs no-op Bolt: {ratio:.2f} — target >= {TARGET_RATIO}: {verdict(ratio >= TARGET_RATIO)}"
+    )
+    print(
+        f"  p99 ack (16 senders): {p99 * 1000:.1f} ms — target <= {TARGET_P99 * 1000:.0f} ms: "
+        f"{verdict(p99 <= TARGET_P99)}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.slack_bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--only", choices=("ingest", "nudges"))
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--requests", type=int, default=8000)
+    parser.add_argument("--nudges", type=int, default=2000)
+    parser.add_argument("--people", type=int, default=20)
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=10.0,
+        help="time scale for the nudge run: 10 = Slack's 1 s per channel as 0.1 s",
+    )
+    args = parser.parse_args(argv)
+    if args.db == "postgresql" and (why := pg_available()):
+        print(f"PostgreSQL unavailable: {why}")
+        return 1
+    print(machine())
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    if args.only in (None, "ingest"):
+        bench_ingest(args.db, args.seconds, args.requests)
+    if args.only in (None, "nudges"):
+        slack_nudges.report(args.db, args.nudges, args.people, args.scale)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

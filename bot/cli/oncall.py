@@ -1,0 +1,215 @@
+"""`nudgebot oncall` (who is on call), `oncall take` (store an override), `oncall turns`."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+
+from bot.app import Runtime
+from bot.cli.common import ConfigOption, err, fail, out, print_json, run_async, runtime
+from bot.domain.durations import DurationError, format_duration, parse_duration
+from bot.services.oncall import OncallError, Status
+from bot.services.waiting import iso
+
+T = TypeVar("T")
+oncall_app = typer.Typer(
+    help="Who is on call: now (or --at a time); take a turn; list turns.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+def _time(option: str, value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        fail(f"{option} {value!r} is not an ISO-8601 time such as 2026-12-24T10:00:00+01:00")
+
+
+def _config(ctx: typer.Context, config: str | None) -> str | None:
+    return config if config is not None else (ctx.obj or {}).get("config")
+
+
+def _with_oncall(rt: Runtime, work: Callable[[], T]) -> T:
+    """``work()`` after loading stored overrides and calendars, in one event loop (the
+    database pool and the HTTP client belong to it), then close the runtime."""
+
+    async def go() -> T:
+        try:
+            await rt.oncall.prepare()
+            return work()
+        finally:
+            await rt.close()
+
+    return run_async(go)
+
+
+def _name(rt: Runtime, person: str | None) -> str:
+    if person is None:
+        return "-"
+    found = rt.config.person(person)
+    return f"{found.name} ({person})" if found is not None and found.name != person else person
+
+
+def _local(at: datetime | None, tz: str) -> str:
+    if at is None:
+        return "-"
+    return f"{at.astimezone(ZoneInfo(tz)):%a %Y-%m-%d %H:%M}"
+
+
+@oncall_app.callback()
+def oncall(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="ISO-8601 time to ask about (default: now)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Answer as JSON")] = False,
+) -> None:
+    """Who is on call in every rotation, now or --at a time."""
+    ctx.obj = {"config": config}
+    if ctx.invoked_subcommand is not None:
+        return
+    when = _time("--at", at) if at is not None else None
+    rt = runtime(config)
+    moment = when or rt.now()
+
+    def answer() -> tuple[dict[str, Any], list[Status]]:
+        statuses = [rt.oncall.status(rid, moment) for rid in rt.oncall.rotation_ids]
+        return rt.oncall.report(moment), statuses
+
+    report, statuses = _with_oncall(rt, answer)
+    if as_json:
+        print_json(report)
+        return
+    _print_statuses(rt, statuses, moment)
+
+
+def _print_statuses(rt: Runtime, statuses: list[Status], at: datetime) -> None:
+    if not statuses:
+        out.print("No rotations are configured (add rotations: to the config).")
+        return
+    table = Table(title=f"On call at {iso(at)}")
+    for col in ("rotation", "on call", "since", "until", "next"):
+        table.add_column(col, overflow="fold")
+    for s in statuses:
+        tz = rt.config.rotations[s.rotation].timezone
+        table.add_row(
+            s.rotation,
+            _name(rt, s.person) if s.person else "[dim]nobody[/]",
+            _local(s.since, tz),
+            _local(s.until, tz),
+            _name(rt, s.next.person) if s.next else "-",
+        )
+    out.print(table)
+    for s in statuses:
+        if s.problem:
+            err.print(f"[yellow]warning:[/] rotation {s.rotation}: {s.problem}", soft_wrap=True)
+
+
+@oncall_app.command("take")
+def take(
+    ctx: typer.Context,
+    rotation: Annotated[str, typer.Argument(help="Rotation id from the config")],
+    person: Annotated[str, typer.Option("--person", help="Team member id who takes the turn")],
+    length: Annotated[
+        str | None, typer.Option("--for", help="How long, e.g. 2h, 1d (default: rest of turn)")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="ISO-8601 end time")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="ISO-8601 start time (default: now)")
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="Why, for the record")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Put PERSON on call in ROTATION: for --for, until --until, or (neither) until the turn
+    on call at the start ends. Stored in the database; wins over the turn and over older
+    overrides."""
+    if length is not None and until is not None:
+        fail("give either --for or --until, not both")
+    span: timedelta | None = None
+    if length is not None:
+        try:
+            span = parse_duration(length)
+        except DurationError as exc:
+            fail(f"--for: {exc}")
+        if span <= timedelta(0):
+            fail(f"--for {length!r} must be longer than zero")
+    end = _time("--until", until) if until is not None else None
+    begin = _time("--from", start) if start is not None else None
+    rt = runtime(_config(ctx, config))
+    try:
+        by = f"cli:{getpass.getuser()}"
+    except Exception:
+        by = "cli"
+
+    async def go() -> tuple[datetime, datetime]:
+        try:
+            await rt.oncall.prepare()
+            stored = await rt.oncall.take(
+                rotation, person, start=begin, end=end, length=span, by=by, note=note
+            )
+            return stored.start, stored.end
+        finally:
+            await rt.close()
+
+    try:
+        first, last = run_async(go)
+    except OncallError as exc:
+        fail(str(exc))
+    tz = rt.config.rotations[rotation].timezone
+    out.print(
+        f"{_name(rt, person)} is on call in {rotation} from {_local(first, tz)} until "
+        f"{_local(last, tz)} ({tz}, {format_duration(last - first)}).",
+        markup=False,
+    )
+
+
+@oncall_app.command("turns")
+def turns(
+    ctx: typer.Context,
+    rotation: Annotated[str, typer.Argument(help="Rotation id from the config")],
+    days: Annotated[int, typer.Option("--days", min=1, max=366, help="How far ahead")] = 14,
+    start: Annotated[str | None, typer.Option("--from", help="ISO-8601 (default: now)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Answer as JSON")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """The turns of ROTATION over the next --days days (overrides applied)."""
+    begin = _time("--from", start) if start is not None else None
+    rt = runtime(_config(ctx, config))
+    first = begin or rt.now()
+    try:
+        listed = _with_oncall(
+            rt, lambda: rt.oncall.turns(rotation, first, first + timedelta(days=days))
+        )
+    except OncallError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(
+            [
+                {"person": t.person, "start": iso(t.start), "end": iso(t.end),
+                 "override": t.override}
+                for t in listed
+            ]
+        )  # fmt: skip
+        return
+    tz = rt.config.rotations[rotation].timezone
+    table = Table(title=f"{rotation}: turns from {_local(first, tz)} ({tz})")
+    for col in ("on call", "from", "until", "length", ""):
+        table.add_column(col)
+    for t in listed:
+        table.add_row(
+            _name(rt, t.person) if t.person else "[dim]nobody[/]",
+            _local(t.start, tz),
+            _local(t.end, tz),
+            format_duration(t.end - t.start),
+            "override" if t.override else "",
+        )
+    out.print(table)

@@ -1,0 +1,63 @@
+"""`nudgebot stats --csv` and `nudgebot digest --preview`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from bot.app import Runtime
+from bot.cli.common import ConfigOption, fail, out, parse_at, run_async, runtime
+from bot.services.digest import DigestWriter
+from bot.services.export import csv_lines
+
+
+async def write_csv(rt: Runtime, since: datetime, until: datetime) -> None:
+    """The export on stdout as it is read, page by page (see bot.services.export)."""
+    try:
+        async for line in csv_lines(rt.db, since, until):
+            sys.stdout.write(line)
+        sys.stdout.flush()
+    finally:
+        await rt.close()
+
+
+def digest(
+    config: ConfigOption = None,
+    preview: Annotated[
+        bool, typer.Option("--preview", help="Print the digest instead of waiting for its time")
+    ] = False,
+    person: Annotated[
+        str | None, typer.Option("--person", help="Whose digest (default: every owner)")
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="As of this ISO-8601 time (default: now)")
+    ] = None,
+) -> None:
+    """The weekly digest owners get (config `digest: {at: "Mon 09:00"}`): last week against
+    the week before, the slowest conversations, who is on call."""
+    if not preview:
+        fail(
+            "`nudgebot run` sends digests at their time (digest.at in the config); "
+            "use --preview to print one now"
+        )
+    rt = runtime(config)
+    now = parse_at(at, rt.now())
+    if person is not None and person not in rt.config.team:
+        fail(f"--person {person!r} is not on the team in the config")
+    people: list[str | None] = [person] if person else list(rt.config.owners()) or [None]
+
+    async def go() -> list[str]:
+        writer = DigestWriter(rt.db, rt.config)
+        try:
+            return [(await writer.compose(p, now)).text for p in people]
+        finally:
+            await rt.close()
+
+    texts = run_async(go)
+    for i, text in enumerate(texts):
+        if i:
+            out.print("\n" + "─" * 60 + "\n", markup=False)
+        out.print(text, markup=False, soft_wrap=True, highlight=False)

@@ -1,0 +1,70 @@
+"""Everything the owners' dashboard shows, gathered in one place (the page only renders it).
+
+The window (``since``) applies to the response-time tables and the SLA ratio; the chart is
+always the last CHART_DAYS local days and the engagement trend the last TREND_WEEKS weeks, so
+a page linked with ``?since=7d`` still shows the longer view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.config import Config
+from bot.domain.routing import Routing
+from bot.services.digest import OnCallReport
+from bot.services.engagement import (
+    WEEK,
+    DayPoint,
+    daily_reply_times,
+    local_midnight,
+    monday_of,
+    weekly_engagement,
+)
+from bot.services.stats import report
+from bot.services.waiting import WaitingRow, list_waiting
+from storage.db import Database
+from storage.queries import count_waiting_by_source
+
+CHART_DAYS = 30
+TREND_WEEKS = 12
+WAITING_ROWS = 200
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    now: datetime
+    since: datetime
+    waiting: list[WaitingRow]  # oldest first, at most WAITING_ROWS
+    waiting_total: int
+    stats: dict[str, Any]  # report() of [since, now): the `stats --json` dict
+    days: list[DayPoint]
+    engagement: dict[str, Any]
+    oncall: Mapping[str, Any] | None  # `oncall --json`; None when no schedule is wired
+
+
+async def gather(
+    db: Database,
+    config: Config,
+    routing: Routing,
+    now: datetime,
+    since: datetime,
+    oncall: OnCallReport | None = None,
+) -> DashboardData:
+    tz = config.tz
+    waiting = await list_waiting(db, routing, now, limit=WAITING_ROWS)
+    async with db.read() as session:
+        counts = await count_waiting_by_source(session)
+    stats = await report(db, since, now, now, tz=tz)
+    days = await daily_reply_times(db, now, tz, CHART_DAYS)
+    trend_start = local_midnight(monday_of(now, tz) - (TREND_WEEKS - 1) * WEEK, tz)
+    trend = await weekly_engagement(db, trend_start, now, tz, config.timezone)
+    on_call = await oncall(now) if oncall is not None else None
+    total = sum(n for n, _ in counts.values())
+    return DashboardData(now, since, waiting, total, stats, days, trend, on_call)
+
+
+def default_since(now: datetime) -> datetime:
+    return now - timedelta(days=CHART_DAYS)

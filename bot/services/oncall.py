@@ -1,0 +1,380 @@
+"""The rotations of one config, answering "who is on call" for routing, commands and the API.
+
+Each configured rotation becomes a schedule: a ``WeeklyRotation`` (members, shift, hand-off)
+or the rotation's iCal calendar (``bot.services.ical_feed``), with overrides laid over it.
+Overrides come from the config (ranked in file order) and from the database (``oncall take``,
+ranked after the config's by creation time); where overrides overlap the latest created wins.
+
+``on_call(rotation, at)`` is synchronous because routing is; it reads what ``refresh()`` last
+loaded. ``start()`` runs a loop that refreshes stored overrides every ``reload_every`` (so a
+``take`` on another replica shows up within it), re-reads changed calendar files, fetches
+calendar URLs when due, and runs an optional job (hand-off notices) at every turn change.
+Commands and API handlers call ``prepare()`` first so they see the database as it is now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from bot.config import Config
+from bot.domain.ical_schedule import IcalError
+from bot.domain.overlay import Nobody, Overlaid
+from bot.domain.rotation import Override, RotationError, Schedule, Turn, WeeklyRotation
+from bot.services.ical_feed import FeedStatus, IcalFeed, person_resolver
+from bot.services.waiting import iso
+from storage.db import Database
+from storage.oncall_repo import StoredOverride, add_override, load_overrides
+
+log = logging.getLogger("nudgebot.oncall")
+Job = Callable[[datetime], Awaitable[object]]
+# Stored overrides that ended longer ago than this are not loaded (exports look 2 weeks back).
+KEEP = timedelta(days=35)
+RELOAD_EVERY = timedelta(seconds=30)
+
+
+class OncallError(ValueError):
+    """A request about rotations that cannot be met; the message says why and what to do."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Status:
+    """Who is on call at ``at`` in one rotation (``since``/``until`` bound their turn, or the
+    gap when nobody is: ``until`` is then when the next turn starts)."""
+
+    rotation: str
+    at: datetime
+    person: str | None
+    since: datetime | None
+    until: datetime | None
+    next: Turn | None
+    problem: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "on_call": self.person,
+            "since": iso(self.since) if self.since else None,
+            "until": iso(self.until) if self.until else None,
+            "next": self.next.person if self.next else None,
+        }
+
+
+class OncallService:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        *,
+        now: Callable[[], datetime] = _utcnow,
+        http: httpx.AsyncClient | None = None,
+        reload_every: timedelta = RELOAD_EVERY,
+    ) -> None:
+        self.config, self.db, self.now = config, db, now
+        self.reload_every = reload_every
+        self._http = http
+        self._own_http = http is None
+        resolve = person_resolver(config)
+        self.feeds = {
+            r.id: IcalFeed(r, resolve) for r in config.rotations.values() if r.ical is not None
+        }
+        self._stored: tuple[StoredOverride, ...] = ()
+        self._stored_loaded = False
+        self._schedules: dict[str, Schedule] = {}
+        self._problems: dict[str, str] = {}
+        self._cache: dict[str, Turn] = {}
+        self._logged: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._job: Job | None = None
+        started = now()
+        for feed in self.feeds.values():
+            if not feed.is_url:
+                feed.load_file(started)
+        self._rebuild()
+
+    # --- schedules -----------------------------------------------------------------------
+
+    @property
+    def rotation_ids(self) -> tuple[str, ...]:
+        return tuple(self.config.rotations)
+
+    def schedule(self, rotation_id: str) -> Schedule | None:
+        return self._schedules.get(rotation_id)
+
+    def problem(self, rotation_id: str) -> str | None:
+        """Why the rotation's schedule is incomplete right now (a calendar that failed)."""
+        feed = self.feeds.get(rotation_id)
+        if feed is not None and feed.error is not None:
+            return feed.error
+        return self._problems.get(rotation_id)
+
+    def feed_status(self) -> dict[str, FeedStatus]:
+        return {rid: feed.status() for rid, feed in self.feeds.items()}
+
+    def _rebuild(self) -> None:
+        schedules: dict[str, Schedule] = {}
+        problems: dict[str, str] = {}
+        for rid, rotation in self.config.rotations.items():
+            overrides = [
+                Override(o.who, o.start, o.end, seq) for seq, o in enumerate(rotation.overrides)
+            ]
+            base = len(overrides)
+            stored = [s for s in self._stored if s.rotation == rid]
+            overrides += [
+                Override(s.person, s.start, s.end, base + i) for i, s in enumerate(stored)
+            ]
+            try:
+                feed = self.feeds.get(rid)
+                if feed is not None:
+                    schedules[rid] = Overlaid(feed.schedule or Nobody(), tuple(overrides))
+                    if feed.schedule is None:
+                        problems[rid] = f"calendar {feed.where} has not loaded yet"
+                    continue
+                if rotation.shift is None or rotation.handoff is None or rotation.start is None:
+                    raise RotationError(f"rotation {rid!r} has neither turns nor a calendar")
+                handoff = rotation.handoff
+                schedules[rid] = WeeklyRotation(
+                    rid, rotation.members, rotation.shift, handoff.weekday, handoff.time,
+                    rotation.start, rotation.tz, tuple(overrides),
+                )  # fmt: skip
+            except RotationError as exc:
+                problems[rid] = str(exc)
+                schedules[rid] = Overlaid(Nobody(), ())
+        self._schedules, self._problems = schedules, problems
+        self._cache.clear()
+
+    def turn_at(self, rotation_id: str, at: datetime) -> Turn | None:
+        """The effective turn containing ``at``; None when nobody is on call, the rotation is
+        unknown, or its calendar cannot answer (logged once per message)."""
+        cached = self._cache.get(rotation_id)
+        if cached is not None and cached.start <= at < cached.end:
+            return cached
+        schedule = self._schedules.get(rotation_id)
+        if schedule is None:
+            return None
+        try:
+            turn = schedule.on_call(at)
+        except (RotationError, IcalError) as exc:
+            self._log_once(rotation_id, str(exc))
+            return None
+        if turn is not None:
+            self._cache[rotation_id] = turn
+        return turn
+
+    def on_call(self, rotation_id: str, at: datetime) -> str | None:
+        """Routing's hook: the person on call in ``rotation_id`` at ``at``, or None."""
+        turn = self.turn_at(rotation_id, at)
+        return turn.person if turn else None
+
+    def status(self, rotation_id: str, at: datetime) -> Status:
+        schedule = self._schedules.get(rotation_id)
+        if schedule is None:
+            raise OncallError(self.unknown(rotation_id))
+        problem = self.problem(rotation_id)
+        try:
+            turn = schedule.on_call(at)
+            following = schedule.next_turn(at)
+        except (RotationError, IcalError) as exc:
+            return Status(rotation_id, at, None, None, None, None, str(exc))
+        if turn is None:
+            until = following.start if following else None
+            return Status(rotation_id, at, None, None, until, following, problem)
+        return Status(rotation_id, at, turn.person, turn.start, turn.end, following, problem)
+
+    def report(self, at: datetime) -> dict[str, Any]:
+        """``oncall --json`` / ``GET /api/oncall``; ``problems`` only appears when a rotation's
+        schedule is incomplete (a calendar that failed to load)."""
+        statuses = [self.status(rid, at) for rid in self.rotation_ids]
+        body: dict[str, Any] = {
+            "at": iso(at.astimezone(UTC)),
+            "rotations": {s.rotation: s.as_json() for s in statuses},
+        }
+        problems = {s.rotation: s.problem for s in statuses if s.problem}
+        if problems:
+            body["problems"] = problems
+        return body
+
+    def turns(self, rotation_id: str, start: datetime, end: datetime) -> list[Turn]:
+        schedule = self._schedules.get(rotation_id)
+        if schedule is None:
+            raise OncallError(self.unknown(rotation_id))
+        try:
+            return schedule.turns(start, end)
+        except (RotationError, IcalError) as exc:
+            raise OncallError(f"rotation {rotation_id!r}: {exc}") from None
+
+    def unknown(self, rotation_id: str) -> str:
+        known = ", ".join(self.rotation_ids) or "none are configured"
+        return f"unknown rotation {rotation_id!r} (known: {known})"
+
+    def _log_once(self, rotation_id: str, message: str) -> None:
+        key = f"{rotation_id}:{message}"
+        if key not in self._logged and len(self._logged) < 1000:
+            self._logged.add(key)
+            log.warning("rotation %s cannot say who is on call: %s", rotation_id, message)
+
+    # --- taking a turn -------------------------------------------------------------------
+
+    async def take(
+        self,
+        rotation_id: str,
+        person: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        length: timedelta | None = None,
+        by: str = "",
+        note: str = "",
+    ) -> StoredOverride:
+        """Store an override: ``person`` is on call from ``start`` (default now) for ``length``
+        or until ``end``; with neither, until the turn on call at ``start`` ends."""
+        now = self.now()
+        if rotation_id not in self.config.rotations:
+            raise OncallError(self.unknown(rotation_id))
+        if person not in self.config.team:
+            known = ", ".join(self.config.team) or "nobody is on the team"
+            raise OncallError(f"unknown person {person!r} (team: {known})")
+        if end is not None and length is not None:
+            raise OncallError("give either a length (--for) or an end (--until), not both")
+        begin = (start or now).astimezone(UTC)
+        if length is not None:
+            if length <= timedelta(0):
+                raise OncallError(f"the length must be more than zero, not {length}")
+            end = begin + length
+        elif end is None:
+            end = self._default_end(rotation_id, begin)
+        end = end.astimezone(UTC)
+        if end <= now:
+            raise OncallError(f"the end {iso(end)} lies in the past (now {iso(now)})")
+        if end <= begin:
+            raise OncallError(f"the end {iso(end)} is not after the start {iso(begin)}")
+        await self.refresh_overrides()
+        stored = await add_override(
+            self.db, rotation=rotation_id, person=person, start=begin, end=end,
+            created_at=now, created_by=by, note=note,
+        )  # fmt: skip
+        self._stored = (*self._stored, stored)
+        self._rebuild()
+        return stored
+
+    def _default_end(self, rotation_id: str, begin: datetime) -> datetime:
+        turn = self.turn_at(rotation_id, begin)
+        if turn is not None:
+            return turn.end
+        shift = self.config.rotations[rotation_id].shift
+        if shift is not None:
+            return begin + shift
+        raise OncallError(
+            f"nobody is on call in {rotation_id!r} at {iso(begin)}, so there is no turn to "
+            "take over; say how long with --for (e.g. 2h) or --until"
+        )
+
+    # --- refreshing ----------------------------------------------------------------------
+
+    async def refresh_overrides(self) -> bool:
+        """Reload stored overrides; True when they changed. A database error keeps the last."""
+        try:
+            stored = tuple(await load_overrides(self.db, ending_after=self.now() - KEEP))
+        except Exception as exc:
+            log.warning("could not load stored on-call overrides: %s", exc)
+            return False
+        self._stored_loaded = True
+        if stored == self._stored:
+            return False
+        self._stored = stored
+        self._rebuild()
+        return True
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Stored overrides, changed calendar files, and calendar URLs that are due."""
+        changed = await self.refresh_overrides()
+        now = self.now()
+        for feed in self.feeds.values():
+            try:
+                if not feed.is_url:
+                    changed |= await feed.reload_file(now)
+                elif force or feed.due(now):
+                    changed |= await feed.fetch(self.http, now)
+            except Exception:  # one broken feed must not stop the others, nor the loop
+                log.exception("rotation %s: calendar refresh failed", feed.rotation)
+        if changed:
+            self._rebuild()
+
+    async def prepare(self) -> None:
+        """Before answering a command or request: the database's overrides as they are now,
+        and a first fetch of calendar URLs never tried (the running loop keeps them fresh)."""
+        await self.refresh_overrides()
+        now = self.now()
+        fresh = False
+        for feed in self.feeds.values():
+            if feed.is_url and feed.next_due is None:
+                fresh |= await feed.fetch(self.http, now)
+        if fresh:
+            self._rebuild()
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(headers={"User-Agent": "nudgebot (on-call calendar)"})
+        return self._http
+
+    # --- the loop ------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self, job: Job | None = None) -> None:
+        """Run the refresh loop (and ``job(now)`` at each turn change); idempotent."""
+        if self.running or not self.config.rotations:
+            return
+        self._job = job
+        self._task = asyncio.create_task(self._run(), name="nudgebot-oncall")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def close(self) -> None:
+        await self.stop()
+        if self._own_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("on-call refresh failed; the next round retries")
+            now = self.now()
+            if self._job is not None:
+                try:
+                    await self._job(now)
+                except Exception:
+                    log.exception("on-call job failed; the next round retries")
+            await asyncio.sleep(self._sleep_for(now))
+
+    def _sleep_for(self, now: datetime) -> float:
+        wake = now + self.reload_every
+        for rid in self.rotation_ids:
+            turn = self.turn_at(rid, now)
+            if turn is not None and now < turn.end < wake:
+                wake = turn.end
+        for feed in self.feeds.values():
+            if feed.is_url and feed.next_due is not None and now < feed.next_due < wake:
+                wake = feed.next_due
+        return max(0.05, (wake - now).total_seconds() + 0.01)

@@ -1,0 +1,211 @@
+"""The outbox: retries, Retry-After, permanent failures, leases after a crash, restarts with a
+changed config, and claims that never hand one row to two claimers."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from bot.domain.ports import DeliveryError, Outcome, Step
+from storage import outbox
+from storage.db import Database, connect
+from storage.models import Conversation, Nudge
+from storage.outbox import LEASE
+from tests.engine.engine_kit import Clock, Harness, berlin, make_config, person
+
+T0 = berlin("2026-06-03 10:00")
+DUE = T0 + timedelta(minutes=15)
+
+
+async def due_harness(db: Database, **config: object) -> Harness:
+    h = Harness(db, Clock(T0), make_config(**config))  # type: ignore[arg-type]
+    await h.customer("t1", T0)
+    return h
+
+
+async def test_retry_after_is_honoured(db: Database) -> None:
+    h = await due_harness(db)
+    h.messenger.fail_next(1, DeliveryError("rate limited", retry_after=30))
+    await h.tick(DUE)
+    assert h.sent == []
+    (row,) = await h.rows()
+    assert row.state == "pending" and row.attempts == 1 and "rate limited" in row.last_error
+    assert row.next_attempt_at is not None and row.next_attempt_at >= DUE + timedelta(seconds=30)
+    assert row.next_attempt_at <= DUE + timedelta(seconds=33)  # at most 10 % jitter on top
+    await h.tick(DUE + timedelta(seconds=29))
+    assert h.sent == []
+    await h.tick(DUE + timedelta(seconds=34))
+    assert len(h.sent) == 1
+    (row,) = await h.rows()
+    assert row.state == "sent" and row.attempts == 2 and row.sent_at == DUE + timedelta(seconds=34)
+
+
+async def test_transient_errors_back_off_exponentially(db: Database) -> None:
+    h = await due_harness(db)
+    h.messenger.fail_next(3)
+    await h.tick(DUE)
+    waits = []
+    for _ in range(3):
+        (row,) = await h.rows()
+        assert row.next_attempt_at is not None
+        waits.append((row.next_attempt_at - h.clock()).total_seconds())
+        await h.tick(row.next_attempt_at)
+    assert len(h.sent) == 1
+    # base 5 s, doubled per attempt, jittered within [50 %, 100 %]
+    assert 2.5 <= waits[0] <= 5 and 5 <= waits[1] <= 10 and 10 <= waits[2] <= 20
+
+
+async def test_permanent_error_fails_at_once_and_retries_stop(db: Database) -> None:
+    h = await due_harness(db)
+    h.messenger.fail_next(1, DeliveryError("user_not_found", permanent=True))
+    await h.tick(DUE)
+    (row,) = await h.rows()
+    assert row.state == "failed" and row.next_attempt_at is None and row.attempts == 1
+    await h.tick(DUE + timedelta(minutes=5))
+    assert [c.ok for c in h.messenger.calls] == [False]
+    await h.tick(DUE + timedelta(minutes=30))  # the ladder itself goes on
+    assert [v.step for v in h.sent] == [Step.REMINDER]
+
+
+async def test_gives_up_after_max_attempts(db: Database) -> None:
+    h = await due_harness(db, remind_every=None)
+    h.messenger.fail_next(10)
+    await h.tick(DUE)
+    for _ in range(10):
+        (row,) = await h.rows()
+        if row.next_attempt_at is None:
+            break
+        await h.tick(row.next_attempt_at)
+    (row,) = await h.rows()
+    assert row.state == "failed" and row.attempts == 5 and h.sent == []
+
+
+async def test_crash_between_claim_and_send_resends_exactly_once(db: Database) -> None:
+    h = await due_harness(db, remind_every=None)
+    await h.tick(DUE - timedelta(seconds=1))  # nothing due yet: nothing planned
+    h.clock.set(DUE)
+    async with db.write() as s:  # plan the row, as a tick would…
+        ids = [c for c in [await h.cid("t1")]]
+        await h.engine.planner.plan(s, ids, DUE)
+    async with db.write() as s:  # …then a replica claims it and dies before sending
+        (claimed,) = await outbox.claim_deliveries(s, DUE, 10)
+    await h.tick(DUE + timedelta(seconds=1))
+    await h.tick(DUE + LEASE - timedelta(seconds=1))
+    assert h.sent == []  # the lease still holds it
+    await h.tick(DUE + LEASE)
+    assert len(h.sent) == 1
+    await h.tick(DUE + LEASE + timedelta(minutes=10))
+    assert len(h.sent) == 1
+    (row,) = await h.rows()
+    assert row.state == "sent" and row.attempts == 2
+    # The dead replica's late report is refused: its lease token (attempt 1) is stale.
+    async with db.write() as s:
+        assert not await outbox.mark_sent(s, claimed.id, claimed.attempt, "late", DUE)
+
+
+async def test_answer_while_sending_is_shown_once_the_send_is_recorded(db: Database) -> None:
+    h = await due_harness(db, remind_every=None)
+    h.clock.set(DUE)
+    async with db.write() as s:
+        await h.engine.planner.plan(s, [await h.cid("t1")], DUE)
+    async with db.write() as s:
+        (claimed,) = await outbox.claim_deliveries(s, DUE, 10)
+    await h.team("t1", DUE + timedelta(seconds=1), "bob")  # answered mid-send
+    async with db.write() as s:
+        assert await outbox.mark_sent(s, claimed.id, claimed.attempt, "slack:42", DUE)
+    await h.tick(DUE + timedelta(seconds=2))
+    assert [(ref, u.outcome) for ref, u in h.messenger.updates] == [("slack:42", Outcome.ANSWERED)]
+
+
+async def test_update_in_place_retries(db: Database) -> None:
+    h = await due_harness(db, remind_every=None)
+    await h.tick(DUE)
+    await h.team("t1", DUE + timedelta(minutes=3), "bob")
+    h.messenger.fail_next(1, DeliveryError("slow down", retry_after=10))
+    await h.tick(DUE + timedelta(minutes=3))
+    assert h.messenger.updates == []
+    await h.tick(DUE + timedelta(minutes=3, seconds=12))
+    assert [u.outcome for _, u in h.messenger.updates] == [Outcome.ANSWERED]
+    (row,) = await h.rows()
+    assert row.update_state == "done" and row.update_next_at is None
+
+
+async def test_restart_with_a_changed_config_follows_it(db: Database) -> None:
+    team = {
+        "alice": person("alice", owner=True, hours="Mon-Fri 09:00-17:00", timezone="Europe/Berlin"),
+        "bob": person("bob", timezone="Europe/Berlin"),
+    }
+    night = berlin("2026-06-03 22:00")
+    h = Harness(db, Clock(night), make_config(team=team))
+    cid = await h.customer("t1", night)
+    await h.tick(night + timedelta(minutes=15))
+    (row,) = await h.rows()  # alice's nudge waits for her morning
+    assert row.state == "pending" and row.not_before == berlin("2026-06-04 09:00")
+    # Restart: the source now belongs to bob (no hours), and replies are due within 5m.
+    h.clock.set(night + timedelta(minutes=20))
+    assert await h.restart(make_config(team=team, owner="bob", reply_within="5m")) == 1
+    async with db.read() as s:
+        due = await s.scalar(select(Conversation.due_at).where(Conversation.id == cid))
+    assert due == night + timedelta(minutes=5)
+    await h.tick(night + timedelta(minutes=20))
+    assert h.sent_to() == [("bob", Step.FIRST)]
+    states = sorted(r.state for r in await h.rows())
+    assert states == ["cancelled", "sent"]
+    await h.tick(berlin("2026-06-04 09:00"))
+    assert h.sent_to() == [("bob", Step.FIRST), ("bob", Step.REMINDER)]
+
+
+async def test_restart_with_the_same_config_sends_nothing_twice(db: Database) -> None:
+    h = await due_harness(db)
+    await h.tick(DUE)
+    await h.restart(h.config)
+    await h.tick(DUE + timedelta(minutes=1))
+    await h.restart(h.config)
+    await h.tick(DUE + timedelta(minutes=29))
+    assert len(h.sent) == 1
+    await h.tick(DUE + timedelta(minutes=30))
+    assert [v.step for v in h.sent] == [Step.FIRST, Step.REMINDER]
+
+
+async def test_an_earlier_message_arriving_late_keeps_the_ladder(db: Database) -> None:
+    h = await due_harness(db, remind_every="1h")
+    await h.tick(DUE)
+    await h.customer("t1", T0 - timedelta(minutes=5), "Hello?")  # older, delivered late
+    (row,) = await h.rows()
+    assert row.period_start == T0 - timedelta(minutes=5) and row.state == "sent"
+    await h.tick(DUE + timedelta(minutes=5))
+    assert len(h.sent) == 1 and h.messenger.updates == []
+
+
+async def test_concurrent_claims_never_share_a_row(db_url: str) -> None:
+    db = connect(db_url)
+    try:
+        h = Harness(db, Clock(T0), make_config(remind_every=None))
+        for n in range(60):
+            await h.customer(f"t{n}", T0)
+        async with db.write() as s:
+            ids = list((await s.scalars(select(Conversation.id))).all())
+            await h.engine.planner.plan(s, ids, DUE)
+        others = [connect(db_url) for _ in range(4)]
+
+        async def claimer(d: Database) -> list[int]:
+            got: list[int] = []
+            while True:
+                async with d.write() as s:
+                    rows = await outbox.claim_deliveries(s, DUE, 7)
+                if not rows:
+                    return got
+                got.extend(r.id for r in rows)
+
+        results = await asyncio.gather(*(claimer(d) for d in others))
+        for d in others:
+            await d.dispose()
+        claimed = [i for r in results for i in r]
+        assert len(claimed) == 60 == len(set(claimed))
+        async with db.write() as s:  # and each exactly once: leases hold
+            assert await outbox.claim_deliveries(s, DUE, 100) == []
+            await s.execute(update(Nudge).values(state="cancelled", next_attempt_at=None))
+    finally:
+        await db.dispose()

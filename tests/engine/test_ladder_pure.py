@@ -1,0 +1,171 @@
+"""The ladder as a pure function: no database, no clock but the arguments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.domain.clock import BusinessClock
+from bot.domain.hours import parse_hours
+from bot.domain.ladder import (
+    EscalateTo,
+    LadderPolicy,
+    PeriodFacts,
+    Planned,
+    Target,
+    Track,
+    next_at,
+    plan,
+    snooze_until,
+)
+from bot.domain.ports import Step
+from bot.domain.routing import Route
+
+UTC_CLOCK = BusinessClock(None, ZoneInfo("UTC"))
+T0 = datetime(2026, 6, 3, 10, 0, tzinfo=UTC)
+M = timedelta(minutes=1)
+
+
+@dataclass
+class People:
+    """Everyone in hours except those listed; routes to ``responsible``."""
+
+    responsible: tuple[str, ...] = ("alice",)
+    asleep_until: dict[str, datetime] = field(default_factory=dict)
+
+    def route(self, at: datetime) -> Route:
+        return Route(self.responsible, "owner")
+
+    def available_from(self, person: str, at: datetime) -> datetime:
+        return max(at, self.asleep_until.get(person, at))
+
+    def escalation(self, to: EscalateTo, at: datetime) -> tuple[Target, ...]:
+        return (Target.of(to.target or "boss"),)
+
+
+def run(policy: LadderPolicy, period: PeriodFacts, people: People, until: datetime,
+        step: timedelta = M) -> list[tuple[datetime, str, Step, datetime]]:  # fmt: skip
+    """Tick every ``step`` until ``until``; (tick time, recipient, step, not_before) sent."""
+    history: list[Planned] = []
+    out = []
+    now = period.started_at
+    while now <= until:
+        result = plan(policy, period, history, people, now)
+        for slot in result.slots:
+            for d in slot.deliveries:
+                history.append(Planned(slot.track, slot.seq, d.target.key, slot.at, d.not_before,
+                                       now, placeholder=d.placeholder))  # fmt: skip
+                if not d.placeholder:
+                    out.append((now, d.target.key, d.step, d.not_before))
+        now += step
+    return out
+
+
+def test_first_reminders_and_one_escalation() -> None:
+    policy = LadderPolicy(UTC_CLOCK, 30 * M, 60 * M, EscalateTo("person", "boss"))
+    period = PeriodFacts(T0, T0 + 15 * M)
+    sent = run(policy, period, People(), T0 + 150 * M)
+    assert [(t - T0, who, s) for t, who, s, _ in sent] == [
+        (15 * M, "person:alice", Step.FIRST),
+        (45 * M, "person:alice", Step.REMINDER),
+        (75 * M, "person:alice", Step.REMINDER),
+        (75 * M, "person:boss", Step.ESCALATION),
+        (105 * M, "person:alice", Step.REMINDER),
+        (135 * M, "person:alice", Step.REMINDER),
+    ]
+
+
+def test_a_sleeping_recipient_gets_one_nudge_when_they_wake() -> None:
+    wake = T0 + 8 * 60 * M
+    people = People(("alice", "bob"), asleep_until={"bob": wake})
+    policy = LadderPolicy(UTC_CLOCK, 30 * M)
+    sent = run(policy, PeriodFacts(T0, T0 + 15 * M), people, wake + 31 * M)
+    bob = [(nb, s) for _, who, s, nb in sent if who == "person:bob"]
+    alice = [s for _, who, s, _ in sent if who == "person:alice"]
+    assert bob[0] == (wake, Step.FIRST)  # one waiting nudge, not sixteen
+    assert all(nb > wake and s is Step.REMINDER for nb, s in bob[1:])
+    assert all(b[0] - a[0] >= 30 * M for a, b in zip(bob, bob[1:], strict=False))
+    assert alice[0] is Step.FIRST and len(alice) >= 16  # alice is reminded all along
+
+
+def test_claim_after_a_slot_restarts_the_interval() -> None:
+    policy = LadderPolicy(UTC_CLOCK, 30 * M)
+    first = Planned(Track.RESPONSIBLE, 0, "person:alice", T0 + 15 * M, T0 + 15 * M, T0 + 15 * M)
+    period = PeriodFacts(T0, T0 + 15 * M, claimed_by="bob", claimed_at=T0 + 40 * M)
+    assert next_at(policy, period, [first]) == T0 + 70 * M
+
+
+def test_claim_before_the_due_time_keeps_the_due_time() -> None:
+    policy = LadderPolicy(UTC_CLOCK, 30 * M)
+    period = PeriodFacts(T0, T0 + 15 * M, claimed_by="bob", claimed_at=T0 + 5 * M)
+    assert next_at(policy, period, []) == T0 + 15 * M
+
+
+def test_snooze_puts_the_next_slot_at_its_end_even_without_reminders() -> None:
+    policy = LadderPolicy(UTC_CLOCK, None)
+    first = Planned(Track.RESPONSIBLE, 0, "person:alice", T0 + 15 * M, T0 + 15 * M, T0 + 15 * M)
+    period = PeriodFacts(T0, T0 + 15 * M, snoozed_until=T0 + 3 * 60 * M, snoozed_at=T0 + 20 * M)
+    assert next_at(policy, period, [first]) == T0 + 3 * 60 * M
+    assert next_at(policy, PeriodFacts(T0, T0 + 15 * M), [first]) is None
+
+
+def test_a_cancelled_slot_is_planned_again() -> None:
+    policy = LadderPolicy(UTC_CLOCK, 30 * M)
+    gone = Planned(Track.RESPONSIBLE, 0, "person:alice", T0 + 15 * M, T0 + 15 * M, T0, live=False)
+    result = plan(policy, PeriodFacts(T0, T0 + 15 * M), [gone], People(), T0 + 16 * M)
+    assert [(s.seq, s.at) for s in result.slots] == [(1, T0 + 15 * M)]
+
+
+def test_business_clock_offsets() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    clock = BusinessClock(parse_hours("Mon-Fri 09:00-18:00"), berlin)
+    policy = LadderPolicy(clock, 30 * M, 60 * M, EscalateTo("person", "boss"))
+    friday = datetime(2026, 6, 5, 17, 45, tzinfo=berlin)
+    first = Planned(Track.RESPONSIBLE, 0, "person:alice", friday, friday, friday)
+    period = PeriodFacts(friday, friday)
+    assert next_at(policy, period, [first]) == datetime(2026, 6, 8, 9, 15, tzinfo=berlin)
+
+
+def test_snooze_targets() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    now = datetime(2026, 3, 28, 22, 30, tzinfo=UTC)  # Saturday night; DST starts Sunday
+    assert snooze_until("30m", now, berlin) == now + 30 * M
+    assert snooze_until("2h", now, berlin) == now + 120 * M
+    # 23:30 Saturday in Berlin: tomorrow 09:00 is summer time already (07:00 UTC).
+    assert snooze_until("tomorrow", now, berlin) == datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
+    late = datetime(2026, 3, 28, 23, 30, tzinfo=UTC)  # 00:30 Sunday in Berlin: its tomorrow
+    assert snooze_until("tomorrow", late, berlin) == datetime(2026, 3, 30, 9, 0, tzinfo=berlin)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    due=st.integers(0, 600),
+    every=st.one_of(st.none(), st.integers(1, 120)),
+    escalate=st.one_of(st.none(), st.integers(0, 240)),
+    tick=st.integers(1, 45),
+)
+def test_never_early_never_twice(
+    due: int, every: int | None, escalate: int | None, tick: int
+) -> None:
+    """Whatever the tick rate: nothing before its time, each (track, seq, recipient) once, at
+    most one escalation, and reminders never closer than remind_every."""
+    policy = LadderPolicy(
+        UTC_CLOCK,
+        every * M if every else None,
+        escalate * M if escalate is not None else None,
+        EscalateTo("person", "boss") if escalate is not None else None,
+    )
+    period = PeriodFacts(T0, T0 + due * M)
+    sent = run(policy, period, People(), T0 + 16 * 60 * M, step=tick * M)
+    assert all(t >= nb and t >= period.due_at for t, _, _, nb in sent)
+    assert sum(s is Step.ESCALATION for _, _, s, _ in sent) <= (1 if escalate is not None else 0)
+    alice = [t for t, who, _, _ in sent if who == "person:alice"]
+    assert alice and alice[0] - period.due_at < tick * M
+    if every:
+        assert all(b - a >= every * M for a, b in zip(alice, alice[1:], strict=False))
+    else:
+        assert len(alice) == 1

@@ -1,0 +1,96 @@
+"""From the environment to a running component: HTTP events, or Socket Mode."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from sqlalchemy import func, select
+
+from bot.app import Runtime
+from bot.core_impl import CoreService
+from bot.wiring.slack import build, settings_from_env
+from storage.models import Message
+from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, FakeSlack
+from tests.slack.conftest import Clock
+from tests.slack.slack_payloads import SECRET, load
+
+
+def test_off_without_both_secrets(rt: Runtime) -> None:
+    core = CoreService(rt)
+    assert build(rt, core, env={}) is None
+    assert build(rt, core, env={"SLACK_BOT_TOKEN": "xoxb-1"}) is None
+    assert build(rt, core, env={"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": " "}) is None
+
+
+def test_settings_from_env() -> None:
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+        "SLACK_API_URL": "http://127.0.0.1:9/api",
+    }
+    settings = settings_from_env(env)
+    assert settings is not None
+    assert settings.api_url == "http://127.0.0.1:9/api/" and settings.app_token is None
+    default = settings_from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"})
+    assert default is not None and default.api_url == "https://slack.com/api/"
+
+
+async def test_http_component(rt: Runtime, fake: FakeSlack) -> None:
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+    }
+    part = build(rt, CoreService(rt), env=env)
+    assert part is not None and part.name == "slack"
+    assert [getattr(r, "path", None) for r in part.routes] == ["/slack/events"]
+    assert part.messenger is not None and part.messenger.platform == "slack"
+    assert part.replier is part.messenger
+    assert part.start is not None and part.stop is not None
+    assert not part.ready()
+    await part.start()
+    assert part.ready()  # auth.test answered
+    await part.stop()
+    assert not part.ready()
+
+
+async def test_socket_mode(rt: Runtime, fake: FakeSlack, clock: Clock) -> None:
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "SLACK_APP_TOKEN": APP_TOKEN,
+    }
+    part = build(rt, CoreService(rt), env=env)
+    assert part is not None and part.routes == []  # Slack sends nothing over HTTP
+    assert part.start is not None and part.stop is not None
+    await part.start()
+    try:
+        [opened] = fake.calls_to("apps.connections.open")
+        assert opened.token == APP_TOKEN
+        for _ in range(200):
+            if fake._sockets:
+                break
+            await asyncio.sleep(0.01)
+        event = load("message.json")
+        await fake.socket_send(
+            {
+                "envelope_id": "env-1",
+                "type": "events_api",
+                "accepts_response_payload": False,
+                "retry_attempt": 0,
+                "retry_reason": "",
+                "payload": event,
+            }
+        )
+        for _ in range(300):
+            if fake.socket_acks:
+                break
+            await asyncio.sleep(0.01)
+        assert fake.socket_acks[0]["envelope_id"] == "env-1"
+        async with rt.db.read() as session:
+            assert await session.scalar(select(func.count()).select_from(Message)) == 1
+    finally:
+        await part.stop()
+    assert json.dumps(fake.socket_acks)
