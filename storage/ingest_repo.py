@@ -6,9 +6,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, delete, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,16 +16,6 @@ from bot.domain.events import Action, ActionKind, Kind, MessageFact
 from storage.models import ActionRecord, Conversation, Message, WaitingPeriod
 
 _CHUNK = 500  # keeps IN (...) lists well under SQLite's variable limit
-
-
-@dataclass(frozen=True)
-class ConversationKey:
-    source: str
-    thread_key: str
-    platform: str
-    channel: str
-    thread: str
-    url: str
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:
@@ -38,40 +28,70 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[i : i + size]
 
 
-async def ensure_conversations(
-    session: AsyncSession, keys: Iterable[ConversationKey]
+async def find_conversations(
+    session: AsyncSession, pairs: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:
-    unique = {(k.source, k.thread_key): k for k in keys}
-    if not unique:
-        return {}
-    rows = [
-        {
-            "source": k.source,
-            "thread_key": k.thread_key,
-            "platform": k.platform,
-            "channel": k.channel,
-            "thread": k.thread,
-            "url": k.url,
-            "last_text": "",
-        }
-        for k in unique.values()
-    ]
-    await session.execute(
-        _insert(session, Conversation).on_conflict_do_nothing(
-            index_elements=["source", "thread_key"]
-        ),
-        rows,
-    )
+    """Ids of the conversations that exist among (source, thread_key) pairs."""
+    c = Conversation.__table__.c
     ids: dict[tuple[str, str], int] = {}
-    pairs = list(unique)
-    for part in _chunks(pairs):
-        result = await session.execute(
-            select(Conversation.source, Conversation.thread_key, Conversation.id).where(
-                tuple_(Conversation.source, Conversation.thread_key).in_(part)
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for source, key in pairs:
+        by_source[source].append(key)
+    for source, keys in by_source.items():
+        for part in _chunks(keys):
+            result = await session.execute(
+                select(c.thread_key, c.id).where(c.source == source, c.thread_key.in_(part))
             )
-        )
-        ids.update({(s, t): i for s, t, i in result.tuples()})
+            ids.update({(source, t): i for t, i in result.tuples()})
     return ids
+
+
+async def create_conversations(
+    session: AsyncSession, rows: Sequence[Mapping[str, Any]]
+) -> dict[tuple[str, str], int]:
+    """Insert conversations with their computed state; returns the ones this call created.
+
+    A row another transaction created in the meantime is skipped (ON CONFLICT DO NOTHING)
+    and left out of the result, so the caller treats it as existing.
+    """
+    table = Conversation.__table__
+    created: dict[tuple[str, str], int] = {}
+    stmt = (
+        _insert(session, table)
+        .on_conflict_do_nothing(index_elements=["source", "thread_key"])
+        .returning(table.c.source, table.c.thread_key, table.c.id)
+    )
+    for part in _chunks(rows, 1000):
+        result = await session.execute(stmt, list(part))
+        created.update({(s, t): i for s, t, i in result.tuples()})
+    return created
+
+
+async def existing_message_ids(
+    session: AsyncSession, source: str, message_ids: Sequence[str]
+) -> set[str]:
+    m = Message.__table__.c
+    found: set[str] = set()
+    for part in _chunks(message_ids):
+        result = await session.execute(
+            select(m.message_id).where(m.source == source, m.message_id.in_(part))
+        )
+        found.update(result.scalars())
+    return found
+
+
+async def insert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Plain executemany of rows known to be new (DO NOTHING guards a concurrent writer)."""
+    if rows:
+        stmt = _insert(session, Message.__table__).on_conflict_do_nothing(
+            index_elements=["source", "message_id"]
+        )
+        await session.execute(stmt, rows)
+
+
+async def insert_periods(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        await session.execute(_insert(session, WaitingPeriod.__table__), rows)
 
 
 def _latest_per_key(rows: Iterable[dict[str, Any]], rank: Any) -> list[dict[str, Any]]:
@@ -160,8 +180,16 @@ async def load_facts(
     for part in _chunks(conversation_ids):
         result = await session.execute(
             select(
-                m.conversation_id, m.message_id, m.at, m.is_team, m.author_id, m.person,
-                m.text, m.deleted, m.author_name, m.url,
+                m.conversation_id,
+                m.message_id,
+                m.at,
+                m.is_team,
+                m.author_id,
+                m.person,
+                m.text,
+                m.deleted,
+                m.author_name,
+                m.url,
             ).where(m.conversation_id.in_(part))
         )
         for cid, mid, at, team, author, person, text, deleted, name, url in result.tuples():
@@ -194,9 +222,16 @@ async def save_states(
 ) -> None:
     """Write recomputed conversation rows (each with ``id``) and replace their periods."""
     if conversations:
-        await session.execute(
-            update(Conversation).execution_options(synchronize_session=False), conversations
+        # A Core executemany: one statement for the batch (the ORM bulk path splits batches
+        # whenever the set of non-NULL keys changes from one row to the next).
+        table = cast(Table, Conversation.__table__)
+        columns = [k for k in conversations[0] if k != "id"]
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values({k: bindparam(k, type_=table.c[k].type) for k in columns})
         )
+        await session.execute(stmt, [{**row, "b_id": row["id"]} for row in conversations])
     ids = list(periods)
     for part in _chunks(ids):
         await session.execute(delete(WaitingPeriod).where(WaitingPeriod.conversation_id.in_(part)))
@@ -213,8 +248,7 @@ async def save_states(
         for cid, ps in periods.items()
         for p in ps
     ]
-    if rows:
-        await session.execute(_insert(session, WaitingPeriod), rows)
+    await insert_periods(session, rows)
 
 
 async def conversation_meta(

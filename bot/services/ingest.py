@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -9,13 +10,17 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.conversation import DEFAULT_CLOSING_WORDS, ConversationState, compute_state
-from bot.domain.events import InboundMessage, MessageFact
+from bot.domain.events import InboundMessage, Kind, MessageFact
+from bot.domain.merge import Stored, fold
 from storage.db import Database
 from storage.ingest_repo import (
-    ConversationKey,
     PeriodRow,
     conversation_meta,
-    ensure_conversations,
+    create_conversations,
+    existing_message_ids,
+    find_conversations,
+    insert_messages,
+    insert_periods,
     load_facts,
     save_states,
     upsert_messages,
@@ -53,7 +58,6 @@ def thread_key(channel: str, thread: str) -> str:
 
 def _message_row(m: InboundMessage, conversation_id: int) -> dict[str, object]:
     return {
-        "kind": m.kind,
         "source": m.source,
         "message_id": m.message_id,
         "conversation_id": conversation_id,
@@ -97,54 +101,160 @@ def conversation_row(
     }
     # The thread's link is its first message's, whatever message happened to arrive first.
     urls = [f.url for f in live if f.url] or [f.url for f in ordered if f.url]
-    if urls:
-        row["url"] = urls[0]
+    row["url"] = urls[0] if urls else ""
     return row
 
 
-async def recompute(db_session: AsyncSession, ids: Sequence[int], rules: Rules) -> None:
-    """Recompute conversations ``ids`` inside the caller's write transaction."""
+def _period_rows(
+    cid: int, source: str, state: ConversationState, rules: Rules
+) -> tuple[list[PeriodRow], datetime | None]:
+    rows = [
+        PeriodRow(p.started_at, p.ended_at, p.end_reason, p.answered_by,
+                  rules.due_at(source, p.started_at))
+        for p in state.periods
+    ]  # fmt: skip
+    due = rows[-1].due_at if state.waiting_since and rows else None
+    return rows, due
+
+
+def _period_dicts(cid: int, source: str, rows: Sequence[PeriodRow]) -> list[dict[str, object]]:
+    return [
+        {
+            "conversation_id": cid,
+            "source": source,
+            "started_at": p.started_at,
+            "ended_at": p.ended_at,
+            "end_reason": p.end_reason,
+            "answered_by": p.answered_by,
+            "due_at": p.due_at,
+        }
+        for p in rows
+    ]
+
+
+async def _recompute(session: AsyncSession, ids: Sequence[int], rules: Rules) -> None:
     if not ids:
         return
-    facts, actions = await load_facts(db_session, ids)
-    meta = await conversation_meta(db_session, ids)
+    facts, actions = await load_facts(session, ids)
+    meta = await conversation_meta(session, ids)
     rows: list[dict[str, object]] = []
     periods: dict[int, list[PeriodRow]] = {}
     sources: dict[int, str] = {}
     for cid in ids:
         source, version, _claimed = meta[cid]
         state = compute_state(facts.get(cid, ()), actions.get(cid, ()), rules.closing_words)
-        period_rows = [
-            PeriodRow(p.started_at, p.ended_at, p.end_reason, p.answered_by,
-                      rules.due_at(source, p.started_at))
-            for p in state.periods
-        ]
-        due = period_rows[-1].due_at if state.waiting_since and period_rows else None
+        period_rows, due = _period_rows(cid, source, state, rules)
         rows.append(conversation_row(cid, version, state, facts.get(cid, ()), due))
         periods[cid] = period_rows
         sources[cid] = source
-    await save_states(db_session, rows, periods, sources)
-    if rules.after_recompute is not None:
+    await save_states(session, rows, periods, sources)
+
+
+async def recompute(db_session: AsyncSession, ids: Sequence[int], rules: Rules) -> None:
+    """Recompute conversations ``ids`` inside the caller's write transaction."""
+    await _recompute(db_session, ids, rules)
+    if ids and rules.after_recompute is not None:
         await rules.after_recompute(db_session, ids)
 
 
+def _stored_row(s: Stored, cid: int) -> dict[str, object]:
+    m = s.message
+    return {
+        "source": m.source,
+        "message_id": m.message_id,
+        "conversation_id": cid,
+        "at": m.at,
+        "author_id": m.author.id,
+        "author_name": m.author.name,
+        "person": m.person,
+        "is_team": m.is_team,
+        "text": m.text,
+        "url": m.url,
+        "deleted": s.deleted,
+        "edited_at": s.edited_at,
+    }
+
+
+def _fact(s: Stored) -> MessageFact:
+    m = s.message
+    return MessageFact(m.message_id, m.at, m.is_team, m.author.id, m.person, m.text, s.deleted,
+                       m.author.name, m.url)  # fmt: skip
+
+
 async def ingest(db: Database, messages: Sequence[InboundMessage], rules: Rules) -> IngestResult:
-    """Store messages idempotently and bring every touched conversation up to date."""
+    """Store messages idempotently and bring every touched conversation up to date.
+
+    Conversations that did not exist are computed from the batch alone and written once,
+    with their state. Existing ones get only the messages that are new to them, and are
+    recomputed from the store when something changed: a pure redelivery writes nothing.
+    """
     if not messages:
         return IngestResult(0, ())
+    threads: dict[tuple[str, str], list[InboundMessage]] = defaultdict(list)
+    for m in messages:
+        threads[(m.source, thread_key(m.channel, m.thread))].append(m)
     async with db.write() as session:
-        keys = [
-            ConversationKey(m.source, thread_key(m.channel, m.thread), m.platform, m.channel,
-                            m.thread, m.url)
-            for m in messages
-        ]
-        ids = await ensure_conversations(session, keys)
-        rows = [
-            _message_row(m, ids[(m.source, thread_key(m.channel, m.thread))]) for m in messages
-        ]
-        changed = await upsert_messages(session, rows)
-        touched = sorted(set(ids.values()))
-        # Only conversations whose messages changed: a redelivery rewrites nothing.
-        await recompute(session, sorted(changed), rules)
+        ids = await find_conversations(session, list(threads))
+        fresh = [k for k in threads if k not in ids]
+        folded = {k: fold(threads[k]) for k in fresh}
+        states = {
+            k: compute_state([_fact(s) for s in folded[k]], (), rules.closing_words) for k in fresh
+        }
+        new_rows: list[dict[str, object]] = []
+        new_periods: dict[tuple[str, str], list[PeriodRow]] = {}
+        for k in fresh:
+            first = threads[k][0]
+            period_rows, due = _period_rows(0, k[0], states[k], rules)
+            row = conversation_row(0, 0, states[k], [_fact(s) for s in folded[k]], due)
+            del row["id"]
+            row.update(source=k[0], thread_key=k[1], platform=first.platform,
+                       channel=first.channel, thread=first.thread)  # fmt: skip
+            new_rows.append(row)
+            new_periods[k] = period_rows
+        created = await create_conversations(session, new_rows)
+        lost = [k for k in fresh if k not in created]  # created concurrently by another writer
+        if lost:
+            ids.update(await find_conversations(session, lost))
+        message_rows: list[dict[str, object]] = []
+        period_rows_all: list[dict[str, object]] = []
+        for k, cid in created.items():
+            message_rows.extend(_stored_row(s, cid) for s in folded[k])
+            period_rows_all.extend(_period_dicts(cid, k[0], new_periods[k]))
+        await insert_messages(session, message_rows)
+        await insert_periods(session, period_rows_all)
+        changed = await _store_into_existing(session, threads, ids)
+        await _recompute(session, sorted(changed), rules)
+        touched = sorted({*ids.values(), *created.values()})
+        if rules.after_recompute is not None:
+            await rules.after_recompute(session, sorted({*changed, *created.values()}))
     return IngestResult(len(messages), tuple(touched))
 
+
+async def _store_into_existing(
+    session: AsyncSession,
+    threads: dict[tuple[str, str], list[InboundMessage]],
+    ids: dict[tuple[str, str], int],
+) -> set[int]:
+    """Write the batch's messages of existing conversations; returns those that changed."""
+    plain: dict[str, list[dict[str, object]]] = defaultdict(list)
+    others: list[dict[str, object]] = []
+    for k, cid in ids.items():
+        for m in threads[k]:
+            if m.kind is Kind.MESSAGE:
+                plain[m.source].append(_message_row(m, cid))
+            else:
+                others.append({**_message_row(m, cid), "kind": m.kind})
+    changed: set[int] = set()
+    for source, rows in plain.items():
+        known = await existing_message_ids(session, source, [str(r["message_id"]) for r in rows])
+        seen: set[object] = set()
+        new: list[dict[str, object]] = []
+        for r in rows:
+            if r["message_id"] not in known and r["message_id"] not in seen:
+                seen.add(r["message_id"])
+                new.append(r)
+        await insert_messages(session, new)
+        changed.update(int(str(r["conversation_id"])) for r in new)
+    if others:
+        changed |= await upsert_messages(session, others)
+    return changed
