@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint unit bench clean
+.PHONY: install run test lint unit bench clean browser
 
 $(BIN)/nudgebot: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,8 +22,17 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Headless Chromium and chromedriver from Debian for the dashboard's browser test; only as root
+# (elsewhere the test skips and says how to install them).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	  else echo "browser test will skip: apt-get install chromium chromium-driver as root"; fi; \
+	fi
+
 # The suite twice: on the embedded SQLite and on PostgreSQL (NUDGEBOT_TEST_PG names the server).
-unit: install
+unit: install browser
 	NUDGEBOT_TEST_DB=sqlite $(BIN)/pytest -q
 	NUDGEBOT_TEST_DB=postgresql $(BIN)/pytest -q
 

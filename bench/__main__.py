@@ -145,7 +145,9 @@ def bench_waiting(backends: list[str], sizes: tuple[int, int], iterations: int) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="Nudgebot benchmarks, printed next to their baselines."
+    )
     parser.add_argument("--only", choices=("import", "waiting"))
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--quick", action="store_true", help="20k messages, 100k conversations")

@@ -36,7 +36,7 @@ class ThreadProfile:
                 prof.disable()
 
         self._original_run = original
-        threading.Thread.run = run  # type: ignore[method-assign]
+        threading.Thread.run = run  # type: ignore[method-assign,assignment]
         self.main.enable()
         return self
 

@@ -1,31 +1,43 @@
 """N nudges to P people through the real engine (outbox, deliverer) and the Slack messenger,
-against the fake Web API enforcing one ``chat.postMessage`` per second per channel.
+against the fake Web API — in its own process, as Slack is — enforcing one
+``chat.postMessage`` per second per channel.
 
-Time is scaled: with ``scale`` 10 the fake allows one message per 0.1 s per channel (and
-says so in ``Retry-After``, fractionally), and the messenger paces at that interval. The
-allowed rate is then ``P × scale`` messages/s; delivered ÷ allowed is the figure that
-matters. A second run paces at twice the allowed rate (as an over-eager second replica
-would), so the fake answers 429 + Retry-After and the retry path carries the load.
+Time is scaled: with ``scale`` 2 the fake allows one message per 0.5 s per channel (and says
+so in ``Retry-After``, fractionally), and the messenger paces at that interval. The allowed
+rate is then ``P × scale`` messages/s; delivered ÷ allowed is the figure that matters. A
+second engine run paces at twice the allowed rate (as an over-eager second replica would), so
+the fake answers 429 + Retry-After and the retry path carries the load. A third row drives
+the messenger alone, without the engine, to separate the adapter's pacing from the outbox.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import subprocess
+import sys
 import time
-from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import httpx
 from sqlalchemy import text
 
-from adapters.slack.service import SlackService, SlackSettings
+from adapters.slack.messenger import SlackMessenger
+from adapters.slack.pacing import ChannelPacer
+from adapters.slack.service import SlackService, SlackSettings, web_client
 from bench.common import Table, fresh_database, load, verdict
 from bot.app import Runtime
 from bot.config import parse_config
 from bot.core_impl import CoreService
 from bot.domain.events import Author, InboundMessage
+from bot.domain.ports import DeliveryError, NudgeView, Recipient, Step, TranscriptLine
 from bot.wiring.slack import component
-from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
+from tests.fakes.slack_api import BOT_TOKEN
 
 TARGET = 0.9
 
@@ -42,27 +54,63 @@ def config(people: int) -> str:
 
 @dataclass
 class Result:
-    delivered: int
-    unique: int
-    lost: int
+    delivered: int  # accepted posts carrying a nudge id
+    unique: int  # distinct nudge ids among them
+    expected: int
     seconds: float
     allowed: float
-    limited: int
-    retries: int
+    limited: int  # 429s the fake answered
+    retries: int  # deliveries that failed and were tried again
+
+    @property
+    def lost(self) -> int:
+        return self.expected - self.unique
 
     @property
     def rate(self) -> float:
         return self.unique / self.seconds if self.seconds else 0.0
 
 
-async def run(url: str, nudges: int, people: int, scale: float, pace: float) -> Result:
-    interval = 1.0 / scale
-    fake = await FakeSlack().start()
-    fake.limit_per_channel(interval)
-    rt = Runtime.from_config(parse_config(config(people)), url)
-    core = CoreService(rt)
+@contextlib.contextmanager
+def fake_slack(interval: float) -> Iterator[str]:
+    """The fake Web API in a subprocess; yields its base URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.slack_api", str(port)],
+        cwd=Path(__file__).resolve().parents[1],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.post(f"{base}/_control/limit", json={"interval": interval}, timeout=1)
+                break
+            time.sleep(0.05)
+        yield base
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def tally(base: str, expected: int, people: int, scale: float, retries: int) -> Result:
+    report = httpx.get(f"{base}/_control/posts", timeout=30).json()
+    posts = [p for p in report["posts"] if p["status"] == 200 and p["metadata"]]
+    ids = [p["metadata"]["event_payload"]["nudge_id"] for p in posts]
+    seconds = posts[-1]["at"] - posts[0]["at"] if len(posts) > 1 else 0.0
+    # Each channel sends n/P messages over n/P - 1 intervals: stretch the span to match.
+    unique = len(set(ids))
+    span = seconds * unique / max(1, unique - people)
+    return Result(len(ids), unique, expected, span, people * scale, report["rate_limited"], retries)
+
+
+def _messages(nudges: int, people: int) -> list[InboundMessage]:
     since = datetime.now(UTC) - timedelta(hours=1)
-    messages = [
+    return [
         InboundMessage(
             source=f"s{i % people:02d}",
             platform="slack",
@@ -76,75 +124,114 @@ async def run(url: str, nudges: int, people: int, scale: float, pace: float) -> 
         )
         for i in range(nudges)
     ]
+
+
+async def _states(rt: Runtime) -> dict[str, int]:
+    async with rt.db.read() as session:
+        rows = await session.execute(text("SELECT state, count(*) FROM nudges GROUP BY state"))
+        return {state: int(n) for state, n in rows.tuples()}
+
+
+async def run_engine(
+    url: str, api: str, nudges: int, people: int, scale: float, pace: float
+) -> int:
+    """Plan and deliver every nudge with the engine's ticks; returns the retries it made."""
+    interval = 1.0 / scale
+    rt = Runtime.from_config(parse_config(config(people)), url)
+    core = CoreService(rt)
+    messages = _messages(nudges, people)
     for start in range(0, nudges, 500):
         await core.ingest(messages[start : start + 500])
     settings = SlackSettings(
         BOT_TOKEN,
         "secret",
-        api_url=fake.api_url,
+        api_url=api + "/api/",
         post_interval=interval * pace,
         max_retry_wait=interval * 20,
     )
     service = SlackService(settings, core, rt.config, rt.now)
     service.pacer.max_wait = interval * 20
-    part = component(service)
-    rt.attach(part)
+    rt.attach(component(service))
     await service.start()
     engine = rt.engine
     assert engine is not None
     deadline = time.monotonic() + nudges / (people * scale) * 4 + 60
     while time.monotonic() < deadline:
         result = await engine.tick()
-        async with rt.db.read() as session:
-            states = Counter(
-                dict(
-                    (
-                        await session.execute(
-                            text("SELECT state, count(*) FROM nudges GROUP BY state")
-                        )
-                    )
-                    .tuples()
-                    .all()
-                )
-            )
-        if states.get("sent", 0) >= nudges or (
-            not result.more and not states.get("pending") and not states.get("sending")
+        states = await _states(rt)
+        if states.get("sent", 0) >= nudges or not (
+            result.more or states.get("pending") or states.get("sending")
         ):
             break
         if not result.more:
             await asyncio.sleep(0.02)
     async with rt.db.read() as session:
-        retries = (
-            int(await session.scalar(text("SELECT coalesce(sum(attempts), 0) FROM nudges")) or 0)
-            - nudges
-        )
-    posts = [c for c in fake.calls_to("chat.postMessage") if "metadata" in c.params]
-    ids = [c.params["metadata"]["event_payload"]["nudge_id"] for c in posts]
-    seconds = (posts[-1].at - posts[0].at) if len(posts) > 1 else 0.0
-    # n messages over (n - 1) intervals per channel: rate over the span, corrected.
-    span = seconds * len(set(ids)) / max(1, len(set(ids)) - people)
+        attempts = await session.scalar(text("SELECT coalesce(sum(attempts), 0) FROM nudges"))
     await service.stop()
     await rt.close()
-    await fake.stop()
-    return Result(
-        len(ids),
-        len(set(ids)),
-        nudges - len(set(ids)),
-        span,
-        people * scale,
-        fake.rate_limited,
-        max(0, retries),
+    return max(0, int(attempts or 0) - nudges)
+
+
+async def run_direct(api: str, nudges: int, people: int, scale: float) -> int:
+    """The messenger alone, fed as fast as it takes them (32 in flight, as the deliverer
+    does, each retried after the ``retry_after`` it reports); returns the retries."""
+    interval = 1.0 / scale
+    settings = SlackSettings(
+        BOT_TOKEN,
+        "secret",
+        api_url=api + "/api/",
+        post_interval=interval,
+        max_retry_wait=interval * 20,
     )
+    pacer = ChannelPacer(interval, max_wait=20 * interval)
+    messenger = SlackMessenger(web_client(settings), pacer, str)
+    now = datetime.now(UTC)
+    gate = asyncio.Semaphore(32)
+    retries = 0
+
+    async def deliver(i: int) -> None:
+        nonlocal retries
+        line = TranscriptLine("Customer", False, now, f"Question {i}")
+        view = NudgeView(
+            i + 1,
+            i + 1,
+            Step.FIRST,
+            Recipient("slack", f"U0P{i % people:04d}"),
+            "s",
+            "slack",
+            f"C0S{i % people:04d}",
+            f"{1_700_000_000 + i}.000100",
+            "Customer",
+            now - timedelta(minutes=20),
+            now,
+            now,
+            ("p",),
+            (line,),
+            "",
+            True,
+        )
+        async with gate:
+            while True:
+                try:
+                    await messenger.send_nudge(view)
+                    return
+                except DeliveryError as exc:
+                    retries += 1
+                    await asyncio.sleep(exc.retry_after or interval)
+
+    await asyncio.gather(*(deliver(i) for i in range(nudges)))
+    return retries
 
 
 def report(backend: str, nudges: int, people: int, scale: float) -> None:
     print(
-        f"\n== Slack nudges: {nudges:,} to {people} people, 1 msg/s per channel enforced, "
-        f"time scaled ×{scale:g} (1 s of Slack = {1 / scale:g} s here), {backend} =="
+        f"\n== Slack nudges: {nudges:,} to {people} people, 1 msg/s per channel enforced by the "
+        f"fake (own process), time scaled ×{scale:g} (1 s of Slack = {1 / scale:g} s), "
+        f"{backend} =="
     )
     table = Table(
         (
-            "pacing",
+            "path",
             "delivered",
             "lost",
             "duplicated",
@@ -156,9 +243,20 @@ def report(backend: str, nudges: int, people: int, scale: float) -> None:
             f">= {TARGET}",
         )
     )
-    for label, pace in (("1 msg/s per channel", 1.0), ("2 msg/s (too eager)", 0.5)):
-        with fresh_database(backend) as url:
-            r = asyncio.run(run(url, nudges, people, scale, pace))
+    runs: list[tuple[str, Any]] = [
+        ("engine, paced 1/s/channel", 1.0),
+        ("engine, paced 2/s (eager)", 0.5),
+        ("messenger alone, 1/s", None),
+    ]
+    for label, pace in runs:
+        started = time.monotonic()
+        with fake_slack(1.0 / scale) as api:
+            if pace is None:
+                retries = asyncio.run(run_direct(api, nudges, people, scale))
+            else:
+                with fresh_database(backend) as url:
+                    retries = asyncio.run(run_engine(url, api, nudges, people, scale, pace))
+            r = tally(api, nudges, people, scale, retries)
         ratio = r.rate / r.allowed
         table.add(
             label,
@@ -172,5 +270,5 @@ def report(backend: str, nudges: int, people: int, scale: float) -> None:
             f"{ratio:.2f}",
             verdict(ratio >= TARGET),
         )
-        print(f"  {label}: {r.seconds:.1f} s (load {load()})")
+        print(f"  {label}: {time.monotonic() - started:.1f} s (load {load()})")
     print(table.render())

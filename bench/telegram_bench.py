@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import random
 import socket
@@ -133,6 +134,12 @@ class Run:
     seconds: float
     latency: Latency
     errors: int
+    cpu: float = 0.0  # server CPU seconds spent on the run
+
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU per request: what the load on the machine does not change much."""
+        return self.cpu / self.count * 1000
 
     @property
     def rate(self) -> float:
@@ -260,6 +267,7 @@ async def _serve_nudgebot(fake: Any, db_url: str, config_path: str) -> None:
     from bot.web.app import create_app
     from bot.wiring.telegram import TelegramSettings, assemble
 
+    logging.getLogger("nudgebot.telegram").setLevel(logging.ERROR)  # no setWebhook: expected
     rt = Runtime.from_config(load_config(config_path), db_url)
     settings = TelegramSettings(fake.token, SECRET, fake.base_url, "webhook", None)
     telegram = assemble(rt, CoreService(rt), settings)
@@ -288,6 +296,11 @@ class Server:
             self.proc.kill()
             raise RuntimeError(f"{kind} server did not start: {line!r}")
         self.port = int(line.split()[1])
+
+    def cpu(self) -> float:
+        """CPU seconds (user + system, every thread) the server has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         self.proc.terminate()
@@ -325,12 +338,14 @@ def measure(kind: str, db_url: str, config_path: str, sizes: tuple[int, int, int
     work = Workload()
     try:
         asyncio.run(drive(server.port, [work.request(server.port) for _ in range(warm)], 32, 60))
-        throughput = asyncio.run(
-            drive(server.port, [work.request(server.port) for _ in range(many)], 32, seconds)
-        )
-        latency = asyncio.run(
-            drive(server.port, [work.request(server.port) for _ in range(few)], 16, seconds)
-        )
+        requests = [work.request(server.port) for _ in range(many)]
+        before = server.cpu()
+        throughput = asyncio.run(drive(server.port, requests, 32, seconds))
+        throughput.cpu = server.cpu() - before
+        requests = [work.request(server.port) for _ in range(few)]
+        before = server.cpu()
+        latency = asyncio.run(drive(server.port, requests, 16, seconds))
+        latency.cpu = server.cpu() - before
     finally:
         server.close()
     result = Result(kind, throughput, latency)
@@ -360,8 +375,8 @@ def run(backends: list[str], quick: bool) -> list[tuple[str, list[Result]]]:
 
 
 def report(results: list[tuple[str, list[Result]]]) -> None:
-    table = Table(("db", "server", "32 senders", "16 senders: latency", "vs bare", "vs ptb",
-                   "stored", "targets"))  # fmt: skip
+    table = Table(("db", "server", "32 senders", "CPU/update", "16 senders: latency",
+                   "vs bare", "vs ptb", "stored", "targets"))  # fmt: skip
     for backend, rows in results:
         bare, ptb = rows[0], rows[1]
         for r in rows:
@@ -378,7 +393,8 @@ def report(results: list[tuple[str, list[Result]]]) -> None:
             table.add(
                 backend, r.kind,
                 f"{r.throughput.rate:,.0f} req/s" + (f" ({errors} non-200)" if errors else ""),
-                r.latency.latency.describe(), ratio_bare, ratio_ptb, stored, verdicts,
+                f"{r.throughput.cpu_ms:.2f} ms", r.latency.latency.describe(), ratio_bare,
+                ratio_ptb, stored, verdicts,
             )  # fmt: skip
     print(table.render())
 

@@ -143,6 +143,17 @@ def _check(rows: list[Any], what: str) -> None:
         raise RuntimeError(f"{what} returned {len(rows)} rows, expected {LIMIT}")
 
 
+def _web_app(rt: Any) -> Any:
+    """The real ASGI app with the bench's API token, or None while ``bot.web.app`` is absent
+    (the service function then stands in for the HTTP path)."""
+    try:
+        from bot.web.app import create_app
+    except ImportError:
+        return None
+    os.environ["NUDGEBOT_API_TOKEN"] = TOKEN  # read once, when the app is created
+    return create_app(rt)
+
+
 async def _probes(url: str, backend: str, stack: AsyncExitStack) -> dict[str, Call]:
     """One call per measured path against the database at ``url``."""
     import httpx
@@ -155,13 +166,9 @@ async def _probes(url: str, backend: str, stack: AsyncExitStack) -> dict[str, Ca
     rt = Runtime.from_config(Config(), url)
     stack.push_async_callback(rt.close)
     probes: dict[str, Call] = {}
-    try:
-        from bot.web.app import create_app
-    except ImportError:  # the web app is not there yet: the service function stands in
-        create_app = None
-    if create_app is not None:
-        os.environ["NUDGEBOT_API_TOKEN"] = TOKEN
-        transport = httpx.ASGITransport(app=create_app(rt))
+    app = _web_app(rt)
+    if app is not None:
+        transport = httpx.ASGITransport(app=app)
         client = await stack.enter_async_context(
             httpx.AsyncClient(transport=transport, base_url="http://bench")
         )

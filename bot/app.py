@@ -16,6 +16,8 @@ from bot.domain.clock import BusinessClock
 from bot.domain.ports import Messenger, Replier
 from bot.domain.routing import Routing
 from bot.scheduler import Scheduler, tick_seconds
+from bot.services.digest import oncall_reporter
+from bot.services.digest_send import DigestService, messenger_send
 from bot.services.handoffs import handoff_job
 from bot.services.ingest import Rules
 from bot.services.nudge_engine import NudgeEngine
@@ -145,8 +147,13 @@ class Runtime:
         engine = self.engine
         assert engine is not None
 
+        digests = DigestService(self.db, self.config, oncall_reporter(self.oncall))
+        send_digest = messenger_send(self.messengers)
+
         async def tick() -> bool:
-            return (await engine.tick()).more
+            more = (await engine.tick()).more
+            await digests.tick(self.now(), send_digest)  # weekly digests to owners
+            return more
 
         self.scheduler = Scheduler(tick, engine.next_due, interval=tick_seconds())
         engine.wake = self.scheduler.poke
@@ -175,7 +182,10 @@ class Runtime:
         db = connect(database)
         oncall = OncallService(config, db, now=now)
         routing = build_routing(config, on_call=oncall.on_call)
-        return cls(config, db, build_rules(config), routing, now, oncall_service=oncall)
+        return cls(
+            config, db, build_rules(config), routing, now, messengers=messengers_from_env(),
+            oncall_service=oncall,
+        )  # fmt: skip
 
     def resolve_person(self, author_id: str) -> str | None:
         return self.config.person_by_identity(author_id)

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import (
+    BindParameter,
+    Boolean,
+    Integer,
+    String,
+    TextualSelect,
+    bindparam,
+    column,
+    select,
+    text,
+    tuple_,
+)
 
 from bot.app import Runtime
 from bot.domain.events import InboundMessage
@@ -18,7 +31,7 @@ from bot.domain.ports import (
 )
 from bot.services.ingest import ingest
 from bot.services.waiting import list_waiting
-from storage.models import Conversation, Message
+from storage.models import Conversation, Message, UTCDateTime
 
 
 class CoreService:
@@ -42,7 +55,15 @@ class CoreService:
         ]
 
     async def on_call(self) -> Sequence[OnCallItem]:
-        return []
+        service = self.rt.oncall
+        await service.prepare()
+        now = self.rt.now()
+        items = []
+        for rid in service.rotation_ids:
+            s = service.status(rid, now)
+            nxt = s.next.person if s.next else None
+            items.append(OnCallItem(rid, s.person, s.since, s.until, nxt))
+        return items
 
     async def conversation_ref(self, conversation_id: int) -> tuple[str, str, str, str] | None:
         c = Conversation
@@ -78,42 +99,41 @@ class CoreService:
             )
             return {mid: thread for mid, thread in rows.tuples()}
 
+    async def threads_of(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], str]:
+        m, c = Message, Conversation
+        found: dict[tuple[str, str], str] = {}
+        async with self.rt.db.read() as session:
+            for start in range(0, len(keys), 500):
+                part = list(keys[start : start + 500])
+                rows = await session.execute(
+                    select(m.source, m.message_id, c.thread)
+                    .join(c, c.id == m.conversation_id)
+                    .where(tuple_(m.source, m.message_id).in_(part))
+                )
+                found.update({(s, mid): thread for s, mid, thread in rows.tuples()})
+        return found
+
     async def latest_messages(
         self, queries: Sequence[LatestQuery]
     ) -> Sequence[ChannelMessage | None]:
-        # Each a range of ix_messages_source_at (source, at), filtered: its cost grows with
+        # One statement for the whole batch: a UNION ALL of LIMIT 1 arms, each a range of
+        # ix_messages_source_at (source, at) filtered by channel/author — its cost grows with
         # the source's messages inside [since, at], which the callers keep short.
-        m, c = Message, Conversation
-        found: list[ChannelMessage | None] = []
-        if not queries:
-            return found
+        found: list[ChannelMessage | None] = [None] * len(queries)
         async with self.rt.db.read() as session:
-            for q in queries:
-                query = (
-                    select(m.message_id, c.thread, m.at, m.is_team, m.author_id, c.waiting_since)
-                    .join(c, c.id == m.conversation_id)
-                    .where(
-                        m.source == q.source,
-                        m.at >= q.since,
-                        m.at <= q.at,
-                        m.deleted.is_(False),
-                        c.channel == q.channel,
+            for start in range(0, len(queries), _LATEST_ARMS):
+                part = queries[start : start + _LATEST_ARMS]
+                params: dict[str, object] = {}
+                for i, q in enumerate(part):
+                    params.update({
+                        f"s{i}": q.source, f"c{i}": q.channel, f"lo{i}": q.since, f"hi{i}": q.at,
+                        f"a{i}": q.author_id, f"t{i}": q.is_team, f"x{i}": q.exclude or "",
+                    })  # fmt: skip
+                rows = await session.execute(_latest_statement(len(part)), params)
+                for k, mid, thread, at, team, author, waiting in rows.tuples():
+                    found[start + k] = ChannelMessage(
+                        mid, thread, at, bool(team), author, waiting is not None
                     )
-                    .order_by(m.at.desc(), m.id.desc())
-                    .limit(1)
-                )
-                if q.author_id is not None:
-                    query = query.where(m.author_id == q.author_id)
-                if q.is_team is not None:
-                    query = query.where(m.is_team.is_(q.is_team))
-                if q.exclude is not None:
-                    query = query.where(m.message_id != q.exclude)
-                row = (await session.execute(query)).first()
-                found.append(
-                    None
-                    if row is None
-                    else ChannelMessage(row[0], row[1], row[2], row[3], row[4], row[5] is not None)
-                )
         return found
 
     async def conversation_of(self, source: str, message_id: str) -> int | None:
@@ -123,3 +143,38 @@ class CoreService:
                 select(m.conversation_id).where(m.source == source, m.message_id == message_id)
             )
         return found
+
+
+_LATEST_ARMS = 100  # UNION ALL arms per statement (SQLite allows 500)
+_LATEST_ARM = """SELECT {k} AS k, * FROM (
+  SELECT m.message_id, c.thread, m.at, m.is_team, m.author_id, c.waiting_since
+  FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id
+  WHERE m.source = :s{k} AND m.at >= :lo{k} AND m.at <= :hi{k} AND NOT m.deleted
+    AND c.channel = :c{k} AND coalesce(:a{k}, m.author_id) = m.author_id
+    AND coalesce(:t{k}, m.is_team) = m.is_team AND m.message_id <> :x{k}
+  ORDER BY m.at DESC, m.id DESC LIMIT 1) AS arm{k}"""
+
+
+@functools.cache
+def _latest_statement(arms: int) -> TextualSelect:
+    """Plain SQL, built once per arm count: every arm has the same shape whatever its
+    options (NULL means "any"), and a text statement skips the expression-building and
+    cache-key work a Core union of this size costs on every call."""
+    sql = "\nUNION ALL\n".join(_LATEST_ARM.format(k=k) for k in range(arms))
+    binds: list[BindParameter[Any]] = []
+    for k in range(arms):
+        binds += [
+            bindparam(f"s{k}", type_=String), bindparam(f"c{k}", type_=String),
+            bindparam(f"lo{k}", type_=UTCDateTime), bindparam(f"hi{k}", type_=UTCDateTime),
+            bindparam(f"a{k}", type_=String), bindparam(f"t{k}", type_=Boolean),
+            bindparam(f"x{k}", type_=String),
+        ]  # fmt: skip
+    return (
+        text(sql)
+        .bindparams(*binds)
+        .columns(
+            column("k", Integer), column("message_id", String), column("thread", String),
+            column("at", UTCDateTime), column("is_team", Boolean),
+            column("author_id", String), column("waiting_since", UTCDateTime),
+        )
+    )  # fmt: skip

@@ -64,6 +64,7 @@ class Scheduler:
         self._worker: asyncio.Task[None] | None = None
         self._event = asyncio.Event()
         self._armed: datetime | None = None
+        self._stopping = False
         self.ticks = 0
 
     @property
@@ -74,6 +75,7 @@ class Scheduler:
         if self.running:
             return
         self._event = asyncio.Event()
+        self._stopping = False
         self._aps = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
@@ -85,16 +87,25 @@ class Scheduler:
         self._worker = asyncio.create_task(self._run(), name="nudgebot-scheduler")
         self._event.set()  # a first tick at once
 
-    async def stop(self) -> None:
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+    async def stop(self, grace: float = 30.0) -> None:
+        """Let a tick in progress finish (its sends and their records), then stop; cancel it
+        only after ``grace`` seconds. A cancelled tick is a crash: leases cover it."""
+        self._stopping = True
         if self._aps is not None and self._aps.running:
             self._aps.shutdown(wait=False)
         self._aps = None
         self._armed = None
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        self._event.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(worker), grace)
+        except TimeoutError:
+            log.warning("nudge tick still running after %.0fs; cancelling it", grace)
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
 
     def poke(self, at: datetime) -> None:
         """Make sure a tick runs at ``at`` (or at once if it has passed)."""
@@ -118,9 +129,11 @@ class Scheduler:
         self._event.set()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await self._event.wait()
             self._event.clear()
+            if self._stopping:
+                return
             self._armed = None
             more = False
             try:

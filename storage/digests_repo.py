@@ -43,12 +43,14 @@ async def claim(session: AsyncSession, person: str, week: str, now: datetime) ->
     }
     dialect = session.bind.dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    # RETURNING rather than rowcount: psycopg's async cursor reports -1 for this INSERT.
     stmt = (
         insert(DigestRecord)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["person", "week"])
+        .returning(DigestRecord.attempts)
     )
-    if _rowcount(await session.execute(stmt)) == 1:
+    if (await session.execute(stmt)).scalar_one_or_none() is not None:
         return 1
     d = DigestRecord
     taken = await session.execute(

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, case, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.domain.events import ActionKind
 from storage.models import ActionRecord, Conversation, Nudge, WaitingPeriod
@@ -276,8 +276,36 @@ async def rekey_period(
 
 
 async def next_nudge_at(session: AsyncSession) -> datetime | None:
-    result: datetime | None = await session.scalar(select(func.min(Conversation.next_nudge_at)))
+    c = Conversation
+    # ORDER BY … LIMIT 1 with the index's own predicate: one step into the partial index.
+    # (A bare min() does not imply IS NOT NULL to SQLite's planner and scans the table.)
+    result: datetime | None = await session.scalar(
+        select(c.next_nudge_at)
+        .where(c.next_nudge_at.is_not(None))
+        .order_by(c.next_nudge_at)
+        .limit(1)
+    )
     return result
+
+
+def _first(column: Any) -> Any:
+    return select(column).where(column.is_not(None)).order_by(column).limit(1).scalar_subquery()
+
+
+async def earliest_due(conn: AsyncConnection) -> datetime | None:
+    """The earliest ladder slot, delivery or update due, in one round trip: three steps into
+    the three partial indexes, whatever the size of the history."""
+    row = (
+        await conn.execute(
+            select(
+                _first(Conversation.next_nudge_at),
+                _first(Nudge.next_attempt_at),
+                _first(Nudge.update_next_at),
+            )
+        )
+    ).one()
+    times = [t for t in row if t is not None]
+    return min(times) if times else None
 
 
 async def waiting_ids(session: AsyncSession, after: int, limit: int) -> list[int]:

@@ -96,8 +96,16 @@ async def claim_handoff(
 ) -> int | None:
     """The attempt number this caller owns for the notice, or None when it is not ours to send
     (sent already, given up on, or being sent by another replica right now)."""
-    insert = sqlite.insert if db.is_sqlite else postgresql.insert
     h = OncallHandoff
+    key = (h.rotation == rotation, h.turn_start == turn_start, h.person == person)
+    # A plain read first: callers ask every round for as long as the turn is fresh.
+    async with db.read() as session:
+        row = (
+            await session.execute(select(h.state, h.attempts, h.lease_until).where(*key))
+        ).first()
+    if row is not None and not _retryable(row[0], row[1], row[2], now, max_attempts):
+        return None
+    insert = sqlite.insert if db.is_sqlite else postgresql.insert
     fresh = (
         insert(h)
         .values(
@@ -112,11 +120,11 @@ async def claim_handoff(
             last_error="",
         )
         .on_conflict_do_nothing(index_elements=["rotation", "turn_start", "person"])
+        .returning(h.id)
     )
     async with db.write() as session:
-        if _rowcount(await session.execute(fresh)) == 1:
+        if row is None and (await session.execute(fresh)).scalar_one_or_none() is not None:
             return 1
-        key = (h.rotation == rotation, h.turn_start == turn_start, h.person == person)
         current = await session.scalar(select(h.attempts).where(*key))
         if current is None or current >= max_attempts:
             return None
@@ -132,6 +140,14 @@ async def claim_handoff(
             .execution_options(synchronize_session=False)
         )
         return current + 1 if _rowcount(await session.execute(retake)) == 1 else None
+
+
+def _retryable(
+    state: str, attempts: int, lease_until: datetime | None, now: datetime, max_attempts: int
+) -> bool:
+    return (
+        state == SENDING and attempts < max_attempts and (lease_until is None or lease_until <= now)
+    )
 
 
 async def finish_handoff(

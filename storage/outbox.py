@@ -28,10 +28,22 @@ deliverer bounds every call well inside the lease (``storage.outbox.LEASE``).
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Select, case, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Select,
+    Table,
+    bindparam,
+    case,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Nudge
@@ -144,27 +156,56 @@ async def mark_sent(
     session: AsyncSession, nudge_id: int, attempt: int, ref: str, now: datetime
 ) -> bool:
     """Record a delivery; False when the lease was lost (another replica took the row)."""
-    n = Nudge
-    result = await session.execute(
-        update(n)
-        .where(n.id == nudge_id, n.state == State.SENDING, n.attempts == attempt)
+    return await mark_sent_many(session, [SentRecord(nudge_id, attempt, ref, now)]) == 1
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    id: int
+    attempt: int
+    ref: str
+    at: datetime
+
+
+def _mark_sent_statement() -> Any:
+    t = cast(Table, Nudge.__table__)
+    sent_at = bindparam("at", type_=t.c.sent_at.type)
+    # An outcome that arrived mid-send is shown as soon as there is something to edit.
+    update_at = case(
+        (t.c.update_state == UpdateState.PENDING, bindparam("at2", type_=t.c.sent_at.type)),
+        else_=None,
+    )
+    return (
+        update(t)
+        .where(
+            t.c.id == bindparam("nid"),
+            t.c.state == State.SENDING,
+            t.c.attempts == bindparam("attempt"),
+        )
         .values(
             state=State.SENT,
-            sent_at=now,
-            platform_ref=ref,
+            sent_at=sent_at,
+            platform_ref=bindparam("ref"),
             next_attempt_at=None,
             lease_until=None,
             last_error="",
-            # An outcome that arrived mid-send is shown as soon as there is something to edit.
-            update_next_at=func.coalesce(n.update_next_at, _if_update_pending(now)),
+            update_next_at=func.coalesce(t.c.update_next_at, update_at),
         )
-        .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
 
 
-def _if_update_pending(now: datetime) -> ColumnElement[datetime | None]:
-    return case((Nudge.update_state == UpdateState.PENDING, now), else_=None)
+_MARK_SENT = _mark_sent_statement()
+
+
+async def mark_sent_many(session: AsyncSession, records: Sequence[SentRecord]) -> int:
+    """Record deliveries in one statement (compiled once, executed for every row); returns how
+    many still held their lease — fewer than given means another replica took some over."""
+    if not records:
+        return 0
+    params = [{"nid": r.id, "attempt": r.attempt, "ref": r.ref, "at": r.at, "at2": r.at}
+              for r in records]  # fmt: skip
+    result = await session.execute(_MARK_SENT, params)
+    return _rowcount(result)
 
 
 async def mark_retry(
@@ -297,8 +338,18 @@ async def finish_update(
 async def next_work_at(session: AsyncSession) -> datetime | None:
     """The earliest moment any delivery or update is due (two index-only lookups)."""
     n = Nudge
-    first = await session.scalar(select(func.min(n.next_attempt_at)))
-    second = await session.scalar(select(func.min(n.update_next_at)))
+    first = await session.scalar(
+        select(n.next_attempt_at)
+        .where(n.next_attempt_at.is_not(None))
+        .order_by(n.next_attempt_at)
+        .limit(1)
+    )
+    second = await session.scalar(
+        select(n.update_next_at)
+        .where(n.update_next_at.is_not(None))
+        .order_by(n.update_next_at)
+        .limit(1)
+    )
     times = [t for t in (first, second) if t is not None]
     return min(times) if times else None
 

@@ -33,6 +33,7 @@ class ExportConversation:
     customer_messages: int
     team_messages: int
     waiting_since: datetime | None
+    last_text: str
     url: str
 
 
@@ -63,6 +64,7 @@ async def conversations_page(
             c.customer_messages,
             c.team_messages,
             c.waiting_since,
+            c.last_text,
             c.url,
         )
         .where(c.started_at >= since, c.started_at < until)

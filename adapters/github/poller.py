@@ -12,7 +12,8 @@ and comments of people outside the team are customer messages; maintainers' comm
 Maintainers are team members by ``github`` login, the token's own account, and — with
 ``maintainers: collaborators`` — the repository's collaborators (plus authors GitHub marks
 OWNER/MEMBER/COLLABORATOR). Bots are ignored. Pull requests are skipped unless
-``pull_requests: true``.
+``pull_requests: true``. Discussions (GraphQL) with ``discussions: true``: see
+``adapters.github.discussions``.
 
 Closing ends the waiting period: it is stored as a synthetic *team* message
 ``closed:{number}:{epoch}`` at ``closed_at``, by whoever closed it (``closed_by``). Being a
@@ -25,11 +26,14 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import httpx
 
+from adapters.github import discussions
+from adapters.github.api import GitHubAPI
+from adapters.github.marks import Mark, iso, load
 from bot.config import Config, Source
 from bot.domain.durations import parse_duration
 from bot.domain.events import Author, InboundMessage, Kind
@@ -39,23 +43,16 @@ from bot.domain.polling import (
     PollError,
     PollResult,
     Recent,
-    decode_json,
-    rate_limit_pause,
 )
 from bot.domain.ports import Delivered, ReplyTarget
 
 log = logging.getLogger("nudgebot.github")
-DEFAULT_API = "https://api.github.com"
 PAGE = 100
 MAX_SAME_SECOND_PAGES = 10
 MAX_SEEN = 1000
 COLLABORATORS_REFRESH = timedelta(hours=1)
 MAINTAINER_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 _ISSUE_URL = re.compile(r"/issues/(\d+)$")
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class GitHubPoller:
@@ -66,17 +63,15 @@ class GitHubPoller:
     ) -> None:
         self.source = source.id
         self.repo = source.repo or ""
-        self.base = (source.api_url or DEFAULT_API).rstrip("/")
+        self.api = GitHubAPI(source.api_url, source.token, now)
+        self.base = self.api.base
         self.config = config
         self.now = now
         self.page = page
         self.pull_requests = bool(source.extra.get("pull_requests", False))
         self.collaborators_mode = source.extra.get("maintainers", "team") == "collaborators"
         self.backfill = parse_duration(str(source.extra.get("backfill", "7d")))
-        self._headers = {"Accept": "application/vnd.github+json",
-                         "X-GitHub-Api-Version": "2022-11-28"}  # fmt: skip
-        if source.token:
-            self._headers["Authorization"] = f"Bearer {source.token}"
+        self.with_discussions = bool(source.extra.get("discussions", False))
         self._login: str | None = None  # the token's account; "" when it cannot be known
         self._collaborators: frozenset[str] = frozenset()
         self._collaborators_at: datetime | None = None
@@ -89,22 +84,6 @@ class GitHubPoller:
         self._handed = Recent(50_000)
         self._pending: list[str] = []
         self._last_cursor: str | None = None
-        self._pause: float | None = None
-
-    async def _get(
-        self, client: httpx.AsyncClient, url: str, params: Mapping[str, str] | None = None
-    ) -> tuple[object, Mapping[str | None, Mapping[str, str]]]:
-        resp = await client.get(url, params=params, headers=self._headers)
-        pause = rate_limit_pause(resp.headers, self.now())
-        if pause is not None:
-            self._pause = max(self._pause or 0.0, pause)
-        data = decode_json(resp.status_code, resp.headers, resp.content, self.now())
-        return data, resp.links
-
-    def _next(self, links: Mapping[str | None, Mapping[str, str]]) -> str | None:
-        url = links.get("next", {}).get("url")
-        # Only ever follow a link back to the same API: never let a response send us elsewhere.
-        return url if url and url.startswith(self.base + "/") else None
 
     # -- who is who ------------------------------------------------------------------------
 
@@ -112,7 +91,7 @@ class GitHubPoller:
         if self._login is not None:
             return
         try:
-            self._login = string(obj((await self._get(client, self.base + "/user"))[0]), "login")
+            self._login = string(obj((await self.api.get(client, self.base + "/user"))[0]), "login")
         except PollError as exc:
             if not exc.permanent:
                 raise
@@ -134,13 +113,13 @@ class GitHubPoller:
             for _ in range(20):
                 if url is None:
                     break
-                data, links = await self._get(client, url, params)
+                data, links = await self.api.get(client, url, params)
                 for raw in arr(data):
                     try:
                         logins.add(string(obj(raw), "login").lower())
                     except BadItem:
                         continue
-                url, params = self._next(links), None
+                url, params = self.api.next(links), None
         except PollError as exc:
             if not exc.permanent:
                 raise
@@ -167,11 +146,11 @@ class GitHubPoller:
             for key in self._pending:
                 self._handed[key] = "1"
         self._pending = []
-        state = _load(cursor, self.source)
-        self._pause = None
+        state = load(cursor, self.source)
+        self.api.pause = None
         await self._own(client)
         await self._refresh_collaborators(client)
-        start = _iso(self.now() - self.backfill)
+        start = iso(self.now() - self.backfill)
         repo = f"{self.base}/repos/{self.repo}"
         messages: list[InboundMessage] = []
         issues, issues_at, issues_more = await self._keyset(
@@ -193,10 +172,41 @@ class GitHubPoller:
                 continue
             if message is not None:
                 messages.append(message)
-        cursor_out = json.dumps({"issues": issues_at.dump(), "comments": comments_at.dump()},
-                                sort_keys=True)  # fmt: skip
+        marks: dict[str, object] = {"issues": issues_at.dump(), "comments": comments_at.dump()}
+        if self.with_discussions:
+            mark = state.get("discussions") or Mark(start)
+            found, newest = await self._discussions(client, mark)
+            messages.extend(found)
+            marks["discussions"] = Mark(newest or mark.since).dump()
+        cursor_out = json.dumps(marks, sort_keys=True)
         self._last_cursor = cursor_out
-        return PollResult(messages, cursor_out, self._pause, issues_more or comments_more)
+        return PollResult(messages, cursor_out, self.api.pause, issues_more or comments_more)
+
+    async def _discussions(
+        self, client: httpx.AsyncClient, mark: Mark
+    ) -> tuple[list[InboundMessage], str | None]:
+        async def gql(query: str, variables: Mapping[str, object]) -> Mapping[str, object]:
+            return await self.api.graphql(client, query, variables)
+
+        walked = await discussions.walk(gql, self.repo, when({"t": mark.since}, "t"))
+        out: list[InboundMessage] = []
+        for node in walked.nodes:
+            try:
+                found = discussions.messages(node, source=self.source, repo=self.repo,
+                                             side=self._side)  # fmt: skip
+            except BadItem as exc:
+                log.warning("%s: skipped a malformed discussion: %s", self.source, exc)
+                continue
+            for message in found:
+                key = f"{message.message_id}@{(message.edited_at or message.at).isoformat()}"
+                if key in self._handed:
+                    continue
+                self._pending.append(key)
+                person = self._posted.get(message.message_id)
+                if person is not None:
+                    message = replace(message, is_team=True, person=person)
+                out.append(message)
+        return out, iso(walked.newest) if walked.newest else None
 
     async def _keyset(
         self, client: httpx.AsyncClient, url: str, params: Mapping[str, str], mark: Mark
@@ -214,12 +224,12 @@ class GitHubPoller:
         for _ in range(MAX_SAME_SECOND_PAGES):
             if next_url is None:
                 break
-            data, links = await self._get(client, next_url, query)
+            data, links = await self.api.get(client, next_url, query)
             page = arr(data, "page")
             for raw in page:
                 try:
                     item = obj(raw)
-                    updated, item_id = _iso(when(item, "updated_at")), ident(item, "id")
+                    updated, item_id = iso(when(item, "updated_at")), ident(item, "id")
                 except BadItem as exc:
                     log.warning("%s: skipped a malformed item of %s: %s", self.source, url, exc)
                     continue
@@ -230,7 +240,7 @@ class GitHubPoller:
             newest = max([mark.since, *(u for u, _ in stamped)])
             if not full or newest != mark.since:
                 break
-            next_url, query = self._next(links), None  # a full page all of one second
+            next_url, query = self.api.next(links), None  # a full page all of one second
             full = next_url is not None
         newest = max([mark.since, *(u for u, _ in stamped)])
         seen = {i for u, i in stamped if u == newest}
@@ -283,7 +293,9 @@ class GitHubPoller:
             self._closers[key] = string(obj(issue["closed_by"]), "login")
         if key not in self._closers:  # the list endpoint leaves closed_by out: ask the issue
             try:
-                data, _ = await self._get(client, f"{self.base}/repos/{self.repo}/issues/{number}")
+                data, _ = await self.api.get(
+                    client, f"{self.base}/repos/{self.repo}/issues/{number}"
+                )
                 by = obj(data).get("closed_by")
                 self._closers[key] = string(obj(by), "login") if isinstance(by, Mapping) else ""
             except PollError as exc:
@@ -295,7 +307,9 @@ class GitHubPoller:
     async def _is_pull_request(self, client: httpx.AsyncClient, number: str) -> bool:
         if number not in self._is_pr:
             try:
-                data, _ = await self._get(client, f"{self.base}/repos/{self.repo}/issues/{number}")
+                data, _ = await self.api.get(
+                    client, f"{self.base}/repos/{self.repo}/issues/{number}"
+                )
                 self._is_pr[number] = "1" if obj(data).get("pull_request") is not None else "0"
             except PollError as exc:
                 if not exc.permanent:
@@ -335,42 +349,18 @@ class GitHubPoller:
     async def reply(
         self, client: httpx.AsyncClient, target: ReplyTarget, text: str, person: str
     ) -> Delivered:
+        if target.thread.startswith(discussions.PREFIX):
+
+            async def gql(query: str, variables: Mapping[str, object]) -> Mapping[str, object]:
+                return await self.api.graphql(client, query, variables)
+
+            ref = await discussions.reply(gql, self.repo, target.thread, text)
+            self._posted[ref] = person
+            return Delivered(ref)
         if not target.thread.isdigit():
             raise PollError(f"{target.thread!r} is not an issue number", status=400)
-        resp = await client.post(
-            f"{self.base}/repos/{self.repo}/issues/{target.thread}/comments",
-            json={"body": text},
-            headers=self._headers,
-        )
-        data = obj(decode_json(resp.status_code, resp.headers, resp.content, self.now()))
+        url = f"{self.base}/repos/{self.repo}/issues/{target.thread}/comments"
+        data = obj(await self.api.post(client, url, {"body": text}))
         ref = f"comment:{ident(data, 'id')}"
         self._posted[ref] = person
         return Delivered(ref)
-
-
-@dataclass(frozen=True)
-class Mark:
-    """Where a list was read up to: ``since`` (inclusive, whole seconds) and the ids already
-    stored that were updated in exactly that second, so they are not handed over again."""
-
-    since: str
-    seen: tuple[str, ...] = ()
-
-    def dump(self) -> dict[str, object]:
-        return {"since": self.since, "seen": list(self.seen)}
-
-
-def _mark(data: Mapping[str, object]) -> Mark:
-    seen = arr(data.get("seen") or [], "seen")
-    return Mark(_iso(when(data, "since")), tuple(str(i) for i in seen if isinstance(i, str | int)))
-
-
-def _load(cursor: str | None, source: str) -> dict[str, Mark]:
-    if cursor is None:
-        return {}
-    try:
-        data = obj(json.loads(cursor))
-        return {k: _mark(obj(data[k])) for k in ("issues", "comments") if k in data}
-    except (ValueError, BadItem):
-        log.warning("%s: unreadable cursor %r; starting over from the backfill", source, cursor)
-        return {}

@@ -32,6 +32,8 @@ class IngestBatcher:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((messages, future))
+        # One writer: SQLite has one anyway, and the next batch grows while this one commits.
+        # (done(), not a done-callback: a writer that just ran dry must not be counted.)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain(), name="slack-ingest-batcher")
         # The write goes on if this request is cancelled (client gone): others share it.

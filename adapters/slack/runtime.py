@@ -10,7 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import aiohttp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.batching import IngestBatcher
 from adapters.slack.events import Watch, Workspace
@@ -20,12 +24,17 @@ from bot.domain.ports import Core
 log = logging.getLogger("nudgebot.slack")
 
 
+class SlackUnavailable(RuntimeError):
+    """Slack's Web API could not be reached or refused us; whatever needed it can retry."""
+
+
 class Identity:
     """``auth.test``, asked once: our team (to tell Slack Connect users apart), our bot user
     (to ignore our own messages) and the workspace URL (for permalinks)."""
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
+        self._response: AsyncSlackResponse | None = None
         self._workspace: Workspace | None = None
         self._lock = asyncio.Lock()
 
@@ -33,14 +42,32 @@ class Identity:
     def known(self) -> Workspace | None:
         return self._workspace
 
-    async def get(self) -> Workspace:
-        if self._workspace is not None:
-            return self._workspace
+    async def auth_test(self) -> AsyncSlackResponse:
+        """The cached answer; raises ``SlackUnavailable`` while Slack cannot be asked."""
+        if self._response is not None:
+            return self._response
         async with self._lock:
-            if self._workspace is None:
-                response = await self.client.auth_test()
+            if self._response is None:
+                try:
+                    response = await self.client.auth_test()
+                except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                    raise SlackUnavailable(f"auth.test failed: {exc}") from exc
                 self._workspace = Workspace.from_auth_test(response.data)  # type: ignore[arg-type]
+                self._response = response
+        return self._response
+
+    async def get(self) -> Workspace:
+        await self.auth_test()
+        assert self._workspace is not None
         return self._workspace
+
+    async def authorize(self) -> AuthorizeResult:
+        """Bolt's ``authorize``: the same single ``auth.test``. Bolt answers 200 to a failed
+        authorization that raises ``SlackApiError`` — an event Slack then never redelivers —
+        so a failure here is ``SlackUnavailable``: a 5xx, and Slack retries the event."""
+        return AuthorizeResult.from_auth_test_response(
+            bot_token=self.client.token, auth_test_response=await self.auth_test()
+        )
 
 
 class Background:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +18,7 @@ import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncServerErrorRetryHandler,
@@ -33,7 +34,7 @@ from adapters.slack.events import Watch
 from adapters.slack.listeners import register
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.pacing import ChannelPacer, RetryAfterHandler
-from adapters.slack.runtime import Background, Deps, Identity, RecentEvents
+from adapters.slack.runtime import Background, Deps, Identity, RecentEvents, SlackUnavailable
 from bot.config import Config
 from bot.domain.ports import Core
 
@@ -53,9 +54,9 @@ class SlackSettings:
     max_retry_wait: float = 10.0  # a longer Retry-After is handed to the outbox
 
 
-def web_client(settings: SlackSettings) -> AsyncWebClient:
+def web_client(settings: SlackSettings, *, token: bool = True) -> AsyncWebClient:
     return AsyncWebClient(
-        token=settings.bot_token,
+        token=settings.bot_token if token else None,
         base_url=settings.api_url,
         timeout=int(settings.timeout),
         retry_handlers=[
@@ -74,6 +75,15 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+def _authorize(identity: Identity) -> Callable[[], Awaitable[AuthorizeResult]]:
+    # A plain function: Bolt passes arguments by parameter name, a bound method's ``self``
+    # included.
+    async def authorize() -> AuthorizeResult:
+        return await identity.authorize()
+
+    return authorize
+
+
 class SlackService:
     def __init__(
         self,
@@ -86,10 +96,15 @@ class SlackService:
     ) -> None:
         self.settings = settings
         self.client = client or web_client(settings)
+        identity = Identity(self.client)
+        # Bolt gets a token-less client (its authorize below hands each request the token)
+        # and our authorize, which shares Identity's one auth.test.
+        self.bolt_client = web_client(settings, token=False)
         self.app = AsyncApp(
             name="nudgebot",
-            client=self.client,
+            client=self.bolt_client,
             signing_secret=settings.signing_secret,
+            authorize=_authorize(identity),
             process_before_response=True,
             logger=logging.getLogger("nudgebot.slack.bolt"),
         )
@@ -98,7 +113,7 @@ class SlackService:
         self.deps = Deps(
             core=core,
             watch=Watch.from_config(config),
-            identity=Identity(self.client),
+            identity=identity,
             messenger=self.messenger,
             batcher=IngestBatcher(core.ingest),
             background=Background(),
@@ -163,11 +178,11 @@ class SlackService:
     async def start(self) -> None:
         self._session = aiohttp.ClientSession()
         # Bolt's per-request clients copy this session: one connection pool for every call.
-        self.client.session = self._session
+        self.client.session = self.bolt_client.session = self._session
         try:
             await self.deps.identity.get()
-        except Exception as exc:  # Slack down at boot: events will retry auth.test
-            log.warning("Slack auth.test failed at start: %r", exc)
+        except SlackUnavailable as exc:  # Slack down at boot: events retry until it answers
+            log.warning("Slack auth.test failed at start: %s", exc)
         if self.settings.app_token:
             self._socket = AsyncSocketModeHandler(self.app, self.settings.app_token)
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
@@ -181,7 +196,7 @@ class SlackService:
         await self.deps.background.close()
         await self.deps.batcher.close()
         if self._session is not None:
-            self.client.session = None
+            self.client.session = self.bolt_client.session = None
             await self._session.close()
             self._session = None
 

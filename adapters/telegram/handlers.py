@@ -70,6 +70,8 @@ class Batcher:
                 if len(batch) == 1:
                     _settle(batch[0][1], exc)
                     continue
+                log.warning("storing %d updates together failed (%r); one at a time now",
+                            len(batch), exc)  # fmt: skip
                 for item, done in batch:
                     try:
                         await self._commit([item])

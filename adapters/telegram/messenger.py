@@ -18,8 +18,8 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 
 from adapters.telegram import render
+from adapters.telegram.chats import PLATFORM, message_key, parse_channel, parse_message_key
 from adapters.telegram.ratelimit import retry_after_seconds
-from adapters.telegram.updates import PLATFORM, message_key, parse_channel, parse_message_key
 from bot.domain.ports import (
     Delivered,
     DeliveryError,

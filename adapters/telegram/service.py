@@ -26,6 +26,7 @@ from telegram import (
 )
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
 
+from adapters.telegram.chats import Sources
 from adapters.telegram.handlers import Handlers, Now
 from adapters.telegram.messenger import TelegramMessenger
 from adapters.telegram.updates import (
@@ -35,7 +36,6 @@ from adapters.telegram.updates import (
     Incoming,
     Membership,
     ReplyThrough,
-    Sources,
     TeamNote,
     classify,
 )

@@ -12,8 +12,8 @@ A conversation's ``thread`` is the number of its first message in the chat, and 
 5. A team member's plain message in a group answers the chat's (topic's) latest customer
    conversation of the last ``TEAM_WINDOW``; with none, it is a broadcast on its own.
 
-Messages are resolved in batches (see ``handlers.Store``): two lookups for the whole batch
-(``thread_of`` and ``latest_messages``), then the rules in memory in platform-time order,
+Messages are resolved in batches (see ``handlers.Batcher``): two reads for the whole batch
+(``threads_of`` and ``latest_messages``), then the rules in memory in platform-time order,
 each message also seeing the ones before it in the same batch.
 
 Lookups read the stored messages up to this one's platform time, so the result depends on
@@ -26,13 +26,13 @@ message's time; a private chat silent for ``PRIVATE_WINDOW`` starts afresh.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from adapters.telegram.updates import Incoming, message_key
+from adapters.telegram.chats import message_key
+from adapters.telegram.updates import Incoming
 from bot.domain.ports import ChannelMessage, LatestQuery
 
 WINDOW = timedelta(minutes=10)
@@ -43,7 +43,9 @@ PRIVATE_WINDOW = timedelta(days=30)
 class ThreadLookup(Protocol):
     """The part of ``Core`` threading reads."""
 
-    async def thread_of(self, source: str, message_ids: Sequence[str]) -> Mapping[str, str]: ...
+    async def threads_of(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> Mapping[tuple[str, str], str]: ...
 
     async def latest_messages(
         self, queries: Sequence[LatestQuery]
@@ -122,15 +124,12 @@ def _newer(stored: ChannelMessage | None, batch: ChannelMessage | None) -> Chann
 
 async def resolve_threads(items: Sequence[Incoming], lookup: ThreadLookup) -> list[str]:
     """The thread of each of ``items`` (in the order given)."""
-    ids: dict[str, set[str]] = defaultdict(set)
+    wanted: set[tuple[str, str]] = set()
     for item in items:
-        ids[item.source].add(item.message_id)
+        wanted.add((item.source, item.message_id))
         if (replied := replied_key(item)) is not None:
-            ids[item.source].add(replied)
-    known: dict[tuple[str, str], str] = {}
-    for source, wanted in ids.items():
-        found = await lookup.thread_of(source, sorted(wanted))
-        known.update({(source, mid): thread for mid, thread in found.items()})
+            wanted.add((item.source, replied))
+    known = dict(await lookup.threads_of(sorted(wanted)))
     queries = {
         i: q
         for i, item in enumerate(items)

@@ -9,18 +9,22 @@ and is decided afterwards (``threads.py``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from telegram import Chat, Message, Update, User
 
 from adapters.telegram import actions
+from adapters.telegram.chats import (
+    PLATFORM,
+    Sources,
+    channel_of,
+    message_key,
+    message_url,
+)
 from bot.config import Config
 from bot.domain.events import Author, InboundMessage, Kind
 
-PLATFORM = "telegram"
-PRIVATE_CHATS_KEY = "private_chats"  # source option: this source takes the bot's private chats
 COMMANDS = ("waiting", "mine", "oncall", "snooze", "help", "whoami", "start")
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{3,64}))?(?:\s+(.*))?$", re.DOTALL)
 _CONVERSATION_MARK = re.compile(r"Conversation #(\d{1,19})")
@@ -30,49 +34,6 @@ _MEDIA = (
     "photo", "video", "animation", "document", "audio", "voice", "video_note", "sticker",
     "contact", "location", "venue", "poll", "dice", "story", "paid_media", "checklist",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Sources:
-    """Which source a chat belongs to: by numeric id or ``@username``; private chats with the
-    bot go to the source with ``private_chats: true`` (default: the first Telegram source,
-    unless some source sets the option)."""
-
-    by_chat: Mapping[str, str]
-    private: str | None = None
-
-    @classmethod
-    def from_config(cls, config: Config) -> Sources:
-        by_chat: dict[str, str] = {}
-        flagged: list[str] = []
-        first: str | None = None
-        explicit = False
-        for source in config.sources.values():
-            if source.platform != PLATFORM:
-                continue
-            for chat in source.chats:
-                by_chat.setdefault(chat.lower(), source.id)
-            option = source.extra.get(PRIVATE_CHATS_KEY)
-            if option is not None:
-                explicit = True
-                if _truthy(option):
-                    flagged.append(source.id)
-            if first is None:
-                first = source.id
-        private = flagged[0] if flagged else (None if explicit else first)
-        return cls(by_chat, private)
-
-    def for_chat(self, chat: Chat) -> str | None:
-        if chat.type == Chat.PRIVATE:
-            return self.private
-        found = self.by_chat.get(str(chat.id))
-        if found is None and chat.username:
-            found = self.by_chat.get("@" + chat.username.lower())
-        return found
-
-
-def _truthy(value: object) -> bool:
-    return value is True or str(value).strip().lower() in ("true", "yes", "on", "1")
 
 
 @dataclass(frozen=True)
@@ -181,42 +142,6 @@ class Ignored:
 Classified = Incoming | Command | ReplyThrough | TeamNote | ButtonPress | Membership | Ignored
 
 
-def channel_of(chat_id: int, topic: int | None) -> str:
-    return f"{chat_id}/{topic}" if topic else str(chat_id)
-
-
-def parse_channel(channel: str) -> tuple[int, int | None]:
-    """Inverse of ``channel_of``: (chat id, forum topic or None)."""
-    chat, _, topic = channel.partition("/")
-    return int(chat), (int(topic) if topic else None)
-
-
-def message_key(chat_id: int, number: int) -> str:
-    return f"{chat_id}:{number}"
-
-
-def parse_message_key(value: str) -> tuple[int, int] | None:
-    chat, _, number = value.rpartition(":")
-    try:
-        return int(chat), int(number)
-    except ValueError:
-        return None
-
-
-def message_url(chat: Chat, number: int, topic: int | None) -> str:
-    """A t.me link where Telegram offers one: supergroups and public groups, not private
-    chats or basic groups."""
-    if chat.type == Chat.PRIVATE:
-        return ""
-    if chat.username:
-        base = f"https://t.me/{chat.username}"
-    elif chat.type == Chat.SUPERGROUP and str(chat.id).startswith("-100"):
-        base = f"https://t.me/c/{str(chat.id)[4:]}"
-    else:
-        return ""
-    return f"{base}/{topic}/{number}" if topic else f"{base}/{number}"
-
-
 def content_text(message: Message) -> str | None:
     """Text, caption, or a ``[photo]``-style label; None for service messages."""
     text = message.text or message.caption
@@ -230,8 +155,20 @@ def content_text(message: Message) -> str | None:
     return None
 
 
+def clean(text: str) -> str:
+    """What every database can store: no NUL (PostgreSQL refuses it) and no lone surrogates
+    (JSON can carry ``"\\ud800"``, UTF-8 cannot)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def _name(user: User) -> str:
-    return user.full_name or (user.username or str(user.id))
+    return clean(user.full_name or (user.username or str(user.id)))
 
 
 def _topic(message: Message) -> int | None:
@@ -282,7 +219,7 @@ def _private(message: Message, user: User, person: str | None, bot_id: int) -> C
         return None
     replied = message.reply_to_message
     target = nudge_target(replied, bot_id) if replied is not None else None
-    text = message.text or message.caption or ""
+    text = clean(message.text or message.caption or "")
     if target is None or not text.strip():
         return TeamNote(person, message.chat.id, message.message_id)
     return ReplyThrough(person, user.id, _name(user), message.chat.id, message.message_id,
@@ -326,6 +263,7 @@ def classify_message(
     text = content_text(message)
     if text is None:
         return Ignored("service message")
+    text = clean(text)
     topic = _topic(message)
     return Incoming(
         source=source, chat_id=chat.id, number=message.message_id, topic=topic,

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import ConfigOption, fail, out, parse_since, print_json, run_async, runtime
-from bot.cli.reports import write_csv
+from bot.cli.reports import print_engagement, write_csv
 from bot.domain.durations import format_duration
 from bot.services.stats import report
 from bot.services.waiting import WaitingRow, list_waiting
@@ -34,6 +34,7 @@ def waiting(
 
     async def go() -> list[WaitingRow]:
         try:
+            await rt.oncall.prepare()  # stored overrides and calendars decide who's on call
             return await list_waiting(
                 rt.db, rt.routing, rt.now(), source=source, person=person, limit=limit
             )
@@ -100,6 +101,7 @@ def stats(
         print_json(data)
         return
     _print_stats(data)
+    print_engagement(data)
 
 
 def _fmt(seconds: object) -> str:

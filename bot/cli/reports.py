@@ -1,16 +1,18 @@
-"""`nudgebot stats --csv` and `nudgebot digest --preview`."""
+"""`nudgebot stats --csv`, the engagement table of `stats`, and `nudgebot digest --preview`."""
 
 from __future__ import annotations
 
 import sys
-from datetime import datetime
-from typing import Annotated
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from bot.app import Runtime
 from bot.cli.common import ConfigOption, fail, out, parse_at, run_async, runtime
-from bot.services.digest import DigestWriter
+from bot.domain.durations import format_duration
+from bot.services.digest import DigestWriter, oncall_reporter
 from bot.services.export import csv_lines
 
 
@@ -22,6 +24,31 @@ async def write_csv(rt: Runtime, since: datetime, until: datetime) -> None:
         sys.stdout.flush()
     finally:
         await rt.close()
+
+
+def print_engagement(data: dict[str, Any]) -> None:
+    """The weekly engagement rows of a report (``stats`` without ``--json``)."""
+    engagement = data.get("engagement") or {}
+    weeks = engagement.get("weeks") or []
+    if not weeks:
+        return
+    table = Table(title=f"Engagement per week ({engagement.get('timezone', 'UTC')})")
+    for col in ("week", "replies", "broadcasts", "conversations", "answered", "median reply"):
+        table.add_column(col, justify="right")
+    for w in weeks:
+        median = w["median_reply_seconds"]
+        ratio = w["answered_ratio"]
+        table.add_row(
+            w["week"],
+            str(w["replies"]),
+            str(w["broadcasts"]),
+            str(w["conversations"]),
+            f"{w['answered']}" + (f" ({ratio:.0%})" if ratio is not None else ""),
+            format_duration(timedelta(seconds=median)) if median is not None else "-",
+        )
+    out.print(table)
+    if engagement.get("weeks_omitted"):
+        out.print(f"({engagement['weeks_omitted']} earlier weeks not listed)", markup=False)
 
 
 def digest(
@@ -50,7 +77,7 @@ def digest(
     people: list[str | None] = [person] if person else list(rt.config.owners()) or [None]
 
     async def go() -> list[str]:
-        writer = DigestWriter(rt.db, rt.config)
+        writer = DigestWriter(rt.db, rt.config, oncall_reporter(rt.oncall))
         try:
             return [(await writer.compose(p, now)).text for p in people]
         finally:

@@ -239,6 +239,10 @@ class Core(Protocol):
         too); ids not stored are absent. Replies join the replied message's conversation."""
         ...
 
+    async def threads_of(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], str]:
+        """``thread_of`` for (source, message id) pairs of any sources, in one read."""
+        ...
+
     async def latest_messages(
         self, queries: Sequence[LatestQuery]
     ) -> Sequence[ChannelMessage | None]:

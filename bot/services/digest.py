@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from bot.config import Config
 from bot.domain.durations import format_duration
 from bot.services.engagement import WEEK, local_midnight, monday_of, week_key
+from bot.services.oncall import OncallService
 from bot.services.stats import report
 from storage.db import Database
 from storage.report_queries import SlowPeriod, slowest_periods
@@ -26,6 +27,17 @@ from storage.report_queries import SlowPeriod, slowest_periods
 # `oncall --json` at an instant: {"at", "rotations": {ID: {"on_call", "since", "until", "next"}}}
 OnCallReport = Callable[[datetime], Awaitable[Mapping[str, Any]]]
 SLOWEST = 5
+
+
+def oncall_reporter(service: OncallService) -> OnCallReport:
+    """``oncall --json`` at an instant from the rotations service, with the database's
+    overrides and calendars as they are now."""
+
+    async def report(at: datetime) -> Mapping[str, Any]:
+        await service.prepare()
+        return service.report(at)
+
+    return report
 
 
 @dataclass(frozen=True)
@@ -110,7 +122,7 @@ class DigestWriter:
         lines = [
             f"**Weekly digest{who}** · {week} ({span}, {tz.key})",
             "",
-            f"**Replies** {last['replies']} ({_delta(last['replies'], before['replies'])} on "
+            f"**Replies** {last['replies']} ({_delta(last['replies'], before['replies'])} vs "
             f"the week before) · **broadcasts** {last['broadcasts']} "
             f"({_delta(last['broadcasts'], before['broadcasts'])})",
             f"**Conversations** {started} started, {answered} answered "

@@ -28,6 +28,7 @@ log = logging.getLogger("nudgebot.digest")
 Send = Callable[[Recipient, str], Awaitable[Delivered]]
 GRACE = timedelta(hours=24)
 RETRY = timedelta(minutes=5)
+CHECK_EVERY = timedelta(seconds=60)  # how often ``tick`` looks, however often it is called
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,18 @@ class DigestService:
         self.db = db
         self.config = config
         self.writer = DigestWriter(db, config, oncall)
+        self._checked: datetime | None = None
+
+    async def tick(self, now: datetime, send: Send) -> None:
+        """For the scheduler's tick: ``due_digests`` at most every CHECK_EVERY, and never an
+        exception (a digest problem must not stop the nudges)."""
+        if self._checked is not None and now - self._checked < CHECK_EVERY:
+            return
+        self._checked = now
+        try:
+            await self.due_digests(now, send)
+        except Exception:
+            log.exception("weekly digests: check failed; the next tick retries")
 
     def slots_due(self, now: datetime) -> list[Slot]:
         if not self.config.digest.enabled:

@@ -38,6 +38,7 @@ COLUMNS = (
     "reply_seconds_max",
     "sla_missed",
     "waiting_since",
+    "last_message",
     "customer_messages",
     "team_messages",
     "url",
@@ -59,19 +60,20 @@ def _seconds(start: datetime, end: datetime) -> int:
     return max(0, int((end - start).total_seconds()))
 
 
-def row_of(c: ExportConversation, periods: Sequence[PeriodRow]) -> list[Cell]:
+def row_of(c: ExportConversation, periods: Sequence[PeriodRow], now: datetime) -> list[Cell]:
     replies = [
         _seconds(p.started_at, p.ended_at)
         for p in periods
         if p.ended_at is not None and p.end_reason == "reply"
     ]
+    # As `stats` judges them: answered after the due time, or still open past it.
     missed = sum(
         1
         for p in periods
         if p.due_at is not None
-        and p.end_reason == "reply"
-        and p.ended_at is not None
-        and p.ended_at > p.due_at
+        and p.end_reason != "not_needed"
+        and (p.ended_at or now) > p.due_at
+        and (p.ended_at is None or p.end_reason == "reply")
     )
     first = c.first_response_at
     return [
@@ -91,6 +93,7 @@ def row_of(c: ExportConversation, periods: Sequence[PeriodRow]) -> list[Cell]:
         max(replies) if replies else "",
         missed,
         iso(c.waiting_since) if c.waiting_since else "",
+        c.last_text,
         c.customer_messages,
         c.team_messages,
         c.url,
@@ -98,9 +101,10 @@ def row_of(c: ExportConversation, periods: Sequence[PeriodRow]) -> list[Cell]:
 
 
 async def export_rows(
-    db: Database, since: datetime, until: datetime, *, page: int = PAGE
+    db: Database, since: datetime, until: datetime, *, now: datetime | None = None, page: int = PAGE
 ) -> AsyncIterator[list[Cell]]:
-    """Data rows (no header), unguarded; ``csv_lines`` renders them."""
+    """Data rows (no header), unguarded; ``csv_lines`` renders them. ``now`` (default
+    ``until``) decides whether a still-open period has missed its due time."""
     after: tuple[datetime, int] | None = None
     while True:
         async with db.read() as session:
@@ -110,7 +114,7 @@ async def export_rows(
         for p in periods:
             grouped[p.conversation_id].append(p)
         for c in batch:
-            yield row_of(c, grouped[c.id])
+            yield row_of(c, grouped[c.id], now or until)
         if len(batch) < page:
             return
         after = (batch[-1].started_at, batch[-1].id)

@@ -172,7 +172,7 @@ class IcalFeed:
         except FeedError as exc:
             self._failed(now, str(exc))
             return False
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # network, TLS, a bad URL: all mean "no new copy this time"
             detail = re.sub(r"\S+://\S+", self.where, str(exc)) or type(exc).__name__
             self._failed(now, f"fetching {self.where} failed: {detail}")
             return False

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.domain.ports import (
     DeliveryError,
     Messenger,
@@ -49,8 +51,60 @@ class Backoff:
         backoff = min(self.cap, self.base * 2.0 ** max(0, attempt - 1))
         jittered = backoff * (0.5 + rng.random() / 2)
         if retry_after is not None and retry_after > 0:
-            return max(retry_after * (1 + rng.random() / 10), jittered / 4)
+            return retry_after * (1 + rng.random() / 10)  # spread the herd, never sooner
         return jittered
+
+
+Write = Callable[[AsyncSession], Awaitable[object]]
+
+
+class _GroupCommit:
+    """Records send results as they arrive: whatever completed while one commit ran goes into
+    the next. A result waits for at most one commit — never for the rest of its batch — which
+    keeps the at-most-once window (storage.outbox) short without a transaction per row."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._sent: list[outbox.SentRecord] = []
+        self._queue: list[Write] = []
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._writer: asyncio.Task[None] | None = None
+
+    def put(self, write: Write) -> None:
+        self._queue.append(write)
+        self._wake.set()
+
+    def sent(self, record: outbox.SentRecord) -> None:
+        self._sent.append(record)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            sent, self._sent = self._sent, []
+            batch, self._queue = self._queue, []
+            if sent or batch:
+                async with self.db.write() as session:
+                    held = await outbox.mark_sent_many(session, sent)
+                    for write in batch:
+                        await write(session)
+                if held < len(sent):
+                    log.warning("%d sent nudge(s) had lost their lease to another replica",
+                                len(sent) - held)  # fmt: skip
+            if self._closed and not self._queue and not self._sent:
+                return
+
+    async def __aenter__(self) -> _GroupCommit:
+        self._writer = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._closed = True
+        self._wake.set()
+        assert self._writer is not None
+        await self._writer
 
 
 def _trim(text: str) -> str:
@@ -92,19 +146,21 @@ class Deliverer:
         if not claimed:
             return 0
         views = await self._views(claimed, now, require_waiting=True)
-        await asyncio.gather(*(self._guarded(self._send(c, views.get(c.id))) for c in claimed))
+        async with _GroupCommit(self.db) as results:
+            await asyncio.gather(
+                *(self._guarded(self._send(c, views.get(c.id), results)) for c in claimed)
+            )
         return len(claimed)
 
     async def _guarded(self, job: Awaitable[None]) -> None:
         async with self._gate:
             await job
 
-    async def _send(self, c: Claimed, view: NudgeView | None) -> None:
+    async def _send(self, c: Claimed, view: NudgeView | None, results: _GroupCommit) -> None:
         if view is None:
-            async with self.db.write() as session:
-                await outbox.mark_failed(
-                    session, c.id, c.attempt, "conversation moved on", State.CANCELLED
-                )
+            results.put(lambda s: outbox.mark_failed(
+                s, c.id, c.attempt, "conversation moved on", State.CANCELLED
+            ))  # fmt: skip
             return
         messenger = self.messengers.get(c.recipient_platform)
         try:
@@ -112,28 +168,29 @@ class Deliverer:
                 raise DeliveryError(f"no {c.recipient_platform or 'messenger'} messenger running")
             delivered = await asyncio.wait_for(messenger.send_nudge(view), self.call_timeout)
         except DeliveryError as exc:
-            await self._failed(c, str(exc), exc.retry_after, exc.permanent)
+            self._failed(c, str(exc), exc.retry_after, exc.permanent, results)
         except Exception as exc:  # a broken adapter must not stop the other nudges
-            await self._failed(c, f"{exc.__class__.__name__}: {exc}", None, False)
+            self._failed(c, f"{exc.__class__.__name__}: {exc}", None, False, results)
         else:
-            async with self.db.write() as session:
-                ok = await outbox.mark_sent(session, c.id, c.attempt, delivered.ref, self.now())
-            if not ok:
-                log.warning("nudge %s: lease lost before it was recorded as sent", c.id)
+            results.sent(outbox.SentRecord(c.id, c.attempt, delivered.ref, self.now()))
 
-    async def _failed(
-        self, c: Claimed, error: str, retry_after: float | None, permanent: bool
+    def _failed(
+        self,
+        c: Claimed,
+        error: str,
+        retry_after: float | None,
+        permanent: bool,
+        results: _GroupCommit,
     ) -> None:
-        async with self.db.write() as session:
-            if permanent or c.attempt >= self.backoff.max_attempts:
-                why = "permanent" if permanent else f"gave up after {c.attempt} attempts"
-                log.error("nudge %s to %s failed (%s): %s", c.id, c.recipient_address, why, error)
-                await outbox.mark_failed(session, c.id, c.attempt, error)
-                return
-            delay = self.backoff.delay(c.attempt, retry_after, self.rng)
-            at = self.now() + timedelta(seconds=delay)
-            log.warning("nudge %s: %s; retry in %.1fs", c.id, error, delay)
-            await outbox.mark_retry(session, c.id, c.attempt, at, error)
+        if permanent or c.attempt >= self.backoff.max_attempts:
+            why = "permanent" if permanent else f"gave up after {c.attempt} attempts"
+            log.error("nudge %s to %s failed (%s): %s", c.id, c.recipient_address, why, error)
+            results.put(lambda s: outbox.mark_failed(s, c.id, c.attempt, error))
+            return
+        delay = self.backoff.delay(c.attempt, retry_after, self.rng)
+        at = self.now() + timedelta(seconds=delay)
+        log.warning("nudge %s: %s; retry in %.1fs", c.id, error, delay)
+        results.put(lambda s: outbox.mark_retry(s, c.id, c.attempt, at, error))
 
     # --- in-place updates -------------------------------------------------------------------
 
@@ -144,10 +201,13 @@ class Deliverer:
         if not claimed:
             return 0
         views = await self._views(claimed, now, require_waiting=False)
-        await asyncio.gather(*(self._guarded(self._edit(c, views.get(c.id))) for c in claimed))
+        async with _GroupCommit(self.db) as results:
+            await asyncio.gather(
+                *(self._guarded(self._edit(c, views.get(c.id), results)) for c in claimed)
+            )
         return len(claimed)
 
-    async def _edit(self, c: ClaimedUpdate, view: NudgeView | None) -> None:
+    async def _edit(self, c: ClaimedUpdate, view: NudgeView | None, results: _GroupCommit) -> None:
         messenger = self.messengers.get(c.recipient_platform)
         update = NudgeUpdate(
             outcome=Outcome(c.outcome),
@@ -170,16 +230,14 @@ class Deliverer:
         except Exception as exc:
             error = f"{exc.__class__.__name__}: {exc}"
         now = self.now()
-        async with self.db.write() as session:
-            if not error:
-                await outbox.finish_update(session, c, now)
-            elif permanent or c.attempt >= self.backoff.max_attempts:
-                log.error("update of nudge %s failed: %s", c.id, error)
-                await outbox.finish_update(session, c, now, error=error, failed=True)
-            else:
-                delay = self.backoff.delay(c.attempt, retry_after, self.rng)
-                retry = now + timedelta(seconds=delay)
-                await outbox.finish_update(session, c, now, retry_at=retry, error=error)
+        if not error:
+            results.put(lambda s: outbox.finish_update(s, c, now))
+        elif permanent or c.attempt >= self.backoff.max_attempts:
+            log.error("update of nudge %s failed: %s", c.id, error)
+            results.put(lambda s: outbox.finish_update(s, c, now, error=error, failed=True))
+        else:
+            retry = now + timedelta(seconds=self.backoff.delay(c.attempt, retry_after, self.rng))
+            results.put(lambda s: outbox.finish_update(s, c, now, retry_at=retry, error=error))
 
     # --- rendering --------------------------------------------------------------------------
 

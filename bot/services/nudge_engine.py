@@ -26,7 +26,6 @@ from bot.services.nudge_deliver import Backoff, Deliverer
 from bot.services.nudge_plan import Planner
 from bot.services.nudge_settings import NudgeSettings
 from storage import nudges_repo as repo
-from storage import outbox
 from storage.db import Database
 
 log = logging.getLogger("nudgebot.engine")
@@ -113,10 +112,8 @@ class NudgeEngine:
 
     async def next_due(self) -> datetime | None:
         """The earliest moment anything is due: a ladder slot, a delivery, an update."""
-        async with self.db.read() as session:
-            times = [await repo.next_nudge_at(session), await outbox.next_work_at(session)]
-        found = [t for t in times if t is not None]
-        return min(found) if found else None
+        async with self.db.engine.connect() as conn:  # no ORM session: this runs every tick
+            return await repo.earliest_due(conn)
 
     # --- reacting to changes ----------------------------------------------------------------
 

@@ -246,7 +246,7 @@ class OncallService:
             raise OncallError(f"unknown person {person!r} (team: {known})")
         if end is not None and length is not None:
             raise OncallError("give either a length (--for) or an end (--until), not both")
-        begin = (start or now).astimezone(UTC)
+        begin = (start or now.replace(microsecond=0)).astimezone(UTC)
         if length is not None:
             if length <= timedelta(0):
                 raise OncallError(f"the length must be more than zero, not {length}")

@@ -72,9 +72,12 @@ class CappedTransport(httpx.AsyncBaseTransport):
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self.limit:
                 raise ResponseTooLarge(f"response body of {declared} bytes over {self.limit}")
-            decoder = _Decoder(response.headers.get("content-encoding", "").strip().lower(),
-                               self.limit)  # fmt: skip
-            parts = [decoder.feed(chunk) async for chunk in response.aiter_raw()]
+            if response.is_stream_consumed:  # httpx.MockTransport reads (and decodes) first
+                parts = [_Decoder("", self.limit).feed(response.content)]
+            else:
+                encoding = response.headers.get("content-encoding", "").strip().lower()
+                decoder = _Decoder(encoding, self.limit)
+                parts = [decoder.feed(chunk) async for chunk in response.aiter_raw()]
         finally:
             await response.aclose()
         headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in

@@ -71,6 +71,7 @@ async def waiting(request: Request) -> Response:
         raise ApiError(400, f"source {echo(source)} is not a configured source (known: {known})")
     if person is not None and config.team and person not in config.team:
         raise ApiError(400, f"person {echo(person)} is not on the team in the config")
+    await web.rt.oncall.prepare()  # stored overrides and calendars decide who's on call
     rows = await list_waiting(
         web.rt.db, web.rt.routing, web.rt.now(), source=source, person=person, limit=limit
     )

@@ -15,7 +15,7 @@ from bot.services.engagement import DayPoint
 from bot.web.html import Safe, element, join, render, table
 
 WIDTH, HEIGHT = 760, 280
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 44
+LEFT, RIGHT, TOP, BOTTOM = 64, 32, 28, 44
 # Tick steps in seconds: the first that keeps the axis to at most five steps is used.
 _STEPS = (
     60,
@@ -115,7 +115,7 @@ def reply_time_chart(points: Sequence[DayPoint], title: str) -> Safe:
                     class_="axis",
                 )
             )
-    for series, colour, _label in SERIES:
+    for series, colour, _label in reversed(SERIES):  # the median drawn over the p90
         run: list[str] = []
         for i, q in enumerate([*points, None]):
             v = _value(q, series) if q is not None else None

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from bot.config import Config
 from bot.domain.durations import format_duration
 from bot.services.dashboard import CHART_DAYS, DashboardData, default_since, gather
-from bot.services.digest import OnCallReport
+from bot.services.digest import oncall_reporter
 from bot.services.waiting import WaitingRow
 from bot.web.api import parse_since
 from bot.web.chart import chart_table, reply_time_chart
@@ -29,13 +29,6 @@ from bot.web.session import authenticated
 from bot.web.state import web_state
 
 REFRESH_SECONDS = 30
-
-
-def oncall_report(request: Request) -> OnCallReport | None:
-    """The on-call schedule, when the app was given one (``app.state.oncall``, set by the
-    wiring once ``bot.services.oncall`` exists); None shows a note instead."""
-    found = getattr(request.app.state, "oncall", None)
-    return found if callable(found) else None
 
 
 def _dur(seconds: object) -> str:
@@ -126,14 +119,9 @@ class View:
 
     def oncall(self) -> Safe:
         report = self.d.oncall
-        if report is None:
-            if not self.config.rotations:
-                return Safe('<p class="muted">No rotations are configured.</p>')
-            return Safe(
-                '<p class="muted">The on-call schedule is not available in this build '
-                "(the on-call service is not wired into the web app yet).</p>"
-            )
-        rotations: Mapping[str, Any] = report.get("rotations") or {}
+        rotations: Mapping[str, Any] = (report or {}).get("rotations") or {}
+        if not rotations:
+            return Safe('<p class="muted">No rotations are configured.</p>')
         rows = []
         for rotation, turn in sorted(rotations.items()):
             nxt = turn.get("next")
@@ -265,7 +253,7 @@ async def index(request: Request) -> Response:
                 m=exc.message,
                 days=CHART_DAYS,
             )
-    data = await gather(rt.db, rt.config, rt.routing, now, since, oncall_report(request))
+    data = await gather(rt.db, rt.config, rt.routing, now, since, oncall_reporter(rt.oncall))
     view = View(data, rt.config)
     body = render(
         _BODY,

@@ -77,8 +77,10 @@ async def rotation_ics(request: Request) -> Response:
         return found.name if found is not None else pid
 
     body = export_ics(rotation, turns, now, name_of)
-    return Response(
-        body,
-        media_type="text/calendar; charset=utf-8",
-        headers={"Content-Disposition": f'inline; filename="{rotation}.ics"'},
-    )
+    headers = {"Content-Disposition": f'inline; filename="{rotation}.ics"'}
+    if (problem := service.problem(rotation)) is not None:
+        # The feed still answers (calendar apps show nothing better), but says why it is thin.
+        headers["X-Nudgebot-Warning"] = (
+            " ".join(problem.split()).encode("ascii", "replace").decode()[:300]
+        )
+    return Response(body, media_type="text/calendar; charset=utf-8", headers=headers)

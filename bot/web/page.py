@@ -31,7 +31,7 @@ background:#dc2626;color:#fff}
 .muted{color:#64748b}.notice{background:#fffbeb;border-color:#f59e0b}
 .error{background:#fef2f2;border-color:#dc2626;color:#991b1b}
 .kpis{display:flex;flex-wrap:wrap;gap:1rem}
-.kpi{flex:1 1 150px;border:1px solid #e2e8f0;border-radius:8px;padding:.6rem .8rem}
+.kpi{flex:1 1 120px;border:1px solid #e2e8f0;border-radius:8px;padding:.6rem .8rem}
 .kpi b{display:block;font-size:1.4rem}
 .chart{max-width:100%;height:auto}.chart .grid{stroke:#e2e8f0}
 .chart .axis{font-size:11px;fill:#64748b}.chart .empty{font-size:14px;fill:#64748b}
@@ -51,7 +51,7 @@ HEADERS = {
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 

@@ -40,6 +40,12 @@ team:
   carol:
     name: Carol
     slack: U0CAROL01
+rotations:
+  support:
+    members: [alice, bob]
+    shift: 1w
+    handoff: Mon 09:00
+    start: 2026-11-02
 policies:
   standard:
     reply_within: 15m

@@ -65,13 +65,15 @@ async def test_weeks_follow_the_configured_clock(seeded: Runtime) -> None:
 
 
 def test_week_split_handles_dst_and_huge_ranges() -> None:
-    # The week of the October DST change in Berlin is 169 hours long.
+    # The week of the October DST change in Berlin (Sunday the 25th) is 169 hours long.
     weeks, omitted = weeks_between(
-        datetime(2026, 10, 19, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC), BERLIN
+        datetime(2026, 10, 12, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC), BERLIN
     )
     assert omitted == 0
-    assert [w.key for w in weeks] == ["2026-W43", "2026-W44", "2026-W45"]
+    assert [w.key for w in weeks] == ["2026-W42", "2026-W43", "2026-W44", "2026-W45"]
+    assert weeks[0].start == datetime(2026, 10, 12, tzinfo=UTC)  # clipped to the window
     assert weeks[1].end - weeks[1].start == timedelta(hours=169)
+    assert weeks[2].start == datetime(2026, 10, 25, 23, tzinfo=UTC)
     # Year one to now, west of UTC: capped to the latest MAX_WEEKS weeks, the rest counted.
     weeks, omitted = weeks_between(
         datetime(1, 1, 1, tzinfo=UTC), NOW, ZoneInfo("America/Los_Angeles")

@@ -10,8 +10,10 @@ exercised. Modelled on bolt-python's ``tests/mock_web_api_server`` (in spirit).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,14 +65,16 @@ class FakeSlack:
         self.port = 0
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self) -> FakeSlack:
+    async def start(self, port: int = 0) -> FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response_url)
         app.router.add_get("/socket", self._socket)
+        app.router.add_post("/_control/limit", self._control_limit)
+        app.router.add_get("/_control/posts", self._control_posts)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         server = site._server
         assert server is not None and server.sockets  # type: ignore[attr-defined]
@@ -120,6 +124,24 @@ class FakeSlack:
             for c in self.calls_to("chat.postMessage")
             if channel is None or c.params.get("channel") == channel
         ]
+
+    # -- control, for a fake run in its own process (benchmarks) ----------------------------
+    async def _control_limit(self, request: web.Request) -> web.Response:
+        self.limit_per_channel(float((await request.json())["interval"]))
+        return web.json_response({"ok": True})
+
+    async def _control_posts(self, _request: web.Request) -> web.Response:
+        posts = [
+            {
+                "at": c.at,
+                "status": c.status,
+                "channel": c.params.get("channel"),
+                "metadata": c.params.get("metadata"),
+            }
+            for c in self.calls
+            if c.method == "chat.postMessage"
+        ]
+        return web.json_response({"posts": posts, "rate_limited": self.rate_limited})
 
     # -- Socket Mode -----------------------------------------------------------------------
     async def socket_send(self, envelope: dict[str, Any]) -> None:
@@ -320,3 +342,14 @@ class FakeSlack:
 
     def _apps_connections_open(self, _p: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
+
+
+async def _serve(port: int) -> None:
+    fake = await FakeSlack().start(port)
+    print(f"fake Slack Web API on {fake.api_url}", flush=True)
+    await asyncio.to_thread(sys.stdin.buffer.read)  # until the parent closes our stdin
+    await fake.stop()
+
+
+if __name__ == "__main__":  # ``python -m tests.fakes.slack_api PORT``: its own process
+    asyncio.run(_serve(int(sys.argv[1])))

@@ -74,12 +74,12 @@ class _EntityChecker(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in _ALLOWED_TAGS:
-            self.problem = f"Unsupported start tag \"{tag}\""
+            self.problem = f'Unsupported start tag "{tag}"'
         self.stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if not self.stack or self.stack[-1] != tag:
-            self.problem = f"Unmatched end tag \"{tag}\""
+            self.problem = f'Unmatched end tag "{tag}"'
         else:
             self.stack.pop()
 
@@ -90,7 +90,7 @@ class _EntityChecker(HTMLParser):
 
     def handle_entityref(self, name: str) -> None:
         if name not in ("lt", "gt", "amp", "quot"):
-            self.problem = f"Unsupported entity \"&{name};\""
+            self.problem = f'Unsupported entity "&{name};"'
         self.plain.append(html.unescape(f"&{name};"))
 
     def handle_charref(self, name: str) -> None:
@@ -105,7 +105,7 @@ def check_html(text: str) -> tuple[str | None, str]:
     checker.feed(text)
     checker.close()
     if checker.problem is None and checker.stack:
-        checker.problem = f"Can't find end tag corresponding to start tag \"{checker.stack[-1]}\""
+        checker.problem = f'Can\'t find end tag corresponding to start tag "{checker.stack[-1]}"'
     return checker.problem, "".join(checker.plain)
 
 
@@ -201,16 +201,16 @@ class FakeTelegramAPI:
         with self._lock:
             self.calls.clear()
 
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
-        """The first ``count`` calls to ``method``, waiting up to ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, method: str, count: int = 1, within: float = 5.0) -> list[Call]:
+        """The first ``count`` calls to ``method``, waiting up to ``within`` seconds."""
+        deadline = time.monotonic() + within
         while True:
             found = self.calls_to(method)
             if len(found) >= count:
                 return found
             if time.monotonic() > deadline:
                 seen = [c.method for c in self.calls]
-                raise AssertionError(f"{count} x {method} not called within {timeout}s: {seen}")
+                raise AssertionError(f"{count} x {method} not called within {within}s: {seen}")
             await asyncio.sleep(0.01)
 
     # -- the API ---------------------------------------------------------------------------
@@ -392,7 +392,7 @@ class _Handler(BaseHTTPRequestHandler):
     api: FakeTelegramAPI
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output clean
 
     def do_POST(self) -> None:

@@ -24,8 +24,13 @@ def _iso(at: datetime) -> str:
 
 
 def _user(login: str, kind: str = "User") -> dict[str, Any]:
-    return {"login": login, "id": abs(hash(login)) % 10**8, "type": kind,
-            "html_url": f"https://github.com/{login}", "site_admin": False}  # fmt: skip
+    return {
+        "login": login,
+        "id": abs(hash(login)) % 10**8,
+        "type": kind,
+        "html_url": f"https://github.com/{login}",
+        "site_admin": False,
+    }
 
 
 class FakeGitHub(FakeServer):
@@ -54,34 +59,69 @@ class FakeGitHub(FakeServer):
 
     # -- the world -------------------------------------------------------------------------
 
-    def open(self, login: str, title: str, body: str | None, at: datetime, *,
-             pr: bool = False, association: str = "NONE", kind: str = "User") -> dict[str, Any]:  # fmt: skip
+    def open(
+        self,
+        login: str,
+        title: str,
+        body: str | None,
+        at: datetime,
+        *,
+        pr: bool = False,
+        association: str = "NONE",
+        kind: str = "User",
+    ) -> dict[str, Any]:
         number = next(self._numbers)
         issue = {
-            "id": 500_000 + number, "number": number, "title": title, "body": body,
-            "user": _user(login, kind), "state": "open", "state_reason": None, "locked": False,
-            "comments": 0, "created_at": _iso(at), "updated_at": _iso(at), "closed_at": None,
-            "author_association": association, "labels": [], "assignees": [],
+            "id": 500_000 + number,
+            "number": number,
+            "title": title,
+            "body": body,
+            "user": _user(login, kind),
+            "state": "open",
+            "state_reason": None,
+            "locked": False,
+            "comments": 0,
+            "created_at": _iso(at),
+            "updated_at": _iso(at),
+            "closed_at": None,
+            "author_association": association,
+            "labels": [],
+            "assignees": [],
             "url": f"{self.base_url}/repos/{REPO}/issues/{number}",
             "html_url": f"https://github.com/{REPO}/issues/{number}",
-        }  # fmt: skip
+        }
         if pr:
-            issue["pull_request"] = {"url": f"{self.base_url}/repos/{REPO}/pulls/{number}",
-                                     "html_url": f"https://github.com/{REPO}/pull/{number}"}  # fmt: skip
+            issue["pull_request"] = {
+                "url": f"{self.base_url}/repos/{REPO}/pulls/{number}",
+                "html_url": f"https://github.com/{REPO}/pull/{number}",
+            }
         with self.lock:
             self.issues[number] = issue
         return issue
 
-    def comment(self, number: int, login: str, body: str, at: datetime, *,
-                association: str = "NONE", kind: str = "User") -> dict[str, Any]:  # fmt: skip
+    def comment(
+        self,
+        number: int,
+        login: str,
+        body: str,
+        at: datetime,
+        *,
+        association: str = "NONE",
+        kind: str = "User",
+    ) -> dict[str, Any]:
         cid = next(self._comment_ids)
         comment = {
-            "id": cid, "node_id": f"IC_{cid}", "body": body, "user": _user(login, kind),
-            "created_at": _iso(at), "updated_at": _iso(at), "author_association": association,
+            "id": cid,
+            "node_id": f"IC_{cid}",
+            "body": body,
+            "user": _user(login, kind),
+            "created_at": _iso(at),
+            "updated_at": _iso(at),
+            "author_association": association,
             "issue_url": f"{self.base_url}/repos/{REPO}/issues/{number}",
             "html_url": f"https://github.com/{REPO}/issues/{number}#issuecomment-{cid}",
             "url": f"{self.base_url}/repos/{REPO}/issues/comments/{cid}",
-        }  # fmt: skip
+        }
         with self.lock:
             self.comments[cid] = comment
             self.issues[number]["comments"] += 1
@@ -94,20 +134,32 @@ class FakeGitHub(FakeServer):
 
     def close(self, number: int, login: str, at: datetime, reason: str = "completed") -> None:
         with self.lock:
-            self.issues[number].update(state="closed", closed_at=_iso(at), updated_at=_iso(at),
-                                       state_reason=reason, _closed_by=_user(login))  # fmt: skip
+            self.issues[number].update(
+                state="closed",
+                closed_at=_iso(at),
+                updated_at=_iso(at),
+                state_reason=reason,
+                _closed_by=_user(login),
+            )
 
     def reopen(self, number: int, at: datetime) -> None:
         with self.lock:
-            self.issues[number].update(state="open", closed_at=None, updated_at=_iso(at),
-                                       state_reason="reopened", _closed_by=None)  # fmt: skip
+            self.issues[number].update(
+                state="open",
+                closed_at=None,
+                updated_at=_iso(at),
+                state_reason="reopened",
+                _closed_by=None,
+            )
 
     # -- the API ---------------------------------------------------------------------------
 
     def _me(self, request: Request, _m: Any) -> Answer:
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
-            return Answer(401, {"message": "Bad credentials",
-                                "documentation_url": "https://docs.github.com/rest"})  # fmt: skip
+            return Answer(
+                401,
+                {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"},
+            )
         return Answer(body=_user(BOT_LOGIN))
 
     def _list(self, request: Request, items: list[dict[str, Any]]) -> Answer:
@@ -134,8 +186,11 @@ class FakeGitHub(FakeServer):
     def _list_issues(self, request: Request, _m: Any) -> Answer:
         state = request.arg("state", "open")
         with self.lock:
-            items = [self._public(i) for i in self.issues.values()
-                     if state == "all" or i["state"] == state]  # fmt: skip
+            items = [
+                self._public(i)
+                for i in self.issues.values()
+                if state == "all" or i["state"] == state
+            ]
         return self._list(request, items)
 
     def _list_comments(self, request: Request, _m: Any) -> Answer:
@@ -158,12 +213,151 @@ class FakeGitHub(FakeServer):
             return Answer(404, {"message": "Not Found"})
         body = request.json()
         if not isinstance(body, dict) or not body.get("body"):
-            return Answer(422, {"message": "Validation Failed",
-                                "errors": [{"resource": "IssueComment", "code": "missing_field",
-                                            "field": "body"}]})  # fmt: skip
-        return Answer(201, self.comment(number, BOT_LOGIN, body["body"], self.clock(),
-                                        association="MEMBER", kind="Bot"))  # fmt: skip
+            return Answer(
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [
+                        {"resource": "IssueComment", "code": "missing_field", "field": "body"}
+                    ],
+                },
+            )
+        return Answer(
+            201,
+            self.comment(
+                number, BOT_LOGIN, body["body"], self.clock(), association="MEMBER", kind="Bot"
+            ),
+        )
 
     def _collaborators(self, _request: Request, _m: Any) -> Answer:
-        return Answer(body=[{**_user(login), "permissions": {"push": True}}
-                            for login in self.collaborators])  # fmt: skip
+        return Answer(
+            body=[{**_user(login), "permissions": {"push": True}} for login in self.collaborators]
+        )
+
+
+class FakeGitHubWithDiscussions(FakeGitHub):
+    """Adds the GraphQL endpoint for Discussions (docs.github.com/graphql): the
+    ``repository.discussions`` connection ordered by ``UPDATED_AT`` (``first``/``after``,
+    ``pageInfo``), ``repository.discussion(number)`` and ``addDiscussionComment``."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        super().__init__(clock)
+        self.discussions: dict[int, dict[str, Any]] = {}
+        self.route("POST", "/graphql")(self._graphql)
+
+    def discuss(self, login: str, title: str, body: str, at: datetime) -> dict[str, Any]:
+        number = next(self._numbers)
+        node = {
+            "id": f"D_kwDO{number:06d}",
+            "number": number,
+            "title": title,
+            "body": body,
+            "url": f"https://github.com/{REPO}/discussions/{number}",
+            "createdAt": _iso(at),
+            "updatedAt": _iso(at),
+            "closed": False,
+            "closedAt": None,
+            "authorAssociation": "NONE",
+            "author": {"login": login, "__typename": "User"},
+            "comments": [],
+        }
+        with self.lock:
+            self.discussions[number] = node
+        return node
+
+    def discussion_comment(
+        self,
+        number: int,
+        login: str,
+        body: str,
+        at: datetime,
+        *,
+        reply_to: int | None = None,
+        association: str = "NONE",
+        kind: str = "User",
+    ) -> dict[str, Any]:
+        cid = next(self._comment_ids)
+        comment = {
+            "databaseId": cid,
+            "body": body,
+            "createdAt": _iso(at),
+            "updatedAt": _iso(at),
+            "url": f"https://github.com/{REPO}/discussions/{number}#discussioncomment-{cid}",
+            "authorAssociation": association,
+            "author": {"login": login, "__typename": kind},
+            "replies": [],
+        }
+        with self.lock:
+            node = self.discussions[number]
+            if reply_to is None:
+                node["comments"].append(comment)
+            else:
+                parent = next(c for c in node["comments"] if c["databaseId"] == reply_to)
+                parent["replies"].append(comment)
+            node["updatedAt"] = _iso(at)
+        return comment
+
+    def close_discussion(self, number: int, at: datetime) -> None:
+        with self.lock:
+            self.discussions[number].update(closed=True, closedAt=_iso(at), updatedAt=_iso(at))
+
+    def _shape(self, node: dict[str, Any]) -> dict[str, Any]:
+        comments = [{**c, "replies": {"nodes": c["replies"][-20:]}} for c in node["comments"][-50:]]
+        return {
+            **{k: v for k, v in node.items() if k != "comments"},
+            "comments": {"nodes": comments},
+        }
+
+    def _graphql(self, request: Request, _m: Any) -> Answer:
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            return Answer(401, {"message": "Bad credentials"})
+        body = request.json()
+        query, variables = body["query"], body.get("variables") or {}
+        with self.lock:
+            if "addDiscussionComment" in query:
+                node = next(
+                    (d for d in self.discussions.values() if d["id"] == variables["discussion"]),
+                    None,
+                )
+                if node is None:
+                    return Answer(
+                        body={
+                            "data": {"addDiscussionComment": None},
+                            "errors": [
+                                {"type": "NOT_FOUND", "message": "Could not resolve to a node"}
+                            ],
+                        }
+                    )
+                added = self.discussion_comment(
+                    node["number"], BOT_LOGIN, variables["body"], self.clock(), kind="Bot"
+                )
+                return Answer(
+                    body={
+                        "data": {
+                            "addDiscussionComment": {
+                                "comment": {"databaseId": added["databaseId"], "url": added["url"]}
+                            }
+                        }
+                    }
+                )
+            if "discussion(number" in query:
+                node = self.discussions.get(int(variables["number"]))
+                found = {"id": node["id"]} if node else None
+                return Answer(body={"data": {"repository": {"discussion": found}}})
+            ordered = sorted(self.discussions.values(), key=lambda d: d["updatedAt"], reverse=True)
+            start = int(variables.get("after") or 0)
+            first = int(variables["first"])
+            chunk = ordered[start : start + first]
+            more = start + first < len(ordered)
+            return Answer(
+                body={
+                    "data": {
+                        "repository": {
+                            "discussions": {
+                                "pageInfo": {"hasNextPage": more, "endCursor": str(start + first)},
+                                "nodes": [self._shape(d) for d in chunk],
+                            }
+                        }
+                    }
+                }
+            )

@@ -15,8 +15,14 @@ from typing import Any
 from tests.polled.fakeserver import Answer, FakeServer, Request, page_links
 
 TOKEN = "mastodon-test-token"
-ME = {"id": "1", "username": "acme", "acct": "acme", "display_name": "Acme Support",
-      "bot": False, "locked": False}  # fmt: skip
+ME = {
+    "id": "1",
+    "username": "acme",
+    "acct": "acme",
+    "display_name": "Acme Support",
+    "bot": False,
+    "locked": False,
+}
 
 
 def _iso(at: datetime) -> str:
@@ -50,58 +56,107 @@ class FakeMastodon(FakeServer):
 
     # -- the world -------------------------------------------------------------------------
 
-    def account(self, username: str, *, domain: str | None = None, bot: bool = False) -> dict[str, Any]:
+    def account(
+        self, username: str, *, domain: str | None = None, bot: bool = False
+    ) -> dict[str, Any]:
         acct = f"{username}@{domain}" if domain else username
         found = self.accounts.get(acct)
         if found is None:
-            found = {"id": str(200 + len(self.accounts)), "username": username, "acct": acct,
-                     "display_name": username.title(), "bot": bot, "locked": False}  # fmt: skip
+            found = {
+                "id": str(200 + len(self.accounts)),
+                "username": username,
+                "acct": acct,
+                "display_name": username.title(),
+                "bot": bot,
+                "locked": False,
+            }
             self.accounts[acct] = found
         return found
 
-    def _new_status(self, author: dict[str, Any], text: str, at: datetime,
-                    reply_to: str | None, visibility: str) -> dict[str, Any]:  # fmt: skip
+    def _new_status(
+        self, author: dict[str, Any], text: str, at: datetime, reply_to: str | None, visibility: str
+    ) -> dict[str, Any]:
         sid = str(next(self._ids))
         parent = self.statuses.get(reply_to) if reply_to else None
         status = {
-            "id": sid, "created_at": _iso(at), "in_reply_to_id": reply_to,
+            "id": sid,
+            "created_at": _iso(at),
+            "in_reply_to_id": reply_to,
             "in_reply_to_account_id": parent["account"]["id"] if parent else None,
-            "sensitive": False, "spoiler_text": "", "visibility": visibility, "language": "en",
+            "sensitive": False,
+            "spoiler_text": "",
+            "visibility": visibility,
+            "language": "en",
             "uri": f"https://social.example/users/{author['username']}/statuses/{sid}",
             "url": f"https://social.example/@{author['acct']}/{sid}",
-            "replies_count": 0, "reblogs_count": 0, "favourites_count": 0, "edited_at": None,
-            "content": f"<p>{html.escape(text)}</p>", "reblog": None, "account": author,
-            "media_attachments": [], "mentions": [], "tags": [], "emojis": [], "card": None,
+            "replies_count": 0,
+            "reblogs_count": 0,
+            "favourites_count": 0,
+            "edited_at": None,
+            "content": f"<p>{html.escape(text)}</p>",
+            "reblog": None,
+            "account": author,
+            "media_attachments": [],
+            "mentions": [],
+            "tags": [],
+            "emojis": [],
+            "card": None,
             "poll": None,
-        }  # fmt: skip
+        }
         with self.lock:
             self.statuses[sid] = status
         return status
 
-    def mention(self, who: dict[str, Any], text: str, at: datetime, *,
-                reply_to: str | None = None, visibility: str = "public") -> dict[str, Any]:  # fmt: skip
+    def mention(
+        self,
+        who: dict[str, Any],
+        text: str,
+        at: datetime,
+        *,
+        reply_to: str | None = None,
+        visibility: str = "public",
+    ) -> dict[str, Any]:
         """``who`` mentions the account; a mention notification appears."""
         status = self._new_status(who, text, at, reply_to, visibility)
         status["content"] = (
             '<p><span class="h-card"><a href="https://social.example/@acme" '
             'class="u-url mention">@<span>acme</span></a></span> ' + html.escape(text) + "</p>"
         )
-        status["mentions"] = [{"id": ME["id"], "username": "acme", "acct": "acme",
-                               "url": "https://social.example/@acme"}]  # fmt: skip
+        status["mentions"] = [
+            {
+                "id": ME["id"],
+                "username": "acme",
+                "acct": "acme",
+                "url": "https://social.example/@acme",
+            }
+        ]
         with self.lock:
-            self.notifications.append({"id": str(len(self.notifications) + 1000),
-                                       "type": "mention", "created_at": status["created_at"],
-                                       "account": who, "status": status})  # fmt: skip
+            self.notifications.append(
+                {
+                    "id": str(len(self.notifications) + 1000),
+                    "type": "mention",
+                    "created_at": status["created_at"],
+                    "account": who,
+                    "status": status,
+                }
+            )
         return status
 
     def favourite(self, who: dict[str, Any], status: dict[str, Any], at: datetime) -> None:
         with self.lock:
-            self.notifications.append({"id": str(len(self.notifications) + 1000),
-                                       "type": "favourite", "created_at": _iso(at),
-                                       "account": who, "status": status})  # fmt: skip
+            self.notifications.append(
+                {
+                    "id": str(len(self.notifications) + 1000),
+                    "type": "favourite",
+                    "created_at": _iso(at),
+                    "account": who,
+                    "status": status,
+                }
+            )
 
-    def post(self, who: dict[str, Any], text: str, at: datetime, *,
-             reply_to: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def post(
+        self, who: dict[str, Any], text: str, at: datetime, *, reply_to: str | None = None
+    ) -> dict[str, Any]:
         """A status without notifying the account (its own posts, or others' not mentioning)."""
         return self._new_status(who, text, at, reply_to, "public")
 
@@ -115,10 +170,12 @@ class FakeMastodon(FakeServer):
             return Answer(401, {"error": "The access token is invalid"})
         return Answer(body=self.accounts["acme"])
 
-    def _paginate(self, request: Request, items: list[dict[str, Any]], limit_max: int
-                  ) -> Answer:  # fmt: skip
-        since, min_id, max_id = (request.arg("since_id"), request.arg("min_id"),
-                                 request.arg("max_id"))  # fmt: skip
+    def _paginate(self, request: Request, items: list[dict[str, Any]], limit_max: int) -> Answer:
+        since, min_id, max_id = (
+            request.arg("since_id"),
+            request.arg("min_id"),
+            request.arg("max_id"),
+        )
         limit = min(int(request.arg("limit") or 20), limit_max)
 
         def key(item: dict[str, Any]) -> int:
@@ -133,10 +190,12 @@ class FakeMastodon(FakeServer):
             chosen = [i for i in chosen if key(i) < int(max_id)]
         page = chosen[:limit] if min_id else chosen[-limit:]
         page.reverse()  # newest first, always
-        params = {k: v[0] for k, v in request.query.items()
-                  if k not in ("since_id", "min_id", "max_id")}  # fmt: skip
-        rels = ({"next": {"max_id": page[-1]["id"]}, "prev": {"min_id": page[0]["id"]}}
-                if page else {})  # fmt: skip
+        params = {
+            k: v[0] for k, v in request.query.items() if k not in ("since_id", "min_id", "max_id")
+        }
+        rels = (
+            {"next": {"max_id": page[-1]["id"]}, "prev": {"min_id": page[0]["id"]}} if page else {}
+        )
         return Answer(body=page, headers=page_links(self.base_url, request.path, params, rels))
 
     def _notifications(self, request: Request, _m: Any) -> Answer:
@@ -150,8 +209,11 @@ class FakeMastodon(FakeServer):
     def _account_statuses(self, request: Request, m: Any) -> Answer:
         account_id = m.group(1)
         with self.lock:
-            items = [s for s in self.statuses.values() if s["account"]["id"] == account_id
-                     and s["visibility"] != "direct"]  # fmt: skip
+            items = [
+                s
+                for s in self.statuses.values()
+                if s["account"]["id"] == account_id and s["visibility"] != "direct"
+            ]
         return self._paginate(request, items, 40)
 
     def _context(self, _request: Request, m: Any) -> Answer:
@@ -181,8 +243,13 @@ class FakeMastodon(FakeServer):
         with self.lock:
             if key and key in self._idempotent:
                 return Answer(body=self._idempotent[key])
-        status = self._new_status(self.accounts["acme"], body["status"], self.clock(),
-                                  body.get("in_reply_to_id"), body.get("visibility", "public"))  # fmt: skip
+        status = self._new_status(
+            self.accounts["acme"],
+            body["status"],
+            self.clock(),
+            body.get("in_reply_to_id"),
+            body.get("visibility", "public"),
+        )
         if key:
             with self.lock:
                 self._idempotent[key] = status

@@ -43,20 +43,33 @@ class FakeX(FakeServer):
         for user in self.users.values():
             if user["username"] == username:
                 return user
-        user = {"id": str(4_000_000 + len(self.users)), "name": username.title(),
-                "username": username}  # fmt: skip
+        user = {
+            "id": str(4_000_000 + len(self.users)),
+            "name": username.title(),
+            "username": username,
+        }
         self.users[user["id"]] = user
         return user
 
-    def tweet(self, author: dict[str, str], text: str, at: datetime, *,
-              reply_to: str | None = None, retweet_of: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def tweet(
+        self,
+        author: dict[str, str],
+        text: str,
+        at: datetime,
+        *,
+        reply_to: str | None = None,
+        retweet_of: str | None = None,
+    ) -> dict[str, Any]:
         tid = str(next(self._ids))
         parent = self.tweets.get(reply_to or "")
         tweet: dict[str, Any] = {
-            "id": tid, "text": text, "author_id": author["id"], "created_at": _iso(at),
+            "id": tid,
+            "text": text,
+            "author_id": author["id"],
+            "created_at": _iso(at),
             "conversation_id": parent["conversation_id"] if parent else tid,
             "edit_history_tweet_ids": [tid],
-        }  # fmt: skip
+        }
         if parent is not None:
             tweet["in_reply_to_user_id"] = parent["author_id"]
             tweet["referenced_tweets"] = [{"type": "replied_to", "id": parent["id"]}]
@@ -70,8 +83,15 @@ class FakeX(FakeServer):
 
     def _auth(self, request: Request) -> Answer | None:
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
-            return Answer(401, {"title": "Unauthorized", "type": "about:blank", "status": 401,
-                                "detail": "Unauthorized"})  # fmt: skip
+            return Answer(
+                401,
+                {
+                    "title": "Unauthorized",
+                    "type": "about:blank",
+                    "status": 401,
+                    "detail": "Unauthorized",
+                },
+            )
         return None
 
     def _me(self, request: Request, _m: Any) -> Answer:
@@ -83,9 +103,18 @@ class FakeX(FakeServer):
             return denied
         limit = int(request.arg("max_results") or 10)
         if not 5 <= limit <= 100:
-            return Answer(400, {"errors": [{"parameters": {"max_results": [str(limit)]},
-                                            "message": "must be between 5 and 100"}],
-                                "title": "Invalid Request"})  # fmt: skip
+            return Answer(
+                400,
+                {
+                    "errors": [
+                        {
+                            "parameters": {"max_results": [str(limit)]},
+                            "message": "must be between 5 and 100",
+                        }
+                    ],
+                    "title": "Invalid Request",
+                },
+            )
         since, until = request.arg("since_id"), request.arg("until_id")
         chosen = sorted(items, key=lambda t: int(t["id"]), reverse=True)
         if since:
@@ -96,28 +125,44 @@ class FakeX(FakeServer):
         page = chosen[offset : offset + limit]
         if not page:
             return Answer(body={"meta": {"result_count": 0}})
-        meta: dict[str, Any] = {"result_count": len(page), "newest_id": page[0]["id"],
-                                "oldest_id": page[-1]["id"]}  # fmt: skip
+        meta: dict[str, Any] = {
+            "result_count": len(page),
+            "newest_id": page[0]["id"],
+            "oldest_id": page[-1]["id"],
+        }
         if offset + limit < len(chosen):
             meta["next_token"] = f"p{offset + limit}"
         authors = {t["author_id"] for t in page}
-        return Answer(body={"data": page,
-                            "includes": {"users": [self.users[a] for a in sorted(authors)]},
-                            "meta": meta})  # fmt: skip
+        return Answer(
+            body={
+                "data": page,
+                "includes": {"users": [self.users[a] for a in sorted(authors)]},
+                "meta": meta,
+            }
+        )
 
     def _mentions(self, request: Request, m: Any) -> Answer:
         handle = "@" + self.users[m.group(1)]["username"].lower()
         with self.lock:
-            items = [t for t in self.tweets.values()
-                     if handle in t["text"].lower() and t["author_id"] != m.group(1)]  # fmt: skip
+            items = [
+                t
+                for t in self.tweets.values()
+                if handle in t["text"].lower() and t["author_id"] != m.group(1)
+            ]
         return self._page(request, items)
 
     def _timeline(self, request: Request, m: Any) -> Answer:
         no_retweets = "retweets" in (request.arg("exclude") or "")
         with self.lock:
-            items = [t for t in self.tweets.values() if t["author_id"] == m.group(1)
-                     and not (no_retweets and any(r["type"] == "retweeted"
-                                                  for r in t.get("referenced_tweets", [])))]  # fmt: skip
+            items = [
+                t
+                for t in self.tweets.values()
+                if t["author_id"] == m.group(1)
+                and not (
+                    no_retweets
+                    and any(r["type"] == "retweeted" for r in t.get("referenced_tweets", []))
+                )
+            ]
         return self._page(request, items)
 
     def _create(self, request: Request, _m: Any) -> Answer:
@@ -128,12 +173,20 @@ class FakeX(FakeServer):
         text = str(body.get("text", ""))
         with self.lock:
             if any(t["text"] == text and t["author_id"] == ME["id"] for t in self.tweets.values()):
-                return Answer(403, {"detail": "You are not allowed to create a Tweet with "
-                                              "duplicate content.", "type": "about:blank",
-                                    "title": "Forbidden", "status": 403})  # fmt: skip
+                return Answer(
+                    403,
+                    {
+                        "detail": "You are not allowed to create a Tweet with duplicate content.",
+                        "type": "about:blank",
+                        "title": "Forbidden",
+                        "status": 403,
+                    },
+                )
         reply_to = (body.get("reply") or {}).get("in_reply_to_tweet_id")
         if reply_to and reply_to not in self.tweets:
             return Answer(400, {"title": "Invalid Request", "detail": "reply tweet not found"})
         tweet = self.tweet(ME, text, self.clock(), reply_to=reply_to)
-        return Answer(201, {"data": {"id": tweet["id"], "text": text,
-                                     "edit_history_tweet_ids": [tweet["id"]]}})  # fmt: skip
+        return Answer(
+            201,
+            {"data": {"id": tweet["id"], "text": text, "edit_history_tweet_ids": [tweet["id"]]}},
+        )

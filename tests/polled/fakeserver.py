@@ -98,9 +98,12 @@ class FakeServer:
     ) -> None:
         with self.lock:
             self._faults.append(
-                _Fault(Answer(status, body, headers or {}, content_type, delay), times,
-                       re.compile(path))
-            )  # fmt: skip
+                _Fault(
+                    Answer(status, body, headers or {}, content_type, delay),
+                    times,
+                    re.compile(path),
+                )
+            )
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -123,8 +126,11 @@ class FakeServer:
         with self.lock:
             self.requests.append(request)
             if self.down:
-                return Answer(503, b"<html><body>503 Service Unavailable</body></html>",
-                              content_type="text/html")  # fmt: skip
+                return Answer(
+                    503,
+                    b"<html><body>503 Service Unavailable</body></html>",
+                    content_type="text/html",
+                )
             for fault in self._faults:
                 if fault.times > 0 and fault.path.search(request.path):
                     fault.times -= 1
@@ -173,7 +179,9 @@ class FakeServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self._thread.start()
         return self
 
@@ -184,11 +192,14 @@ class FakeServer:
         self._thread.join(timeout=5)
 
 
-def page_links(base: str, path: str, params: dict[str, str], rels: dict[str, dict[str, str]]
-               ) -> dict[str, str]:  # fmt: skip
+def page_links(
+    base: str, path: str, params: dict[str, str], rels: dict[str, dict[str, str]]
+) -> dict[str, str]:
     """A ``Link`` header as Mastodon and GitHub send it."""
     from urllib.parse import urlencode
 
-    parts = [f'<{base}{path}?{urlencode({**params, **extra})}>; rel="{rel}"'
-             for rel, extra in rels.items()]  # fmt: skip
+    parts = [
+        f'<{base}{path}?{urlencode({**params, **extra})}>; rel="{rel}"'
+        for rel, extra in rels.items()
+    ]
     return {"Link": ", ".join(parts)} if parts else {}

@@ -59,8 +59,7 @@ async def test_customer_topic_waits_and_staff_or_team_answers(
     fake.topic("eve", "Off topic", "Nice weather", clock() - 2 * MIN, category=9)  # unwatched
     billing = fake.topic("eve", "Refund", "Please refund", clock() - MIN, category=7)  # sub
     assert await h.step("forum") == 120.0
-    assert sorted(await h.waiting()) == sorted([str(first["topic_id"]),
-                                                str(billing["topic_id"])])  # fmt: skip
+    assert sorted(await h.waiting()) == sorted([str(first["topic_id"]), str(billing["topic_id"])])
     stored = {m.message_id: m for m in await h.messages()}
     assert stored[str(first["id"])].text == "Login broken\nI cannot log in & it hurts"
     assert stored[str(first["id"])].url.endswith(f"/t/login-broken/{first['topic_id']}/1")
@@ -76,7 +75,10 @@ async def test_customer_topic_waits_and_staff_or_team_answers(
     assert await h.waiting() == []
     by_text = {m.text: m for m in await h.messages()}
     assert by_text["Refund issued"].person == "alice"
-    assert by_text["Fixed, try again please"].is_team and by_text["Fixed, try again please"].person is None
+    assert (
+        by_text["Fixed, try again please"].is_team
+        and by_text["Fixed, try again please"].person is None
+    )
 
     # Her follow-up reopens the waiting; "thanks!" after an answer would not.
     clock.advance(MIN)
@@ -106,8 +108,9 @@ async def test_restart_and_a_failure_mid_walk_neither_miss_nor_repeat(
     async with harness(tmp_path, db_url, sources(fake), clock) as after:
         fake.requests.clear()
         assert await after.step("forum") == 0.0  # page 1 of the walk back
-        fake.fail(status=500, body=b"Internal Server Error", content_type="text/plain",
-                  path="/posts.json")  # fmt: skip
+        fake.fail(
+            status=500, body=b"Internal Server Error", content_type="text/plain", path="/posts.json"
+        )
         assert await after.step("forum") > 0  # page 2 fails
         await after.drain("forum")
         befores = [r.arg("before") for r in fake.calls("GET", "/posts.json")]
@@ -137,8 +140,12 @@ async def test_outage_and_rate_limit(h: Harness, fake: FakeDiscourse, clock: Clo
 
 async def test_hostile_posts_are_skipped(h: Harness, fake: FakeDiscourse, clock: Clock) -> None:
     good = fake.topic("dana", "Real", "a real question", clock())
-    fake.fail(status=200, body=b"<html>Discourse is updating</html>", content_type="text/html",
-              path="/posts.json")  # fmt: skip
+    fake.fail(
+        status=200,
+        body=b"<html>Discourse is updating</html>",
+        content_type="text/html",
+        path="/posts.json",
+    )
     assert await h.step("forum") > 0
     fake.fail(status=200, body={"latest_posts": {"id": 1}}, path="/posts.json")
     assert await h.step("forum") > 0
@@ -172,8 +179,9 @@ async def test_reply_through_posts_as_the_api_user(
 
     clock.advance(MIN)
     text = "Settings → Export, then pick CSV."
-    done = await h.rt.engine.act(ActionRequest(conv.id, ActionKind.REPLY, "alice", clock(),
-                                               text=text))  # fmt: skip
+    done = await h.rt.engine.act(
+        ActionRequest(conv.id, ActionKind.REPLY, "alice", clock(), text=text)
+    )
     assert done.ok, done.message
     [_, sent] = fake.calls("POST", "/posts.json")
     assert sent.json() == {"topic_id": post["topic_id"], "raw": text}

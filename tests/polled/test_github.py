@@ -10,7 +10,13 @@ import pytest
 
 from bot.domain.events import ActionKind
 from bot.domain.ports import ActionRequest
-from tests.polled.fake_github import BOT_LOGIN, REPO, TOKEN, FakeGitHub
+from tests.polled.fake_github import (
+    BOT_LOGIN,
+    REPO,
+    TOKEN,
+    FakeGitHub,
+    FakeGitHubWithDiscussions,
+)
 from tests.polled.kit import Clock, Harness, harness
 
 MIN = timedelta(minutes=1)
@@ -56,7 +62,10 @@ async def test_issue_waits_maintainer_answers_closing_ends_the_wait(
     assert await h.step("issues") == 300.0
     assert await h.waiting() == [n]
     [opening] = await h.messages()
-    assert opening.message_id == f"issue:{n}" and opening.text == "Crash on start\nStack trace attached"
+    assert (
+        opening.message_id == f"issue:{n}"
+        and opening.text == "Crash on start\nStack trace attached"
+    )
     assert opening.url == f"https://github.com/{REPO}/issues/{n}"
 
     # A maintainer (team member by GitHub login) answers.
@@ -149,13 +158,21 @@ async def test_rate_limits_outage_and_timeouts(
     fake.open("dana", "Help", "please", clock())
     async with harness(tmp_path, db_url, sources(fake), clock, timeout=0.2) as h:
         # Primary limit spent: 403 with x-ratelimit-remaining 0 -> wait for the reset.
-        fake.fail(status=403, body={"message": "API rate limit exceeded"},
-                  headers={"x-ratelimit-remaining": "0",
-                           "x-ratelimit-reset": str(int((clock() + 20 * MIN).timestamp()))})  # fmt: skip
+        fake.fail(
+            status=403,
+            body={"message": "API rate limit exceeded"},
+            headers={
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-reset": str(int((clock() + 20 * MIN).timestamp())),
+            },
+        )
         assert await h.step("issues") == 1200.0
         # Secondary limit: 403 with Retry-After.
-        fake.fail(status=403, body={"message": "You have exceeded a secondary rate limit"},
-                  headers={"Retry-After": "60"})  # fmt: skip
+        fake.fail(
+            status=403,
+            body={"message": "You have exceeded a secondary rate limit"},
+            headers={"Retry-After": "60"},
+        )
         assert await h.step("issues") == 60.0
         fake.fail(delay=1.0)
         assert await h.step("issues") == 15.0  # third failure in a row: 5 s doubled twice
@@ -171,8 +188,9 @@ async def test_rate_limits_outage_and_timeouts(
 
 async def test_hostile_issues_are_skipped(h: Harness, fake: FakeGitHub, clock: Clock) -> None:
     good = fake.open("dana", "Real", "real question", clock())
-    fake.fail(status=200, body=b"\x1f\x8b garbage", content_type="application/json",
-              path="/issues$")  # fmt: skip
+    fake.fail(
+        status=200, body=b"\x1f\x8b garbage", content_type="application/json", path="/issues$"
+    )
     assert await h.step("issues") > 0
     hostile = [
         {**good, "number": "1; DROP TABLE", "id": 1},
@@ -182,8 +200,11 @@ async def test_hostile_issues_are_skipped(h: Harness, fake: FakeGitHub, clock: C
         good,
     ]
     fake.fail(status=200, body=hostile, path="/issues$")
-    fake.fail(status=200, body=[{"id": 5, "updated_at": "2026-11-30T10:00:00Z",
-                                 "issue_url": "http://evil/../x"}], path="/comments$")  # fmt: skip
+    fake.fail(
+        status=200,
+        body=[{"id": 5, "updated_at": "2026-11-30T10:00:00Z", "issue_url": "http://evil/../x"}],
+        path="/comments$",
+    )
     assert await h.step("issues") == 300.0
     assert [m.message_id for m in await h.messages()] == [f"issue:{good['number']}"]
 
@@ -208,3 +229,64 @@ async def test_reply_through_comments_as_the_token_account(
     stored = await h.messages()
     assert len(stored) == 2 and stored[1].is_team and stored[1].person == "bob"
     assert BOT_LOGIN  # posted as the token's own account, which the poller counts as team
+
+
+async def test_discussions_over_graphql(tmp_path: Path, db_url: str, clock: Clock) -> None:
+    with FakeGitHubWithDiscussions(clock) as fake:
+        config = sources(fake, "    discussions: true\n")
+        async with harness(tmp_path, db_url, config, clock) as h:
+            d = fake.discuss("dana", "How to configure?", "Where is the config file?", clock())
+            thread = f"discussion:{d['number']}"
+            await h.step("issues")
+            assert await h.waiting() == [thread]
+
+            clock.advance(MIN)
+            answer = fake.discussion_comment(
+                d["number"], "alice-gh", "In ~/.widget", clock(), association="MEMBER"
+            )
+            await h.step("issues")
+            assert await h.waiting() == []
+
+            clock.advance(MIN)
+            fake.discussion_comment(
+                d["number"], "dana", "Not there on Windows", clock(), reply_to=answer["databaseId"]
+            )
+            await h.step("issues")
+            await h.step("issues")  # nothing new: nothing handed over again
+            assert await h.waiting() == [thread]
+            assert h.duplicates() == []
+
+            # Reply-through posts addDiscussionComment as the token's account.
+            clock.advance(MIN)
+            [conv] = await h.conversations()
+            assert h.rt.engine is not None
+            done = await h.rt.engine.act(
+                ActionRequest(conv.id, ActionKind.REPLY, "bob", clock(), text="%APPDATA%")
+            )
+            assert done.ok, done.message
+            [find, add] = fake.calls("POST", "/graphql")[-2:]
+            assert find.json()["variables"]["number"] == d["number"]
+            assert add.json()["variables"] == {"discussion": d["id"], "body": "%APPDATA%"}
+            assert await h.waiting() == []
+            await h.step("issues")
+            stored = await h.messages()
+            assert len(stored) == 4 and stored[-1].person == "bob" and stored[-1].is_team
+
+            # Closing ends a later wait; GraphQL rate limits wait like REST ones.
+            clock.advance(MIN)
+            fake.discussion_comment(d["number"], "dana", "one more thing", clock())
+            clock.advance(MIN)
+            fake.close_discussion(d["number"], clock())
+            await h.step("issues")
+            assert await h.waiting() == []
+            assert (await h.messages())[-1].message_id.startswith(f"closed:{thread}:")
+            fake.fail(
+                status=200,
+                body={"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded"}]},
+                headers={
+                    "x-ratelimit-remaining": "0",
+                    "x-ratelimit-reset": str(int((clock() + 10 * MIN).timestamp())),
+                },
+                path="/graphql",
+            )
+            assert await h.step("issues") == 600.0  # until x-ratelimit-reset

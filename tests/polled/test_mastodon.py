@@ -187,16 +187,23 @@ async def test_timeouts_and_server_errors_are_retried(
 
 
 async def test_hostile_answers_are_logged_and_skipped(
-    tmp_path: Path, db_url: str, fake: FakeMastodon, clock: Clock,
+    tmp_path: Path,
+    db_url: str,
+    fake: FakeMastodon,
+    clock: Clock,
     caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     caplog.set_level(logging.WARNING)
     dana = fake.account("dana", domain="other.example")
     good = fake.mention(dana, "a real question", clock())
     async with harness(tmp_path, db_url, sources(fake), clock, limit=64 * 1024) as h:
         # HTML where JSON was expected
-        fake.fail(status=200, body=b"<!DOCTYPE html><html><body>Maintenance</body></html>",
-                  content_type="text/html", path="notifications")  # fmt: skip
+        fake.fail(
+            status=200,
+            body=b"<!DOCTYPE html><html><body>Maintenance</body></html>",
+            content_type="text/html",
+            path="notifications",
+        )
         assert await h.step("fediverse") > 0
         assert "not JSON" in (h.source("fediverse").status.last_error or "")
         # A body over the cap
@@ -213,13 +220,19 @@ async def test_hostile_answers_are_logged_and_skipped(
             {"id": "2001", "type": "mention", "status": "not an object"},
             {"id": ["2002"], "type": "mention"},
             {"id": "2003", "type": "mention", "status": {**good, "id": "../../admin"}},
-            {"id": "2004", "type": "mention", "status": {**good, "id": "2004",
-                                                         "created_at": 12345}},
-            {"id": "2005", "type": "mention", "status": {**good, "id": "2005",
-                                                         "in_reply_to_id": "../x"}},
+            {
+                "id": "2004",
+                "type": "mention",
+                "status": {**good, "id": "2004", "created_at": 12345},
+            },
+            {
+                "id": "2005",
+                "type": "mention",
+                "status": {**good, "id": "2005", "in_reply_to_id": "../x"},
+            },
             {"id": "2006", "type": "mention", "status": good},
             "garbage",
-        ]  # fmt: skip
+        ]
         fake.fail(status=200, body=hostile, path="notifications")
         assert await h.step("fediverse") == 60.0
         assert [m.message_id for m in await h.messages()] == [good["id"]]
@@ -243,8 +256,11 @@ async def test_reply_through_posts_as_the_account_and_answers(
     assert result.ok, result.message
     [post] = fake.calls("POST", "/api/v1/statuses")
     body = post.json()
-    assert body == {"status": "@dana@other.example Sure, what's up?",
-                    "in_reply_to_id": question["id"], "visibility": "unlisted"}  # fmt: skip
+    assert body == {
+        "status": "@dana@other.example Sure, what's up?",
+        "in_reply_to_id": question["id"],
+        "visibility": "unlisted",
+    }
     assert post.headers["idempotency-key"]
     assert await h.waiting() == []
 

@@ -83,7 +83,7 @@ async def test_mention_waits_own_reply_answers_by_conversation(
 async def test_restart_walks_back_with_until_id_and_resumes_after_a_failure(
     tmp_path: Path, db_url: str, fake: FakeX, clock: Clock
 ) -> None:
-    extra = f"    user_id: \"{ME['id']}\"\n"
+    extra = f'    user_id: "{ME["id"]}"\n'
     eve = fake.user("eve")
     first = fake.tweet(eve, "@acme hello", clock())
     async with harness(tmp_path, db_url, sources(fake, extra), clock) as before:
@@ -100,8 +100,10 @@ async def test_restart_walks_back_with_until_id_and_resumes_after_a_failure(
         fake.fail(status=503, body={"title": "Service Unavailable"}, path="mentions")
         assert await after.step("social") > 0
         await after.drain("social")
-        queries = [(r.arg("since_id"), r.arg("until_id"))
-                   for r in fake.calls("GET", r"/2/users/\d+/mentions")]  # fmt: skip
+        queries = [
+            (r.arg("since_id"), r.arg("until_id"))
+            for r in fake.calls("GET", r"/2/users/\d+/mentions")
+        ]
         assert all(since == first["id"] for since, _ in queries)
         assert queries[0][1] is None and queries[1][1] == queries[2][1] is not None
         assert sorted(m.message_id for m in await after.messages()) == sorted(
@@ -111,17 +113,26 @@ async def test_restart_walks_back_with_until_id_and_resumes_after_a_failure(
         assert len(fake.calls("GET", "/2/users/me")) == 0  # user_id from the config
         fake.requests.clear()
         await after.step("social")
-        [(since, until)] = [(r.arg("since_id"), r.arg("until_id"))
-                            for r in fake.calls("GET", r"/2/users/\d+/mentions")]  # fmt: skip
+        [(since, until)] = [
+            (r.arg("since_id"), r.arg("until_id"))
+            for r in fake.calls("GET", r"/2/users/\d+/mentions")
+        ]
         assert since == later[-1]["id"] and until is None
 
 
 async def test_rate_limit_and_outage(h: Harness, fake: FakeX, clock: Clock) -> None:
     fake.tweet(fake.user("dana"), "@acme hi", clock())
     reset = str(int((clock() + 7 * MIN).timestamp()))
-    fake.fail(status=429, body={"title": "Too Many Requests", "status": 429,
-                                "detail": "Too Many Requests", "type": "about:blank"},
-              headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": reset})  # fmt: skip
+    fake.fail(
+        status=429,
+        body={
+            "title": "Too Many Requests",
+            "status": 429,
+            "detail": "Too Many Requests",
+            "type": "about:blank",
+        },
+        headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": reset},
+    )
     assert await h.step("social") == 420.0
     fake.down = True
     assert await h.step("social") == 7.5
@@ -135,11 +146,17 @@ async def test_hostile_tweets_are_skipped(h: Harness, fake: FakeX, clock: Clock)
     fake.fail(status=200, body={"data": "nope", "meta": {}}, path="mentions")
     assert await h.step("social") > 0
     hostile = {
-        "data": [{**good, "id": 12}, {**good, "id": "x/../y"}, {**good, "created_at": []},
-                 {"id": "1860000000000009999"}, None, good],
+        "data": [
+            {**good, "id": 12},
+            {**good, "id": "x/../y"},
+            {**good, "created_at": []},
+            {"id": "1860000000000009999"},
+            None,
+            good,
+        ],
         "includes": {"users": "everyone"},
         "meta": {"result_count": 6, "newest_id": good["id"]},
-    }  # fmt: skip
+    }
     fake.fail(status=200, body=hostile, path="mentions")
     assert await h.step("social") == 900.0
     stored = await h.messages()
@@ -158,8 +175,10 @@ async def test_reply_through_posts_a_reply_tweet(h: Harness, fake: FakeX, clock:
     )
     assert done.ok, done.message
     [sent] = fake.calls("POST", "/2/tweets")
-    assert sent.json() == {"text": "@dana on its way",
-                           "reply": {"in_reply_to_tweet_id": asked["id"]}}  # fmt: skip
+    assert sent.json() == {
+        "text": "@dana on its way",
+        "reply": {"in_reply_to_tweet_id": asked["id"]},
+    }
     assert await h.waiting() == []
     await h.step("social")
     stored = await h.messages()

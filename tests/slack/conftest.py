@@ -37,6 +37,12 @@ team:
     name: Bob
     slack: U0BOB0002
     timezone: America/New_York
+rotations:
+  support:
+    members: [alice, bob]
+    shift: 1w
+    handoff: Mon 09:00
+    start: 2026-11-02
 policies:
   standard:
     reply_within: 15m

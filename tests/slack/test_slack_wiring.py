@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
 from sqlalchemy import func, select
 
+from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
 from bot.core_impl import CoreService
+from bot.web.app import create_app
 from bot.wiring.slack import build, settings_from_env
 from storage.models import Message
 from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, FakeSlack
 from tests.slack.conftest import Clock
-from tests.slack.slack_payloads import SECRET, load
+from tests.slack.slack_payloads import SECRET, load, message, post
 
 
 def test_off_without_both_secrets(rt: Runtime) -> None:
@@ -94,3 +97,23 @@ async def test_socket_mode(rt: Runtime, fake: FakeSlack, clock: Clock) -> None:
     finally:
         await part.stop()
     assert json.dumps(fake.socket_acks)
+
+
+async def test_event_before_slack_answers_auth_test_is_retried_not_lost(
+    rt: Runtime, fake: FakeSlack, clock: Clock
+) -> None:
+    settings = SlackSettings(BOT_TOKEN, SECRET, api_url=fake.api_url)
+    service = SlackService(settings, CoreService(rt), rt.config, clock.now)
+    app = create_app(rt, routes=service.routes)
+    fake.fail_next(3, 500, retry_after=None, methods=("auth.test",))
+    event = message("1795865400.000100", event_id="Ev0AUTH0001")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        first = await post(c, event)
+        assert first.status_code == 503  # not acknowledged: Slack delivers it again
+        async with rt.db.read() as session:
+            assert await session.scalar(select(func.count()).select_from(Message)) == 0
+        assert (await post(c, event, retry=1)).status_code == 200
+    async with rt.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Message)) == 1
+    assert len(fake.calls_to("auth.test")) == 1  # one answer, shared by Bolt and the adapter
+    await service.stop()

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import OperationalError
 
 from tests.telegram.tg_kit import (
     ALICE,
@@ -260,3 +264,45 @@ async def test_a_concurrent_burst_is_threaded_as_if_sequential(tg: Harness) -> N
     assert len(await tg.stored()) == 24
     # Dana writes every 1-2 minutes, Eve every 3: one conversation each.
     assert sorted(c.customer_name for c in await tg.conversations()) == ["Dana Kim", "Eve"]
+
+
+async def test_text_no_database_can_store_is_cleaned(tg: Harness) -> None:
+    body = json.dumps(tg.updates.message(GROUP, DANA, "nul\u0000 and \ud800 lone", T0))
+    assert (await tg.post(body.encode())).status_code == 200
+    [(_, _, text, _)] = await tg.stored()
+    assert text == "nul and ? lone"
+
+
+async def test_database_away_is_503_and_the_redelivery_is_stored(
+    tg: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = tg.core.ingest
+    calls = 0
+
+    async def flaky(messages: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OperationalError("INSERT …", {}, ConnectionRefusedError("database is away"))
+        await real(messages)
+
+    monkeypatch.setattr(tg.core, "ingest", flaky)
+    update = payload("supergroup_message")
+    response = await tg.post(update)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert await tg.stored() == []
+    assert (await tg.post(update)).status_code == 200  # Telegram's redelivery
+    assert len(await tg.stored()) == 1
+
+
+async def test_a_bug_while_storing_is_logged_and_answered_200(
+    tg: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(messages: Any) -> None:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(tg.core, "ingest", broken)
+    response = await tg.post(payload("supergroup_message"))
+    assert response.status_code == 200  # redelivering would fail the same way, forever
+    assert "could not be stored" in caplog.text

@@ -152,8 +152,11 @@ async def test_replies_to_other_messages_are_not_passed_through(tg: Harness) -> 
     await tg.post(tg.updates.message(ALICE, ALICE, "just chatting", T0))
     await tg.service.idle()
     assert not [c for c in tg.fake.calls_to("sendMessage") if c.params["chat_id"] == GROUP]
-    notes = [c.params["text"] for c in tg.fake.calls_to("sendMessage")
-             if c.params["chat_id"] == ALICE and "Reply to one of my nudges" in c.params["text"]]
+    notes = [
+        c.params["text"]
+        for c in tg.fake.calls_to("sendMessage")
+        if c.params["chat_id"] == ALICE and "Reply to one of my nudges" in c.params["text"]
+    ]
     assert len(notes) == 2  # fmt: skip
     assert len(await tg.core.waiting()) == 1
     # A stranger replying to the bot in their own chat is a customer talking, nothing more.

@@ -3,6 +3,7 @@ flood control."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -115,8 +116,7 @@ async def test_update_edits_in_place_and_drops_the_keyboard_when_answered(
 
 async def test_long_transcripts_are_trimmed_oldest_first(fake: FakeTelegramAPI) -> None:
     lines = tuple(
-        TranscriptLine("Dana", False, T0 + i * MIN, f"message {i} " + "&<" * 400)
-        for i in range(60)
+        TranscriptLine("Dana", False, T0 + i * MIN, f"message {i} " + "&<" * 400) for i in range(60)
     )
     async with make_bot(fake) as bot:
         await TelegramMessenger(bot).send_nudge(view(transcript=lines))
@@ -170,7 +170,7 @@ async def test_per_chat_limit_spaces_messages_to_one_chat(fake: FakeTelegramAPI)
             await messenger.send_text(Recipient("telegram", str(ALICE), "alice"), "**Hi** `x` <y>")
     calls = fake.calls_to("sendMessage")
     assert calls[0].params["text"] == "<b>Hi</b> <code>x</code> &lt;y&gt;"
-    gaps = [b.at - a.at for a, b in zip(calls, calls[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(calls)]
     assert all(gap >= 0.9 for gap in gaps), gaps
 
 

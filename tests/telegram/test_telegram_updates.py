@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from telegram import Bot, Update
 
+from adapters.telegram import chats
 from adapters.telegram import updates as tu
 from adapters.telegram.threads import resolve_thread, resolve_threads
 from bot.config import Config
@@ -42,7 +43,7 @@ def config(tmp_path: Path) -> Config:
 
 def classify(data: dict[str, Any], config: Config) -> tu.Classified:
     update = Update.de_json(data, BOT)
-    return tu.classify(update, tu.Sources.from_config(config), config, BOT_ID, BOT_USERNAME)
+    return tu.classify(update, chats.Sources.from_config(config), config, BOT_ID, BOT_USERNAME)
 
 
 def test_group_message(config: Config) -> None:
@@ -55,7 +56,7 @@ def test_group_message(config: Config) -> None:
 
 
 def test_sources_by_username_and_private_option(config: Config) -> None:
-    sources = tu.Sources.from_config(config)
+    sources = chats.Sources.from_config(config)
     assert sources.private == "dms"
     update = Updates().message(-1005555555555, DANA, "hi", T0)
     update["message"]["chat"]["username"] = "Acme_Public"
@@ -71,9 +72,9 @@ sources:
   b: {platform: telegram, chats: [-1001]}
   c: {platform: telegram, chats: [-1002]}
 """
-    assert tu.Sources.from_config(load_test_config(tmp_path, text)).private == "b"
+    assert chats.Sources.from_config(load_test_config(tmp_path, text)).private == "b"
     off = text.replace("chats: [-1001]}", "chats: [-1001], private_chats: false}")
-    assert tu.Sources.from_config(load_test_config(tmp_path, off)).private is None
+    assert chats.Sources.from_config(load_test_config(tmp_path, off)).private is None
 
 
 def test_private_chat_of_a_team_member_is_never_a_customer_conversation(config: Config) -> None:
@@ -127,10 +128,10 @@ def test_membership(config: Config) -> None:
 
 
 def test_keys_round_trip() -> None:
-    assert tu.parse_channel(tu.channel_of(GROUP, None)) == (GROUP, None)
-    assert tu.parse_channel(tu.channel_of(GROUP, 77)) == (GROUP, 77)
-    assert tu.parse_message_key(tu.message_key(GROUP, 5)) == (GROUP, 5)
-    assert tu.parse_message_key("nonsense") is None
+    assert chats.parse_channel(chats.channel_of(GROUP, None)) == (GROUP, None)
+    assert chats.parse_channel(chats.channel_of(GROUP, 77)) == (GROUP, 77)
+    assert chats.parse_message_key(chats.message_key(GROUP, 5)) == (GROUP, 5)
+    assert chats.parse_message_key("nonsense") is None
 
 
 # --- threading against an in-memory store ----------------------------------------------------
@@ -143,8 +144,8 @@ class Memory:
     rows: dict[str, tuple[str, str, datetime, bool, str]] = field(default_factory=dict)
     waiting_threads: set[str] = field(default_factory=set)
 
-    async def thread_of(self, source: str, message_ids: Sequence[str]) -> Mapping[str, str]:
-        return {m: self.rows[m][1] for m in message_ids if m in self.rows}
+    async def threads_of(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], str]:
+        return {(s, m): self.rows[m][1] for s, m in keys if m in self.rows}
 
     async def latest_messages(
         self, queries: Sequence[LatestQuery]

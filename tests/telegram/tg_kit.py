@@ -220,7 +220,7 @@ class Harness:
 
     async def conversations(self) -> list[Conversation]:
         async with self.rt.db.read() as session:
-            return list((await session.scalars(select(Conversation).order_by(Conversation.id))))
+            return list(await session.scalars(select(Conversation).order_by(Conversation.id)))
 
 
 def settings_for(fake: FakeTelegramAPI, **changes: Any) -> TelegramSettings:

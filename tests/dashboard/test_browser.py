@@ -1,0 +1,194 @@
+"""End to end in a real browser: headless Chromium (Debian's package) driven by Selenium and
+chromedriver, against the real app under uvicorn on 127.0.0.1, over a seeded database.
+
+It logs in through the form, sees the waiting list and the chart, logs out, and leaves
+screenshots in ``artifacts/`` (gitignored) for a person to look at. Chromium comes from
+``apt-get install chromium chromium-driver``; when it is missing the session fixture installs
+it, but only as root under ``CI=true`` — anywhere else the test skips and says how to get it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from bot.app import Runtime
+from bot.config import Config
+from bot.web.app import create_app
+from bot.web.metrics import Metrics
+from tests.conftest import REPO
+from tests.dashboard.kit import TOKEN, seed, write_config
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = REPO / "artifacts"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def chromium() -> tuple[str, str]:
+    """Paths of Chromium and chromedriver, installing Debian's packages on CI when missing."""
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        if os.geteuid() != 0 or os.environ.get("CI") != "true":
+            pytest.skip(
+                f"{CHROMIUM} or {CHROMEDRIVER} is missing; install them with "
+                "`apt-get install -y chromium chromium-driver` (this test installs them itself "
+                "only as root with CI=true)"
+            )
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for command in (
+            ["apt-get", "update", "-q"],
+            ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"],
+        ):
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                pytest.fail(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}{done.stderr}")
+    return CHROMIUM, CHROMEDRIVER
+
+
+class _Server(uvicorn.Server):
+    """uvicorn in a thread of its own, closing the runtime on its own event loop."""
+
+    def __init__(self, config: uvicorn.Config, rt: Runtime) -> None:
+        super().__init__(config)
+        self.rt = rt
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        await self.rt.close()
+
+
+@pytest.fixture
+def server(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The base URL of the real app, seeded; it runs until the test ends."""
+    config: Config = write_config(tmp_path)
+    from tests.dashboard.kit import NOW
+
+    async def seed_once() -> None:
+        rt = Runtime.from_config(config, db_url, now=lambda: NOW)
+        try:
+            await seed(rt)
+        finally:
+            await rt.close()
+
+    asyncio.run(seed_once())
+    monkeypatch.setenv("NUDGEBOT_API_TOKEN", TOKEN)
+    monkeypatch.delenv("NUDGEBOT_PUBLIC_URL", raising=False)
+    rt = Runtime.from_config(config, db_url, now=lambda: NOW)  # connects on the server's loop
+    app = create_app(rt, metrics=Metrics())
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    uv = _Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="off"), rt)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if uv.started:
+            break
+        threading.Event().wait(0.05)
+    assert uv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture
+def browser(chromium: tuple[str, str]) -> Iterator[Any]:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver_path = chromium
+    options = Options()
+    options.binary_location = binary
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        "--hide-scrollbars",
+        "--lang=en-US",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _full_page(driver: Any, path: Path) -> None:
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, min(int(height) + 40, 6000))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(path)), path
+
+
+def _wait_for(browser: Any, how: str, what: str) -> Any:
+    """The element, once the page that a click started has loaded it."""
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    return WebDriverWait(browser, 15).until(ec.presence_of_element_located((how, what)))
+
+
+def test_login_see_waiting_list_and_chart(server: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.get(server + "/")
+    assert "Sign in to the dashboard" in browser.page_source
+    assert "Jules" not in browser.page_source
+    _full_page(browser, ARTIFACTS / "dashboard-login.png")
+
+    # A wrong token: the form again, with the error.
+    browser.find_element(By.ID, "token").send_keys("wrong-token")
+    browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+    assert _wait_for(browser, By.CSS_SELECTOR, "p.error").text == "Wrong token."
+
+    browser.find_element(By.ID, "token").send_keys(TOKEN)
+    browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+    heading = _wait_for(browser, By.XPATH, '//h2[text()="Who\'s waiting"]')
+    assert heading.is_displayed()
+
+    cookie = browser.get_cookie("nudgebot_session")
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert TOKEN not in cookie["value"]
+
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.waiting tbody tr")
+    assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == [
+        "Jules",
+        '<script>alert("x")</script> & "Mallory"',
+        "Kim",
+    ]
+    assert [r.get_attribute("class") for r in rows] == ["overdue", "overdue", ""]
+    assert "overdue" in rows[0].text and "Alice Liddell" in rows[0].text
+
+    chart = browser.find_element(By.CSS_SELECTOR, "svg.chart")
+    assert chart.size["width"] > 300 and chart.size["height"] > 150
+    assert len(chart.find_elements(By.CSS_SELECTOR, "circle.median")) == 5
+    assert len(chart.find_elements(By.CSS_SELECTOR, "polyline")) >= 2
+    assert browser.find_element(By.CSS_SELECTOR, "table.engagement").is_displayed()
+    # Nothing the page holds ran as script: the hostile name is text.
+    assert browser.execute_script("return window.__xss === undefined")
+    _full_page(browser, ARTIFACTS / "dashboard.png")
+
+    browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+    _wait_for(browser, By.ID, "token")
+    assert "Sign in to the dashboard" in browser.page_source
+    assert browser.get_cookie("nudgebot_session") is None
+    assert shutil.which("chromium") or Path(CHROMIUM).exists()
