@@ -42,7 +42,10 @@ class CoreService:
         await ingest(self.rt.db, messages, self.rt.rules)
 
     async def act(self, request: ActionRequest) -> ActionResult:
-        raise NotImplementedError("actions arrive with the nudge engine")
+        """Claim, snooze, not needed, reply, unclaim (bot.services.nudge_actions)."""
+        if self.rt.engine is None:
+            return ActionResult(False, "Actions are not available in this process.")
+        return await self.rt.engine.act(request)
 
     async def waiting(self, person: str | None = None) -> Sequence[WaitingItem]:
         rows = await list_waiting(self.rt.db, self.rt.routing, self.rt.now(), person=person)

@@ -14,7 +14,6 @@ from rich.console import Console
 
 from bot.app import Runtime
 from bot.config import ConfigError
-from bot.domain.durations import DurationError, parse_duration
 from storage.db import DatabaseURLError
 from storage.migrate import upgrade
 
@@ -58,22 +57,6 @@ def run_async(make: Callable[[], Awaitable[T]]) -> T:
 
 async def _wrap(make: Callable[[], Awaitable[T]]) -> T:
     return await make()
-
-
-def parse_since(value: str, now: datetime) -> datetime:
-    """``7d``-style look-back, or an ISO date/time (UTC when no zone is given)."""
-    text = value.strip()
-    try:
-        return now - parse_duration(text)
-    except DurationError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"--since {value!r} is neither a duration (7d, 12h, 30m) nor an ISO date (2026-11-01)"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def parse_at(value: str | None, now: datetime) -> datetime:

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from sqlalchemy import func, select
 
 from adapters.webhook.schema import SchemaError, parse_line
@@ -39,8 +46,12 @@ def _lines(handle: TextIO) -> Iterator[tuple[int, str]]:
 
 
 async def import_file(
-    rt: Runtime, handle: TextIO, source: str, platform: str, progress: Progress | None = None,
-    task: int | None = None,
+    rt: Runtime,
+    handle: TextIO,
+    source: str,
+    platform: str,
+    progress: Progress | None = None,
+    task: TaskID | None = None,
 ) -> ImportReport:
     report = ImportReport()
     batch: list[InboundMessage] = []
@@ -67,7 +78,7 @@ async def import_file(
         if len(batch) >= BATCH:
             await flush()
         if progress is not None and task is not None:
-            progress.update(task, advance=len(line.encode()) + 0)
+            progress.update(task, advance=len(line.encode()))
     await flush()
     async with rt.db.read() as session:
         after = await session.scalar(
@@ -78,7 +89,9 @@ async def import_file(
 
 
 def import_command(
-    file: Annotated[Path, typer.Argument(help="JSON Lines file, one message per line ('-' = stdin)")],
+    file: Annotated[
+        Path, typer.Argument(help="JSON Lines file, one message per line ('-' = stdin)")
+    ],
     source: Annotated[str, typer.Option("--source", help="Source id the messages belong to")],
     config: ConfigOption = None,
 ) -> None:
@@ -101,8 +114,12 @@ def import_command(
             with file.open(encoding="utf-8", errors="replace") as handle:
                 if not show:
                     return await import_file(rt, handle, source, str(platform))
-                columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
-                           TimeRemainingColumn())
+                columns = (
+                    TextColumn("importing"),
+                    BarColumn(),
+                    DownloadColumn(),
+                    TimeRemainingColumn(),
+                )
                 with Progress(*columns, console=err, transient=True) as progress:
                     task = progress.add_task("import", total=size)
                     return await import_file(rt, handle, source, str(platform), progress, task)

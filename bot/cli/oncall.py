@@ -14,7 +14,8 @@ from rich.table import Table
 from bot.app import Runtime
 from bot.cli.common import ConfigOption, err, fail, out, print_json, run_async, runtime
 from bot.domain.durations import DurationError, format_duration, parse_duration
-from bot.services.oncall import OncallError, Status
+from bot.services.oncall import OncallError
+from bot.services.oncall_schedules import Status
 from bot.services.waiting import iso
 
 T = TypeVar("T")
@@ -129,9 +130,11 @@ def take(
     note: Annotated[str, typer.Option("--note", help="Why, for the record")] = "",
     config: ConfigOption = None,
 ) -> None:
-    """Put PERSON on call in ROTATION: for --for, until --until, or (neither) until the turn
-    on call at the start ends. Stored in the database; wins over the turn and over older
-    overrides."""
+    """Put PERSON on call in ROTATION (an override stored in the database).
+
+    For --for, until --until, or (neither) until the turn on call at the start ends. It wins
+    over the turn and over older overrides.
+    """
     if length is not None and until is not None:
         fail("give either --for or --until, not both")
     span: timedelta | None = None

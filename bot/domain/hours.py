@@ -1,4 +1,4 @@
-"""Weekly hour specs such as ``Mon-Fri 09:00-17:30`` or ``Mon-Fri 09:00-12:00, 13:00-18:00; Sat 10:00-14:00``.
+"""Weekly hour specs: ``Mon-Fri 09:00-17:30``, ``Mon-Fri 09:00-12:00, 13:00-18:00; Sat 10:00-14:00``.
 
 A spec is a set of weekly local-time windows. Windows ending at ``24:00`` run to midnight;
 a window whose end is before its start runs past midnight into the next day (night shifts).
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DAY_RANGE = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)[a-z]*(?:\s*-\s*(mon|tue|wed|thu|fri|sat|sun)[a-z]*)?$")
+_DAY = r"(mon|tue|wed|thu|fri|sat|sun)[a-z]*"
+_DAY_RANGE = re.compile(rf"^{_DAY}(?:\s*-\s*{_DAY})?$")
 _TIME_RANGE = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
 
 
@@ -21,7 +22,7 @@ class HoursError(ValueError):
 
 @dataclass(frozen=True)
 class Window:
-    """One weekly window: ``weekday`` (0=Mon) from ``start`` minutes to ``end`` minutes after midnight.
+    """One weekly window: ``weekday`` (0=Mon), ``start`` to ``end`` in minutes after midnight.
 
     ``end`` may exceed 1440 for windows that run past midnight.
     """
@@ -72,7 +73,8 @@ def _days(text: str, whole: str) -> list[int]:
     m = _DAY_RANGE.match(text.strip().lower())
     if not m:
         raise HoursError(
-            f"{whole!r}: {text.strip()!r} is not a day or day range; use e.g. Mon-Fri, Sat or Mon-Sun"
+            f"{whole!r}: {text.strip()!r} is not a day or day range; "
+            "use e.g. Mon-Fri, Sat or Mon-Sun"
         )
     first = DAYS.index(m.group(1))
     last = DAYS.index(m.group(2)) if m.group(2) else first
@@ -91,7 +93,9 @@ def parse_hours(spec: str) -> WeeklyHours:
             continue
         parts = group.split(None, 1)
         if len(parts) != 2:
-            raise HoursError(f"{spec!r}: {group!r} needs days and times, e.g. 'Mon-Fri 09:00-17:30'")
+            raise HoursError(
+                f"{spec!r}: {group!r} needs days and times, e.g. 'Mon-Fri 09:00-17:30'"
+            )
         days = _days(parts[0], spec)
         for rng in parts[1].split(","):
             m = _TIME_RANGE.match(rng.strip())

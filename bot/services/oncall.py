@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,9 +25,9 @@ import httpx
 
 from bot.config import Config
 from bot.domain.ical_schedule import IcalError
-from bot.domain.overlay import Nobody, Overlaid
-from bot.domain.rotation import Override, RotationError, Schedule, Turn, WeeklyRotation
+from bot.domain.rotation import RotationError, Schedule, Turn
 from bot.services.ical_feed import FeedStatus, IcalFeed, person_resolver
+from bot.services.oncall_schedules import Status, build_schedules
 from bot.services.waiting import iso
 from storage.db import Database
 from storage.oncall_repo import StoredOverride, add_override, load_overrides
@@ -46,28 +45,6 @@ class OncallError(ValueError):
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Status:
-    """Who is on call at ``at`` in one rotation (``since``/``until`` bound their turn, or the
-    gap when nobody is: ``until`` is then when the next turn starts)."""
-
-    rotation: str
-    at: datetime
-    person: str | None
-    since: datetime | None
-    until: datetime | None
-    next: Turn | None
-    problem: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "on_call": self.person,
-            "since": iso(self.since) if self.since else None,
-            "until": iso(self.until) if self.until else None,
-            "next": self.next.person if self.next else None,
-        }
 
 
 class OncallService:
@@ -122,35 +99,8 @@ class OncallService:
         return {rid: feed.status() for rid, feed in self.feeds.items()}
 
     def _rebuild(self) -> None:
-        schedules: dict[str, Schedule] = {}
-        problems: dict[str, str] = {}
-        for rid, rotation in self.config.rotations.items():
-            overrides = [
-                Override(o.who, o.start, o.end, seq) for seq, o in enumerate(rotation.overrides)
-            ]
-            base = len(overrides)
-            stored = [s for s in self._stored if s.rotation == rid]
-            overrides += [
-                Override(s.person, s.start, s.end, base + i) for i, s in enumerate(stored)
-            ]
-            try:
-                feed = self.feeds.get(rid)
-                if feed is not None:
-                    schedules[rid] = Overlaid(feed.schedule or Nobody(), tuple(overrides))
-                    if feed.schedule is None:
-                        problems[rid] = f"calendar {feed.where} has not loaded yet"
-                    continue
-                if rotation.shift is None or rotation.handoff is None or rotation.start is None:
-                    raise RotationError(f"rotation {rid!r} has neither turns nor a calendar")
-                handoff = rotation.handoff
-                schedules[rid] = WeeklyRotation(
-                    rid, rotation.members, rotation.shift, handoff.weekday, handoff.time,
-                    rotation.start, rotation.tz, tuple(overrides),
-                )  # fmt: skip
-            except RotationError as exc:
-                problems[rid] = str(exc)
-                schedules[rid] = Overlaid(Nobody(), ())
-        self._schedules, self._problems = schedules, problems
+        calendars = {rid: (feed.schedule, feed.where) for rid, feed in self.feeds.items()}
+        self._schedules, self._problems = build_schedules(self.config, calendars, self._stored)
         self._cache.clear()
 
     def turn_at(self, rotation_id: str, at: datetime) -> Turn | None:

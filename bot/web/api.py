@@ -7,12 +7,12 @@ The bodies are exactly what ``nudgebot waiting --json`` and ``nudgebot stats --j
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.domain.durations import DurationError, parse_duration
+from bot.domain.durations import parse_since
 from bot.services.stats import report
 from bot.services.waiting import list_waiting
 from bot.web.errors import ApiError, echo
@@ -78,29 +78,15 @@ async def waiting(request: Request) -> Response:
     return JSONResponse([row.as_json() for row in rows])
 
 
-def parse_since(value: str, now: datetime) -> datetime:
-    """``7d``-style look-back or an ISO date/time (UTC when it names no zone), in UTC."""
-    text = value.strip()
-    hint = "use a duration like 7d, 12h, 30m or an ISO date like 2026-11-01"
+def since_param(value: str, now: datetime) -> datetime:
     try:
-        try:
-            start = now - parse_duration(text)
-        except DurationError:
-            try:
-                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            except ValueError:
-                raise ApiError(400, f"since={echo(value)} is not a time; {hint}") from None
-            start = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        start = start.astimezone(UTC)
-    except OverflowError:
-        raise ApiError(400, f"since={echo(value)} is out of range; {hint}") from None
-    if start > now:
-        raise ApiError(400, f"since={echo(value)} lies in the future")
-    return start
+        return parse_since(value, now)
+    except ValueError as exc:
+        raise ApiError(400, f"since={echo(value)}: {str(exc).split(': ', 1)[-1]}") from None
 
 
 async def stats(request: Request) -> Response:
     web = authorize(request)
     now = web.rt.now()
-    since = parse_since(request.query_params.get("since", "7d"), now)
+    since = since_param(request.query_params.get("since", "7d"), now)
     return JSONResponse(await report(web.rt.db, since, now, now, tz=web.rt.config.tz))

@@ -20,7 +20,7 @@ from bot.domain.durations import format_duration
 from bot.services.dashboard import CHART_DAYS, DashboardData, default_since, gather
 from bot.services.digest import oncall_reporter
 from bot.services.waiting import WaitingRow
-from bot.web.api import parse_since
+from bot.web.api import since_param
 from bot.web.chart import chart_table, reply_time_chart
 from bot.web.errors import ApiError
 from bot.web.html import Safe, element, join, render, row_of, table
@@ -244,7 +244,7 @@ async def index(request: Request) -> Response:
     notice, status, since = Safe(""), 200, default_since(now)
     if raw is not None and raw.strip():
         try:
-            since = parse_since(raw, now)
+            since = since_param(raw, now)
         except ApiError as exc:
             status = 400
             notice = render(

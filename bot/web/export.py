@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from bot.services.export import csv_lines
-from bot.web.api import authorize, parse_since
+from bot.web.api import authorize, since_param
 
 
 async def conversations_csv(request: Request) -> Response:
     web = authorize(request)
     now = web.rt.now()
-    since = parse_since(request.query_params.get("since", "7d"), now)
+    since = since_param(request.query_params.get("since", "7d"), now)
     stamp = f"{now:%Y%m%d-%H%M}"
     return StreamingResponse(
         csv_lines(web.rt.db, since, now),
