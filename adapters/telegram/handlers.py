@@ -8,7 +8,6 @@ anyone else learns nothing but their own ids (``/whoami``, how setup finds them)
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from telegram.constants import ParseMode
 
 from adapters.telegram import actions, render
 from adapters.telegram.messenger import TelegramMessenger, call
-from adapters.telegram.threads import resolve_threads
+from adapters.telegram.store import Batcher
 from adapters.telegram.updates import (
     ButtonPress,
     Command,
@@ -37,68 +36,6 @@ Now = Callable[[], datetime]
 _ALERT_MAX = 200  # answerCallbackQuery text limit
 _NOT_YET = "That isn't available yet on this server."
 _FAILED = "Something went wrong; it has been logged."
-
-
-class Batcher:
-    """Group commit. Messages that arrive while a batch is being stored are threaded and
-    ingested together in the next one: one read for the lookups, one write transaction —
-    the database's per-transaction cost is paid once per batch, not per update. A lone
-    message is stored at once (no waiting for company). Batches run one at a time, so a
-    chat's messages are threaded in order and see each other. A failed batch is retried one
-    message at a time, so one bad message fails alone."""
-
-    def __init__(self, core: Core, max_batch: int = 128) -> None:
-        self.core = core
-        self.max_batch = max_batch
-        self._pending: list[tuple[Incoming, asyncio.Future[None]]] = []
-        self._worker: asyncio.Task[None] | None = None
-
-    async def store(self, incoming: Incoming) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((incoming, done))
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain(), name="telegram-store")
-        await done
-
-    async def _drain(self) -> None:
-        while self._pending:
-            batch = self._pending[: self.max_batch]
-            del self._pending[: self.max_batch]
-            try:
-                await self._commit([item for item, _ in batch])
-            except Exception as exc:
-                if len(batch) == 1:
-                    _settle(batch[0][1], exc)
-                    continue
-                log.warning("storing %d updates together failed (%r); one at a time now",
-                            len(batch), exc)  # fmt: skip
-                for item, done in batch:
-                    try:
-                        await self._commit([item])
-                    except Exception as single:
-                        _settle(done, single)
-                    else:
-                        _settle(done, None)
-            else:
-                for _, done in batch:
-                    _settle(done, None)
-
-    async def _commit(self, items: list[Incoming]) -> None:
-        threads = await resolve_threads(items, self.core)
-        await self.core.ingest([item.message(t) for item, t in zip(items, threads, strict=True)])
-
-    async def close(self) -> None:
-        if self._worker is not None:
-            await asyncio.gather(self._worker, return_exceptions=True)
-
-
-def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
-    if done.done():  # the request gave up waiting (client went away)
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)
 
 
 class Handlers:

@@ -139,18 +139,19 @@ class _Handler(BaseHTTPRequestHandler):
     hits: ClassVar[list[tuple[str, int]]] = []
 
     def do_GET(self) -> None:
+        # Recorded before answering: the client may look as soon as the answer arrives.
         if self.headers.get("If-None-Match") == '"real-1"':
+            self.hits.append((self.path, 304))
             self.send_response(304)
             self.end_headers()
-            self.hits.append((self.path, 304))
             return
+        self.hits.append((self.path, 200))
         self.send_response(200)
         self.send_header("Content-Type", "text/calendar")
         self.send_header("ETag", '"real-1"')
         self.send_header("Content-Length", str(len(self.body)))
         self.end_headers()
         self.wfile.write(self.body)
-        self.hits.append((self.path, 200))
 
     def log_message(self, *args: Any) -> None:
         pass

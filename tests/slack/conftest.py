@@ -3,7 +3,6 @@ the fake Slack Web API (``tests/fakes/slack_api.py``)."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,6 @@ from bot.app import Runtime
 from bot.components import Component
 from bot.config import Config, load_config
 from bot.core_impl import CoreService
-from bot.domain.ports import ActionRequest, ActionResult
 from bot.web.app import create_app
 from bot.wiring.slack import component
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
@@ -123,25 +121,11 @@ def settings(fake: FakeSlack) -> SlackSettings:
     )
 
 
-class EngineCore(CoreService):
-    """``CoreService`` with ``act`` from the nudge engine (``rt.engine``), for as long as
-    ``bot/core_impl.py`` still has its placeholder ``act``; then it is the real thing."""
-
-    async def act(self, request: ActionRequest) -> ActionResult:
-        assert self.rt.engine is not None
-        return await self.rt.engine.act(request)
-
-
-def make_core(rt: Runtime) -> CoreService:
-    placeholder = "NotImplementedError" in inspect.getsource(CoreService.act)
-    return EngineCore(rt) if placeholder else CoreService(rt)
-
-
 @pytest.fixture
 async def slack(
     fake: FakeSlack, rt: Runtime, settings: SlackSettings, clock: Clock
 ) -> AsyncIterator[Slack]:
-    core = make_core(rt)
+    core = CoreService(rt)
     service = SlackService(settings, core, rt.config, clock.now)
     part = component(service)
     assert part.start is not None and part.stop is not None
