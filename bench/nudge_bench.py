@@ -367,7 +367,7 @@ def report_idle(backends: list[str], small: int, big: int, iterations: int) -> N
             p50 = statistics.median(run.samples[size])
             p99 = percentile(run.samples[size], 99)
             table.add(backend, f"{size:,}", f"{run.fill[size]:.1f} s", _ms(p50), _ms(p99),
-                      _ms(statistics.median(run.raw[size])), f"{p50 / base:.2f}",
+                      f"{statistics.median(run.raw[size]) * 1e6:.0f} µs", f"{p50 / base:.2f}",
                       f"<= {TARGET_TICK * 1000:.0f} ms", verdict(p50 <= TARGET_TICK))  # fmt: skip
         print(f"  {backend} plan at {big:,}: " + " | ".join(run.plan))
         print(f"  {backend}: load average before {before}, after {load()}")

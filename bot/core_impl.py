@@ -121,20 +121,26 @@ class CoreService:
     ) -> Sequence[ChannelMessage | None]:
         # One statement for the whole batch: a UNION ALL of LIMIT 1 arms, each a range of
         # ix_messages_source_at (source, at) filtered by channel/author — its cost grows with
-        # the source's messages inside [since, at], which the callers keep short.
+        # the source's messages inside [since, at], which the callers keep short. An index on
+        # messages (source, author_id, at) would make the by-author arms exact ranges.
         found: list[ChannelMessage | None] = [None] * len(queries)
+        order = sorted(range(len(queries)), key=lambda i: queries[i].author_id is None)
         async with self.rt.db.read() as session:
-            for start in range(0, len(queries), _LATEST_ARMS):
-                part = queries[start : start + _LATEST_ARMS]
+            for start in range(0, len(order), _LATEST_ARMS):
+                part = [(i, queries[i]) for i in order[start : start + _LATEST_ARMS]]
+                by_author = sum(1 for _, q in part if q.author_id is not None)
                 params: dict[str, object] = {}
-                for i, q in enumerate(part):
+                for k, (_, q) in enumerate(part):
                     params.update({
-                        f"s{i}": q.source, f"c{i}": q.channel, f"lo{i}": q.since, f"hi{i}": q.at,
-                        f"a{i}": q.author_id, f"t{i}": q.is_team, f"x{i}": q.exclude or "",
+                        f"s{k}": q.source, f"c{k}": q.channel, f"lo{k}": q.since, f"hi{k}": q.at,
+                        f"t{k}": q.is_team, f"x{k}": q.exclude or "",
                     })  # fmt: skip
-                rows = await session.execute(_latest_statement(len(part)), params)
+                    if q.author_id is not None:
+                        params[f"a{k}"] = q.author_id
+                statement = _latest_statement(by_author, len(part) - by_author)
+                rows = await session.execute(statement, params)
                 for k, mid, thread, at, team, author, waiting in rows.tuples():
-                    found[start + k] = ChannelMessage(
+                    found[part[k][0]] = ChannelMessage(
                         mid, thread, at, bool(team), author, waiting is not None
                     )
         return found
@@ -153,27 +159,32 @@ _LATEST_ARM = """SELECT {k} AS k, * FROM (
   SELECT m.message_id, c.thread, m.at, m.is_team, m.author_id, c.waiting_since
   FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id
   WHERE m.source = :s{k} AND m.at >= :lo{k} AND m.at <= :hi{k} AND NOT m.deleted
-    AND c.channel = :c{k} AND coalesce(:a{k}, m.author_id) = m.author_id
-    AND coalesce(:t{k}, m.is_team) = m.is_team AND m.message_id <> :x{k}
+    AND c.channel = :c{k} AND {author} AND coalesce(:t{k}, m.is_team) = m.is_team
+    AND m.message_id <> :x{k}
   ORDER BY m.at DESC, m.id DESC LIMIT 1) AS arm{k}"""
 
 
-@functools.cache
-def _latest_statement(arms: int) -> TextualSelect:
-    """Plain SQL, built once per arm count: every arm has the same shape whatever its
-    options (NULL means "any"), and a text statement skips the expression-building and
-    cache-key work a Core union of this size costs on every call."""
-    sql = "\nUNION ALL\n".join(_LATEST_ARM.format(k=k) for k in range(arms))
+@functools.lru_cache(maxsize=512)
+def _latest_statement(by_author: int, others: int) -> TextualSelect:
+    """Plain SQL, built once per shape: ``by_author`` arms filtering on the author (an
+    indexable equality), then ``others`` without; NULL team means "any". A text statement
+    skips the expression-building and cache-key work a Core union of this size costs on
+    every call."""
+    arms = [
+        _LATEST_ARM.format(k=k, author=f"m.author_id = :a{k}" if k < by_author else "1 = 1")
+        for k in range(by_author + others)
+    ]
     binds: list[BindParameter[Any]] = []
-    for k in range(arms):
+    for k in range(by_author + others):
         binds += [
             bindparam(f"s{k}", type_=String), bindparam(f"c{k}", type_=String),
             bindparam(f"lo{k}", type_=UTCDateTime), bindparam(f"hi{k}", type_=UTCDateTime),
-            bindparam(f"a{k}", type_=String), bindparam(f"t{k}", type_=Boolean),
-            bindparam(f"x{k}", type_=String),
+            bindparam(f"t{k}", type_=Boolean), bindparam(f"x{k}", type_=String),
         ]  # fmt: skip
+        if k < by_author:
+            binds.append(bindparam(f"a{k}", type_=String))
     return (
-        text(sql)
+        text("\nUNION ALL\n".join(arms))
         .bindparams(*binds)
         .columns(
             column("k", Integer), column("message_id", String), column("thread", String),

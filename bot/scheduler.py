@@ -24,6 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 log = logging.getLogger("nudgebot.scheduler")
 TICK_ENV = "NUDGEBOT_TICK_SECONDS"
 DEFAULT_TICK = 10.0
+STUCK_BACKOFF = timedelta(milliseconds=250)
 _WAKE_JOB = "nudgebot-wake"
 _SAFETY_JOB = "nudgebot-safety-tick"
 
@@ -135,6 +136,7 @@ class Scheduler:
             if self._stopping:
                 return
             self._armed = None
+            started = self._clock()
             more = False
             try:
                 more = await self._tick()
@@ -154,5 +156,10 @@ class Scheduler:
             except Exception:
                 log.exception("could not read the next due time; the safety tick retries")
                 continue
+            if due is not None and due < started:
+                # Due before this tick began and still there: someone else holds it (another
+                # replica's lock). Look again shortly rather than spin on it.
+                due = max(due, self._clock() + STUCK_BACKOFF)
             if due is not None:
                 self.poke(due)
+            await asyncio.sleep(0)  # never starve the event loop, whatever the engine does

@@ -78,7 +78,7 @@ def run(
 ) -> None:
     """Serve HTTP, run the adapters and the scheduler."""
     from bot.cli.serve import serve
-    from bot.web.app import create_app
+    from bot.wiring.process import assemble
 
     logging.basicConfig(
         level=os.environ.get("NUDGEBOT_LOG_LEVEL", "INFO").upper(),
@@ -96,7 +96,11 @@ def run(
         f"(database {rt.db.engine.url.render_as_string(hide_password=True)})",
         markup=False,
     )
-    run_async(lambda: serve(rt, create_app(rt), bind_host, bind_port))
+    try:
+        process = assemble(rt)
+    except ValueError as exc:  # adapter settings from the environment (tokens, URLs, modes)
+        fail(str(exc))
+    run_async(lambda: serve(process, bind_host, bind_port))
 
 
 def main() -> None:

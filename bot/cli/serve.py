@@ -8,9 +8,7 @@ import logging
 import socket
 
 import uvicorn
-from starlette.types import ASGIApp
-
-from bot.app import Runtime
+from bot.wiring.process import Process
 
 
 class _Server(uvicorn.Server):
@@ -26,22 +24,22 @@ class _Server(uvicorn.Server):
             self.up.set()
 
 
-async def serve(rt: Runtime, app: ASGIApp, host: str, port: int) -> None:
-    """Serve ``app``; once it has started (its lifespan attaches the adapters' messengers),
-    re-plan waiting conversations under this config and start the scheduler. Stopping the
-    server stops the scheduler; ``rt.start()`` is idempotent, so a lifespan may call it too."""
+async def serve(process: Process, host: str, port: int) -> None:
+    """Serve the process's app; once the sockets are bound, start the adapters, re-plan
+    waiting conversations under this config and start the scheduler. Stopping the server
+    stops them all."""
     # APScheduler logs every wake-up at INFO; ours are many and say nothing.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = _Server(uvicorn.Config(process.app, host=host, port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve(), name="uvicorn")
     up = asyncio.create_task(server.up.wait(), name="uvicorn-up")
     try:
         await asyncio.wait({serving, up}, return_when=asyncio.FIRST_COMPLETED)
         if server.up.is_set():
-            await rt.start()
+            await process.start()
         await serving
     finally:
         up.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await up
-        await rt.close()
+        await process.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -134,23 +135,52 @@ class Deliverer:
         self.rng = rng or random.Random()
         self.backoff = backoff or Backoff()
         self.call_timeout = call_timeout
+        self.concurrency = concurrency
         self._gate = asyncio.Semaphore(concurrency)
 
     # --- sending ----------------------------------------------------------------------------
 
-    async def deliver(self, limit: int) -> int:
-        """One batch: claim up to ``limit`` due rows and send them concurrently."""
-        now = self.now()
-        async with self.db.write() as session:
-            claimed = await outbox.claim_deliveries(session, now, limit)
-        if not claimed:
-            return 0
-        views = await self._views(claimed, now, require_waiting=True)
+    async def deliver(self, limit: int, deadline: float | None = None) -> int:
+        """Claim and send due rows — up to ``limit``, until ``deadline`` (monotonic) — keeping
+        ``concurrency`` sends in flight: freed slots are refilled by small claims as sends
+        finish, so one slow channel holds one slot, never a whole batch. Returns how many
+        rows were claimed."""
+        inflight: set[asyncio.Task[None]] = set()
         async with _GroupCommit(self.db) as results:
-            await asyncio.gather(
-                *(self._guarded(self._send(c, views.get(c.id), results)) for c in claimed)
-            )
-        return len(claimed)
+            try:
+                return await self._pump(limit, deadline, results, inflight)
+            finally:
+                for task in inflight:  # only when cancelled: a crash, the lease covers it
+                    task.cancel()
+
+    async def _pump(
+        self,
+        limit: int,
+        deadline: float | None,
+        results: _GroupCommit,
+        inflight: set[asyncio.Task[None]],
+    ) -> int:
+        total = 0
+        refill = max(1, self.concurrency // 4)
+        exhausted = False
+        while True:
+            room = min(self.concurrency - len(inflight), limit - total)
+            late = deadline is not None and time.monotonic() >= deadline
+            if room and not exhausted and not late and room >= min(refill, limit - total):
+                claimed = await self._claim(room)
+                exhausted = len(claimed) < room
+                total += len(claimed)
+                views = await self._views(claimed, self.now(), require_waiting=True)
+                for c in claimed:
+                    inflight.add(asyncio.create_task(self._send(c, views.get(c.id), results)))
+            if not inflight:
+                return total
+            done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            inflight.difference_update(done)
+
+    async def _claim(self, limit: int) -> list[Claimed]:
+        async with self.db.write() as session:
+            return await outbox.claim_deliveries(session, self.now(), limit)
 
     async def _guarded(self, job: Awaitable[None]) -> None:
         async with self._gate:

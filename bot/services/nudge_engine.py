@@ -44,7 +44,8 @@ class TickResult:
 @dataclass(frozen=True)
 class Limits:
     plan_batch: int = 500
-    send_batch: int = 200
+    send_limit: int = 5000  # rows claimed per tick, in small claims as sends finish
+    send_batch: int = 200  # in-place updates claimed at once
     budget_seconds: float = 2.0  # then yield to the event loop and tick again
 
 
@@ -98,17 +99,17 @@ class NudgeEngine:
             planned += len(ids)
             if len(ids) < self.limits.plan_batch:
                 break
-        while not spent():
-            n = await self.deliverer.deliver(self.limits.send_batch)
-            delivered += n
-            if n < self.limits.send_batch:
-                break
+        if not spent():
+            delivered = await self.deliverer.deliver(
+                self.limits.send_limit, started + self.limits.budget_seconds
+            )
         while not spent():
             n = await self.deliverer.update(self.limits.send_batch)
             updated += n
             if n < self.limits.send_batch:
                 break
-        return TickResult(planned, delivered, updated, more=spent())
+        more = spent() or delivered >= self.limits.send_limit
+        return TickResult(planned, delivered, updated, more=more)
 
     async def next_due(self) -> datetime | None:
         """The earliest moment anything is due: a ladder slot, a delivery, an update."""

@@ -5,7 +5,7 @@ replicas) and plain indexes on the time columns that ``stats``, the dashboard an
 export range over without naming a source (the existing indexes lead with ``source``).
 Hand-written to run alike on SQLite and PostgreSQL.
 
-Revision ID: 0005
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-30
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

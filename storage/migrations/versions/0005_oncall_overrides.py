@@ -5,8 +5,8 @@ overrides) and ``oncall_handoffs`` (one row per rotation, turn start and incomin
 the UNIQUE key is the once-only guard across replicas). Hand-written to run alike on SQLite
 and PostgreSQL.
 
-Revision ID: 0004
-Revises: 0005
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-30
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0005"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

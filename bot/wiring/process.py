@@ -1,0 +1,70 @@
+"""Assemble one `nudgebot run` process: adapters' components, the web app, their lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+
+from bot.app import Runtime
+from bot.components import Component
+from bot.core_impl import CoreService
+from bot.web.app import create_app
+from bot.wiring import polled, slack, telegram
+
+log = logging.getLogger("nudgebot.process")
+
+
+def build_components(rt: Runtime) -> list[Component]:
+    """Every platform that the config and environment switch on; each attached to the
+    runtime so the nudge engine delivers (and replies) through it."""
+    core = CoreService(rt)
+    components = [c for c in (slack.build(rt, core), telegram.build(rt, core)) if c is not None]
+    components.extend(polled.build(rt, core))
+    for component in components:
+        rt.attach(component)
+    return components
+
+
+def _ready_check(component: Component) -> Callable[[], Awaitable[str | None]]:
+    async def check() -> str | None:
+        return None if component.ready() else f"{component.name} has not started"
+
+    return check
+
+
+@dataclass
+class Process:
+    rt: Runtime
+    components: Sequence[Component]
+    app: Starlette
+
+    async def start(self) -> None:
+        """Adapters first (so nudges have somewhere to go), then the scheduler."""
+        for component in self.components:
+            if component.start is not None:
+                await component.start()
+            log.info("%s started", component.name)
+        await self.rt.start()
+
+    async def stop(self) -> None:
+        await self.rt.stop()
+        for component in reversed(self.components):
+            if component.stop is not None:
+                try:
+                    await component.stop()
+                except Exception:  # one adapter failing to stop must not keep others running
+                    log.exception("stopping %s failed", component.name)
+        await self.rt.close()
+
+
+def assemble(rt: Runtime) -> Process:
+    components = build_components(rt)
+    app = create_app(
+        rt,
+        routes=[route for c in components for route in c.routes],
+        ready_checks=[_ready_check(c) for c in components],
+    )
+    return Process(rt, components, app)
