@@ -31,10 +31,10 @@ browser:
 	  else echo "browser test will skip: apt-get install chromium chromium-driver as root"; fi; \
 	fi
 
-# The suite twice: on the embedded SQLite and on PostgreSQL (NUDGEBOT_TEST_PG names the server).
+# The suite twice, in parallel: on the embedded SQLite and on PostgreSQL
+# (NUDGEBOT_TEST_PG names the server).
 unit: install browser
-	NUDGEBOT_TEST_DB=sqlite $(BIN)/pytest -q
-	NUDGEBOT_TEST_DB=postgresql $(BIN)/pytest -q
+	scripts/run-suites $(BIN)
 
 test: lint unit
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, select, tuple_, update
+from sqlalchemy import Table, bindparam, case, func, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -20,7 +20,7 @@ from bot.domain.events import ActionKind
 from storage.models import ActionRecord, Conversation, Nudge, WaitingPeriod
 from storage.outbox import FINAL_OUTCOMES, State, UpdateState
 
-_CHUNK = 500  # keeps IN (...) lists well under SQLite's variable limit
+_CHUNK = 2000  # keeps IN (...) lists well under SQLite's variable limit (32,766)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -196,22 +196,38 @@ async def insert_nudges(session: AsyncSession, rows: Sequence[Mapping[str, Any]]
         await session.execute(stmt, list(rows))
 
 
+def _naive(at: datetime | None) -> datetime | None:
+    """As storage.models.UTCDateTime stores it: naive UTC."""
+    return at.astimezone(UTC).replace(tzinfo=None) if at is not None else None
+
+
 async def set_next_nudge(session: AsyncSession, values: Mapping[int, datetime | None]) -> None:
     if not values:
         return
     table = cast(Table, Conversation.__table__)
+    items = sorted(values.items())  # ascending ids: the same lock order as every writer
+    if session.bind.dialect.name == "postgresql":
+        # One statement for the lot instead of one per row.
+        await session.execute(
+            text(
+                "UPDATE conversations AS c SET next_nudge_at = v.at FROM unnest("
+                "CAST(:ids AS bigint[]), CAST(:ats AS timestamp[])) AS v(id, at) WHERE c.id = v.id"
+            ),
+            {"ids": [cid for cid, _ in items], "ats": [_naive(at) for _, at in items]},
+        )
+        return
     stmt = (
         update(table)
         .where(table.c.id == bindparam("cid"))
         .values(next_nudge_at=bindparam("at", type_=table.c.next_nudge_at.type))
     )
-    await session.execute(stmt, [{"cid": cid, "at": at} for cid, at in values.items()])
+    await session.execute(stmt, [{"cid": cid, "at": at} for cid, at in items])
 
 
 async def cancel(session: AsyncSession, ids: Sequence[int], reason: str) -> int:
     n = Nudge
     done = 0
-    for part in _chunks(ids):
+    for part in _chunks(sorted(ids)):  # ascending ids: the outbox's one lock order
         result = await session.execute(
             update(n)
             .where(n.id.in_(part), n.state == State.PENDING)
@@ -236,7 +252,7 @@ async def flag_outcome(
 ) -> None:
     """Owe an in-place update to delivered (or in-flight) rows; the newest outcome wins."""
     n = Nudge
-    for part in _chunks(ids):
+    for part in _chunks(sorted(ids)):  # ascending ids: the outbox's one lock order
         await session.execute(
             update(n)
             .where(n.id.in_(part), n.state.in_((State.SENDING, State.SENT)))

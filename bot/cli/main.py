@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 
 from bot.cli.common import ConfigOption, err, fail, out, run_async, runtime
+from bot.cli.demo import demo
 from bot.cli.importer import import_command
+from bot.cli.init import init
 from bot.cli.oncall import oncall_app
 from bot.cli.queries import stats, waiting
 from bot.cli.reports import digest
@@ -33,6 +35,8 @@ app.command("waiting")(waiting)
 app.command("stats")(stats)
 app.command("import")(import_command)
 app.command("digest")(digest)
+app.command("demo")(demo)
+app.command("init")(init)
 
 
 @app.command("check-config")

@@ -86,7 +86,7 @@ def stats(
     try:
         start = parse_since(since, now)
     except ValueError as exc:
-        fail(str(exc))
+        fail(f"--since {exc}")
     if as_json and as_csv:
         fail("--json and --csv: choose one")
     if as_csv:

@@ -8,6 +8,7 @@ import logging
 import socket
 
 import uvicorn
+
 from bot.wiring.process import Process
 
 

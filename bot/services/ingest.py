@@ -89,6 +89,9 @@ def conversation_row(
         "waiting_since": state.waiting_since,
         "waiting_message_id": period.first_message_id if period else None,
         "due_at": due,
+        # The ladder's first slot is the due time; the nudge engine's hook (after_recompute)
+        # moves it where nudges already went out, so a fresh conversation costs no 2nd write.
+        "next_nudge_at": due,
         "last_message_at": state.last_message_at,
         "last_text": live[-1].text[:_LAST_TEXT] if live else "",
         "first_response_at": state.first_response_at,

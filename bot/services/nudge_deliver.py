@@ -67,13 +67,13 @@ class _GroupCommit:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._sent: list[outbox.SentRecord] = []
-        self._queue: list[Write] = []
+        self._queue: list[tuple[int, Write]] = []
         self._wake = asyncio.Event()
         self._closed = False
         self._writer: asyncio.Task[None] | None = None
 
-    def put(self, write: Write) -> None:
-        self._queue.append(write)
+    def put(self, nudge_id: int, write: Write) -> None:
+        self._queue.append((nudge_id, write))
         self._wake.set()
 
     def sent(self, record: outbox.SentRecord) -> None:
@@ -86,14 +86,19 @@ class _GroupCommit:
             self._wake.clear()
             sent, self._sent = self._sent, []
             batch, self._queue = self._queue, []
-            if sent or batch:
+            # Rows are locked in ascending id, as every other writer of the outbox does, so
+            # that no two transactions ever wait on each other's rows (no deadlock to abort
+            # a commit of "sent").
+            if sent:
                 async with self.db.write() as session:
-                    held = await outbox.mark_sent_many(session, sent)
-                    for write in batch:
-                        await write(session)
+                    held = await outbox.mark_sent_many(session, sorted(sent, key=lambda r: r.id))
                 if held < len(sent):
                     log.warning("%d sent nudge(s) had lost their lease to another replica",
                                 len(sent) - held)  # fmt: skip
+            if batch:
+                async with self.db.write() as session:
+                    for _nid, write in sorted(batch, key=lambda item: item[0]):
+                        await write(session)
             if self._closed and not self._queue and not self._sent:
                 return
 
@@ -188,7 +193,7 @@ class Deliverer:
 
     async def _send(self, c: Claimed, view: NudgeView | None, results: _GroupCommit) -> None:
         if view is None:
-            results.put(lambda s: outbox.mark_failed(
+            results.put(c.id, lambda s: outbox.mark_failed(
                 s, c.id, c.attempt, "conversation moved on", State.CANCELLED
             ))  # fmt: skip
             return
@@ -215,12 +220,12 @@ class Deliverer:
         if permanent or c.attempt >= self.backoff.max_attempts:
             why = "permanent" if permanent else f"gave up after {c.attempt} attempts"
             log.error("nudge %s to %s failed (%s): %s", c.id, c.recipient_address, why, error)
-            results.put(lambda s: outbox.mark_failed(s, c.id, c.attempt, error))
+            results.put(c.id, lambda s: outbox.mark_failed(s, c.id, c.attempt, error))
             return
         delay = self.backoff.delay(c.attempt, retry_after, self.rng)
         at = self.now() + timedelta(seconds=delay)
         log.warning("nudge %s: %s; retry in %.1fs", c.id, error, delay)
-        results.put(lambda s: outbox.mark_retry(s, c.id, c.attempt, at, error))
+        results.put(c.id, lambda s: outbox.mark_retry(s, c.id, c.attempt, at, error))
 
     # --- in-place updates -------------------------------------------------------------------
 
@@ -261,13 +266,15 @@ class Deliverer:
             error = f"{exc.__class__.__name__}: {exc}"
         now = self.now()
         if not error:
-            results.put(lambda s: outbox.finish_update(s, c, now))
+            results.put(c.id, lambda s: outbox.finish_update(s, c, now))
         elif permanent or c.attempt >= self.backoff.max_attempts:
             log.error("update of nudge %s failed: %s", c.id, error)
-            results.put(lambda s: outbox.finish_update(s, c, now, error=error, failed=True))
+            results.put(c.id, lambda s: outbox.finish_update(s, c, now, error=error, failed=True))
         else:
             retry = now + timedelta(seconds=self.backoff.delay(c.attempt, retry_after, self.rng))
-            results.put(lambda s: outbox.finish_update(s, c, now, retry_at=retry, error=error))
+            results.put(
+                c.id, lambda s: outbox.finish_update(s, c, now, retry_at=retry, error=error)
+            )
 
     # --- rendering --------------------------------------------------------------------------
 

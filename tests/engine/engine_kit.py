@@ -80,10 +80,14 @@ def make_config(
 ) -> Config:
     from bot.domain.durations import parse_duration
 
-    members = dict(team) if team is not None else {
-        "alice": person("alice", owner=True, timezone="Europe/Berlin"),
-        "bob": person("bob", timezone="Europe/Berlin"),
-    }
+    members = (
+        dict(team)
+        if team is not None
+        else {
+            "alice": person("alice", owner=True, timezone="Europe/Berlin"),
+            "bob": person("bob", timezone="Europe/Berlin"),
+        }
+    )
     policy = Policy(
         id="standard",
         reply_within=parse_duration(reply_within),

@@ -124,8 +124,9 @@ async def test_catch_up_after_downtime_sends_one_nudge(db: Database) -> None:
 async def test_escalation_to_owners_skips_who_is_already_responsible(db: Database) -> None:
     team = {
         "alice": person("alice", owner=True, timezone="Europe/Berlin"),
-        "carol": person("carol", owner=True, timezone="Europe/Berlin", telegram="333",
-                        notify="telegram"),  # fmt: skip
+        "carol": person(
+            "carol", owner=True, timezone="Europe/Berlin", telegram="333", notify="telegram"
+        ),
     }
     config = make_config(team=team, remind_every=None, escalate_after="1h",
                          escalate_to=Escalation("owner"))  # fmt: skip

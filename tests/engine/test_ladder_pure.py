@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
@@ -88,7 +89,7 @@ def test_a_sleeping_recipient_gets_one_nudge_when_they_wake() -> None:
     alice = [s for _, who, s, _ in sent if who == "person:alice"]
     assert bob[0] == (wake, Step.FIRST)  # one waiting nudge, not sixteen
     assert all(nb > wake and s is Step.REMINDER for nb, s in bob[1:])
-    assert all(b[0] - a[0] >= 30 * M for a, b in zip(bob, bob[1:], strict=False))
+    assert all(b[0] - a[0] >= 30 * M for a, b in pairwise(bob))
     assert alice[0] is Step.FIRST and len(alice) >= 16  # alice is reminded all along
 
 
@@ -166,6 +167,6 @@ def test_never_early_never_twice(
     alice = [t for t, who, _, _ in sent if who == "person:alice"]
     assert alice and alice[0] - period.due_at < tick * M
     if every:
-        assert all(b - a >= every * M for a, b in zip(alice, alice[1:], strict=False))
+        assert all(b - a >= every * M for a, b in pairwise(alice))
     else:
         assert len(alice) == 1

@@ -24,9 +24,11 @@ class FakeEngine:
         self.overlap = False
         self.release = asyncio.Event()
         self.release.set()
+        self.began = asyncio.Event()
 
     async def tick(self) -> bool:
         self.running += 1
+        self.began.set()
         self.overlap |= self.running > 1
         await self.release.wait()
         self.ticks += 1
@@ -41,9 +43,9 @@ class FakeEngine:
         return self.due
 
 
-async def next_tick(engine: FakeEngine, timeout: float = 5.0) -> None:
+async def next_tick(engine: FakeEngine) -> None:
     engine.ticked.clear()
-    await asyncio.wait_for(engine.ticked.wait(), timeout)
+    await asyncio.wait_for(engine.ticked.wait(), 5)
 
 
 async def test_first_tick_at_start_and_wake_at_the_due_time() -> None:
@@ -107,8 +109,7 @@ async def test_stop_lets_a_running_tick_finish() -> None:
     engine.release.clear()
     scheduler = Scheduler(engine.tick, engine.next_due, interval=3600)
     await scheduler.start()
-    while engine.running == 0:
-        await asyncio.sleep(0)
+    await asyncio.wait_for(engine.began.wait(), 5)
     stopping = asyncio.create_task(scheduler.stop())
     await asyncio.sleep(0)
     assert not stopping.done()

@@ -20,7 +20,6 @@ from adapters.telegram.ratelimit import ChatRateLimiter
 from bot.app import Runtime
 from bot.config import Config, load_config
 from bot.core_impl import CoreService
-from bot.domain.ports import ActionRequest, ActionResult
 from bot.web.app import create_app
 from bot.wiring.telegram import Telegram, TelegramSettings, assemble, build_application
 from storage.models import Conversation, Message
@@ -154,16 +153,6 @@ def as_replied(update: dict[str, Any]) -> dict[str, Any]:
     return dict(update.get("message") or update["edited_message"])
 
 
-class EngineCore(CoreService):
-    """``CoreService`` whose ``act`` is the nudge engine's. TODO(lead): drop once
-    ``bot.core_impl.CoreService.act`` delegates to ``rt.engine`` itself."""
-
-    async def act(self, request: ActionRequest) -> ActionResult:
-        engine = self.rt.engine
-        assert engine is not None
-        return await engine.act(request)
-
-
 class Clock:
     def __init__(self, at: datetime = T0) -> None:
         self.at = at
@@ -253,7 +242,7 @@ async def harness(
 ) -> AsyncIterator[Harness]:
     clock = Clock()
     rt = Runtime.from_config(load_test_config(tmp_path, config_text), db_url, now=clock)
-    core = EngineCore(rt)
+    core = CoreService(rt)
     with FakeTelegramAPI() as fake:
         chosen = settings_for(fake, **settings)
         # Tests send many messages to one chat within a second; the per-chat limit has a

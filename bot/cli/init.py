@@ -1,0 +1,209 @@
+"""`nudgebot init`: a few questions (or flags), then a commented ``nudgebot.yaml``, the Slack
+app manifest with the public URL filled in, and ``.env`` with fresh secrets beside it."""
+
+from __future__ import annotations
+
+import getpass
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+
+from bot.cli.common import fail, out
+from bot.cli.init_files import (
+    DEFAULT_SOURCE_IDS,
+    Answers,
+    render_config,
+    render_env,
+    render_manifest,
+)
+from bot.config import ConfigError, parse_config
+
+Check = Callable[[str], str | None]  # None when fine, else what is wrong
+_ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_TELEGRAM_USER = re.compile(r"^[0-9]{1,15}$")
+_TELEGRAM_CHAT = re.compile(r"^-?[0-9]{1,20}$")
+
+
+def _pattern(rx: re.Pattern[str], what: str, optional: bool = False) -> Check:
+    def check(value: str) -> str | None:
+        if optional and not value:
+            return None
+        return None if rx.match(value) else f"{value!r} is not {what}"
+
+    return check
+
+
+def _zone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (KeyError, ValueError, OSError):
+        return f"{value!r} is not an IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)"
+    return None
+
+
+def _url(value: str) -> str | None:
+    if not value or re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+        return None
+    return f"{value!r} is not a URL such as https://nudgebot.example.com"
+
+
+def _platform(value: str) -> str | None:
+    return None if value in DEFAULT_SOURCE_IDS else f"{value!r}: use webhook, slack or telegram"
+
+
+class Asker:
+    """typer.prompt with validation; with ``--non-interactive`` every answer is its default
+    (a flag or the built-in one) and a bad one fails instead of asking again."""
+
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+
+    def ask(self, flag: str, question: str, default: str | None, check: Check) -> str:
+        if not self.interactive:
+            value = (default or "").strip()
+            problem = check(value)
+            if problem:
+                fail(f"{flag}: {problem}")
+            return value
+        while True:
+            raw = typer.prompt(question, default=default or "", show_default=bool(default))
+            value = str(raw).strip()
+            problem = check(value)
+            if problem is None:
+                return value
+            out.print(f"[red]{problem}[/]", soft_wrap=True)
+
+
+def _default_person() -> str:
+    try:
+        name = re.sub(r"[^a-z0-9_-]", "", getpass.getuser().lower())
+    except (OSError, KeyError):
+        name = ""
+    return name if _ID.match(name) else "admin"
+
+
+def gather(ask: Asker, flags: Mapping[str, str | None]) -> Answers:
+    person = ask.ask(
+        "--person",
+        "Your member id (short, lowercase)",
+        flags["person"] or _default_person(),
+        _pattern(_ID, "a short lowercase id"),
+    )
+    name = ask.ask(
+        "--name",
+        "Your name",
+        flags["name"] or person.capitalize(),
+        lambda v: None if v else "a name is needed",
+    )
+    slack = ask.ask(
+        "--slack-id",
+        "Your Slack user ID (U…; empty to skip)",
+        flags["slack"],
+        _pattern(_SLACK_USER, "a Slack user ID such as U0ALICE01", optional=True),
+    )
+    telegram = ask.ask(
+        "--telegram-id",
+        "Your numeric Telegram user ID (empty to skip)",
+        flags["telegram"],
+        _pattern(_TELEGRAM_USER, "a numeric Telegram user ID", optional=True),
+    )
+    zone = ask.ask("--timezone", "Time zone", flags["timezone"] or "UTC", _zone)
+    platform = ask.ask(
+        "--source-platform",
+        "First source: webhook, slack or telegram",
+        flags["platform"] or "webhook",
+        _platform,
+    )
+    source = ask.ask(
+        "--source-id",
+        "Its id",
+        flags["source"] or DEFAULT_SOURCE_IDS[platform],
+        _pattern(_ID, "a short lowercase id"),
+    )
+    channel: str | None = None
+    if platform == "slack":
+        channel = ask.ask(
+            "--channel",
+            "Slack channel ID to watch (C…)",
+            flags["channel"],
+            _pattern(_SLACK_CHANNEL, "a Slack channel ID such as C0CUST001"),
+        )
+    elif platform == "telegram":
+        channel = ask.ask(
+            "--channel",
+            "Telegram group chat ID (e.g. -1001234567890)",
+            flags["channel"],
+            _pattern(_TELEGRAM_CHAT, "a Telegram chat ID"),
+        )
+    public_url = ask.ask(
+        "--public-url", "Public URL that reaches Nudgebot (empty: later)", flags["public_url"], _url
+    )
+    return Answers(
+        person,
+        name,
+        zone,
+        slack or None,
+        telegram or None,
+        platform,
+        source,
+        channel,
+        public_url.rstrip("/") or None,
+    )
+
+
+def init(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Config file to write")] = Path(
+        "nudgebot.yaml"
+    ),
+    public_url: Annotated[str | None, typer.Option(help="Public base URL (https://…)")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone, e.g. Europe/Berlin")] = None,
+    person: Annotated[str | None, typer.Option(help="Your member id")] = None,
+    name: Annotated[str | None, typer.Option(help="Your name")] = None,
+    slack_id: Annotated[str | None, typer.Option(help="Your Slack user ID")] = None,
+    telegram_id: Annotated[str | None, typer.Option(help="Your Telegram user ID")] = None,
+    source_platform: Annotated[str | None, typer.Option(help="webhook | slack | telegram")] = None,
+    source_id: Annotated[str | None, typer.Option(help="The first source's id")] = None,
+    channel: Annotated[str | None, typer.Option(help="Slack channel / Telegram chat ID")] = None,
+    non_interactive: Annotated[bool, typer.Option(help="Ask nothing; flags or defaults")] = False,
+    force: Annotated[bool, typer.Option(help="Overwrite existing files")] = False,
+) -> None:
+    """Write a commented nudgebot.yaml, slack-app-manifest.yaml and .env (fresh secrets)."""
+    folder = config.parent
+    manifest, env_file = folder / "slack-app-manifest.yaml", folder / ".env"
+    existing = [p for p in (config, manifest) if p.exists()]
+    if existing and not force:
+        fail(f"{', '.join(map(str, existing))} already exist(s); use --force to overwrite", 1)
+    flags = {"person": person, "name": name, "slack": slack_id, "telegram": telegram_id,
+             "timezone": timezone, "platform": source_platform, "source": source_id,
+             "channel": channel, "public_url": public_url}  # fmt: skip
+    answers = gather(Asker(not non_interactive), flags)
+    text = render_config(answers)
+    try:  # never write a file that check-config would reject
+        parse_config(text, file=str(config), env={"WEBHOOK_SECRET": "x"})
+    except ConfigError as exc:
+        fail("; ".join(str(i) for i in exc.issues))
+    folder.mkdir(parents=True, exist_ok=True)
+    config.write_text(text, encoding="utf-8")
+    manifest.write_text(render_manifest(answers.public_url), encoding="utf-8")
+    written = [config, manifest]
+    if force or not env_file.exists():
+        env_file.write_text(render_env(answers), encoding="utf-8")
+        env_file.chmod(0o600)
+        written.append(env_file)
+    out.print(f"wrote {', '.join(map(str, written))}", markup=False)
+    if answers.notify is None:
+        out.print("[yellow]note:[/] no Slack or Telegram ID: nobody can be nudged yet")
+    if answers.public_url is None:
+        out.print("[yellow]note:[/] no public URL: the manifest still says YOUR-HOST")
+    out.print(
+        f"next: set -a; . {env_file}; set +a; nudgebot check-config --config {config}; "
+        f"nudgebot run --config {config}",
+        markup=False,
+        soft_wrap=True,
+    )

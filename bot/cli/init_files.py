@@ -1,0 +1,135 @@
+"""What `nudgebot init` writes: a commented ``nudgebot.yaml``, the Slack app manifest with the
+public URL filled in, and an env file with fresh secrets. Pure text; no prompts here."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from importlib import resources
+
+PLACEHOLDER = "https://YOUR-HOST"
+DEFAULT_SOURCE_IDS = {"webhook": "website", "slack": "customers", "telegram": "community"}
+
+
+@dataclass(frozen=True)
+class Answers:
+    person: str
+    name: str
+    timezone: str
+    slack: str | None
+    telegram: str | None
+    platform: str  # of the first source: webhook | slack | telegram
+    source: str
+    channel: str | None  # Slack channel ID or Telegram chat ID
+    public_url: str | None
+
+    @property
+    def notify(self) -> str | None:
+        return "slack" if self.slack else ("telegram" if self.telegram else None)
+
+
+def _person(a: Answers) -> str:
+    lines = [
+        f"  {a.person}:",
+        f"    name: {_quote(a.name)}",
+        f"    slack: {a.slack}                 # Slack user ID (profile → ⋮ → Copy member ID)"
+        if a.slack
+        else "    # slack: U0XXXXXXX             # Slack user ID (profile → ⋮ → Copy member ID)",
+        f"    telegram: {a.telegram}           # numeric Telegram user ID"
+        if a.telegram
+        else "    # telegram: 111111111          # numeric Telegram user ID (ask @userinfobot)",
+    ]
+    if a.notify:
+        lines.append(
+            f"    notify: {a.notify}                  # where nudges reach you: slack | telegram"
+        )
+    else:
+        lines.append("    # notify: slack                # add a slack or telegram ID first: "
+                     "without one nobody can be nudged")  # fmt: skip
+    lines += [
+        "    owner: true                    # gets escalations and the weekly digest",
+        "    # hours: Mon-Fri 09:00-17:30   # nudges wait for these unless you are on call",
+    ]
+    return "\n".join(lines)
+
+
+def _source(a: Answers) -> str:
+    lines = [f"  {a.source}:", f"    platform: {a.platform}"]
+    if a.platform == "slack":
+        lines.append(
+            f"    channels: [{a.channel}]          # customer channels the bot is invited to"
+        )
+    elif a.platform == "telegram":
+        lines.append(f'    chats: ["{a.channel}"]       # group chat IDs (negative numbers)')
+    else:
+        lines.append("    secret: ${WEBHOOK_SECRET}      # POST /hooks/" + a.source
+                     + " signs with HMAC-SHA256 of this")  # fmt: skip
+    lines += [f"    owner: {a.person}", "    policy: standard"]
+    return "\n".join(lines)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_config(a: Answers) -> str:
+    return f"""\
+# Nudgebot's config, written by `nudgebot init`. Check it with `nudgebot check-config`.
+# Reference: README.md (config), docs/slack.md, docs/telegram.md, docs/polled-sources.md.
+# Values may read the environment as ${{NAME}}: keep secrets out of this file.
+
+timezone: {a.timezone:<22} # the default for everybody and every policy below
+# closing_words: [thanks, thank you, ok, great, 👍]   # replies that don't reopen a wait
+
+team:
+{_person(a)}
+
+# On-call: who answers out of hours and for sources without an owner.
+# rotations:
+#   support:
+#     members: [{a.person}]
+#     shift: 1w                     # one turn
+#     handoff: Mon 09:00            # when turns change
+#     start: 2026-11-02             # first turn starts at the first handoff on/after this
+#   # or: ical: https://…/schedule.ics (PagerDuty, Opsgenie, Grafana OnCall, Google Calendar)
+
+policies:
+  standard:
+    reply_within: 15m               # first nudge when a conversation waited this long
+    business_hours: Mon-Fri 09:00-18:00   # the clock only runs inside these; omit for 24/7
+    # holidays: DE                  # country (or DE-BE) whose public holidays stop the clock
+    remind_every: 30m               # repeat to the responsible person
+    escalate_after: 1h              # from the first nudge: then also tell escalate_to
+    escalate_to: owner              # owner | rotation:NAME | person:ID | slack-channel:CID
+
+sources:
+{_source(a)}
+"""
+
+
+def render_manifest(public_url: str | None) -> str:
+    template = (resources.files("bot") / "templates" / "slack-app-manifest.yaml").read_text(
+        encoding="utf-8"
+    )
+    if not public_url:
+        return template
+    return template.replace(PLACEHOLDER, public_url.rstrip("/"))
+
+
+def render_env(a: Answers) -> str:
+    lines = [
+        "# Secrets for Nudgebot, written by `nudgebot init`. Keep this file out of git.",
+        "# Load it with `set -a; . ./.env; set +a` (Docker Compose reads it by itself).",
+        f"NUDGEBOT_API_TOKEN={secrets.token_urlsafe(24)}",
+        f"WEBHOOK_SECRET={secrets.token_hex(24)}",
+        f"NUDGEBOT_PUBLIC_URL={a.public_url}"
+        if a.public_url
+        else "# NUDGEBOT_PUBLIC_URL=https://…",
+        "# Slack (https://api.slack.com/apps → your app): Basic Information, OAuth & Permissions",
+        "# SLACK_BOT_TOKEN=xoxb-…",
+        "# SLACK_SIGNING_SECRET=…",
+        "# Telegram (@BotFather)",
+        "# TELEGRAM_BOT_TOKEN=123456:ABC…",
+        f"TELEGRAM_WEBHOOK_SECRET={secrets.token_urlsafe(24)}",
+    ]
+    return "\n".join(lines) + "\n"
