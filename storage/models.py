@@ -79,7 +79,7 @@ class Conversation(Base):
             postgresql_where=text("due_at IS NOT NULL"),
         ),
         Index("ix_conversations_source_started", "source", "started_at"),
-        Index("ix_conversations_started_at", "started_at"),  # reports across sources (0005)
+        Index("ix_conversations_started_at", "started_at"),  # reports across sources (0004)
         # The planner's only read: conversations whose next ladder slot is due.
         Index(
             "ix_conversations_next_nudge",
@@ -123,7 +123,9 @@ class Message(Base):
         UniqueConstraint("source", "message_id"),
         Index("ix_messages_conversation_at", "conversation_id", "at"),
         Index("ix_messages_source_at", "source", "at"),
-        Index("ix_messages_at", "at"),  # reports across sources (0005)
+        Index("ix_messages_at", "at"),  # reports across sources (0004)
+        # "this customer's latest message in this chat" (Telegram threading) (0006)
+        Index("ix_messages_source_author_at", "source", "author_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -148,7 +150,7 @@ class WaitingPeriod(Base):
     __table_args__ = (
         Index("ix_waiting_periods_source_started", "source", "started_at"),
         Index("ix_waiting_periods_conversation_id", "conversation_id"),
-        Index("ix_waiting_periods_started_at", "started_at"),  # reports across sources (0005)
+        Index("ix_waiting_periods_started_at", "started_at"),  # reports across sources (0004)
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
