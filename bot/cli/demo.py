@@ -19,7 +19,6 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -32,6 +31,7 @@ from rich.console import Console
 from adapters.console.messenger import ConsoleMessenger
 from bot.app import Runtime
 from bot.cli.common import fail
+from bot.cli.serve import Server
 from bot.config import parse_config
 from bot.demo.config import demo_config
 from bot.demo.feed import Feeder
@@ -44,24 +44,6 @@ TOKEN_ENV = "NUDGEBOT_API_TOKEN"
 # Variables that would make the demo reach real platforms or change how the dashboard behaves.
 _SCRUB = ("NUDGEBOT_PUBLIC_URL", "NUDGEBOT_MESSENGER", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN",
           "TELEGRAM_BOT_TOKEN")  # fmt: skip
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling (the demo stops on its own Ctrl-C handler, so
-    nothing re-raises SIGINT after a clean shutdown), telling when its sockets are bound."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.up = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            self.up.set()
 
 
 @dataclass(frozen=True)
@@ -118,7 +100,7 @@ def banner(console: Console, setup: Setup, host: str, port: int) -> None:
 async def _run(rt: Runtime, console: Console, *, host: str, port: int, speed: float,
                duration: float | None, seed: int | None) -> None:  # fmt: skip
     process = Process(rt, [], create_app(rt))
-    server = _Server(uvicorn.Config(process.app, host=host, port=port, log_level="warning"))
+    server = Server(uvicorn.Config(process.app, host=host, port=port, log_level="warning"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,23 +1,31 @@
-"""`nudgebot run`'s event loop: the HTTP server, then the nudge scheduler beside it."""
+"""`nudgebot run`'s event loop: the HTTP server, then the adapters and the scheduler."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
+from collections.abc import Iterator
 
 import uvicorn
 
 from bot.wiring.process import Process
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, telling when it is up (lifespan done, sockets bound)."""
+class Server(uvicorn.Server):
+    """uvicorn that tells when its sockets are bound and leaves signals to us: uvicorn's own
+    handler re-raises SIGINT after a clean shutdown, which ends the process with a traceback
+    and exit code 130 instead of 0."""
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.up = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -27,11 +35,18 @@ class _Server(uvicorn.Server):
 
 async def serve(process: Process, host: str, port: int) -> None:
     """Serve the process's app; once the sockets are bound, start the adapters, re-plan
-    waiting conversations under this config and start the scheduler. Stopping the server
-    stops them all."""
+    waiting conversations under this config and start the scheduler. SIGINT or SIGTERM stops
+    the server, then all of them."""
     # APScheduler logs every wake-up at INFO; ours are many and say nothing.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    server = _Server(uvicorn.Config(process.app, host=host, port=port, log_level="warning"))
+    server = Server(uvicorn.Config(process.app, host=host, port=port, log_level="warning"))
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
     serving = asyncio.create_task(server.serve(), name="uvicorn")
     up = asyncio.create_task(server.up.wait(), name="uvicorn-up")
     try:
@@ -40,6 +55,8 @@ async def serve(process: Process, host: str, port: int) -> None:
             await process.start()
         await serving
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         up.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await up
