@@ -45,6 +45,8 @@ def runtime(config: str | None, *, migrate: bool = True) -> Runtime:
         fail(f"{len(exc.issues)} problem(s) in the config; nothing was done")
     except DatabaseURLError as exc:
         fail(str(exc))
+    except ValueError as exc:  # settings from the environment (NUDGEBOT_MESSENGER, …)
+        fail(str(exc))
     except Exception as exc:
         if exc.__class__.__module__.startswith(("sqlalchemy", "psycopg", "sqlite3", "alembic")):
             fail(f"database unavailable: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")

@@ -82,10 +82,14 @@ def run(
 ) -> None:
     """Serve HTTP, run the adapters and the scheduler."""
     from bot.cli.serve import serve
+    from bot.scheduler import tick_seconds
     from bot.wiring.process import assemble
 
+    level = os.environ.get("NUDGEBOT_LOG_LEVEL", "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        fail(f"NUDGEBOT_LOG_LEVEL {level!r}: use DEBUG, INFO, WARNING or ERROR")
     logging.basicConfig(
-        level=os.environ.get("NUDGEBOT_LOG_LEVEL", "INFO").upper(),
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     rt = runtime(config)
@@ -95,15 +99,16 @@ def run(
         bind_port = int(raw_port)
     except ValueError:
         fail(f"NUDGEBOT_PORT {raw_port!r} is not a port number")
+    try:
+        tick_seconds()  # refuse a bad NUDGEBOT_TICK_SECONDS now, not when the scheduler starts
+        process = assemble(rt)
+    except ValueError as exc:  # adapter settings from the environment (tokens, URLs, modes)
+        fail(str(exc))
     out.print(
         f"nudgebot listening on http://{bind_host}:{bind_port} "
         f"(database {rt.db.engine.url.render_as_string(hide_password=True)})",
         markup=False,
     )
-    try:
-        process = assemble(rt)
-    except ValueError as exc:  # adapter settings from the environment (tokens, URLs, modes)
-        fail(str(exc))
     run_async(lambda: serve(process, bind_host, bind_port))
 
 
