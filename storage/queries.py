@@ -43,8 +43,19 @@ async def waiting(
     )  # fmt: skip
     stmt = (
         select(
-            c.id, c.source, c.platform, c.channel, c.thread, c.customer_id, c.customer_name,
-            c.waiting_since, c.due_at, c.claimed_by, sent, c.last_text, c.url,
+            c.id,
+            c.source,
+            c.platform,
+            c.channel,
+            c.thread,
+            c.customer_id,
+            c.customer_name,
+            c.waiting_since,
+            c.due_at,
+            c.claimed_by,
+            sent,
+            c.last_text,
+            c.url,
         )
         .where(c.waiting_since.is_not(None))
         .order_by(c.waiting_since, c.id)

@@ -47,7 +47,12 @@ def _load(name: str, path: Path) -> ModuleType:
 def _nudgebot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 

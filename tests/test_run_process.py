@@ -38,8 +38,14 @@ def test_run_serves_a_webhook_and_stops_cleanly(db_url: str, tmp_path: Path) -> 
     config = tmp_path / "nudgebot.yaml"
     config.write_text(CONFIG)
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": db_url, "NUDGEBOT_CONFIG": str(config),
-           "NUDGEBOT_PORT": str(port), "NUDGEBOT_API_TOKEN": "t0ken", "WEBHOOK_SECRET": "s3cret"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "NUDGEBOT_CONFIG": str(config),
+        "NUDGEBOT_PORT": str(port),
+        "NUDGEBOT_API_TOKEN": "t0ken",
+        "WEBHOOK_SECRET": "s3cret",
+    }
     proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -54,8 +60,14 @@ def test_run_serves_a_webhook_and_stops_cleanly(db_url: str, tmp_path: Path) -> 
                 pass
             assert time.monotonic() < deadline, "nudgebot run did not become ready"
             time.sleep(0.2)
-        body = json.dumps({"thread": "t1", "id": "m1", "at": "2026-11-28T10:00:00Z",
-                           "author": {"id": "c1", "name": "Dana"}, "text": "Where is my order?"})  # fmt: skip
+        message = {
+            "thread": "t1",
+            "id": "m1",
+            "at": "2026-11-28T10:00:00Z",
+            "author": {"id": "c1", "name": "Dana"},
+            "text": "Where is my order?",
+        }
+        body = json.dumps(message)
         signature = hmac.new(b"s3cret", body.encode(), hashlib.sha256).hexdigest()
         bad = httpx.post(f"{base}/hooks/website", content=body,
                          headers={"X-Nudgebot-Signature": "sha256=" + "0" * 64})  # fmt: skip

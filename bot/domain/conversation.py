@@ -18,9 +18,42 @@ from bot.domain.events import Action, ActionKind, MessageFact
 DEFAULT_CLOSING_WORDS: tuple[str, ...] = ("thanks", "thank you", "ok", "great", "👍")
 # Words people add around an acknowledgement without changing its meaning.
 _FILLERS = frozenset(
-    {"ok", "okay", "great", "thanks", "thank", "you", "so", "much", "very", "many", "a", "lot",
-     "cool", "perfect", "awesome", "got", "it", "thx", "ty", "cheers", "alright", "all", "right",
-     "good", "nice", "and", "again", "guys", "team", "👍", "🙏", "❤️", "🙂", "😊"}
+    {
+        "ok",
+        "okay",
+        "great",
+        "thanks",
+        "thank",
+        "you",
+        "so",
+        "much",
+        "very",
+        "many",
+        "a",
+        "lot",
+        "cool",
+        "perfect",
+        "awesome",
+        "got",
+        "it",
+        "thx",
+        "ty",
+        "cheers",
+        "alright",
+        "all",
+        "right",
+        "good",
+        "nice",
+        "and",
+        "again",
+        "guys",
+        "team",
+        "👍",
+        "🙏",
+        "❤️",
+        "🙂",
+        "😊",
+    }
 )
 _MAX_CLOSING_LEN = 40
 

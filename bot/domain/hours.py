@@ -1,4 +1,4 @@
-"""Weekly hour specs: ``Mon-Fri 09:00-17:30``, ``Mon-Fri 09:00-12:00, 13:00-18:00; Sat 10:00-14:00``.
+"""Hour specs: ``Mon-Fri 09:00-17:30``, ``Mon-Fri 09:00-12:00, 13:00-18:00; Sat 10:00-14:00``.
 
 A spec is a set of weekly local-time windows. Windows ending at ``24:00`` run to midnight;
 a window whose end is before its start runs past midnight into the next day (night shifts).
