@@ -51,8 +51,17 @@ class CoreService:
         rows = await list_waiting(self.rt.db, self.rt.routing, self.rt.now(), person=person)
         return [
             WaitingItem(
-                r.conversation, r.source, r.platform, r.channel, r.customer, r.waiting_since,
-                r.due_at, r.overdue, r.responsible_all, r.last_message, r.url,
+                r.conversation,
+                r.source,
+                r.platform,
+                r.channel,
+                r.customer,
+                r.waiting_since,
+                r.due_at,
+                r.overdue,
+                r.responsible_all,
+                r.last_message,
+                r.url,
             )
             for r in rows
         ]
@@ -83,8 +92,9 @@ class CoreService:
         async with self.rt.db.read() as session:
             found: str | None = await session.scalar(
                 select(m.message_id)
-                .where(m.conversation_id == conversation_id, m.is_team.is_(False),
-                       m.deleted.is_(False))
+                .where(
+                    m.conversation_id == conversation_id, m.is_team.is_(False), m.deleted.is_(False)
+                )
                 .order_by(m.at.desc(), m.message_id.desc())
                 .limit(1)
             )
