@@ -57,20 +57,8 @@ def thread_key(channel: str, thread: str) -> str:
 
 
 def _message_row(m: InboundMessage, conversation_id: int) -> dict[str, object]:
-    return {
-        "source": m.source,
-        "message_id": m.message_id,
-        "conversation_id": conversation_id,
-        "at": m.at,
-        "author_id": m.author.id,
-        "author_name": m.author.name,
-        "person": m.person,
-        "is_team": m.is_team,
-        "text": m.text,
-        "url": m.url,
-        "deleted": False,
-        "edited_at": m.edited_at,
-    }
+    """A delivery as it arrived (the store applies edits and deletions by ``kind``)."""
+    return _stored_row(Stored(m, False, m.edited_at), conversation_id)
 
 
 def conversation_row(
