@@ -16,17 +16,17 @@ import json
 import logging
 from typing import Protocol
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import Bot, Update
 
 from adapters.telegram.service import NotStarted
+from bot.httpbody import MAX_BODY, BodyError, read_limited
 
 log = logging.getLogger("nudgebot.telegram")
 PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-MAX_BODY = 1024 * 1024
 
 
 class Receiver(Protocol):
@@ -57,20 +57,10 @@ def secret_ok(expected: str, given: str | None) -> bool:
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise Rejected(413, f"body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Rejected(413, f"body larger than {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise Rejected(400, "client disconnected before the body was complete") from None
-    return b"".join(chunks)
+        return await read_limited(request, limit)
+    except BodyError as exc:
+        raise Rejected(exc.status, exc.message) from None
 
 
 def parse_update(body: bytes, bot: Bot) -> Update:

@@ -13,16 +13,16 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from adapters.webhook.schema import PersonResolver, SchemaError, parse_message
 from bot.domain.events import InboundMessage
+from bot.httpbody import MAX_BODY, BodyError, read_limited
 from bot.services.ingest import ingest
 from bot.web.errors import ApiError, echo
 from bot.web.state import web_state
 
-MAX_BODY = 1024 * 1024
 MAX_BATCH = 1000
 SIGNATURE_HEADER = "X-Nudgebot-Signature"
 # Beyond these the business-hours clock and datetime arithmetic overflow; no real message
@@ -32,22 +32,10 @@ LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    """The body, refusing more than ``limit`` bytes. Content-Length is only a shortcut for
-    honest clients: a chunked or lying request is cut off while streaming."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, f"body larger than {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise ApiError(400, "client disconnected before the body was complete") from None
-    return b"".join(chunks)
+        return await read_limited(request, limit)
+    except BodyError as exc:
+        raise ApiError(exc.status, exc.message) from None
 
 
 def signature_problem(secret: str | None, body: bytes, header: str | None) -> str | None:
