@@ -10,6 +10,7 @@ import typer
 
 from bot.cli.common import ConfigOption, err, fail, out, run_async, runtime
 from bot.cli.demo import demo
+from bot.cli.history import history
 from bot.cli.importer import import_command
 from bot.cli.init import init
 from bot.cli.oncall import oncall_app
@@ -34,6 +35,7 @@ app.add_typer(oncall_app, name="oncall")
 app.command("waiting")(waiting)
 app.command("stats")(stats)
 app.command("import")(import_command)
+app.command("history")(history)
 app.command("digest")(digest)
 app.command("demo")(demo)
 app.command("init")(init)

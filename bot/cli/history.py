@@ -1,0 +1,46 @@
+"""`nudgebot history CONVERSATION`: messages, actions (who, when) and nudges, oldest first."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import ConfigOption, fail, out, print_json, run_async, runtime
+from bot.services.history import conversation_history
+from bot.services.waiting import iso
+from storage.actions_repo import Event
+
+
+def event_json(e: Event) -> dict[str, Any]:
+    return {"at": iso(e.at), "kind": e.kind, "who": e.who, "what": e.what,
+            "detail": e.detail, "team": e.is_team}  # fmt: skip
+
+
+def history(
+    conversation: Annotated[int, typer.Argument(help="Conversation id (as in `waiting --json`)")],
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Events as JSON, oldest first")] = False,
+) -> None:
+    """A conversation's history: every message, action (who, when) and nudge."""
+    rt = runtime(config)
+
+    async def go() -> list[Event]:
+        try:
+            return await conversation_history(rt.db, conversation)
+        finally:
+            await rt.close()
+
+    events = run_async(go)
+    if not events:
+        fail(f"conversation {conversation} does not exist (see `nudgebot waiting --json`)", 1)
+    if as_json:
+        print_json([event_json(e) for e in events])
+        return
+    table = Table(title=f"Conversation {conversation}")
+    for col in ("when (UTC)", "", "who", "what", "detail"):
+        table.add_column(col, overflow="fold")
+    for e in events:
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, e.who, e.what[:120], e.detail)
+    out.print(table)
