@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, bindparam, delete, select, update
@@ -82,16 +82,44 @@ async def existing_message_ids(
 
 async def insert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     """Plain executemany of rows known to be new (DO NOTHING guards a concurrent writer)."""
-    if rows:
-        stmt = _insert(session, Message.__table__).on_conflict_do_nothing(
-            index_elements=["source", "message_id"]
-        )
-        await session.execute(stmt, rows)
+    await _driver_insert(session, "messages", rows, "ON CONFLICT (source, message_id) DO NOTHING")
 
 
 async def insert_periods(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        await session.execute(_insert(session, WaitingPeriod.__table__), rows)
+    await _driver_insert(session, "waiting_periods", rows)
+
+
+def _db_value(value: Any, sqlite: bool) -> Any:
+    """What SQLAlchemy's column types would bind: naive UTC times (text on SQLite), 0/1."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC time")
+        naive = value.astimezone(UTC).replace(tzinfo=None)
+        return naive.isoformat(" ", "microseconds") if sqlite else naive
+    if sqlite and isinstance(value, bool):
+        return int(value)
+    return value
+
+
+async def _driver_insert(
+    session: AsyncSession, table: str, rows: Sequence[Mapping[str, Any]], suffix: str = ""
+) -> None:
+    """The bulk path of ingest: one driver-level executemany of plain values. SQLAlchemy's
+    per-row parameter and type processing cost as much as the insert itself here; the
+    values are converted exactly as ``UTCDateTime``/``Boolean`` would (tests compare)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    sqlite = session.bind.dialect.name == "sqlite"
+    marks = ", ".join("?" if sqlite else f"%({c})s" for c in columns)
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) {suffix}"
+    params: list[Any]
+    if sqlite:
+        params = [tuple(_db_value(r[c], True) for c in columns) for r in rows]
+    else:
+        params = [{c: _db_value(r[c], False) for c in columns} for r in rows]
+    conn = await session.connection()
+    await conn.exec_driver_sql(sql, params)
 
 
 def _latest_per_key(rows: Iterable[dict[str, Any]], rank: Any) -> list[dict[str, Any]]:
