@@ -135,6 +135,9 @@ async def serve(kind: str, port: int, db_url: str, config_path: str) -> None:
 
 def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.WARNING)
+    import os
+    if os.environ.get("SWI"):
+        sys.setswitchinterval(float(os.environ["SWI"]))
     kind, port = argv[0], int(argv[1])
     db_url, config_path = (argv[2], argv[3]) if len(argv) > 3 else ("", "")
     asyncio.run(serve(kind, port, db_url, config_path))

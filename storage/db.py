@@ -7,10 +7,12 @@ for writers, so two writers queue on the busy timeout instead of failing on lock
 
 from __future__ import annotations
 
+import asyncio
 import os
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
@@ -22,8 +24,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import sqlite_inline
+
 DEFAULT_URL = "sqlite:///nudgebot.db"
 _WRITE = "nudgebot_write"
+_BUSY_SECONDS = 30.0
 
 
 class DatabaseURLError(ValueError):
@@ -71,9 +76,15 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, below
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        # The busy timeout first, so that every later statement queues instead of failing.
+        cur.execute(f"PRAGMA busy_timeout={int(_BUSY_SECONDS * 1000)}")
+        # Switching to WAL takes an exclusive lock even when the file is in WAL already, and
+        # several processes opening one file at once then fail with "database is locked":
+        # only the first opener of a new file switches it.
+        cur.execute("PRAGMA journal_mode")
+        if str(cur.fetchone()[0]).lower() != "wal":
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -83,12 +94,29 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# Per event loop and SQLite file: the process's writers take turns (see ``Database.write``).
+_write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _write_lock(path: str) -> asyncio.Lock:
+    locks = _write_locks.setdefault(asyncio.get_running_loop(), {})
+    return locks.setdefault(path, asyncio.Lock())
+
+
 @dataclass
 class Database:
-    """One engine per process; ``write()`` and ``read()`` hand out short transactions."""
+    """One engine per process; ``write()`` and ``read()`` hand out short transactions.
+
+    On SQLite, writes go through ``write_engine``, whose connections run in the event-loop
+    thread (``storage.sqlite_inline``), one write transaction at a time per process and file:
+    a writer never waits on SQLite's lock for another of the same process, so it never holds
+    the loop while waiting. Reads keep aiosqlite's worker threads."""
 
     engine: AsyncEngine
     url: str
+    write_engine: AsyncEngine | None = field(default=None)
 
     @property
     def is_sqlite(self) -> bool:
@@ -96,7 +124,11 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        async with self._writer() as session, session.begin():
+        if self.write_engine is None:
+            async with self._writer() as session, session.begin():
+                yield session
+            return
+        async with _write_lock(self._path), self._writer() as session, session.begin():
             yield session
 
     @asynccontextmanager
@@ -105,11 +137,16 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        if self.write_engine is not None:
+            await self.write_engine.dispose()
         await self.engine.dispose()
 
     def __post_init__(self) -> None:
-        writer_engine = self.engine.execution_options(**{_WRITE: True})
-        self._writer = async_sessionmaker(writer_engine, expire_on_commit=False)
+        writes = self.write_engine or self.engine
+        self._path = os.path.abspath(self.engine.url.database or "")
+        self._writer = async_sessionmaker(
+            writes.execution_options(**{_WRITE: True}), expire_on_commit=False
+        )
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
 
 
@@ -125,6 +162,10 @@ def connect(url: str | None = None, *, echo: bool = False) -> Database:
     else:
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
     engine = create_async_engine(target, **kwargs)
-    if engine.dialect.name == "sqlite":
-        _tune_sqlite(engine)
-    return Database(engine=engine, url=raw)
+    if engine.dialect.name != "sqlite":
+        return Database(engine=engine, url=raw)
+    _tune_sqlite(engine)
+    inline = sqlite_inline.creator(target.database or "", timeout=_BUSY_SECONDS)
+    write_engine = create_async_engine(target, async_creator=inline, **kwargs)
+    _tune_sqlite(write_engine)
+    return Database(engine=engine, url=raw, write_engine=write_engine)

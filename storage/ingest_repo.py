@@ -54,17 +54,38 @@ async def create_conversations(
     A row another transaction created in the meantime is skipped (ON CONFLICT DO NOTHING)
     and left out of the result, so the caller treats it as existing.
     """
-    table = Conversation.__table__
     created: dict[tuple[str, str], int] = {}
-    stmt = (
-        _insert(session, table)
-        .on_conflict_do_nothing(index_elements=["source", "thread_key"])
-        .returning(table.c.source, table.c.thread_key, table.c.id)
-    )
+    if not rows:
+        return created
+    conn = await session.connection()
+    sqlite = conn.dialect.name == "sqlite"
+    defaults = {k: v for k, v in _scalar_defaults(Conversation.__table__).items() if k not in rows[0]}
+    rows = [{**defaults, **r} for r in rows] if defaults else rows
+    columns = list(rows[0])
+    # A multi-row VALUES list at driver level: executemany cannot return ids, and
+    # SQLAlchemy compiled this statement anew for every batch size.
     for part in _chunks(rows, 1000):
-        result = await session.execute(stmt, list(part))
+        mark = "?" if sqlite else "%s"
+        values = ", ".join(["(" + ", ".join([mark] * len(columns)) + ")"] * len(part))
+        sql = (
+            f"INSERT INTO conversations ({', '.join(columns)}) VALUES {values} "
+            "ON CONFLICT (source, thread_key) DO NOTHING RETURNING source, thread_key, id"
+        )
+        params = tuple(_db_value(r[c], sqlite) for r in part for c in columns)
+        result = await conn.exec_driver_sql(sql, params)
         created.update({(s, t): i for s, t, i in result.tuples()})
     return created
+
+
+def _scalar_defaults(table: Table) -> dict[str, Any]:
+    """The Python-side scalar defaults SQLAlchemy would have filled in (driver-level inserts
+    bypass them)."""
+    out: dict[str, Any] = {}
+    for column in table.columns:
+        default = column.default
+        if default is not None and getattr(default, "is_scalar", False):
+            out[column.name] = getattr(default, "arg", None)
+    return out
 
 
 async def existing_message_ids(

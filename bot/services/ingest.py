@@ -27,12 +27,19 @@ from storage.ingest_repo import (
 )
 
 DueFn = Callable[[str, datetime], datetime | None]
-RecomputeHook = Callable[[AsyncSession, Sequence[int]], Awaitable[None]]
+# (session, ids recomputed from the store, first-nudge times of conversations just created)
+RecomputeHook = Callable[[AsyncSession, Sequence[int], Sequence[datetime]], Awaitable[None]]
+# (source, waiting since, due at) -> next_nudge_at of a conversation with no history yet
+FirstNudgeFn = Callable[[str, datetime, datetime], datetime | None]
 _LAST_TEXT = 500
 
 
 def _no_due(_source: str, _since: datetime) -> datetime | None:
     return None
+
+
+def _at_due(_source: str, _since: datetime, due: datetime) -> datetime | None:
+    return due
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,10 @@ class Rules:
     # Called in the same transaction after conversations were recomputed: the nudge engine
     # cancels/updates nudges and moves next_nudge_at (bot.services.nudge_engine).
     after_recompute: RecomputeHook | None = None
+    # A conversation created by ingest has no nudges, actions or claims: its next_nudge_at
+    # is a function of its source and due time, written with the row; the hook then only
+    # hears the time (to wake the scheduler), which saves it reading back what was written.
+    first_nudge: FirstNudgeFn = field(default=_at_due)
 
 
 @dataclass(frozen=True)
@@ -77,8 +88,8 @@ def conversation_row(
         "waiting_since": state.waiting_since,
         "waiting_message_id": period.first_message_id if period else None,
         "due_at": due,
-        # The ladder's first slot is the due time; the nudge engine's hook (after_recompute)
-        # moves it where nudges already went out, so a fresh conversation costs no 2nd write.
+        # Where no nudge went out yet, the ladder's first slot is the due time; the nudge
+        # engine's hook moves it otherwise (new conversations: Rules.first_nudge).
         "next_nudge_at": due,
         "last_message_at": state.last_message_at,
         "last_text": live[-1].text[:_LAST_TEXT] if live else "",
@@ -145,7 +156,7 @@ async def recompute(db_session: AsyncSession, ids: Sequence[int], rules: Rules) 
     """Recompute conversations ``ids`` inside the caller's write transaction."""
     await _recompute(db_session, ids, rules)
     if ids and rules.after_recompute is not None:
-        await rules.after_recompute(db_session, ids)
+        await rules.after_recompute(db_session, ids, ())
 
 
 def _stored_row(s: Stored, cid: int) -> dict[str, object]:
@@ -193,11 +204,17 @@ async def ingest(db: Database, messages: Sequence[InboundMessage], rules: Rules)
         }
         new_rows: list[dict[str, object]] = []
         new_periods: dict[tuple[str, str], list[PeriodRow]] = {}
+        firsts: dict[tuple[str, str], datetime] = {}
         for k in fresh:
             first = threads[k][0]
             period_rows, due = _period_rows(0, k[0], states[k], rules)
             row = conversation_row(0, 0, states[k], [_fact(s) for s in folded[k]], due)
             del row["id"]
+            since = states[k].waiting_since
+            if since is not None and due is not None:
+                row["next_nudge_at"] = nxt = rules.first_nudge(k[0], since, due)
+                if nxt is not None:
+                    firsts[k] = nxt
             row.update(source=k[0], thread_key=k[1], platform=first.platform,
                        channel=first.channel, thread=first.thread)  # fmt: skip
             new_rows.append(row)
@@ -217,7 +234,8 @@ async def ingest(db: Database, messages: Sequence[InboundMessage], rules: Rules)
         await _recompute(session, sorted(changed), rules)
         touched = sorted({*ids.values(), *created.values()})
         if rules.after_recompute is not None:
-            await rules.after_recompute(session, sorted({*changed, *created.values()}))
+            planned = [t for k, t in firsts.items() if k in created]
+            await rules.after_recompute(session, sorted(changed), planned)
     return IngestResult(len(messages), tuple(touched))
 
 

@@ -74,7 +74,9 @@ class NudgeEngine:
             db, settings, messengers, now, can_reply=lambda p: p in replying, rng=rng,
             backoff=backoff,
         )  # fmt: skip
-        self.rules = replace(rules, after_recompute=self.after_recompute)
+        self.rules = replace(
+            rules, after_recompute=self.after_recompute, first_nudge=self.first_nudge
+        )
         self.actions = Actions(db, settings, self.planner, lambda: self.rules, replying, now,
                                self._woken)  # fmt: skip
 
@@ -118,9 +120,15 @@ class NudgeEngine:
 
     # --- reacting to changes ----------------------------------------------------------------
 
-    async def after_recompute(self, session: AsyncSession, ids: Sequence[int]) -> None:
+    def first_nudge(self, source: str, waiting_since: datetime, due: datetime) -> datetime | None:
+        return self.planner.first_nudge(source, waiting_since, due)
+
+    async def after_recompute(
+        self, session: AsyncSession, ids: Sequence[int], planned: Sequence[datetime] = ()
+    ) -> None:
         now = self.now()
-        at = (await self.planner.refresh(session, ids, now)).wake_at(now)
+        at = (await self.planner.refresh(session, ids, now)).wake_at(now) if ids else None
+        at = min([*planned, *([at] if at is not None else [])], default=None)
         wake = self.wake
         if wake is not None and at is not None:
             # Only after commit: a tick woken earlier would not see the change yet.

@@ -143,6 +143,14 @@ class Planner:
             )
         return out
 
+    def first_nudge(self, source: str, waiting_since: datetime, due: datetime) -> datetime | None:
+        """``next_nudge_at`` of a conversation that has no nudges, actions or claim yet: what
+        ``refresh`` would compute for it, without reading it back."""
+        policy = self.settings.ladder(source)
+        if policy is None:
+            return None
+        return ladder.next_at(policy, ladder.PeriodFacts(waiting_since, due), [])
+
     async def refresh(self, session: AsyncSession, ids: Sequence[int], now: datetime) -> Refreshed:
         """Settle rows of periods that ended or moved, then recompute ``next_nudge_at``.
 
