@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import time
@@ -113,6 +114,8 @@ async def serve(kind: str, port: int, db_url: str, config_path: str) -> None:
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
     )
+    # As `nudgebot run` does once started (bot/cli/serve.py), and for all three servers alike.
+    gc.freeze()
     server = uvicorn.Server(config)
 
     async def until_stdin_closes() -> None:
@@ -135,9 +138,6 @@ async def serve(kind: str, port: int, db_url: str, config_path: str) -> None:
 
 def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.WARNING)
-    import os
-    if os.environ.get("SWI"):
-        sys.setswitchinterval(float(os.environ["SWI"]))
     kind, port = argv[0], int(argv[1])
     db_url, config_path = (argv[2], argv[3]) if len(argv) > 3 else ("", "")
     asyncio.run(serve(kind, port, db_url, config_path))

@@ -5,17 +5,42 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.events import Action, ActionKind, Kind, MessageFact
-from storage.models import ActionRecord, Conversation, Message, WaitingPeriod
+from storage.models import Conversation, Message, WaitingPeriod
+from storage.rawsql import Raw, when
 
 _CHUNK = 500  # keeps IN (...) lists well under SQLite's variable limit
+
+
+def _scalar_defaults(table: Table) -> dict[str, Any]:
+    """The Python-side scalar defaults SQLAlchemy would have filled in (driver-level inserts
+    bypass them)."""
+    out: dict[str, Any] = {}
+    for column in table.columns:
+        default = column.default
+        if default is not None and getattr(default, "is_scalar", False):
+            out[column.name] = getattr(default, "arg", None)
+    return out
+
+
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+_MESSAGES = cast(Table, Message.__table__)
+_PERIODS = cast(Table, WaitingPeriod.__table__)
+# Driver-level inserts bypass the Python-side defaults SQLAlchemy would have filled in.
+_DEFAULTS = _scalar_defaults(_CONVERSATIONS)
+
+
+def _when(value: Any) -> datetime:
+    found = when(value)
+    assert found is not None
+    return found
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:
@@ -32,17 +57,19 @@ async def find_conversations(
     session: AsyncSession, pairs: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:
     """Ids of the conversations that exist among (source, thread_key) pairs."""
-    c = Conversation.__table__.c
+    raw = await Raw.of(session)
     ids: dict[tuple[str, str], int] = {}
     by_source: dict[str, list[str]] = defaultdict(list)
     for source, key in pairs:
         by_source[source].append(key)
     for source, keys in by_source.items():
         for part in _chunks(keys):
-            result = await session.execute(
-                select(c.thread_key, c.id).where(c.source == source, c.thread_key.in_(part))
+            where, params = raw.member("thread_key", part)
+            found = await raw.rows(
+                f"SELECT thread_key, id FROM conversations WHERE source = ? AND {where}",
+                (source, *params),
             )
-            ids.update({(source, t): i for t, i in result.tuples()})
+            ids.update({(source, t): i for t, i in found})
     return ids
 
 
@@ -57,90 +84,49 @@ async def create_conversations(
     created: dict[tuple[str, str], int] = {}
     if not rows:
         return created
-    conn = await session.connection()
-    sqlite = conn.dialect.name == "sqlite"
-    defaults = {k: v for k, v in _scalar_defaults(Conversation.__table__).items() if k not in rows[0]}
+    raw = await Raw.of(session)
+    defaults = {k: v for k, v in _DEFAULTS.items() if k not in rows[0]}
     rows = [{**defaults, **r} for r in rows] if defaults else rows
-    columns = list(rows[0])
-    # A multi-row VALUES list at driver level: executemany cannot return ids, and
-    # SQLAlchemy compiled this statement anew for every batch size.
-    for part in _chunks(rows, 1000):
-        mark = "?" if sqlite else "%s"
-        values = ", ".join(["(" + ", ".join([mark] * len(columns)) + ")"] * len(part))
-        sql = (
-            f"INSERT INTO conversations ({', '.join(columns)}) VALUES {values} "
-            "ON CONFLICT (source, thread_key) DO NOTHING RETURNING source, thread_key, id"
-        )
-        params = tuple(_db_value(r[c], sqlite) for r in part for c in columns)
-        result = await conn.exec_driver_sql(sql, params)
-        created.update({(s, t): i for s, t, i in result.tuples()})
+    found = await raw.insert(
+        _CONVERSATIONS,
+        rows,
+        suffix="ON CONFLICT (source, thread_key) DO NOTHING",
+        returning="source, thread_key, id",
+    )
+    created.update({(s, t): i for s, t, i in found})
     return created
-
-
-def _scalar_defaults(table: Table) -> dict[str, Any]:
-    """The Python-side scalar defaults SQLAlchemy would have filled in (driver-level inserts
-    bypass them)."""
-    out: dict[str, Any] = {}
-    for column in table.columns:
-        default = column.default
-        if default is not None and getattr(default, "is_scalar", False):
-            out[column.name] = getattr(default, "arg", None)
-    return out
 
 
 async def existing_message_ids(
     session: AsyncSession, source: str, message_ids: Sequence[str]
 ) -> set[str]:
-    m = Message.__table__.c
+    raw = await Raw.of(session)
     found: set[str] = set()
     for part in _chunks(message_ids):
-        result = await session.execute(
-            select(m.message_id).where(m.source == source, m.message_id.in_(part))
+        where, params = raw.member("message_id", part)
+        rows = await raw.rows(
+            f"SELECT message_id FROM messages WHERE source = ? AND {where}", (source, *params)
         )
-        found.update(result.scalars())
+        found.update(r[0] for r in rows)
     return found
 
 
 async def insert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     """Plain executemany of rows known to be new (DO NOTHING guards a concurrent writer)."""
-    await _driver_insert(session, "messages", rows, "ON CONFLICT (source, message_id) DO NOTHING")
+    await _driver_insert(session, _MESSAGES, rows, "ON CONFLICT (source, message_id) DO NOTHING")
 
 
 async def insert_periods(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    await _driver_insert(session, "waiting_periods", rows)
-
-
-def _db_value(value: Any, sqlite: bool) -> Any:
-    """What SQLAlchemy's column types would bind: naive UTC times (text on SQLite), 0/1."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database; use an aware UTC time")
-        naive = value.astimezone(UTC).replace(tzinfo=None)
-        return naive.isoformat(" ", "microseconds") if sqlite else naive
-    if sqlite and isinstance(value, bool):
-        return int(value)
-    return value
+    await _driver_insert(session, _PERIODS, rows)
 
 
 async def _driver_insert(
-    session: AsyncSession, table: str, rows: Sequence[Mapping[str, Any]], suffix: str = ""
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], suffix: str = ""
 ) -> None:
-    """The bulk path of ingest: one driver-level executemany of plain values. SQLAlchemy's
-    per-row parameter and type processing cost as much as the insert itself here; the
-    values are converted exactly as ``UTCDateTime``/``Boolean`` would (tests compare)."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    sqlite = session.bind.dialect.name == "sqlite"
-    marks = ", ".join("?" if sqlite else f"%({c})s" for c in columns)
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) {suffix}"
-    params: list[Any]
-    if sqlite:
-        params = [tuple(_db_value(r[c], True) for c in columns) for r in rows]
-    else:
-        params = [{c: _db_value(r[c], False) for c in columns} for r in rows]
-    conn = await session.connection()
-    await conn.exec_driver_sql(sql, params)
+    """The bulk path of ingest: one driver-level statement of plain values. SQLAlchemy's
+    per-row parameter and type processing cost as much as the insert itself here."""
+    raw = await Raw.of(session)
+    await raw.insert(table, rows, suffix=suffix)
 
 
 def _latest_per_key(rows: Iterable[dict[str, Any]], rank: Any) -> list[dict[str, Any]]:
@@ -223,34 +209,28 @@ async def upsert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any
 async def load_facts(
     session: AsyncSession, conversation_ids: Sequence[int]
 ) -> tuple[dict[int, list[MessageFact]], dict[int, list[Action]]]:
+    raw = await Raw.of(session)
     facts: dict[int, list[MessageFact]] = defaultdict(list)
     actions: dict[int, list[Action]] = defaultdict(list)
-    m = Message
     for part in _chunks(conversation_ids):
-        result = await session.execute(
-            select(
-                m.conversation_id,
-                m.message_id,
-                m.at,
-                m.is_team,
-                m.author_id,
-                m.person,
-                m.text,
-                m.deleted,
-                m.author_name,
-                m.url,
-            ).where(m.conversation_id.in_(part))
+        where, params = raw.member("conversation_id", part)
+        rows = await raw.rows(
+            "SELECT conversation_id, message_id, at, is_team, author_id, person, text, deleted, "
+            f"author_name, url FROM messages WHERE {where}",
+            params,
         )
-        for cid, mid, at, team, author, person, text, deleted, name, url in result.tuples():
-            facts[cid].append(MessageFact(mid, at, team, author, person, text, deleted, name, url))
-        a = ActionRecord
-        result2 = await session.execute(
-            select(a.conversation_id, a.kind, a.person, a.at, a.until, a.note).where(
-                a.conversation_id.in_(part), a.kind == ActionKind.NOT_NEEDED.value
-            )
+        for cid, mid, at, team, author, person, text, deleted, name, url in rows:
+            facts[cid].append(
+                MessageFact(mid, _when(at), bool(team), author, person, text, bool(deleted),
+                            name, url)
+            )  # fmt: skip
+        rows = await raw.rows(
+            f"SELECT conversation_id, kind, person, at, until, note FROM actions WHERE {where} "
+            "AND kind = ?",
+            (*params, ActionKind.NOT_NEEDED.value),
         )
-        for cid, kind, person, at, until, note in result2.tuples():
-            actions[cid].append(Action(ActionKind(kind), person, at, until, note))
+        for cid, kind, person, at, until, note in rows:
+            actions[cid].append(Action(ActionKind(kind), person, _when(at), when(until), note))
     return facts, actions
 
 
@@ -270,20 +250,11 @@ async def save_states(
     sources: Mapping[int, str],
 ) -> None:
     """Write recomputed conversation rows (each with ``id``) and replace their periods."""
-    if conversations:
-        # A Core executemany: one statement for the batch (the ORM bulk path splits batches
-        # whenever the set of non-NULL keys changes from one row to the next).
-        table = cast(Table, Conversation.__table__)
-        columns = [k for k in conversations[0] if k != "id"]
-        stmt = (
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values({k: bindparam(k, type_=table.c[k].type) for k in columns})
-        )
-        await session.execute(stmt, [{**row, "b_id": row["id"]} for row in conversations])
-    ids = list(periods)
-    for part in _chunks(ids):
-        await session.execute(delete(WaitingPeriod).where(WaitingPeriod.conversation_id.in_(part)))
+    raw = await Raw.of(session)
+    await raw.update_by_id(_CONVERSATIONS, conversations)
+    for part in _chunks(list(periods)):
+        where, params = raw.member("conversation_id", part)
+        await raw.run(f"DELETE FROM waiting_periods WHERE {where}", params)
     rows = [
         {
             "conversation_id": cid,
@@ -304,11 +275,12 @@ async def conversation_meta(
     session: AsyncSession, ids: Sequence[int]
 ) -> dict[int, tuple[str, int, str | None]]:
     """source, version and claimed_by of each conversation."""
+    raw = await Raw.of(session)
     out: dict[int, tuple[str, int, str | None]] = {}
-    c = Conversation
     for part in _chunks(ids):
-        result = await session.execute(
-            select(c.id, c.source, c.version, c.claimed_by).where(c.id.in_(part))
+        where, params = raw.member("id", part)
+        rows = await raw.rows(
+            f"SELECT id, source, version, claimed_by FROM conversations WHERE {where}", params
         )
-        out.update({i: (s, v, cl) for i, s, v, cl in result.tuples()})
+        out.update({i: (s, v, cl) for i, s, v, cl in rows})
     return out

@@ -9,16 +9,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, select, text, tuple_, update
+from sqlalchemy import Table, case, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.domain.events import ActionKind
-from storage.models import ActionRecord, Conversation, Nudge, WaitingPeriod
+from storage.models import Conversation, Nudge, WaitingPeriod
 from storage.outbox import FINAL_OUTCOMES, State, UpdateState
+from storage.rawsql import Raw, when
 
 _CHUNK = 2000  # keeps IN (...) lists well under SQLite's variable limit (32,766)
 
@@ -87,64 +88,72 @@ async def claim_due_conversations(session: AsyncSession, now: datetime, limit: i
 async def ladder_conversations(
     session: AsyncSession, ids: Sequence[int]
 ) -> dict[int, LadderConversation]:
-    c = Conversation
+    raw = await Raw.of(session)
     out: dict[int, LadderConversation] = {}
     for part in _chunks(ids):
-        result = await session.execute(
-            select(
-                c.id,
-                c.source,
-                c.platform,
-                c.waiting_since,
-                c.due_at,
-                c.claimed_by,
-                c.snoozed_until,
-                c.next_nudge_at,
-            ).where(c.id.in_(part))
+        where, params = raw.member("id", part)
+        rows = await raw.rows(
+            "SELECT id, source, platform, waiting_since, due_at, claimed_by, snoozed_until, "
+            f"next_nudge_at FROM conversations WHERE {where}",
+            params,
         )
-        out.update({row[0]: LadderConversation(*row) for row in result.tuples()})
+        for cid, source, platform, since, due, claimed, snoozed, nxt in rows:
+            out[cid] = LadderConversation(
+                cid, source, platform, when(since), when(due), claimed, when(snoozed), when(nxt)
+            )
     return out
 
 
 async def action_times(session: AsyncSession, ids: Sequence[int]) -> dict[int, ActionTimes]:
     """Latest claim and snooze per conversation (served by ix_actions_conversation_at)."""
-    a = ActionRecord
-    latest: dict[int, dict[str, datetime]] = defaultdict(dict)
+    raw = await Raw.of(session)
+    latest: dict[int, dict[str, datetime | None]] = defaultdict(dict)
     kinds = (ActionKind.CLAIM.value, ActionKind.SNOOZE.value)
     for part in _chunks(ids):
-        result = await session.execute(
-            select(a.conversation_id, a.kind, func.max(a.at))
-            .where(a.conversation_id.in_(part), a.kind.in_(kinds))
-            .group_by(a.conversation_id, a.kind)
+        where, params = raw.member("conversation_id", part)
+        rows = await raw.rows(
+            f"SELECT conversation_id, kind, max(at) FROM actions WHERE {where} "
+            "AND kind IN (?, ?) GROUP BY conversation_id, kind",
+            (*params, *kinds),
         )
-        for cid, kind, at in result.tuples():
-            latest[cid][kind] = at
+        for cid, kind, at in rows:
+            latest[cid][kind] = when(at)
     return {
         cid: ActionTimes(got.get(ActionKind.CLAIM.value), got.get(ActionKind.SNOOZE.value))
         for cid, got in latest.items()
     }
 
 
-_HISTORY_COLUMNS = (
-    Nudge.id, Nudge.conversation_id, Nudge.period_start, Nudge.track, Nudge.seq,
-    Nudge.recipient_key, Nudge.slot_at, Nudge.not_before, Nudge.created_at, Nudge.state,
-    Nudge.outcome,
-)  # fmt: skip
+_HISTORY = (
+    "SELECT id, conversation_id, period_start, track, seq, recipient_key, slot_at, not_before, "
+    "created_at, state, outcome FROM nudges WHERE "
+)
+
+
+def _history_row(row: Sequence[Any]) -> HistoryRow:
+    i, cid, start, track, seq, key, slot, not_before, created, state, outcome = row
+    return HistoryRow(i, cid, _at(start), track, seq, key, _at(slot), _at(not_before),
+                      _at(created), state, outcome)  # fmt: skip
+
+
+def _at(value: Any) -> datetime:
+    found = when(value)
+    assert found is not None
+    return found
 
 
 async def history(
     session: AsyncSession, keys: Iterable[tuple[int, datetime]]
 ) -> dict[tuple[int, datetime], list[HistoryRow]]:
     """Every outbox row of the given (conversation, period) pairs."""
+    raw = await Raw.of(session)
     out: dict[tuple[int, datetime], list[HistoryRow]] = defaultdict(list)
     pairs = sorted(set(keys))
     wanted = set(pairs)
-    for part in _chunks([cid for cid, _ in pairs]):
-        result = await session.execute(
-            select(*_HISTORY_COLUMNS).where(Nudge.conversation_id.in_(part))
-        )
-        for row in result.tuples():
-            record = HistoryRow(*row)
+    for part in _chunks(sorted({cid for cid, _ in pairs})):
+        where, params = raw.member("conversation_id", part)
+        for row in await raw.rows(_HISTORY + where, params):
+            record = _history_row(row)
             key = (record.conversation_id, record.period_start)
             if key in wanted:
                 out[key].append(record)
@@ -154,18 +163,17 @@ async def history(
 async def unsettled(session: AsyncSession, ids: Sequence[int]) -> list[HistoryRow]:
     """Rows that may still need something when their conversation changes: undelivered ones,
     and delivered ones whose message does not show a final outcome yet."""
-    n = Nudge
+    raw = await Raw.of(session)
     out: list[HistoryRow] = []
-    open_states = (State.PENDING, State.SENDING, State.SENT)
+    open_states = (State.PENDING.value, State.SENDING.value, State.SENT.value)
     for part in _chunks(ids):
-        result = await session.execute(
-            select(*_HISTORY_COLUMNS).where(
-                n.conversation_id.in_(part),
-                n.state.in_(open_states),
-                (n.outcome.is_(None)) | (n.outcome.not_in(FINAL_OUTCOMES)),
-            )
+        where, params = raw.member("conversation_id", part)
+        rows = await raw.rows(
+            f"{_HISTORY}{where} AND state IN (?, ?, ?) "
+            f"AND (outcome IS NULL OR outcome NOT IN ({raw.marks(len(FINAL_OUTCOMES))}))",
+            (*params, *open_states, *FINAL_OUTCOMES),
         )
-        out.extend(HistoryRow(*row) for row in result.tuples())
+        out.extend(_history_row(row) for row in rows)
     return out
 
 
@@ -196,32 +204,11 @@ async def insert_nudges(session: AsyncSession, rows: Sequence[Mapping[str, Any]]
         await session.execute(stmt, list(rows))
 
 
-def _naive(at: datetime | None) -> datetime | None:
-    """As storage.models.UTCDateTime stores it: naive UTC."""
-    return at.astimezone(UTC).replace(tzinfo=None) if at is not None else None
-
-
 async def set_next_nudge(session: AsyncSession, values: Mapping[int, datetime | None]) -> None:
-    if not values:
-        return
-    table = cast(Table, Conversation.__table__)
-    items = sorted(values.items())  # ascending ids: the same lock order as every writer
-    if session.bind.dialect.name == "postgresql":
-        # One statement for the lot instead of one per row.
-        await session.execute(
-            text(
-                "UPDATE conversations AS c SET next_nudge_at = v.at FROM unnest("
-                "CAST(:ids AS bigint[]), CAST(:ats AS timestamp[])) AS v(id, at) WHERE c.id = v.id"
-            ),
-            {"ids": [cid for cid, _ in items], "ats": [_naive(at) for _, at in items]},
-        )
-        return
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("cid"))
-        .values(next_nudge_at=bindparam("at", type_=table.c.next_nudge_at.type))
-    )
-    await session.execute(stmt, [{"cid": cid, "at": at} for cid, at in items])
+    raw = await Raw.of(session)
+    # Ascending ids: the same lock order as every writer.
+    rows = [{"id": cid, "next_nudge_at": at} for cid, at in sorted(values.items())]
+    await raw.update_by_id(cast(Table, Conversation.__table__), rows)
 
 
 async def cancel(session: AsyncSession, ids: Sequence[int], reason: str) -> int:

@@ -16,6 +16,10 @@ Claims are atomic per backend:
 * SQLite — the same UPDATE with ``WHERE id IN (SELECT … LIMIT :n)``, made atomic by the
   ``BEGIN IMMEDIATE`` write lock every ``Database.write()`` takes.
 
+``claim_for_lanes`` (what the deliverer uses) first picks which due rows to take — at most a
+few per recipient, idle recipients first — then runs that same UPDATE on the picked ids, due
+check and lock included, so the guarantee is the same.
+
 **The one at-most-once window.** Between the platform accepting a message and our commit of
 ``sent`` (one single-row UPDATE issued right after the call returns), a crash or a lost
 database connection leaves the row ``sending``; after the lease it is claimed and sent again.
@@ -28,7 +32,8 @@ deliverer bounds every call well inside the lease (``storage.outbox.LEASE``).
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -42,6 +47,7 @@ from sqlalchemy import (
     case,
     func,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -116,16 +122,15 @@ def _claimable(session: AsyncSession, due: Select[tuple[int]]) -> ColumnElement[
     return Nudge.id.in_(due.scalar_subquery())
 
 
-async def claim_deliveries(
-    session: AsyncSession, now: datetime, limit: int, lease: timedelta = LEASE
+def _due_now(now: datetime) -> ColumnElement[bool]:
+    n = Nudge
+    return (n.next_attempt_at <= now) & n.state.in_((State.PENDING, State.SENDING))
+
+
+async def _claim(
+    session: AsyncSession, due: Select[tuple[int]], now: datetime, lease: timedelta
 ) -> list[Claimed]:
     n = Nudge
-    due = (
-        select(n.id)
-        .where(n.next_attempt_at <= now, n.state.in_((State.PENDING, State.SENDING)))
-        .order_by(n.next_attempt_at)
-        .limit(limit)
-    )
     stmt = (
         update(n)
         .where(_claimable(session, due))
@@ -150,6 +155,74 @@ async def claim_deliveries(
     )
     rows = (await session.execute(stmt)).tuples().all()
     return sorted((Claimed(*r) for r in rows), key=lambda c: (c.not_before, c.id))
+
+
+async def claim_deliveries(
+    session: AsyncSession, now: datetime, limit: int, lease: timedelta = LEASE
+) -> list[Claimed]:
+    n = Nudge
+    due = select(n.id).where(_due_now(now)).order_by(n.next_attempt_at).limit(limit)
+    return await _claim(session, due, now, lease)
+
+
+Lane = tuple[str, str]  # (recipient_platform, recipient_address): one paced conversation
+
+
+def lane(c: Claimed) -> Lane:
+    return (c.recipient_platform, c.recipient_address)
+
+
+@dataclass(frozen=True)
+class LaneClaim:
+    rows: list[Claimed]
+    drained: bool  # nothing else is due now for a lane that had room
+
+
+async def claim_for_lanes(
+    session: AsyncSession,
+    now: datetime,
+    room: int,
+    load: Mapping[Lane, int],
+    depth: Callable[[Lane], int],
+    lease: timedelta = LEASE,
+) -> LaneClaim:
+    """Claim up to ``room`` due rows, at most ``depth(lane)`` per lane counting ``load``
+    (what the caller already has in flight there): idle lanes first, then oldest due first.
+
+    A platform that paces each recipient (Slack: a message a second per channel) only lets
+    rows beyond a small depth queue behind each other, holding their lease, while other
+    lanes sit idle. Full lanes are left out in SQL; the claim itself is ``claim_deliveries``'
+    statement on the chosen ids, with the same due check under the same lock (``FOR UPDATE
+    SKIP LOCKED`` / ``BEGIN IMMEDIATE``), so a row another replica took meanwhile is skipped.
+    """
+    n = Nudge
+    full = [key for key, count in load.items() if count >= depth(key)]
+    window = 2 * room  # enough to fill the room unless a few lanes crowd the head
+    candidates = select(n.id, n.recipient_platform, n.recipient_address).where(_due_now(now))
+    if full:
+        candidates = candidates.where(
+            tuple_(n.recipient_platform, n.recipient_address).not_in(full)
+        )
+    found = (
+        (await session.execute(candidates.order_by(n.next_attempt_at).limit(window))).tuples().all()
+    )
+    # Rank each candidate by how deep in its lane it would sit: every lane gets its next
+    # row before any lane gets the one after, and due order decides within a rank.
+    seen: Counter[Lane] = Counter(load)
+    ranked: list[tuple[int, int, int]] = []
+    for position, (nid, platform, address) in enumerate(found):
+        key = (platform, address)
+        if seen[key] < depth(key):
+            ranked.append((seen[key], position, nid))
+        seen[key] += 1
+    picked = [nid for _, _, nid in sorted(ranked)[:room]]
+    rows = (
+        await _claim(session, select(n.id).where(n.id.in_(picked), _due_now(now)), now, lease)
+        if picked
+        else []
+    )
+    # Drained only if the window held every candidate and all fitted: otherwise claim again.
+    return LaneClaim(rows, drained=len(found) < window and len(ranked) <= room)
 
 
 async def mark_sent(

@@ -20,12 +20,17 @@ _Pending = tuple[Sequence[InboundMessage], "asyncio.Future[None]"]
 
 
 class IngestBatcher:
-    def __init__(self, ingest: Ingest, *, max_batch: int = 500, max_turns: int = 8) -> None:
+    def __init__(
+        self, ingest: Ingest, *, max_batch: int = 500, max_turns: int = 8, linger: float = 0.015
+    ) -> None:
         self._ingest = ingest
         self.max_batch = max_batch
         self.max_turns = max_turns
+        self.linger = linger
         self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
+        self._want = 0  # a lingering writer's target: wake it once this many wait
+        self._enough = asyncio.Event()
         self.batches = 0  # for the benchmark and tests: transactions issued
 
     async def submit(self, messages: Sequence[InboundMessage]) -> None:
@@ -33,6 +38,8 @@ class IngestBatcher:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((messages, future))
+        if self._want and len(self._pending) >= self._want:
+            self._enough.set()
         # One writer: SQLite has one anyway, and the next batch grows while this one commits.
         # (done(), not a done-callback: a writer that just ran dry must not be counted.)
         if self._writer is None or self._writer.done():
@@ -41,8 +48,12 @@ class IngestBatcher:
         await asyncio.shield(future)
 
     async def _drain(self) -> None:
+        busy = 0  # senders seen in the last round: those just answered plus those waiting
         while self._pending:
-            await self._gather()
+            if busy > len(self._pending) and self.linger > 0:
+                await self._linger(min(busy, self.max_batch))
+            else:
+                await self._gather()
             batch: list[_Pending] = []
             size = 0
             while self._pending and (
@@ -52,6 +63,21 @@ class IngestBatcher:
                 batch.append(item)
                 size += len(item[0])
             await self._write(batch)
+            busy = len(batch) + len(self._pending) if len(batch) > 1 else 0
+
+    async def _linger(self, want: int) -> None:
+        """Under load, the senders just answered come back at once: wait (a few ms at most)
+        for as many as were busy, so batches stay as large as the number of concurrent
+        senders instead of splitting into a large and a small one that alternate."""
+        self._want = want
+        self._enough.clear()
+        try:
+            async with asyncio.timeout(self.linger):
+                await self._enough.wait()
+        except TimeoutError:
+            pass
+        finally:
+            self._want = 0
 
     async def _gather(self) -> None:
         """Let requests that are already on their way join before writing. On SQLite the

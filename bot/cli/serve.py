@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -53,6 +54,10 @@ async def serve(process: Process, host: str, port: int) -> None:
         await asyncio.wait({serving, up}, return_when=asyncio.FIRST_COMPLETED)
         if server.up.is_set():
             await process.start()
+            # Everything loaded so far (modules, config, app) lives as long as the process:
+            # out of the collector's sight, full collections stop walking it again and again
+            # under load (measured: GC time per request roughly halved, bench.slack_bench).
+            gc.freeze()
         await serving
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

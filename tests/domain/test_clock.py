@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain.clock import BusinessClock, holiday_calendar
-from bot.domain.hours import WeeklyHours, parse_hours
+from bot.domain.hours import ALWAYS, WeeklyHours, parse_hours
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -295,3 +295,21 @@ def test_is_open_matches_wall_clock_hours(clock: BusinessClock, moment: datetime
         return  # the reference below cannot tell the repeated fall-back hour apart
     holiday = clock.holidays is not None and local.date() in holiday_calendar(clock.holidays)
     assert clock.is_open(moment) == (clock.hours.contains(naive) and not holiday)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.datetimes(
+        min_value=datetime(2020, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)
+    ),
+    minutes=st.integers(min_value=0, max_value=60 * 24 * 30),
+    zone=st.sampled_from([BERLIN, NEW_YORK, LOS_ANGELES, ZoneInfo("Australia/Lord_Howe")]),
+)
+def test_a_clock_without_hours_adds_like_one_open_all_week(
+    start: datetime, minutes: int, zone: ZoneInfo
+) -> None:
+    """No hours and no holidays take a shortcut (plain UTC arithmetic); it must agree with
+    the day walk over explicit Mon-Sun 00:00-24:00 hours, across DST changes included."""
+    duration = timedelta(minutes=minutes)
+    walked = BusinessClock(ALWAYS, zone).add(start.astimezone(zone), duration)
+    assert BusinessClock(None, zone).add(start.astimezone(zone), duration) == walked
