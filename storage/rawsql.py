@@ -16,12 +16,13 @@ one statement instead of a pipelined row-by-row executemany.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Boolean, DateTime, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,6 +51,44 @@ def when(value: Any) -> datetime | None:
         value = datetime.fromisoformat(value)
     assert isinstance(value, datetime)
     return value.replace(tzinfo=UTC)
+
+
+def _naive(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database; use an aware UTC time")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _time_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is UTC:  # the common case: "+00:00" cut off is the naive UTC text
+        return value.isoformat(" ", "microseconds")[:-6]
+    return _naive(value).isoformat(" ", "microseconds")
+
+
+def _time(value: datetime | None) -> datetime | None:
+    return None if value is None else _naive(value)
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+Converter = Callable[[Any], Any]
+
+
+@cache
+def _converters(table: Table, sqlite: bool) -> dict[str, Converter]:
+    """Per column, what its type does to a value on the way in (absent: nothing)."""
+    out: dict[str, Converter] = {}
+    for column in table.columns:
+        kind = getattr(column.type, "impl", column.type)  # UTCDateTime decorates DateTime
+        if isinstance(kind, DateTime):
+            out[column.name] = _time_text if sqlite else _time
+        elif isinstance(kind, Boolean) and sqlite:
+            out[column.name] = _flag
+    return out
 
 
 @cache
@@ -123,8 +162,26 @@ class Raw:
         types = _pg_types(table)
         return ", ".join(f"CAST(? AS {types[c]}[])" for c in columns)
 
-    def _columns(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[Any]:
-        return [[self.value(r[c]) for r in rows] for c in columns]
+    def _tuples(
+        self, table: Table, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]
+    ) -> list[list[Any]]:
+        """Each row's values in ``columns`` order, converted as the column types would (a
+        converter picked once per column: ingest converts hundreds of thousands of cells)."""
+        convert = _converters(table, self.sqlite)
+        steps = [(i, convert[c]) for i, c in enumerate(columns) if c in convert]
+        get = itemgetter(*columns)
+        out: list[list[Any]] = []
+        for row in rows:
+            values = list(get(row)) if len(columns) > 1 else [get(row)]
+            for i, fn in steps:
+                values[i] = fn(values[i])
+            out.append(values)
+        return out
+
+    def _columns(
+        self, table: Table, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]
+    ) -> list[list[Any]]:
+        return [list(c) for c in zip(*self._tuples(table, rows, columns), strict=True)]
 
     async def insert(
         self,
@@ -145,14 +202,14 @@ class Raw:
             arrays = self._unnest(table, columns)
             sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}){tail}"
             if returning:
-                return await self.rows(sql, self._columns(rows, columns))
-            await self.run(sql, self._columns(rows, columns))
+                return await self.rows(sql, self._columns(table, rows, columns))
+            await self.run(sql, self._columns(table, rows, columns))
             return []
         one = f"({self.marks(len(columns))})"
         if not returning:
             await self.many(
                 f"INSERT INTO {table.name} ({names}) VALUES {one}{tail}",
-                [tuple(self.value(r[c]) for c in columns) for r in rows],
+                self._tuples(table, rows, columns),
             )
             return []
         # executemany cannot return rows: a multi-row VALUES list (under SQLite's variable limit).
@@ -162,7 +219,7 @@ class Raw:
             part = rows[i : i + step]
             out += await self.rows(
                 f"INSERT INTO {table.name} ({names}) VALUES {', '.join([one] * len(part))}{tail}",
-                [self.value(r[c]) for r in part for c in columns],
+                [v for values in self._tuples(table, part, columns) for v in values],
             )
         return out
 
@@ -174,7 +231,7 @@ class Raw:
         if self.sqlite:
             await self.many(
                 f"UPDATE {table.name} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
-                [(*(self.value(r[c]) for c in columns), r["id"]) for r in rows],
+                self._tuples(table, rows, [*columns, "id"]),
             )
             return
         ordered = sorted(rows, key=lambda r: int(r["id"]))  # one lock order for every writer
@@ -183,5 +240,5 @@ class Raw:
             f"UPDATE {table.name} AS t SET {sets} FROM unnest("
             f"{self._unnest(table, ['id', *columns])}) AS v(id, {', '.join(columns)}) "
             "WHERE t.id = v.id",
-            self._columns(ordered, ["id", *columns]),
+            self._columns(table, ordered, ["id", *columns]),
         )

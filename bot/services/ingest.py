@@ -199,16 +199,15 @@ async def ingest(db: Database, messages: Sequence[InboundMessage], rules: Rules)
         ids = await find_conversations(session, list(threads))
         fresh = [k for k in threads if k not in ids]
         folded = {k: fold(threads[k]) for k in fresh}
-        states = {
-            k: compute_state([_fact(s) for s in folded[k]], (), rules.closing_words) for k in fresh
-        }
+        facts = {k: [_fact(s) for s in folded[k]] for k in fresh}
+        states = {k: compute_state(facts[k], (), rules.closing_words) for k in fresh}
         new_rows: list[dict[str, object]] = []
         new_periods: dict[tuple[str, str], list[PeriodRow]] = {}
         firsts: dict[tuple[str, str], datetime] = {}
         for k in fresh:
             first = threads[k][0]
             period_rows, due = _period_rows(0, k[0], states[k], rules)
-            row = conversation_row(0, 0, states[k], [_fact(s) for s in folded[k]], due)
+            row = conversation_row(0, 0, states[k], facts[k], due)
             del row["id"]
             since = states[k].waiting_since
             if since is not None and due is not None:
