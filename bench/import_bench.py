@@ -20,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from bench.common import fresh_database, pg_connect, sqlite_connect
 from bench.profiling import ThreadProfile
+from bench.statements import count_statements, describe
 
 SOURCE = "bench"
 PLATFORM = "import"
@@ -99,26 +100,14 @@ class ImportRun:
     conversations: int
     waiting: int
     statements: Counter[str]  # SQL statements sent during the timed import, by kind
+    rows: Counter[str]  # rows the executemany statements among them carried, by kind
 
     @property
     def rate(self) -> float:
         return self.messages / self.seconds
 
     def describe_statements(self, top: int = 4) -> str:
-        common = ", ".join(f"{kind} x{n:,}" for kind, n in self.statements.most_common(top))
-        return f"{self.statements.total():,} SQL statements ({common}, ...)"
-
-
-def _statement_kind(sql: str) -> str:
-    words = sql.split(None, 4)
-    verb = words[0].upper() if words else "?"
-    if verb in ("INSERT", "DELETE") and len(words) > 2:
-        return f"{verb} {words[2].split('(')[0]}"
-    if verb == "UPDATE" and len(words) > 1:
-        return f"UPDATE {words[1]}"
-    if verb == "SELECT" and "FROM" in sql:
-        return f"SELECT {sql.split('FROM', 1)[1].split()[0]}"
-    return verb
+        return describe(self.statements, self.rows, top)
 
 
 async def _import(url: str, path: Path) -> ImportRun:
@@ -129,19 +118,17 @@ async def _import(url: str, path: Path) -> ImportRun:
 
     rt = Runtime.from_config(Config(), url)
     statements: Counter[str] = Counter()
+    rows: Counter[str] = Counter()
     try:
         async with rt.db.read() as session:  # open the pool outside the timed region
             await session.execute(text("SELECT 1"))
 
-        def count(*args: Any) -> None:  # before_cursor_execute(conn, cursor, statement, ...)
-            statements[_statement_kind(args[2])] += 1
-
-        event.listen(rt.db.engine.sync_engine, "before_cursor_execute", count)
-        with path.open(encoding="utf-8") as handle:
+        # SQLite writes go through a second engine (``Database.write_engine``): count both.
+        engines = [e.sync_engine for e in (rt.db.engine, rt.db.write_engine) if e is not None]
+        with path.open(encoding="utf-8") as handle, count_statements(engines, statements, rows):
             start = time.perf_counter()
             report = await import_file(rt, handle, SOURCE, PLATFORM)
             seconds = time.perf_counter() - start
-        event.remove(rt.db.engine.sync_engine, "before_cursor_execute", count)
         async with rt.db.read() as session:
             waiting = await session.scalar(
                 select(func.count()).where(Conversation.waiting_since.is_not(None))
@@ -153,7 +140,7 @@ async def _import(url: str, path: Path) -> ImportRun:
             f"import went wrong: {report.new} new of {report.lines}, {report.bad[:3]}"
         )
     conversations = len(report.conversations)
-    return ImportRun("", report.new, seconds, conversations, int(waiting or 0), statements)
+    return ImportRun("", report.new, seconds, conversations, int(waiting or 0), statements, rows)
 
 
 def run_import(backend: str, path: Path) -> ImportRun:

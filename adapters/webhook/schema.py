@@ -2,6 +2,11 @@
 
 Parsing is strict and names the offending field, so a bad line or request is rejected with
 a message a person can act on, and nothing half-valid reaches the store.
+
+Two validators share that contract. ``_fast_message`` takes the common all-valid object in one
+pass and answers ``None`` for anything unusual (numeric ids, a bad field, …); the detailed
+``_checked_message`` then decides, so every error is worded in one place. The fast one only
+ever accepts what the detailed one accepts, with the same result (tests/adapters check both).
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from typing import Any
 from bot.domain.events import Author, InboundMessage
 
 PersonResolver = Callable[[str], str | None]
+LineParser = Callable[[str | bytes], InboundMessage]
 _MAX_ID = 255
 _MAX_TEXT = 40_000
-_KEYS = {"thread", "id", "at", "author", "team", "text", "url", "channel"}
+_MAX_URL = 2048
 
 
 class SchemaError(ValueError):
@@ -25,6 +31,9 @@ class SchemaError(ValueError):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}" if field else problem)
         self.field = field
+
+
+# --- the detailed validator: the reference, and the wording of every error ------------------
 
 
 def _string(
@@ -67,8 +76,8 @@ def parse_time(value: Any, field: str = "at") -> datetime:
         raise SchemaError(field, f"{value[:40]!r} is out of range") from None
 
 
-def parse_message(
-    obj: Any, *, source: str, platform: str = "webhook", resolve: PersonResolver | None = None
+def _checked_message(
+    obj: Any, source: str, platform: str, resolve: PersonResolver | None
 ) -> InboundMessage:
     if not isinstance(obj, dict):
         raise SchemaError("", f"expected a JSON object, got {type(obj).__name__}")
@@ -84,7 +93,7 @@ def parse_message(
     if not isinstance(team, bool):
         raise SchemaError("team", "must be true or false")
     text = _string(obj, "text", required=False, limit=_MAX_TEXT)
-    url = _string(obj, "url", required=False, limit=2048)
+    url = _string(obj, "url", required=False, limit=_MAX_URL)
     channel = _string(obj, "channel", required=False)
     person = resolve(author_id) if team and resolve else None
     return InboundMessage(
@@ -102,6 +111,134 @@ def parse_message(
     )
 
 
+# --- the fast path: the bulk import's per-line cost -----------------------------------------
+
+_fromisoformat = datetime.fromisoformat
+# The C scanner behind json.loads, without its BOM check and two regex whitespace passes.
+_decoder: Any = json.JSONDecoder()  # typeshed does not declare scan_once
+_scan: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _fast_message(
+    obj: dict[str, Any], source: str, platform: str, resolve: PersonResolver | None
+) -> InboundMessage | None:
+    get = obj.get
+    author = get("author")
+    if type(author) is not dict:
+        return None
+    thread, message_id, at_raw = get("thread"), get("id"), get("at")
+    author_id, name = author.get("id"), author.get("name")
+    team = get("team", False)
+    text, url, channel = get("text"), get("url"), get("channel")
+    # Absent and null optional fields are "", as in the detailed validator.
+    name = "" if name is None else name
+    text = "" if text is None else text
+    url = "" if url is None else url
+    channel = "" if channel is None else channel
+    if not (
+        type(thread) is str
+        and type(message_id) is str
+        and type(author_id) is str
+        and type(name) is str
+        and type(text) is str
+        and type(url) is str
+        and type(channel) is str
+        and type(at_raw) is str
+        and (team is True or team is False)
+        and thread
+        and message_id
+        and author_id
+        and not (thread.isspace() or message_id.isspace() or author_id.isspace())
+        and len(thread) <= _MAX_ID
+        and len(message_id) <= _MAX_ID
+        and len(author_id) <= _MAX_ID
+        and len(name) <= _MAX_ID
+        and len(channel) <= _MAX_ID
+        and len(url) <= _MAX_URL
+        and len(text) <= _MAX_TEXT
+    ):
+        return None
+    # Python strings never pair surrogates across a join, so one check covers every field;
+    # isascii() is O(1), and an ASCII string can hold no surrogate.
+    joined = "".join((thread, message_id, author_id, name, text, url, channel))
+    if "\x00" in joined or not (joined.isascii() or _encodes(joined)):
+        return None
+    try:
+        at = _fromisoformat(at_raw.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        if at.tzinfo is None:
+            return None
+        at = at.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    # The constructors, not a filled __dict__ (measured ~2.5 µs a line faster): a field added
+    # to the dataclass or a check in __post_init__ must hold here too.
+    return InboundMessage(
+        source=source,
+        platform=platform,
+        message_id=message_id,
+        thread=thread,
+        at=at,
+        author=Author(author_id, name),
+        is_team=team,
+        text=text,
+        channel=channel,
+        url=url,
+        person=resolve(author_id) if team and resolve else None,
+    )
+
+
+def _decode(line: str | bytes) -> Any:
+    if type(line) is str and line[:1] == "{":
+        try:
+            obj, end = _scan(line, 0)
+        except (StopIteration, ValueError, RecursionError):
+            pass  # json.loads below raises again, with the error the user sees
+        else:
+            if not line[end:].strip(" \t\n\r"):  # json.loads's own idea of whitespace
+                return obj
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise SchemaError("", f"not valid JSON ({exc.__class__.__name__})") from None
+
+
+# --- public API -----------------------------------------------------------------------------
+
+
+def parse_message(
+    obj: Any, *, source: str, platform: str = "webhook", resolve: PersonResolver | None = None
+) -> InboundMessage:
+    if type(obj) is dict:
+        message = _fast_message(obj, source, platform, resolve)
+        if message is not None:
+            return message
+    return _checked_message(obj, source, platform, resolve)
+
+
+def line_parser(
+    *, source: str, platform: str = "webhook", resolve: PersonResolver | None = None
+) -> LineParser:
+    """``parse_line`` with its options bound once, for the per-line loop of a bulk import."""
+
+    def parse(line: str | bytes) -> InboundMessage:
+        obj = _decode(line)
+        if type(obj) is dict:
+            message = _fast_message(obj, source, platform, resolve)
+            if message is not None:
+                return message
+        return _checked_message(obj, source, platform, resolve)
+
+    return parse
+
+
 def parse_line(
     line: str | bytes,
     *,
@@ -109,8 +246,4 @@ def parse_line(
     platform: str = "webhook",
     resolve: PersonResolver | None = None,
 ) -> InboundMessage:
-    try:
-        obj = json.loads(line)
-    except (ValueError, RecursionError) as exc:
-        raise SchemaError("", f"not valid JSON ({exc.__class__.__name__})") from None
-    return parse_message(obj, source=source, platform=platform, resolve=resolve)
+    return line_parser(source=source, platform=platform, resolve=resolve)(line)
