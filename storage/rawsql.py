@@ -4,9 +4,11 @@ A Core statement costs ~350 µs of CPU in SQLAlchemy on this project's 2-core re
 machine (cache lookup, parameter processing, result metadata, greenlet switches), against
 ~10 µs for the same statement through the DB-API. Ingest runs about fifteen statements per
 batch, so the machinery cost more than the work. The few statements on that path are
-written here once in SQL (``?`` placeholders, turned into ``%s`` for psycopg) and converted
-exactly as the column types would (``storage.models.UTCDateTime``: naive UTC on disk, text on
-SQLite; booleans as 0/1 on SQLite); tests compare both ways of reading and writing.
+written here once in SQL (``?`` placeholders, turned into ``%b`` for psycopg: binary
+parameters, whose array dumper does not quote each element with regular expressions as the
+text one does) and converted exactly as the column types would (``storage.models.UTCDateTime``:
+naive UTC on disk, text on SQLite; booleans as 0/1 on SQLite); tests compare both ways of
+reading and writing.
 Everything else keeps using SQLAlchemy.
 
 On PostgreSQL, sets travel as arrays (``= ANY(?)``, ``unnest``): the statement text stays the
@@ -124,7 +126,7 @@ class Raw:
         return to_db(value, self.sqlite)
 
     def _sql(self, sql: str) -> str:
-        return sql if self.sqlite else sql.replace("?", "%s")
+        return sql if self.sqlite else sql.replace("?", "%b")
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if self._inline is not None:
