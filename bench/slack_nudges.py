@@ -173,8 +173,9 @@ async def run_engine(
 
 
 async def run_direct(api: str, nudges: int, people: int, scale: float) -> int:
-    """The messenger alone, fed as fast as it takes them (32 in flight, as the deliverer
-    does, each retried after the ``retry_after`` it reports); returns the retries."""
+    """The messenger alone, fed as fast as it takes them (32 in flight, each retried after
+    the ``retry_after`` it reports): the ceiling the engine's lanes should reach; returns
+    the retries."""
     interval = 1.0 / scale
     settings = SlackSettings(
         BOT_TOKEN,

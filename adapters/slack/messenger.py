@@ -80,6 +80,10 @@ class SlackMessenger:
     """``Messenger`` (nudges, notices) and ``Replier`` (the Reply button) for Slack."""
 
     platform = "slack"
+    # Sends the deliverer keeps in flight per recipient: one on the wire, one waiting for
+    # the channel's pace. More would only queue in the pacer, holding outbox leases, while
+    # the deliverer's other slots could be feeding idle channels.
+    lane_depth = 2
 
     def __init__(self, client: AsyncWebClient, pacer: ChannelPacer, name_of: NameOf) -> None:
         self.client = client

@@ -4,6 +4,13 @@ Results are recorded one row at a time, as soon as each platform call returns, w
 the at-most-once window (see ``storage.outbox``) to a single UPDATE. Transient errors retry
 with exponential backoff and jitter; a platform's ``Retry-After`` is honoured as a floor;
 ``DeliveryError(permanent=True)`` fails the row at once and is logged.
+
+Sends run in per-recipient lanes (``Deliverer.deliver``). A messenger that paces each
+recipient itself (Slack: about a message a second per channel) says how many sends one
+recipient can usefully have in flight as ``lane_depth`` (Slack: 2, one on the wire and one
+waiting for its pace); every finished send is refilled by a claim at once, idle lanes
+first. Claiming whole batches instead left every other channel idle while a batch's slowest
+(paced, or 429'd) send finished. A messenger without ``lane_depth`` gets no per-lane cap.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,7 +40,7 @@ from bot.services.nudge_settings import NudgeSettings
 from storage import outbox
 from storage.db import Database
 from storage.nudge_cards import Card, Line, cards, transcripts
-from storage.outbox import LEASE, Claimed, ClaimedUpdate, State
+from storage.outbox import LEASE, Claimed, ClaimedUpdate, Lane, State, lane
 
 log = logging.getLogger("nudgebot.delivery")
 
@@ -129,7 +137,8 @@ class Deliverer:
         can_reply: Callable[[str], bool] = lambda _platform: False,
         rng: random.Random | None = None,
         backoff: Backoff | None = None,
-        concurrency: int = 32,
+        concurrency: int = 64,
+        update_concurrency: int = 32,
         call_timeout: float = LEASE.total_seconds() * 0.75,
     ) -> None:
         self.db = db
@@ -141,16 +150,19 @@ class Deliverer:
         self.backoff = backoff or Backoff()
         self.call_timeout = call_timeout
         self.concurrency = concurrency
-        self._gate = asyncio.Semaphore(concurrency)
+        self._gate = asyncio.Semaphore(update_concurrency)  # in-place updates, unpaced
 
     # --- sending ----------------------------------------------------------------------------
 
     async def deliver(self, limit: int, deadline: float | None = None) -> int:
-        """Claim and send due rows — up to ``limit``, until ``deadline`` (monotonic) — keeping
-        ``concurrency`` sends in flight: freed slots are refilled by small claims as sends
-        finish, so one slow channel holds one slot, never a whole batch. Returns how many
-        rows were claimed."""
-        inflight: set[asyncio.Task[None]] = set()
+        """Claim and send due rows — up to ``limit``, until ``deadline`` (monotonic) — as
+        per-recipient lanes: at most the messenger's ``lane_depth`` sends in flight to one
+        recipient and ``concurrency`` in all. Each finished send frees its lane and is
+        refilled by a claim at once, so a slow or rate-limited recipient holds only its own
+        lane, never a batch. After the deadline nothing more is claimed and what is in
+        flight finishes (each call bounded by ``call_timeout``; a paced lane holds at most
+        ``lane_depth`` sends). Returns how many rows were claimed."""
+        inflight: dict[asyncio.Task[None], Lane] = {}
         async with _GroupCommit(self.db) as results:
             try:
                 return await self._pump(limit, deadline, results, inflight)
@@ -163,29 +175,45 @@ class Deliverer:
         limit: int,
         deadline: float | None,
         results: _GroupCommit,
-        inflight: set[asyncio.Task[None]],
+        inflight: dict[asyncio.Task[None], Lane],
     ) -> int:
         total = 0
-        refill = max(1, self.concurrency // 4)
-        exhausted = False
+        load: Counter[Lane] = Counter()
+        drained = False
         while True:
-            room = min(self.concurrency - len(inflight), limit - total)
-            late = deadline is not None and time.monotonic() >= deadline
-            if room and not exhausted and not late and room >= min(refill, limit - total):
-                claimed = await self._claim(room)
-                exhausted = len(claimed) < room
-                total += len(claimed)
-                views = await self._views(claimed, self.now(), require_waiting=True)
-                for c in claimed:
-                    inflight.add(asyncio.create_task(self._send(c, views.get(c.id), results)))
+            # Claim until every lane with due work is full, the budget is spent or nothing
+            # else is due; one claim per round trip, however many lanes it fills.
+            while not drained and total < limit and len(inflight) < self.concurrency:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                room = min(self.concurrency - len(inflight), limit - total)
+                got = await self._claim(room, load)
+                drained = got.drained
+                total += len(got.rows)
+                views = await self._views(got.rows, self.now(), require_waiting=True)
+                for c in got.rows:
+                    task = asyncio.create_task(self._send(c, views.get(c.id), results))
+                    inflight[task] = lane(c)
+                    load[lane(c)] += 1
             if not inflight:
                 return total
             done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-            inflight.difference_update(done)
+            for task in done:
+                key = inflight.pop(task)
+                if load[key] >= self.lane_depth(key):
+                    drained = False  # the last claim left this lane out: it may have more
+                load[key] -= 1
+                if not load[key]:
+                    del load[key]
 
-    async def _claim(self, limit: int) -> list[Claimed]:
+    async def _claim(self, room: int, load: Counter[Lane]) -> outbox.LaneClaim:
         async with self.db.write() as session:
-            return await outbox.claim_deliveries(session, self.now(), limit)
+            return await outbox.claim_for_lanes(session, self.now(), room, load, self.lane_depth)
+
+    def lane_depth(self, key: Lane) -> int:
+        """Sends one recipient may have in flight: what its messenger paces for, else any."""
+        declared = getattr(self.messengers.get(key[0]), "lane_depth", None)
+        return declared if isinstance(declared, int) and declared > 0 else self.concurrency
 
     async def _guarded(self, job: Awaitable[None]) -> None:
         async with self._gate:
