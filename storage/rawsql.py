@@ -110,13 +110,17 @@ class Raw:
 
     @classmethod
     async def of(cls, session: AsyncSession) -> Raw:
+        """The session's current transaction's connection (remembered per transaction:
+        asking the session again costs a greenlet round trip each time)."""
+        transaction = session.sync_session.get_transaction()
+        found = session.info.get(_KEY)
+        if transaction is not None and found is not None and found[0] is transaction:
+            raw: Raw = found[1]
+            return raw
         conn = await session.connection()  # begins the transaction (BEGIN IMMEDIATE on SQLite)
-        found = conn.info.get(_KEY)
-        if isinstance(found, Raw):
-            return found
         fairy = await conn.get_raw_connection()
         raw = cls(fairy.driver_connection, conn.dialect.name == "sqlite")
-        conn.info[_KEY] = raw
+        session.info[_KEY] = (session.sync_session.get_transaction(), raw)
         return raw
 
     def marks(self, count: int) -> str:
