@@ -104,7 +104,7 @@ class CoreService:
         if not message_ids:
             return {}
         m, c = Message, Conversation
-        async with self.rt.db.read() as session:
+        async with self.rt.db.quick() as session:
             rows = await session.execute(
                 select(m.message_id, c.thread)
                 .join(c, c.id == m.conversation_id)
@@ -115,7 +115,7 @@ class CoreService:
     async def threads_of(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], str]:
         m, c = Message, Conversation
         found: dict[tuple[str, str], str] = {}
-        async with self.rt.db.read() as session:
+        async with self.rt.db.quick() as session:
             for start in range(0, len(keys), 500):
                 part = list(keys[start : start + 500])
                 rows = await session.execute(
@@ -135,7 +135,7 @@ class CoreService:
         # messages (source, author_id, at) would make the by-author arms exact ranges.
         found: list[ChannelMessage | None] = [None] * len(queries)
         order = sorted(range(len(queries)), key=lambda i: queries[i].author_id is None)
-        async with self.rt.db.read() as session:
+        async with self.rt.db.quick() as session:
             for start in range(0, len(order), _LATEST_ARMS):
                 part = [(i, queries[i]) for i in order[start : start + _LATEST_ARMS]]
                 by_author = sum(1 for _, q in part if q.author_id is not None)
@@ -157,7 +157,7 @@ class CoreService:
 
     async def conversation_of(self, source: str, message_id: str) -> int | None:
         m = Message
-        async with self.rt.db.read() as session:
+        async with self.rt.db.quick() as session:
             found: int | None = await session.scalar(
                 select(m.conversation_id).where(m.source == source, m.message_id == message_id)
             )

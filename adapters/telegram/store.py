@@ -1,7 +1,7 @@
 """Group commit for incoming messages.
 
 Messages that arrive while a batch is being stored are threaded and ingested together in the
-next one: one read for the thread lookups, one write transaction — the database's
+next one: two concurrent reads for the thread lookups, one write transaction — the database's
 per-transaction cost (the bulk of the CPU an update costs) is paid once per batch, not per
 update. A lone message is stored at once. Under load, after a batch the worker lingers a few
 milliseconds for the senders it has just answered, so batches stay as large as the number of

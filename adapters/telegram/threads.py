@@ -12,9 +12,9 @@ A conversation's ``thread`` is the number of its first message in the chat, and 
 5. A team member's plain message in a group answers the chat's (topic's) latest customer
    conversation of the last ``TEAM_WINDOW``; with none, it is a broadcast on its own.
 
-Messages are resolved in batches (see ``handlers.Batcher``): two reads for the whole batch
-(``threads_of`` and ``latest_messages``), then the rules in memory in platform-time order,
-each message also seeing the ones before it in the same batch.
+Messages are resolved in batches (see ``store.Batcher``): two reads for the whole batch
+(``threads_of`` and ``latest_messages``, issued together), then the rules in memory in
+platform-time order, each message also seeing the ones before it in the same batch.
 
 Lookups read the stored messages up to this one's platform time, so the result depends on
 the set of messages, not on arrival order — as long as earlier messages arrive first, which
@@ -26,6 +26,7 @@ message's time; a private chat silent for ``PRIVATE_WINDOW`` starts afresh.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -129,14 +130,19 @@ async def resolve_threads(items: Sequence[Incoming], lookup: ThreadLookup) -> li
         wanted.add((item.source, item.message_id))
         if (replied := replied_key(item)) is not None:
             wanted.add((item.source, replied))
-    known = dict(await lookup.threads_of(sorted(wanted)))
+    asked = {i: q for i, item in enumerate(items) if (q := query_for(item)) is not None}
+    # Both reads at once (each is its own short transaction either way): a batch waits for
+    # one round trip instead of two. Answers for messages that turn out to be stored already
+    # are dropped, which costs a few wasted lookups in the rare redelivery but nothing in the
+    # common case, where every message of a batch is new.
+    stored, found = await asyncio.gather(
+        lookup.threads_of(sorted(wanted)), _latest(lookup, list(asked.values()))
+    )
+    known = dict(stored)
+    answers: dict[int, ChannelMessage | None] = dict(zip(asked, found, strict=True))
     queries = {
-        i: q
-        for i, item in enumerate(items)
-        if (item.source, item.message_id) not in known and (q := query_for(item)) is not None
+        i: q for i, q in asked.items() if (items[i].source, items[i].message_id) not in known
     }
-    answers = dict(zip(queries, await lookup.latest_messages(list(queries.values())),
-                       strict=True))  # fmt: skip
     threads: dict[int, str] = {}
     earlier = _Earlier([])
     batch_known: dict[tuple[str, str], str] = {}
@@ -154,6 +160,12 @@ async def resolve_threads(items: Sequence[Incoming], lookup: ThreadLookup) -> li
         batch_known.setdefault((item.source, item.message_id), threads[i])
         earlier.items.append((item, threads[i]))
     return [threads[i] for i in range(len(items))]
+
+
+async def _latest(
+    lookup: ThreadLookup, queries: Sequence[LatestQuery]
+) -> Sequence[ChannelMessage | None]:
+    return await lookup.latest_messages(queries) if queries else []
 
 
 async def resolve_thread(incoming: Incoming, lookup: ThreadLookup) -> str:

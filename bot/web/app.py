@@ -37,7 +37,10 @@ def create_app(
     """
     token = os.environ.get(TOKEN_ENV, "").strip() or None
     registry = metrics if metrics is not None else default_metrics
+    # Platform routes first: webhooks carry nearly all requests, and the router tries routes
+    # in order (their paths collide with none of the built-in ones).
     table: list[BaseRoute] = [
+        *routes,
         Route("/", dashboard.index, methods=["GET"]),
         Route("/login", session.login, methods=["POST"]),
         Route("/logout", session.logout, methods=["POST"]),
@@ -50,7 +53,6 @@ def create_app(
         Route("/api/oncall", oncall.oncall, methods=["GET"]),
         Route("/api/rotations/{rotation_id}.ics", oncall.rotation_ics, methods=["GET"]),
         Route("/api/conversations.csv", export.conversations_csv, methods=["GET"]),
-        *routes,
     ]
     app: Starlette
     app = Starlette(

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy.exc import InterfaceError, OperationalError
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.web.errors import error
@@ -43,13 +43,35 @@ class ObserveMiddleware:
         self.app = app
         self.metrics = metrics
         self.routes = routes
+        # Template of each exact path seen (bounded by the route table: paths with parameters
+        # are not kept), for the route table of the given identity and length. Matching every
+        # route per request cost as much as the router's own walk.
+        self._exact: dict[str, str] = {}
+        self._table: tuple[int, int] = (0, -1)
+        self._cacheable = False
+
+    def template(self, scope: Scope) -> str:
+        routes = self.routes()
+        table = (id(routes), len(routes))
+        if table != self._table:
+            self._exact.clear()
+            self._table = table
+            # Route and Mount match on the path alone; anything else (Host) may not.
+            self._cacheable = all(isinstance(r, Route | Mount) for r in routes)
+        path = scope["path"]
+        found = self._exact.get(path)
+        if found is None:
+            found = route_template(routes, scope)
+            if found == path and self._cacheable:
+                self._exact[path] = found
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        route = route_template(self.routes(), scope)
+        route = self.template(scope)
         status = 500
         response_started = False
 
