@@ -218,15 +218,12 @@ class Raw:
                 self._tuples(table, rows, columns),
             )
             return []
-        # executemany cannot return rows: a multi-row VALUES list (under SQLite's variable limit).
+        # executemany cannot return rows, and a multi-row VALUES list has a new text for every
+        # batch size (SQLite prepares it afresh each time): one cached statement per row.
+        sql = f"INSERT INTO {table.name} ({names}) VALUES {one}{tail}"
         out: list[tuple[Any, ...]] = []
-        step = max(1, 30_000 // len(columns))
-        for i in range(0, len(rows), step):
-            part = rows[i : i + step]
-            out += await self.rows(
-                f"INSERT INTO {table.name} ({names}) VALUES {', '.join([one] * len(part))}{tail}",
-                [v for values in self._tuples(table, part, columns) for v in values],
-            )
+        for values in self._tuples(table, rows, columns):
+            out += await self.rows(sql, values)
         return out
 
     async def update_by_id(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
