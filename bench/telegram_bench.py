@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -209,6 +210,7 @@ async def _serve(app: Any) -> None:
     sock = _socket()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
+    gc.freeze()  # as `nudgebot run` does once started (bot/cli/serve.py); for every server
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     await server.serve(sockets=[sock])
 
