@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
-    Boolean,
-    Integer,
-    String,
-    TextualSelect,
-    bindparam,
-    column,
     select,
-    text,
-    tuple_,
 )
 
 from bot.app import Runtime
@@ -31,7 +20,8 @@ from bot.domain.ports import (
 )
 from bot.services.ingest import ingest
 from bot.services.waiting import list_waiting
-from storage.models import Conversation, Message, UTCDateTime
+from storage import thread_queries
+from storage.models import Conversation, Message
 
 
 class CoreService:
@@ -113,47 +103,14 @@ class CoreService:
             return {mid: thread for mid, thread in rows.tuples()}
 
     async def threads_of(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], str]:
-        m, c = Message, Conversation
-        found: dict[tuple[str, str], str] = {}
         async with self.rt.db.quick() as session:
-            for start in range(0, len(keys), 500):
-                part = list(keys[start : start + 500])
-                rows = await session.execute(
-                    select(m.source, m.message_id, c.thread)
-                    .join(c, c.id == m.conversation_id)
-                    .where(tuple_(m.source, m.message_id).in_(part))
-                )
-                found.update({(s, mid): thread for s, mid, thread in rows.tuples()})
-        return found
+            return await thread_queries.threads_of(session, keys)
 
     async def latest_messages(
         self, queries: Sequence[LatestQuery]
     ) -> Sequence[ChannelMessage | None]:
-        # One statement for the whole batch: a UNION ALL of LIMIT 1 arms, each a range of
-        # ix_messages_source_at (source, at) filtered by channel/author — its cost grows with
-        # the source's messages inside [since, at], which the callers keep short. An index on
-        # messages (source, author_id, at) would make the by-author arms exact ranges.
-        found: list[ChannelMessage | None] = [None] * len(queries)
-        order = sorted(range(len(queries)), key=lambda i: queries[i].author_id is None)
         async with self.rt.db.quick() as session:
-            for start in range(0, len(order), _LATEST_ARMS):
-                part = [(i, queries[i]) for i in order[start : start + _LATEST_ARMS]]
-                by_author = sum(1 for _, q in part if q.author_id is not None)
-                params: dict[str, object] = {}
-                for k, (_, q) in enumerate(part):
-                    params.update({
-                        f"s{k}": q.source, f"c{k}": q.channel, f"lo{k}": q.since, f"hi{k}": q.at,
-                        f"t{k}": q.is_team, f"x{k}": q.exclude or "",
-                    })  # fmt: skip
-                    if q.author_id is not None:
-                        params[f"a{k}"] = q.author_id
-                statement = _latest_statement(by_author, len(part) - by_author)
-                rows = await session.execute(statement, params)
-                for k, mid, thread, at, team, author, waiting in rows.tuples():
-                    found[part[k][0]] = ChannelMessage(
-                        mid, thread, at, bool(team), author, waiting is not None
-                    )
-        return found
+            return await thread_queries.latest_messages(session, queries)
 
     async def conversation_of(self, source: str, message_id: str) -> int | None:
         m = Message
@@ -162,43 +119,3 @@ class CoreService:
                 select(m.conversation_id).where(m.source == source, m.message_id == message_id)
             )
         return found
-
-
-_LATEST_ARMS = 100  # UNION ALL arms per statement (SQLite allows 500)
-_LATEST_ARM = """SELECT {k} AS k, * FROM (
-  SELECT m.message_id, c.thread, m.at, m.is_team, m.author_id, c.waiting_since
-  FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id
-  WHERE m.source = :s{k} AND m.at >= :lo{k} AND m.at <= :hi{k} AND NOT m.deleted
-    AND c.channel = :c{k} AND {author} AND coalesce(:t{k}, m.is_team) = m.is_team
-    AND m.message_id <> :x{k}
-  ORDER BY m.at DESC, m.id DESC LIMIT 1) AS arm{k}"""
-
-
-@functools.lru_cache(maxsize=512)
-def _latest_statement(by_author: int, others: int) -> TextualSelect:
-    """Plain SQL, built once per shape: ``by_author`` arms filtering on the author (an
-    indexable equality), then ``others`` without; NULL team means "any". A text statement
-    skips the expression-building and cache-key work a Core union of this size costs on
-    every call."""
-    arms = [
-        _LATEST_ARM.format(k=k, author=f"m.author_id = :a{k}" if k < by_author else "1 = 1")
-        for k in range(by_author + others)
-    ]
-    binds: list[BindParameter[Any]] = []
-    for k in range(by_author + others):
-        binds += [
-            bindparam(f"s{k}", type_=String), bindparam(f"c{k}", type_=String),
-            bindparam(f"lo{k}", type_=UTCDateTime), bindparam(f"hi{k}", type_=UTCDateTime),
-            bindparam(f"t{k}", type_=Boolean), bindparam(f"x{k}", type_=String),
-        ]  # fmt: skip
-        if k < by_author:
-            binds.append(bindparam(f"a{k}", type_=String))
-    return (
-        text("\nUNION ALL\n".join(arms))
-        .bindparams(*binds)
-        .columns(
-            column("k", Integer), column("message_id", String), column("thread", String),
-            column("at", UTCDateTime), column("is_team", Boolean),
-            column("author_id", String), column("waiting_since", UTCDateTime),
-        )
-    )  # fmt: skip
