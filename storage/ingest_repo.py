@@ -86,12 +86,12 @@ async def create_conversations(
         return created
     raw = await Raw.of(session)
     defaults = {k: v for k, v in _DEFAULTS.items() if k not in rows[0]}
-    rows = [{**defaults, **r} for r in rows] if defaults else rows
     found = await raw.insert(
         _CONVERSATIONS,
         rows,
         suffix="ON CONFLICT (source, thread_key) DO NOTHING",
         returning="source, thread_key, id",
+        constants=defaults,
     )
     created.update({(s, t): i for s, t, i in found})
     return created

@@ -169,18 +169,36 @@ class Raw:
         return ", ".join(f"CAST(? AS {types[c]}[])" for c in columns)
 
     def _tuples(
-        self, table: Table, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]
+        self,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        columns: Sequence[str],
+        constants: Mapping[str, Any] | None = None,
     ) -> list[list[Any]]:
-        """Each row's values in ``columns`` order, converted as the column types would (a
-        converter picked once per column: ingest converts hundreds of thousands of cells)."""
+        """Each row's values in ``columns`` order (then ``constants``, the same for every
+        row), converted as the column types would: a converter picked once per column, and
+        each distinct value converted once (a conversation's times repeat in its messages,
+        periods and row; ingest converts hundreds of thousands of cells)."""
         convert = _converters(table, self.sqlite)
         steps = [(i, convert[c]) for i, c in enumerate(columns) if c in convert]
+        tail = [
+            convert[c](v) if c in convert and v is not None else v
+            for c, v in (constants or {}).items()
+        ]
         get = itemgetter(*columns)
+        memo: dict[Any, Any] = {}
         out: list[list[Any]] = []
         for row in rows:
             values = list(get(row)) if len(columns) > 1 else [get(row)]
             for i, fn in steps:
-                values[i] = fn(values[i])
+                value = values[i]
+                if value is not None:  # every converter keeps None
+                    done = memo.get(value)
+                    if done is None:
+                        done = memo[value] = fn(value)
+                    values[i] = done
+            if tail:
+                values += tail
             out.append(values)
         return out
 
@@ -196,34 +214,35 @@ class Raw:
         *,
         suffix: str = "",
         returning: str = "",
+        constants: Mapping[str, Any] | None = None,
     ) -> list[tuple[Any, ...]]:
-        """Insert ``rows`` (dicts with the same keys) in one statement where the driver can;
-        returns the ``RETURNING`` rows when asked for."""
+        """Insert ``rows`` (dicts with the same keys, plus ``constants`` for every row) in one
+        statement where the driver can; returns the ``RETURNING`` rows when asked for."""
         if not rows:
             return []
         columns = list(rows[0])
-        names = ", ".join(columns)
+        every = [*columns, *(constants or {})]
+        names = ", ".join(every)
         tail = f" {suffix}" + (f" RETURNING {returning}" if returning else "")
+        values = self._tuples(table, rows, columns, constants)
         if not self.sqlite:
-            arrays = self._unnest(table, columns)
+            arrays = self._unnest(table, every)
             sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}){tail}"
+            params = [list(c) for c in zip(*values, strict=True)]
             if returning:
-                return await self.rows(sql, self._columns(table, rows, columns))
-            await self.run(sql, self._columns(table, rows, columns))
+                return await self.rows(sql, params)
+            await self.run(sql, params)
             return []
-        one = f"({self.marks(len(columns))})"
+        one = f"({self.marks(len(every))})"
         if not returning:
-            await self.many(
-                f"INSERT INTO {table.name} ({names}) VALUES {one}{tail}",
-                self._tuples(table, rows, columns),
-            )
+            await self.many(f"INSERT INTO {table.name} ({names}) VALUES {one}{tail}", values)
             return []
         # executemany cannot return rows, and a multi-row VALUES list has a new text for every
         # batch size (SQLite prepares it afresh each time): one cached statement per row.
         sql = f"INSERT INTO {table.name} ({names}) VALUES {one}{tail}"
         out: list[tuple[Any, ...]] = []
-        for values in self._tuples(table, rows, columns):
-            out += await self.rows(sql, values)
+        for row in values:
+            out += await self.rows(sql, row)
         return out
 
     async def update_by_id(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
