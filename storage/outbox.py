@@ -89,32 +89,12 @@ class Claimed:
     not_before: datetime
 
 
-@dataclass(frozen=True)
-class ClaimedUpdate:
-    id: int
-    attempt: int
-    version: int
-    conversation_id: int
-    period_start: datetime
-    step: str
-    recipient_person: str | None
-    recipient_platform: str
-    recipient_address: str
-    platform_ref: str
-    not_before: datetime
-    outcome: str
-    outcome_by: str | None
-    outcome_at: datetime
-    outcome_after: int | None
-    outcome_until: datetime | None
-
-
-def _rowcount(result: object) -> int:
+def rowcount(result: object) -> int:
     assert isinstance(result, CursorResult)
     return int(result.rowcount)
 
 
-def _claimable(session: AsyncSession, due: Select[tuple[int]]) -> ColumnElement[bool]:
+def claimable(session: AsyncSession, due: Select[tuple[int]]) -> ColumnElement[bool]:
     """``due`` as what ``UPDATE … WHERE`` should match, locked on PostgreSQL."""
     if session.bind.dialect.name == "postgresql":
         cte = due.with_for_update(skip_locked=True).cte("due")
@@ -133,7 +113,7 @@ async def _claim(
     n = Nudge
     stmt = (
         update(n)
-        .where(_claimable(session, due))
+        .where(claimable(session, due))
         .values(
             state=State.SENDING,
             attempts=n.attempts + 1,
@@ -278,7 +258,7 @@ async def mark_sent_many(session: AsyncSession, records: Sequence[SentRecord]) -
     params = [{"nid": r.id, "attempt": r.attempt, "ref": r.ref, "at": r.at, "at2": r.at}
               for r in records]  # fmt: skip
     result = await session.execute(_MARK_SENT, params)
-    return _rowcount(result)
+    return rowcount(result)
 
 
 async def mark_retry(
@@ -300,7 +280,7 @@ async def mark_retry(
         )
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 async def mark_failed(
@@ -321,91 +301,7 @@ async def mark_failed(
         )
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
-
-
-# --- in-place updates ------------------------------------------------------------------------
-
-
-async def claim_updates(
-    session: AsyncSession, now: datetime, limit: int, lease: timedelta = LEASE
-) -> list[ClaimedUpdate]:
-    n = Nudge
-    due = (
-        select(n.id)
-        .where(
-            n.update_next_at <= now,
-            n.state == State.SENT,
-            n.update_state.in_((UpdateState.PENDING, UpdateState.SENDING)),
-        )
-        .order_by(n.update_next_at)
-        .limit(limit)
-    )
-    stmt = (
-        update(n)
-        .where(_claimable(session, due))
-        .values(
-            update_state=UpdateState.SENDING,
-            update_attempts=n.update_attempts + 1,
-            update_next_at=now + lease,
-        )
-        .returning(
-            n.id,
-            n.update_attempts,
-            n.update_version,
-            n.conversation_id,
-            n.period_start,
-            n.step,
-            n.recipient_person,
-            n.recipient_platform,
-            n.recipient_address,
-            n.platform_ref,
-            n.not_before,
-            n.outcome,
-            n.outcome_by,
-            n.outcome_at,
-            n.outcome_after,
-            n.outcome_until,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    rows = (await session.execute(stmt)).tuples().all()
-    return [ClaimedUpdate(*r) for r in rows if r[9] is not None and r[11] is not None]
-
-
-async def finish_update(
-    session: AsyncSession,
-    claimed: ClaimedUpdate,
-    now: datetime,
-    *,
-    retry_at: datetime | None = None,
-    error: str = "",
-    failed: bool = False,
-) -> bool:
-    """Done, retry at ``retry_at``, or failed. False when the row changed meanwhile: a newer
-    outcome (``flag_outcome`` made it pending again, to go out too) or a lost lease."""
-    n = Nudge
-    values: dict[str, object]
-    if retry_at is not None:
-        values = {"update_state": UpdateState.PENDING, "update_next_at": retry_at}
-    elif failed:
-        values = {"update_state": UpdateState.FAILED, "update_next_at": None}
-    else:
-        values = {"update_state": UpdateState.DONE, "update_next_at": None, "updated_at": now}
-    if error:
-        values["last_error"] = error[:2000]
-    result = await session.execute(
-        update(n)
-        .where(
-            n.id == claimed.id,
-            n.update_version == claimed.version,
-            n.update_attempts == claimed.attempt,
-            n.update_state == UpdateState.SENDING,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 async def next_work_at(session: AsyncSession) -> datetime | None:

@@ -21,10 +21,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.ports import (
     DeliveryError,
@@ -36,89 +33,19 @@ from bot.domain.ports import (
     Step,
     TranscriptLine,
 )
+from bot.services.delivery_results import Backoff, GroupCommit
 from bot.services.nudge_settings import NudgeSettings
-from storage import outbox
+from storage import outbox, outbox_updates
 from storage.db import Database
 from storage.nudge_cards import Card, Line, cards, transcripts
-from storage.outbox import LEASE, Claimed, ClaimedUpdate, Lane, State, lane
+from storage.outbox import LEASE, Claimed, Lane, State, lane
+from storage.outbox_updates import ClaimedUpdate
 
 log = logging.getLogger("nudgebot.delivery")
 
 TRANSCRIPT_LINES = 5
 TRANSCRIPT_CHARS = 300
 Now = Callable[[], datetime]
-
-
-@dataclass(frozen=True)
-class Backoff:
-    base: float = 5.0  # seconds before the first retry
-    cap: float = 900.0
-    max_attempts: int = 10
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Full-jitter exponential backoff; never sooner than the platform asked."""
-        backoff = min(self.cap, self.base * 2.0 ** max(0, attempt - 1))
-        jittered = backoff * (0.5 + rng.random() / 2)
-        if retry_after is not None and retry_after > 0:
-            return retry_after * (1 + rng.random() / 10)  # spread the herd, never sooner
-        return jittered
-
-
-Write = Callable[[AsyncSession], Awaitable[object]]
-
-
-class _GroupCommit:
-    """Records send results as they arrive: whatever completed while one commit ran goes into
-    the next. A result waits for at most one commit — never for the rest of its batch — which
-    keeps the at-most-once window (storage.outbox) short without a transaction per row."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._sent: list[outbox.SentRecord] = []
-        self._queue: list[tuple[int, Write]] = []
-        self._wake = asyncio.Event()
-        self._closed = False
-        self._writer: asyncio.Task[None] | None = None
-
-    def put(self, nudge_id: int, write: Write) -> None:
-        self._queue.append((nudge_id, write))
-        self._wake.set()
-
-    def sent(self, record: outbox.SentRecord) -> None:
-        self._sent.append(record)
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            sent, self._sent = self._sent, []
-            batch, self._queue = self._queue, []
-            # Rows are locked in ascending id, as every other writer of the outbox does, so
-            # that no two transactions ever wait on each other's rows (no deadlock to abort
-            # a commit of "sent").
-            if sent:
-                async with self.db.write() as session:
-                    held = await outbox.mark_sent_many(session, sorted(sent, key=lambda r: r.id))
-                if held < len(sent):
-                    log.warning("%d sent nudge(s) had lost their lease to another replica",
-                                len(sent) - held)  # fmt: skip
-            if batch:
-                async with self.db.write() as session:
-                    for _nid, write in sorted(batch, key=lambda item: item[0]):
-                        await write(session)
-            if self._closed and not self._queue and not self._sent:
-                return
-
-    async def __aenter__(self) -> _GroupCommit:
-        self._writer = asyncio.create_task(self._run())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._closed = True
-        self._wake.set()
-        assert self._writer is not None
-        await self._writer
 
 
 def _trim(text: str) -> str:
@@ -163,7 +90,7 @@ class Deliverer:
         flight finishes (each call bounded by ``call_timeout``; a paced lane holds at most
         ``lane_depth`` sends). Returns how many rows were claimed."""
         inflight: dict[asyncio.Task[None], Lane] = {}
-        async with _GroupCommit(self.db) as results:
+        async with GroupCommit(self.db) as results:
             try:
                 return await self._pump(limit, deadline, results, inflight)
             finally:
@@ -174,7 +101,7 @@ class Deliverer:
         self,
         limit: int,
         deadline: float | None,
-        results: _GroupCommit,
+        results: GroupCommit,
         inflight: dict[asyncio.Task[None], Lane],
     ) -> int:
         total = 0
@@ -219,7 +146,7 @@ class Deliverer:
         async with self._gate:
             await job
 
-    async def _send(self, c: Claimed, view: NudgeView | None, results: _GroupCommit) -> None:
+    async def _send(self, c: Claimed, view: NudgeView | None, results: GroupCommit) -> None:
         if view is None:
             results.put(c.id, lambda s: outbox.mark_failed(
                 s, c.id, c.attempt, "conversation moved on", State.CANCELLED
@@ -243,7 +170,7 @@ class Deliverer:
         error: str,
         retry_after: float | None,
         permanent: bool,
-        results: _GroupCommit,
+        results: GroupCommit,
     ) -> None:
         if permanent or c.attempt >= self.backoff.max_attempts:
             why = "permanent" if permanent else f"gave up after {c.attempt} attempts"
@@ -260,17 +187,17 @@ class Deliverer:
     async def update(self, limit: int) -> int:
         now = self.now()
         async with self.db.write() as session:
-            claimed = await outbox.claim_updates(session, now, limit)
+            claimed = await outbox_updates.claim_updates(session, now, limit)
         if not claimed:
             return 0
         views = await self._views(claimed, now, require_waiting=False)
-        async with _GroupCommit(self.db) as results:
+        async with GroupCommit(self.db) as results:
             await asyncio.gather(
                 *(self._guarded(self._edit(c, views.get(c.id), results)) for c in claimed)
             )
         return len(claimed)
 
-    async def _edit(self, c: ClaimedUpdate, view: NudgeView | None, results: _GroupCommit) -> None:
+    async def _edit(self, c: ClaimedUpdate, view: NudgeView | None, results: GroupCommit) -> None:
         messenger = self.messengers.get(c.recipient_platform)
         update = NudgeUpdate(
             outcome=Outcome(c.outcome),
@@ -294,14 +221,16 @@ class Deliverer:
             error = f"{exc.__class__.__name__}: {exc}"
         now = self.now()
         if not error:
-            results.put(c.id, lambda s: outbox.finish_update(s, c, now))
+            results.put(c.id, lambda s: outbox_updates.finish_update(s, c, now))
         elif permanent or c.attempt >= self.backoff.max_attempts:
             log.error("update of nudge %s failed: %s", c.id, error)
-            results.put(c.id, lambda s: outbox.finish_update(s, c, now, error=error, failed=True))
+            results.put(
+                c.id, lambda s: outbox_updates.finish_update(s, c, now, error=error, failed=True)
+            )
         else:
             retry = now + timedelta(seconds=self.backoff.delay(c.attempt, retry_after, self.rng))
             results.put(
-                c.id, lambda s: outbox.finish_update(s, c, now, retry_at=retry, error=error)
+                c.id, lambda s: outbox_updates.finish_update(s, c, now, retry_at=retry, error=error)
             )
 
     # --- rendering --------------------------------------------------------------------------

@@ -20,9 +20,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.ports import ActionRequest, ActionResult, Messenger, Replier
+from bot.services.delivery_results import Backoff
 from bot.services.ingest import Rules, recompute
 from bot.services.nudge_actions import Actions
-from bot.services.nudge_deliver import Backoff, Deliverer
+from bot.services.nudge_deliver import Deliverer
 from bot.services.nudge_plan import Planner
 from bot.services.nudge_settings import NudgeSettings
 from storage import nudges_repo as repo

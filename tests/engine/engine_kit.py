@@ -19,8 +19,8 @@ from bot.config import Config, Escalation, Person, Policy, Source
 from bot.domain.events import ActionKind, Author, InboundMessage
 from bot.domain.hours import parse_hours
 from bot.domain.ports import ActionRequest, ActionResult, NudgeView, Step
+from bot.services.delivery_results import Backoff
 from bot.services.ingest import ingest
-from bot.services.nudge_deliver import Backoff
 from bot.services.nudge_engine import NudgeEngine, TickResult
 from bot.services.nudge_settings import NudgeSettings
 from storage.db import Database
