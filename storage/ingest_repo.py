@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.events import Action, ActionKind, Kind, MessageFact
 from storage.models import Conversation, Message, WaitingPeriod
-from storage.rawsql import Raw, when
+from storage.rawsql import Raw, instant, when
 
 _CHUNK = 500  # keeps IN (...) lists well under SQLite's variable limit
 
@@ -35,12 +35,6 @@ _MESSAGES = cast(Table, Message.__table__)
 _PERIODS = cast(Table, WaitingPeriod.__table__)
 # Driver-level inserts bypass the Python-side defaults SQLAlchemy would have filled in.
 _DEFAULTS = _scalar_defaults(_CONVERSATIONS)
-
-
-def _when(value: Any) -> datetime:
-    found = when(value)
-    assert found is not None
-    return found
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:
@@ -221,7 +215,7 @@ async def load_facts(
         )
         for cid, mid, at, team, author, person, text, deleted, name, url in rows:
             facts[cid].append(
-                MessageFact(mid, _when(at), bool(team), author, person, text, bool(deleted),
+                MessageFact(mid, instant(at), bool(team), author, person, text, bool(deleted),
                             name, url)
             )  # fmt: skip
         rows = await raw.rows(
@@ -230,7 +224,7 @@ async def load_facts(
             (*params, ActionKind.NOT_NEEDED.value),
         )
         for cid, kind, person, at, until, note in rows:
-            actions[cid].append(Action(ActionKind(kind), person, _when(at), when(until), note))
+            actions[cid].append(Action(ActionKind(kind), person, instant(at), when(until), note))
     return facts, actions
 
 

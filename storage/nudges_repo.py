@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from bot.domain.events import ActionKind
 from storage.models import Conversation, Nudge, WaitingPeriod
 from storage.outbox import FINAL_OUTCOMES, State, UpdateState
-from storage.rawsql import Raw, when
+from storage.rawsql import Raw, instant, when
 
 _CHUNK = 2000  # keeps IN (...) lists well under SQLite's variable limit (32,766)
 
@@ -132,14 +132,8 @@ _HISTORY = (
 
 def _history_row(row: Sequence[Any]) -> HistoryRow:
     i, cid, start, track, seq, key, slot, not_before, created, state, outcome = row
-    return HistoryRow(i, cid, _at(start), track, seq, key, _at(slot), _at(not_before),
-                      _at(created), state, outcome)  # fmt: skip
-
-
-def _at(value: Any) -> datetime:
-    found = when(value)
-    assert found is not None
-    return found
+    return HistoryRow(i, cid, instant(start), track, seq, key, instant(slot), instant(not_before),
+                      instant(created), state, outcome)  # fmt: skip
 
 
 async def history(

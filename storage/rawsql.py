@@ -36,10 +36,7 @@ _KEY = "nudgebot_raw"
 def to_db(value: Any, sqlite: bool) -> Any:
     """What SQLAlchemy's column types would bind: naive UTC times (text on SQLite), 0/1."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database; use an aware UTC time")
-        naive = value.astimezone(UTC).replace(tzinfo=None)
-        return naive.isoformat(" ", "microseconds") if sqlite else naive
+        return _time_text(value) if sqlite else _time(value)
     if sqlite and isinstance(value, bool):
         return int(value)
     return value
@@ -53,6 +50,13 @@ def when(value: Any) -> datetime | None:
         value = datetime.fromisoformat(value)
     assert isinstance(value, datetime)
     return value.replace(tzinfo=UTC)
+
+
+def instant(value: Any) -> datetime:
+    """``when`` for a NOT NULL column."""
+    found = when(value)
+    assert found is not None
+    return found
 
 
 def _naive(value: datetime) -> datetime:
@@ -78,6 +82,11 @@ def _flag(value: bool | None) -> int | None:
 
 
 Converter = Callable[[Any], Any]
+
+
+def _transpose(rows: list[list[Any]]) -> list[list[Any]]:
+    """Rows into one list per column: PostgreSQL takes a set as arrays (``unnest``)."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 @cache
@@ -202,11 +211,6 @@ class Raw:
             out.append(values)
         return out
 
-    def _columns(
-        self, table: Table, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]
-    ) -> list[list[Any]]:
-        return [list(c) for c in zip(*self._tuples(table, rows, columns), strict=True)]
-
     async def insert(
         self,
         table: Table,
@@ -228,7 +232,7 @@ class Raw:
         if not self.sqlite:
             arrays = self._unnest(table, every)
             sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}){tail}"
-            params = [list(c) for c in zip(*values, strict=True)]
+            params = _transpose(values)
             if returning:
                 return await self.rows(sql, params)
             await self.run(sql, params)
@@ -262,5 +266,5 @@ class Raw:
             f"UPDATE {table.name} AS t SET {sets} FROM unnest("
             f"{self._unnest(table, ['id', *columns])}) AS v(id, {', '.join(columns)}) "
             "WHERE t.id = v.id",
-            self._columns(table, ordered, ["id", *columns]),
+            _transpose(self._tuples(table, ordered, ["id", *columns])),
         )

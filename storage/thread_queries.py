@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.ports import ChannelMessage, LatestQuery
-from storage.rawsql import Raw, when
+from storage.rawsql import Raw, instant
 
 _ARMS = 100  # UNION ALL arms per statement (SQLite allows 500)
 _ARM = """SELECT {k} AS k, * FROM (
@@ -51,8 +51,7 @@ async def latest_messages(
         for k, mid, thread, at, team, author, waiting in await raw.rows(
             "\nUNION ALL\n".join(arms), params
         ):
-            stamp = when(at)
-            assert stamp is not None
+            stamp = instant(at)
             found[part[k]] = ChannelMessage(
                 mid, thread, stamp, bool(team), author, waiting is not None
             )
