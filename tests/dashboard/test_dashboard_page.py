@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from html.parser import HTMLParser
 
 import httpx
@@ -12,8 +13,9 @@ import pytest
 from starlette.applications import Starlette
 
 from bot.app import Runtime
+from bot.services.stats import report
 from bot.web.session import COOKIE, MAX_AGE, session_value, valid_session
-from tests.dashboard.kit import HOSTILE, TOKEN, bearer, client_for
+from tests.dashboard.kit import HOSTILE, NOW, TOKEN, bearer, client_for
 
 AppFactory = Callable[..., Starlette]
 
@@ -171,6 +173,23 @@ async def test_the_dashboard_shows_everything(seeded: Runtime, client: httpx.Asy
     assert "2026-W48" in page and "replies share" in page
     assert "SLA met" in page and "By person" in page and "By source" in page
     assert "Carol" in page and "website" in page
+    # The figures are the stats report's for the default 30 days, not just the labels.
+    stats = await report(seeded.db, NOW - timedelta(days=30), NOW, NOW)
+    tile = rf"<b>{stats['sla_met_ratio']:.0%}</b>SLA met"
+    assert re.search(tile, page) and f"{stats['sla_met_ratio']:.0%}" == "43%"
+    assert f"<b>{stats['replies']} / {stats['broadcasts']}</b>replies / broadcasts" in page
+    carol = stats["by_person"]["carol"]
+    assert carol["reply"]["median_seconds"] == 7200
+    assert re.search(r"<td>Carol</td><td>1</td><td>0</td>(<td>2h 00m</td>){4}<td>1</td>"
+                     r"<td>0%</td><td>0</td>", page)  # fmt: skip
+    # The chart's numbers: 24 Nov had one reply, after 2h (w3, Carol).
+    assert re.search(r"<td>Tue 24 Nov</td><td>1</td><td>2h 00m</td><td>2h 00m</td>", page)
+    # Engagement, last week: 3 replies, 3 broadcasts, 4 conversations, 3 answered, median 5m.
+    assert re.search(
+        r"<td>2026-W48</td><td>3</td><td>3</td><td>50%</td><td>4</td><td>3</td><td>75%</td>"
+        r"<td>5m</td>",
+        page,
+    )
     # On call now and next (alice's turn began at 09:00 today, bob's follows).
     oncall = page[page.index("<h2>On call</h2>") :]
     assert re.search(

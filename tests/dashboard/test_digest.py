@@ -16,6 +16,7 @@ import pytest
 from telegram.ext import ExtBot
 from typer.testing import CliRunner
 
+from adapters.console.recording import RecordingMessenger
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.pacing import ChannelPacer
 from adapters.slack.service import SlackSettings, web_client
@@ -141,7 +142,15 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     await server.stop()
 
 
-async def test_digest_through_slack(seeded: Runtime, fake_slack: FakeSlack) -> None:
+async def test_digest_through_slack(
+    seeded: Runtime,
+    fake_slack: FakeSlack,
+    tmp_path: Path,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Alice's week runs on Berlin time; the figures Slack shows are `stats --json`'s for it.
+    stats = await stats_json(tmp_path, db_url, monkeypatch, WEEK_END, WEEK_START)
     settings = SlackSettings(bot_token=BOT_TOKEN, signing_secret="x", api_url=fake_slack.api_url)
     messenger = SlackMessenger(web_client(settings), ChannelPacer(0.01), lambda p: p)
     seeded.messengers["slack"] = messenger
@@ -158,11 +167,24 @@ async def test_digest_through_slack(seeded: Runtime, fake_slack: FakeSlack) -> N
     posted = call.params["text"]
     assert posted.startswith("*Weekly digest for Alice Liddell* · 2026-W48")
     assert "*Replies* 3 (+1 vs the week before)" in posted and "**" not in posted
-    assert "*SLA met* 50%" in posted
+    assert f"*Replies* {stats['replies']} " in posted
+    assert f"*broadcasts* {stats['broadcasts']} " in posted
+    assert f"*SLA met* {stats['sla_met_ratio']:.0%} " in posted and "*SLA met* 50%" in posted
+    assert f"*still unanswered* {stats['unanswered']}" in posted
+    reply = stats["reply"]
+    assert (
+        f"*Reply time* median {dur(reply['median_seconds'])}, p90 {dur(reply['p90_seconds'])} "
+        f"over {reply['count']}"
+    ) in posted
     assert "support: Alice Liddell until Mon 07 Dec 10:00, then Bob" in posted
 
 
-async def test_digest_through_telegram(seeded: Runtime) -> None:
+async def test_digest_through_telegram(
+    seeded: Runtime, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bob's week runs on UTC: Monday 23 Nov 00:00 to Monday 30 Nov 00:00.
+    monday = datetime(2026, 11, 23, tzinfo=UTC)
+    stats = await stats_json(tmp_path, db_url, monkeypatch, monday + timedelta(days=7), monday)
     with FakeTelegramAPI() as fake:
         bot = ExtBot(
             fake.token, base_url=fake.base_url, rate_limiter=ChatRateLimiter(chat_per_second=1000)
@@ -184,6 +206,15 @@ async def test_digest_through_telegram(seeded: Runtime) -> None:
     )
     # UTC weeks: W48's replies and broadcasts are the same as on Berlin's clock here.
     assert "<b>Replies</b> 3 (+1 vs the week before)" in html
+    assert f"<b>Replies</b> {stats['replies']} " in html
+    assert f"<b>broadcasts</b> {stats['broadcasts']} " in html
+    assert f"<b>SLA met</b> {stats['sla_met_ratio']:.0%} " in html
+    assert f"<b>still unanswered</b> {stats['unanswered']}" in html
+    reply = stats["reply"]
+    assert (
+        f"<b>Reply time</b> median {dur(reply['median_seconds'])}, "
+        f"p90 {dur(reply['p90_seconds'])} over {reply['count']}"
+    ) in html
     assert "<b>Conversations</b> 4 started, 3 answered (75%)" in html
     assert "2h 00m, answered by Carol" in html
 
@@ -294,3 +325,41 @@ def test_digest_preview_cli(
     assert stranger.exit_code == 2 and "not on the team" in stranger.stderr
     bare = runner.invoke(cli_app, ["digest"])
     assert bare.exit_code == 2 and "--preview" in bare.stderr
+
+
+async def test_the_running_scheduler_sends_the_digests(
+    seeded: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `nudgebot run`'s scheduler tick (Runtime.start) sends the digest: not only the service.
+    monkeypatch.setenv("NUDGEBOT_TICK_SECONDS", "0.1")
+    slack, telegram = RecordingMessenger("slack"), RecordingMessenger("telegram")
+    seeded.messengers.clear()
+    seeded.messengers.update({"slack": slack, "telegram": telegram})
+
+    def sent() -> list[Any]:
+        return [
+            c
+            for m in (slack, telegram)
+            for c in m.calls
+            if c.kind == "text" and c.ok and c.recipient and "Weekly digest" in c.text
+        ]
+
+    def digests() -> dict[str, str]:
+        return {c.recipient.person or "": c.text for c in sent()}
+
+    await seeded.start()
+    try:
+        for _ in range(100):
+            if len(digests()) == 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await seeded.stop()
+    got = digests()
+    assert sorted(got) == ["alice", "bob"], got
+    assert got["alice"].startswith("**Weekly digest for Alice Liddell** · 2026-W48")
+    # Once each, through each owner's own messenger (other texts, e.g. hand-offs, aside).
+    assert sorted((c.recipient.platform, c.recipient.address) for c in sent()) == [
+        ("slack", "U0ALICE01"),
+        ("telegram", "222222222"),
+    ]

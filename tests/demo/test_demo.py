@@ -3,19 +3,29 @@ its dashboard over HTTP, and Ctrl-C."""
 
 from __future__ import annotations
 
+import asyncio
 import html
+import io
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from rich.console import Console
+
+from bot.cli.demo import _SCRUB, TOKEN_ENV, banner, prepare
+from bot.demo.feed import to_message
+from bot.demo.stream import SCRIPT
+from bot.services.ingest import ingest
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_SECONDS = 30.0
@@ -109,3 +119,46 @@ def test_demo_shows_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -
     assert "✅ answered by" in text  # nudges updated in place
     assert "demo stopped" in text
     assert not Path(db.group(1)).parent.exists(), "the temporary directory was not removed"
+
+
+@pytest.mark.skipif(
+    os.environ.get("NUDGEBOT_TEST_DB") == "postgresql",
+    reason="the demo always uses its own temporary SQLite; the SQLite run covers it",
+)
+def test_the_printed_waiting_command_reads_the_demo_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The banner's "from another terminal" line, run as printed in a shell."""
+    for name in (*_SCRUB, TOKEN_ENV):  # prepare() changes these; put them back afterwards
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    setup, rt = prepare(1.0)
+    try:
+        customers = [say for say in SCRIPT if say.person is None][:4]
+        at = datetime.now(UTC) - timedelta(minutes=1)
+
+        async def feed() -> None:
+            try:
+                messages = [to_message(s, f"m{n}", at) for n, s in enumerate(customers)]
+                await ingest(rt.db, messages, rt.rules)
+            finally:
+                await rt.close()
+
+        asyncio.run(feed())
+        printed = io.StringIO()
+        banner(Console(file=printed, width=80), setup, "127.0.0.1", 8080)
+        [command] = [line.strip() for line in printed.getvalue().splitlines() if "waiting" in line
+                     and line.strip().startswith("DATABASE_URL=")]  # fmt: skip
+        bin_dir = Path(sys.executable).parent
+        assert shutil.which("nudgebot", path=str(bin_dir)), "the nudgebot script is not installed"
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NUDGEBOT_CONFIG")}
+        env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", COLUMNS="200")
+        done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True,
+                              timeout=60, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "4 waiting, oldest first" in done.stdout, done.stdout
+        for say in customers:
+            assert say.author.split()[0] in done.stdout
+    finally:
+        shutil.rmtree(setup.workdir, ignore_errors=True)

@@ -158,3 +158,40 @@ async def test_person_without_an_address_is_a_visible_failure(db: Database) -> N
     rows = await h.rows()
     assert [(r.state, r.recipient_key) for r in rows] == [("failed", "person:alice")]
     assert "no Slack or Telegram address" in rows[0].last_error
+
+
+async def test_escalation_to_a_rotation_reaches_whoever_is_on_call_at_any_hour(
+    db: Database,
+) -> None:
+    team = {
+        "alice": person("alice", owner=True, timezone="Europe/Berlin"),
+        "bob": person("bob", hours="Mon-Fri 09:00-17:00", timezone="Europe/Berlin"),
+        "carol": person("carol", timezone="Europe/Berlin"),
+    }
+    config = make_config(team=team, remind_every=None, escalate_after="30m",
+                         escalate_to=Escalation("rotation", "support"))  # fmt: skip
+    asked: list[str] = []
+
+    def on_call(rotation: str, _at: object) -> str | None:
+        asked.append(rotation)
+        return "bob" if rotation == "support" else None
+
+    night = berlin("2026-06-03 22:00")  # bob is out of his hours, but on call
+    h = Harness(db, Clock(night), config, on_call=on_call)
+    await h.customer("t1", night)
+    await h.tick(night + timedelta(minutes=15))
+    await h.tick(night + timedelta(minutes=44))
+    assert h.sent_to() == [("alice", FIRST)]
+    await h.tick(night + timedelta(minutes=45))
+    assert h.sent_to() == [("alice", FIRST), ("bob", ESCALATION)]
+    assert "support" in asked
+
+
+async def test_a_new_due_time_wakes_the_scheduler_after_ingest(db: Database) -> None:
+    h = Harness(db, Clock(berlin("2026-06-03 10:00")), make_config())
+    woken: list[object] = []
+    h.engine.wake = woken.append
+    await h.customer("t1", berlin("2026-06-03 10:00"))
+    assert woken == [berlin("2026-06-03 10:15")]  # re-armed at the earlier due time
+    await h.customer("t2", berlin("2026-06-03 09:50"))  # an older one, delivered late
+    assert woken[-1] == berlin("2026-06-03 10:05")

@@ -229,3 +229,18 @@ def test_hostile_calendar_file_is_reported_not_fatal(cli: Any, tmp_path: Path, b
     table = cli("oncall", "--at", "2026-11-25T12:00:00Z", config=config)
     assert table.exit_code == 0
     assert "warning: rotation feed" in table.stderr
+
+
+def test_bad_rotation_config_names_every_problem_without_a_traceback(cli: Any) -> None:
+    config = (
+        WEEKLY.replace("members: [alice, bob, carol]", "members: [alice, zed]")
+        .replace("shift: 1w", "shift: 0s")
+        .replace("handoff: Mon 09:00", "handoff: Funday 25:00")
+    )
+    result = cli("check-config", config=config)
+    assert result.exit_code == 1
+    said = " ".join((result.stdout + result.stderr).split())
+    assert "rotations.support.members[1]: unknown person 'zed'" in said
+    assert "rotations.support.shift: '0s' must be longer than zero" in said
+    assert "rotations.support.handoff: 'Funday 25:00' is not a handoff time" in said
+    assert "Traceback" not in said

@@ -138,6 +138,32 @@ async def test_outage_and_rate_limit(h: Harness, fake: FakeDiscourse, clock: Clo
     assert len(await h.messages()) == 1
 
 
+async def test_timeout_then_a_long_outage_is_caught_up(
+    tmp_path: Path, db_url: str, fake: FakeDiscourse, clock: Clock
+) -> None:
+    first = fake.topic("dana", "Before", "before the outage", clock())
+    async with harness(tmp_path, db_url, sources(fake), clock, timeout=0.2) as h:
+        await h.step("forum")
+        fake.fail(delay=1.0, path="/posts.json")  # slower than the client's timeout
+        assert await h.step("forum") == 3.75
+        assert "Timeout" in (h.source("forum").status.last_error or "")
+        fake.down = True
+        posted = []
+        for i in range(7):  # more than two pages of three arrive while the forum is down
+            clock.advance(MIN)
+            posted.append(fake.reply("dana", first["topic_id"], f"still waiting {i}", clock()))
+            assert await h.step("forum") > 0
+        assert h.source("forum").status.failures == 8
+        fake.down = False
+        await h.drain("forum")
+        assert sorted(m.message_id for m in await h.messages()) == sorted(
+            str(p["id"]) for p in [first, *posted]
+        )
+        assert h.source("forum").status.failures == 0
+        assert h.duplicates() == []
+        assert await h.waiting() == [str(first["topic_id"])]
+
+
 async def test_hostile_posts_are_skipped(h: Harness, fake: FakeDiscourse, clock: Clock) -> None:
     good = fake.topic("dana", "Real", "a real question", clock())
     fake.fail(

@@ -145,8 +145,12 @@ async def test_restart_pages_through_without_repeats(
         await after.drain("issues")
         assert {m.message_id for m in await after.messages()} == expected
         assert after.duplicates() == []  # not even the boundary items were handed over twice
+        # The saved cursor was used: what the first process stored is not handed over again
+        # (without it the poller would start over from ``backfill`` and re-read everything).
+        assert ("issues", f"issue:{first['number']}") not in after.core.ingested
         sinces = [r.arg("since") for r in fake.calls("GET", f"/repos/{REPO}/issues")]
         assert sinces == sorted(sinces) and sinces[0] is not None  # the keyset only moves on
+        assert sinces[0] == first["updated_at"]  # resumed at the cursor, not the backfill
         count = len(after.core.ingested)
         await after.step("issues")
         assert len(after.core.ingested) == count
@@ -184,6 +188,22 @@ async def test_rate_limits_outage_and_timeouts(
         # Few calls left: the pause spreads them until the window resets.
         fake.remaining = 5
         assert await h.step("issues") == 600.0  # 3600 s / (5 + 1)
+
+
+async def test_429_with_retry_after_waits_as_told(
+    h: Harness, fake: FakeGitHub, clock: Clock
+) -> None:
+    fake.open("dana", "Help", "please", clock())
+    # GitHub answers a secondary rate limit with 403 or 429 and Retry-After.
+    fake.fail(
+        status=429,
+        body={"message": "You have exceeded a secondary rate limit."},
+        headers={"Retry-After": "90"},
+    )
+    assert await h.step("issues") == 90.0
+    assert await h.messages() == []
+    assert await h.step("issues") == 300.0
+    assert len(await h.messages()) == 1
 
 
 async def test_hostile_issues_are_skipped(h: Harness, fake: FakeGitHub, clock: Clock) -> None:

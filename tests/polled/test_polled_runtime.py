@@ -142,6 +142,20 @@ async def test_storage_failure_keeps_the_cursor_and_retries(
         assert [m.text for m in await h.messages("fediverse")] == ["@acme first", "@acme second"]
 
 
+async def test_backoff_jitter_comes_from_the_injected_random_source(
+    tmp_path: Path, db_url: str, fakes: tuple[FakeMastodon, FakeGitHub], clock: Clock
+) -> None:
+    mastodon, github = fakes
+    mastodon.down = True
+    draws = iter([0.0, 1.0, 0.0, 1.0])
+    async with harness(
+        tmp_path, db_url, two_sources(mastodon, github), clock, rng=lambda: next(draws)
+    ) as h:
+        delays = [await h.step("fediverse") for _ in range(4)]
+    # Equal jitter: half of the 5 s doubling step fixed, half scaled by rng() in [0, 1).
+    assert delays == [2.5, 10.0, 10.0, 40.0]
+
+
 async def test_a_poller_bug_is_logged_and_the_loop_goes_on(
     tmp_path: Path,
     db_url: str,
@@ -280,4 +294,7 @@ async def test_wiring_groups_sources_by_platform_and_skips_bad_ones(
             assert set(h.rt.repliers) == {"github", "mastodon"}
             assert isinstance(h.source("issues"), PolledSource)
             assert h.source("issues").every == 60.0
+            # One httpx.AsyncClient per source, handed to its loop (tests swap its transport).
+            assert h.source("issues").client is not h.source("fediverse").client
+            assert h.source("issues").poller is not h.source("fediverse").poller
     assert "broken: not polled" in caplog.text

@@ -141,6 +141,33 @@ async def test_rate_limit_and_outage(h: Harness, fake: FakeX, clock: Clock) -> N
     assert len(await h.messages()) == 1
 
 
+async def test_timeout_then_an_outage_is_caught_up(
+    tmp_path: Path, db_url: str, fake: FakeX, clock: Clock
+) -> None:
+    eve = fake.user("eve")
+    first = fake.tweet(eve, "@acme hello", clock())
+    async with harness(tmp_path, db_url, sources(fake), clock, timeout=0.2) as h:
+        h.source("social").poller.page = 5  # type: ignore[attr-defined]
+        await h.step("social")
+        fake.fail(delay=1.0, path="mentions")  # slower than the client's timeout
+        assert await h.step("social") == 3.75
+        assert "Timeout" in (h.source("social").status.last_error or "")
+        fake.down = True
+        later = []
+        for i in range(12):  # more than two pages of five while X is unreachable
+            clock.advance(MIN)
+            later.append(fake.tweet(eve, f"@acme ping {i}", clock()))
+        for _ in range(3):
+            assert await h.step("social") > 0
+        fake.down = False
+        await h.drain("social")
+        assert sorted(m.message_id for m in await h.messages()) == sorted(
+            [first["id"], *(t["id"] for t in later)]
+        )
+        assert h.source("social").status.failures == 0
+        assert h.duplicates() == []
+
+
 async def test_hostile_tweets_are_skipped(h: Harness, fake: FakeX, clock: Clock) -> None:
     good = fake.tweet(fake.user("dana"), "@acme real", clock())
     fake.fail(status=200, body={"data": "nope", "meta": {}}, path="mentions")
