@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.events import Action, ActionKind, Kind, MessageFact
+from bot.domain.events import Action, ActionKind, MessageFact
+from bot.domain.records import quick_init
 from storage.models import Conversation, Message, WaitingPeriod
 from storage.rawsql import Raw, instant, when
 
@@ -80,124 +81,20 @@ async def create_conversations(
         return created
     raw = await Raw.of(session)
     defaults = {k: v for k, v in _DEFAULTS.items() if k not in rows[0]}
+    skip = "ON CONFLICT (source, thread_key) DO NOTHING"
+    if raw.sqlite:
+        # executemany returns no rows, and one INSERT … RETURNING per row cost ~25 µs each.
+        # SQLite gives a new row a rowid above the table's highest, and this transaction holds
+        # the write lock: the rows it created are its keys' rows above the highest id before.
+        top = (await raw.rows("SELECT coalesce(max(id), 0) FROM conversations"))[0][0]
+        await raw.insert(_CONVERSATIONS, rows, suffix=skip, constants=defaults)
+        keys = [(str(r["source"]), str(r["thread_key"])) for r in rows]
+        return {k: i for k, i in (await find_conversations(session, keys)).items() if i > top}
     found = await raw.insert(
-        _CONVERSATIONS,
-        rows,
-        suffix="ON CONFLICT (source, thread_key) DO NOTHING",
-        returning="source, thread_key, id",
-        constants=defaults,
+        _CONVERSATIONS, rows, suffix=skip, returning="source, thread_key, id", constants=defaults
     )
     created.update({(s, t): i for s, t, i in found})
     return created
-
-
-async def existing_message_ids(
-    session: AsyncSession, source: str, message_ids: Sequence[str]
-) -> set[str]:
-    raw = await Raw.of(session)
-    found: set[str] = set()
-    for part in _chunks(message_ids):
-        where, params = raw.member("message_id", part)
-        rows = await raw.rows(
-            f"SELECT message_id FROM messages WHERE source = ? AND {where}", (source, *params)
-        )
-        found.update(r[0] for r in rows)
-    return found
-
-
-async def insert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Plain executemany of rows known to be new (DO NOTHING guards a concurrent writer)."""
-    await _driver_insert(session, _MESSAGES, rows, "ON CONFLICT (source, message_id) DO NOTHING")
-
-
-async def insert_periods(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    await _driver_insert(session, _PERIODS, rows)
-
-
-async def _driver_insert(
-    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], suffix: str = ""
-) -> None:
-    """The bulk path of ingest: one driver-level statement of plain values. SQLAlchemy's
-    per-row parameter and type processing cost as much as the insert itself here."""
-    raw = await Raw.of(session)
-    await raw.insert(table, rows, suffix=suffix)
-
-
-def _latest_per_key(rows: Iterable[dict[str, Any]], rank: Any) -> list[dict[str, Any]]:
-    """One row per (source, message_id): the highest by ``rank``.
-
-    PostgreSQL refuses an ``ON CONFLICT DO UPDATE`` that touches one row twice, and picking
-    the winner here by value (not by position) keeps the batch order irrelevant.
-    """
-    best: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        key = (row["source"], row["message_id"])
-        if key not in best or rank(row) > rank(best[key]):
-            best[key] = row
-    return list(best.values())
-
-
-def _edit_rank(row: Mapping[str, Any]) -> tuple[datetime, str]:
-    return (row["edited_at"], row["text"])
-
-
-async def upsert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> set[int]:
-    """Insert messages, applying edits and deletions whatever order they arrive in.
-
-    Each row carries ``kind``. A plain message never overwrites a stored one (a redelivery
-    changes nothing, and a deletion or a newer edit that arrived first stays in force);
-    an edit wins only over an older edit (equal edit times: the greater text, so the winner
-    never depends on arrival order); a deletion always wins. An edit without an edit time
-    counts as edited at the message's own time.
-
-    Returns the ids of the conversations whose stored messages actually changed: a pure
-    redelivery returns nothing, so it needs no recompute and rewrites no row.
-    """
-    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        data = dict(row)
-        kind = data.pop("kind")
-        if kind == Kind.EDIT and data.get("edited_at") is None:
-            data["edited_at"] = data["at"]
-        by_kind[kind].append(data)
-    table = Message.__table__
-    changed: set[int] = set()
-    if plain := by_kind.get(Kind.MESSAGE):
-        stmt = _insert(session, table).on_conflict_do_nothing(
-            index_elements=["source", "message_id"]
-        )
-        for part in _chunks(_latest_per_key(plain, lambda _row: 0)):
-            result = await session.execute(stmt.returning(table.c.conversation_id), part)
-            changed.update(result.scalars())
-    if edits := by_kind.get(Kind.EDIT):
-        stmt = _insert(session, table)
-        theirs: ColumnElement[str] = stmt.excluded.text
-        mine: ColumnElement[str] = table.c.text
-        if session.bind.dialect.name == "postgresql":  # code point order, as in _edit_rank
-            theirs, mine = theirs.collate("C"), mine.collate("C")
-        newer = (stmt.excluded.edited_at > table.c.edited_at) | (
-            (stmt.excluded.edited_at == table.c.edited_at) & (theirs > mine)
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["source", "message_id"],
-            set_={"text": stmt.excluded.text, "edited_at": stmt.excluded.edited_at},
-            where=table.c.edited_at.is_(None) | newer,
-        )
-        for part in _chunks(_latest_per_key(edits, _edit_rank)):
-            result = await session.execute(stmt.returning(table.c.conversation_id), part)
-            changed.update(result.scalars())
-    if deletions := by_kind.get(Kind.DELETE):
-        stmt = _insert(session, table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["source", "message_id"],
-            set_={"deleted": True},
-            where=table.c.deleted.is_(False),
-        )
-        rows_ = [{**d, "deleted": True} for d in _latest_per_key(deletions, lambda _row: 0)]
-        for part in _chunks(rows_):
-            result = await session.execute(stmt.returning(table.c.conversation_id), part)
-            changed.update(result.scalars())
-    return changed
 
 
 async def load_facts(
@@ -210,13 +107,13 @@ async def load_facts(
         where, params = raw.member("conversation_id", part)
         rows = await raw.rows(
             "SELECT conversation_id, message_id, at, is_team, author_id, person, text, deleted, "
-            f"author_name, url FROM messages WHERE {where}",
+            f"author_name, url, edited_at FROM messages WHERE {where}",
             params,
         )
-        for cid, mid, at, team, author, person, text, deleted, name, url in rows:
+        for cid, mid, at, team, author, person, text, deleted, name, url, edited in rows:
             facts[cid].append(
                 MessageFact(mid, instant(at), bool(team), author, person, text, bool(deleted),
-                            name, url)
+                            name, url, when(edited))
             )  # fmt: skip
         rows = await raw.rows(
             f"SELECT conversation_id, kind, person, at, until, note FROM actions WHERE {where} "
@@ -228,6 +125,7 @@ async def load_facts(
     return facts, actions
 
 
+@quick_init
 @dataclass(frozen=True)
 class PeriodRow:
     started_at: datetime
@@ -235,6 +133,24 @@ class PeriodRow:
     end_reason: str | None
     answered_by: str | None
     due_at: datetime | None
+
+
+_PERIOD_COLUMNS = ("conversation_id", "source", "started_at", "ended_at", "end_reason",
+                   "answered_by", "due_at")  # fmt: skip
+
+
+async def insert_periods(
+    session: AsyncSession, items: Iterable[tuple[int, str, PeriodRow]]
+) -> None:
+    """Waiting periods, each with its conversation id and source, in one driver-level insert."""
+    raw = await Raw.of(session)
+    time = raw.time
+    rows = [
+        (cid, source, time(p.started_at), time(p.ended_at), p.end_reason, p.answered_by,
+         time(p.due_at))
+        for cid, source, p in items
+    ]  # fmt: skip
+    await raw.insert_values(_PERIODS, _PERIOD_COLUMNS, rows)
 
 
 async def save_states(
@@ -249,20 +165,9 @@ async def save_states(
     for part in _chunks(list(periods)):
         where, params = raw.member("conversation_id", part)
         await raw.run(f"DELETE FROM waiting_periods WHERE {where}", params)
-    rows = [
-        {
-            "conversation_id": cid,
-            "source": sources[cid],
-            "started_at": p.started_at,
-            "ended_at": p.ended_at,
-            "end_reason": p.end_reason,
-            "answered_by": p.answered_by,
-            "due_at": p.due_at,
-        }
-        for cid, ps in periods.items()
-        for p in ps
-    ]
-    await insert_periods(session, rows)
+    await insert_periods(
+        session, [(cid, sources[cid], p) for cid, ps in periods.items() for p in ps]
+    )
 
 
 async def conversation_meta(

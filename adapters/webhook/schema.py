@@ -172,10 +172,14 @@ def _fast_message(
     if "\x00" in joined or not (joined.isascii() or _encodes(joined)):
         return None
     try:
-        at = _fromisoformat(at_raw.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        try:  # Python 3.11 reads a trailing "Z" itself; the spellings it refuses, below
+            at = _fromisoformat(at_raw)
+        except ValueError:
+            at = _fromisoformat(at_raw.strip().replace("Z", "+00:00").replace("z", "+00:00"))
         if at.tzinfo is None:
             return None
-        at = at.astimezone(UTC)
+        if at.tzinfo is not UTC:
+            at = at.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
     # The constructors, not a filled __dict__ (measured ~2.5 µs a line faster): a field added

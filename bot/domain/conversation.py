@@ -12,8 +12,11 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from operator import attrgetter
 
 from bot.domain.events import Action, ActionKind, MessageFact
+from bot.domain.records import quick_init
 
 DEFAULT_CLOSING_WORDS: tuple[str, ...] = ("thanks", "thank you", "ok", "great", "👍")
 # Words people add around an acknowledgement without changing its meaning.
@@ -58,6 +61,7 @@ _FILLERS = frozenset(
 _MAX_CLOSING_LEN = 40
 
 
+@quick_init
 @dataclass(frozen=True)
 class Period:
     """One waiting period: from the first customer message after the latest team message."""
@@ -74,6 +78,7 @@ class Period:
         return self.ended_at is None
 
 
+@quick_init
 @dataclass(frozen=True)
 class ConversationState:
     periods: tuple[Period, ...]
@@ -100,9 +105,22 @@ class ConversationState:
         return self.periods[-1] if self.periods and self.periods[-1].open else None
 
 
+_SEPARATORS = re.compile(r"[\s!.,;:()\-–—~*_]+")
+
+
 def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).strip().lower()
-    return re.sub(r"[\s!.,;:()\-–—~*_]+", " ", text).strip()
+    return _SEPARATORS.sub(" ", text).strip()
+
+
+@cache
+def _closing(closing_words: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """The normalised closing words, and every word a closing message may consist of."""
+    words = frozenset(n for n in map(_normalise, closing_words) if n)
+    vocabulary = set(_FILLERS)
+    for w in words:
+        vocabulary.update(w.split())
+    return words, frozenset(vocabulary)
 
 
 def is_closing(text: str, closing_words: Sequence[str]) -> bool:
@@ -116,17 +134,17 @@ def is_closing(text: str, closing_words: Sequence[str]) -> bool:
     norm = _normalise(text)
     if not norm or len(norm) > _MAX_CLOSING_LEN:
         return False
-    words = {_normalise(w) for w in closing_words if _normalise(w)}
+    words, vocabulary = _closing(tuple(closing_words))
     if norm in words:
         return True
     tokens = norm.split()
-    vocabulary = set(_FILLERS)
-    for w in words:
-        vocabulary.update(w.split())
     if not all(t in vocabulary for t in tokens):
         return False
     # Fillers alone ("so", "you") are not an acknowledgement: one closing word must be there.
     return any(w in norm.split() or w == norm or f" {w} " in f" {norm} " for w in words)
+
+
+_BY_TIME = attrgetter("at", "message_id")
 
 
 def _sort_key(fact: MessageFact | Action) -> tuple[datetime, int, str]:
@@ -146,8 +164,12 @@ def compute_state(
     for m in messages:
         unique[m.message_id] = m  # duplicates carry the same id; deleted ones drop below
     facts: list[MessageFact | Action] = [m for m in unique.values() if not m.deleted]
-    facts.extend(a for a in set(actions) if a.kind is ActionKind.NOT_NEEDED)
-    facts.sort(key=_sort_key)
+    closings = [a for a in set(actions) if a.kind is ActionKind.NOT_NEEDED]
+    if closings:
+        facts.extend(closings)
+        facts.sort(key=_sort_key)
+    else:  # messages only: the same order, without a Python call per fact
+        facts.sort(key=_BY_TIME)
 
     periods: list[Period] = []
     current: Period | None = None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from bot.domain.records import quick_init
 
 
 class Kind(enum.StrEnum):
@@ -13,12 +15,14 @@ class Kind(enum.StrEnum):
     DELETE = "delete"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Author:
     id: str
     name: str = ""
 
 
+@quick_init
 @dataclass(frozen=True)
 class InboundMessage:
     """One customer or team message, as a platform reported it.
@@ -68,6 +72,7 @@ class Action:
     note: str = ""
 
 
+@quick_init
 @dataclass(frozen=True)
 class MessageFact:
     """The stored form of a message that state is computed from."""
@@ -81,7 +86,7 @@ class MessageFact:
     deleted: bool = False
     author_name: str = ""
     url: str = ""
-    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    edited_at: datetime | None = None  # the winning edit's time, when edited
 
     @property
     def who(self) -> str:

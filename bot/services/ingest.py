@@ -6,25 +6,24 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.conversation import DEFAULT_CLOSING_WORDS, ConversationState, compute_state
 from bot.domain.events import InboundMessage, Kind, MessageFact
-from bot.domain.merge import Stored, fold
+from bot.domain.merge import fold, stored
 from storage.db import Database
 from storage.ingest_repo import (
     PeriodRow,
     conversation_meta,
     create_conversations,
-    existing_message_ids,
     find_conversations,
-    insert_messages,
     insert_periods,
     load_facts,
     save_states,
-    upsert_messages,
 )
+from storage.message_writes import existing_message_ids, insert_facts, upsert_messages
 
 DueFn = Callable[[str, datetime], datetime | None]
 # (session, ids recomputed from the store, first-nudge times of conversations just created)
@@ -32,6 +31,7 @@ RecomputeHook = Callable[[AsyncSession, Sequence[int], Sequence[datetime]], Awai
 # (source, waiting since, due at) -> next_nudge_at of a conversation with no history yet
 FirstNudgeFn = Callable[[str, datetime, datetime], datetime | None]
 _LAST_TEXT = 500
+_BY_TIME = attrgetter("at", "message_id")
 
 
 def _no_due(_source: str, _since: datetime) -> datetime | None:
@@ -69,7 +69,21 @@ def thread_key(channel: str, thread: str) -> str:
 
 def _message_row(m: InboundMessage, conversation_id: int) -> dict[str, object]:
     """A delivery as it arrived (the store applies edits and deletions by ``kind``)."""
-    return _stored_row(Stored(m, False, m.edited_at), conversation_id)
+    return {
+        "source": m.source,
+        "message_id": m.message_id,
+        "conversation_id": conversation_id,
+        "at": m.at,
+        "author_id": m.author.id,
+        "author_name": m.author.name,
+        "person": m.person,
+        "is_team": m.is_team,
+        "text": m.text,
+        "url": m.url,
+        "deleted": False,
+        "edited_at": m.edited_at,
+        "kind": m.kind,
+    }
 
 
 def conversation_row(
@@ -79,7 +93,7 @@ def conversation_row(
     facts: Sequence[MessageFact],
     due: datetime | None,
 ) -> dict[str, object]:
-    ordered = sorted(facts, key=lambda f: (f.at, f.message_id))
+    ordered = sorted(facts, key=_BY_TIME)
     live = [f for f in ordered if not f.deleted]
     period = state.current_period
     row: dict[str, object] = {
@@ -119,21 +133,6 @@ def _period_rows(
     return rows, due
 
 
-def _period_dicts(cid: int, source: str, rows: Sequence[PeriodRow]) -> list[dict[str, object]]:
-    return [
-        {
-            "conversation_id": cid,
-            "source": source,
-            "started_at": p.started_at,
-            "ended_at": p.ended_at,
-            "end_reason": p.end_reason,
-            "answered_by": p.answered_by,
-            "due_at": p.due_at,
-        }
-        for p in rows
-    ]
-
-
 async def _recompute(session: AsyncSession, ids: Sequence[int], rules: Rules) -> None:
     if not ids:
         return
@@ -159,30 +158,6 @@ async def recompute(db_session: AsyncSession, ids: Sequence[int], rules: Rules) 
         await rules.after_recompute(db_session, ids, ())
 
 
-def _stored_row(s: Stored, cid: int) -> dict[str, object]:
-    m = s.message
-    return {
-        "source": m.source,
-        "message_id": m.message_id,
-        "conversation_id": cid,
-        "at": m.at,
-        "author_id": m.author.id,
-        "author_name": m.author.name,
-        "person": m.person,
-        "is_team": m.is_team,
-        "text": m.text,
-        "url": m.url,
-        "deleted": s.deleted,
-        "edited_at": s.edited_at,
-    }
-
-
-def _fact(s: Stored) -> MessageFact:
-    m = s.message
-    return MessageFact(m.message_id, m.at, m.is_team, m.author.id, m.person, m.text, s.deleted,
-                       m.author.name, m.url)  # fmt: skip
-
-
 async def ingest(db: Database, messages: Sequence[InboundMessage], rules: Rules) -> IngestResult:
     """Store messages idempotently and bring every touched conversation up to date.
 
@@ -198,8 +173,7 @@ async def ingest(db: Database, messages: Sequence[InboundMessage], rules: Rules)
     async with db.write() as session:
         ids = await find_conversations(session, list(threads))
         fresh = [k for k in threads if k not in ids]
-        folded = {k: fold(threads[k]) for k in fresh}
-        facts = {k: [_fact(s) for s in folded[k]] for k in fresh}
+        facts = {k: fold(threads[k]) for k in fresh}
         states = {k: compute_state(facts[k], (), rules.closing_words) for k in fresh}
         new_rows: list[dict[str, object]] = []
         new_periods: dict[tuple[str, str], list[PeriodRow]] = {}
@@ -222,13 +196,12 @@ async def ingest(db: Database, messages: Sequence[InboundMessage], rules: Rules)
         lost = [k for k in fresh if k not in created]  # created concurrently by another writer
         if lost:
             ids.update(await find_conversations(session, lost))
-        message_rows: list[dict[str, object]] = []
-        period_rows_all: list[dict[str, object]] = []
-        for k, cid in created.items():
-            message_rows.extend(_stored_row(s, cid) for s in folded[k])
-            period_rows_all.extend(_period_dicts(cid, k[0], new_periods[k]))
-        await insert_messages(session, message_rows)
-        await insert_periods(session, period_rows_all)
+        await insert_facts(
+            session, [(cid, k[0], f) for k, cid in created.items() for f in facts[k]]
+        )
+        await insert_periods(
+            session, [(cid, k[0], p) for k, cid in created.items() for p in new_periods[k]]
+        )
         changed = await _store_into_existing(session, threads, ids)
         await _recompute(session, sorted(changed), rules)
         touched = sorted({*ids.values(), *created.values()})
@@ -244,25 +217,23 @@ async def _store_into_existing(
     ids: dict[tuple[str, str], int],
 ) -> set[int]:
     """Write the batch's messages of existing conversations; returns those that changed."""
-    plain: dict[str, list[dict[str, object]]] = defaultdict(list)
+    plain: dict[str, list[tuple[InboundMessage, int]]] = defaultdict(list)
     others: list[dict[str, object]] = []
     for k, cid in ids.items():
         for m in threads[k]:
             if m.kind is Kind.MESSAGE:
-                plain[m.source].append(_message_row(m, cid))
+                plain[m.source].append((m, cid))
             else:
-                others.append({**_message_row(m, cid), "kind": m.kind})
+                others.append(_message_row(m, cid))
     changed: set[int] = set()
-    for source, rows in plain.items():
-        known = await existing_message_ids(session, source, [str(r["message_id"]) for r in rows])
-        seen: set[object] = set()
-        new: list[dict[str, object]] = []
-        for r in rows:
-            if r["message_id"] not in known and r["message_id"] not in seen:
-                seen.add(r["message_id"])
-                new.append(r)
-        await insert_messages(session, new)
-        changed.update(int(str(r["conversation_id"])) for r in new)
+    for source, items in plain.items():
+        known = await existing_message_ids(session, source, [m.message_id for m, _ in items])
+        new: dict[str, tuple[int, str, MessageFact]] = {}
+        for m, cid in items:
+            if m.message_id not in known and m.message_id not in new:
+                new[m.message_id] = (cid, source, stored(m, edited_at=m.edited_at))
+        await insert_facts(session, list(new.values()))
+        changed.update(cid for cid, _, _ in new.values())
     if others:
         changed |= await upsert_messages(session, others)
     return changed

@@ -1,0 +1,142 @@
+"""Message writes for ingest: new messages in bulk, edits and deletions applied by rank."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.events import Kind, MessageFact
+from storage.models import Message
+from storage.rawsql import Raw
+
+_CHUNK = 500  # keeps IN (...) lists well under SQLite's variable limit
+_MESSAGES = cast(Table, Message.__table__)
+_COLUMNS = ("source", "message_id", "conversation_id", "at", "author_id", "author_name",
+            "person", "is_team", "text", "url", "deleted", "edited_at")  # fmt: skip
+_NEW = "ON CONFLICT (source, message_id) DO NOTHING"  # guards a concurrent writer
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    dialect = session.bind.dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+async def insert_facts(
+    session: AsyncSession, items: Iterable[tuple[int, str, MessageFact]]
+) -> None:
+    """Messages known to be new — (conversation id, source, stored form) — in one statement.
+
+    The rows are built straight from the records (no per-row dict): an import writes every
+    message through here, and a dict and a per-column pass cost as much as SQLite's own
+    insert. Booleans go as they are: sqlite3 binds ``bool`` as 0/1, as the column type would.
+    """
+    raw = await Raw.of(session)
+    time = raw.time
+    rows = [
+        (source, f.message_id, cid, time(f.at), f.author_id, f.author_name, f.person,
+         f.is_team, f.text, f.url, f.deleted, None if f.edited_at is None else time(f.edited_at))
+        for cid, source, f in items
+    ]  # fmt: skip
+    await raw.insert_values(_MESSAGES, _COLUMNS, rows, suffix=_NEW)
+
+
+async def existing_message_ids(
+    session: AsyncSession, source: str, message_ids: Sequence[str]
+) -> set[str]:
+    raw = await Raw.of(session)
+    found: set[str] = set()
+    for part in _chunks(message_ids):
+        where, params = raw.member("message_id", part)
+        rows = await raw.rows(
+            f"SELECT message_id FROM messages WHERE source = ? AND {where}", (source, *params)
+        )
+        found.update(r[0] for r in rows)
+    return found
+
+
+def _latest_per_key(rows: Iterable[dict[str, Any]], rank: Any) -> list[dict[str, Any]]:
+    """One row per (source, message_id): the highest by ``rank``.
+
+    PostgreSQL refuses an ``ON CONFLICT DO UPDATE`` that touches one row twice, and picking
+    the winner here by value (not by position) keeps the batch order irrelevant.
+    """
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["source"], row["message_id"])
+        if key not in best or rank(row) > rank(best[key]):
+            best[key] = row
+    return list(best.values())
+
+
+def _edit_rank(row: Mapping[str, Any]) -> tuple[datetime, str]:
+    return (row["edited_at"], row["text"])
+
+
+async def upsert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> set[int]:
+    """Insert messages, applying edits and deletions whatever order they arrive in.
+
+    Each row carries ``kind``. A plain message never overwrites a stored one (a redelivery
+    changes nothing, and a deletion or a newer edit that arrived first stays in force);
+    an edit wins only over an older edit (equal edit times: the greater text, so the winner
+    never depends on arrival order); a deletion always wins. An edit without an edit time
+    counts as edited at the message's own time.
+
+    Returns the ids of the conversations whose stored messages actually changed: a pure
+    redelivery returns nothing, so it needs no recompute and rewrites no row.
+    """
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        data = dict(row)
+        kind = data.pop("kind")
+        if kind == Kind.EDIT and data.get("edited_at") is None:
+            data["edited_at"] = data["at"]
+        by_kind[kind].append(data)
+    table = Message.__table__
+    changed: set[int] = set()
+    if plain := by_kind.get(Kind.MESSAGE):
+        stmt = _insert(session, table).on_conflict_do_nothing(
+            index_elements=["source", "message_id"]
+        )
+        for part in _chunks(_latest_per_key(plain, lambda _row: 0)):
+            result = await session.execute(stmt.returning(table.c.conversation_id), part)
+            changed.update(result.scalars())
+    if edits := by_kind.get(Kind.EDIT):
+        stmt = _insert(session, table)
+        theirs: ColumnElement[str] = stmt.excluded.text
+        mine: ColumnElement[str] = table.c.text
+        if session.bind.dialect.name == "postgresql":  # code point order, as in _edit_rank
+            theirs, mine = theirs.collate("C"), mine.collate("C")
+        newer = (stmt.excluded.edited_at > table.c.edited_at) | (
+            (stmt.excluded.edited_at == table.c.edited_at) & (theirs > mine)
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["source", "message_id"],
+            set_={"text": stmt.excluded.text, "edited_at": stmt.excluded.edited_at},
+            where=table.c.edited_at.is_(None) | newer,
+        )
+        for part in _chunks(_latest_per_key(edits, _edit_rank)):
+            result = await session.execute(stmt.returning(table.c.conversation_id), part)
+            changed.update(result.scalars())
+    if deletions := by_kind.get(Kind.DELETE):
+        stmt = _insert(session, table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["source", "message_id"],
+            set_={"deleted": True},
+            where=table.c.deleted.is_(False),
+        )
+        rows_ = [{**d, "deleted": True} for d in _latest_per_key(deletions, lambda _row: 0)]
+        for part in _chunks(rows_):
+            result = await session.execute(stmt.returning(table.c.conversation_id), part)
+            changed.update(result.scalars())
+    return changed
