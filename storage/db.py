@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -144,6 +144,19 @@ class Database:
         a writer holds, so it never waits on one. Long reads (reports) use ``read()``."""
         async with self._quick() as session, session.begin():
             yield session
+
+    async def refresh_statistics(self, tables: Sequence[str]) -> None:
+        """PostgreSQL: ``ANALYZE`` ``tables`` now rather than when autovacuum gets round to it.
+
+        A bulk import into a new database grows tables from nothing within seconds; with the
+        statistics of an empty table the planner filters whole index ranges for a key set
+        (``thread_key = ANY(...)``: 100 ms per batch at 6,000 rows, growing with the table)
+        instead of looking each key up. SQLite's planner needs no statistics for these."""
+        if self.is_sqlite:
+            return
+        async with self.engine.connect() as conn:
+            await conn.execute(text(f"ANALYZE {', '.join(tables)}"))
+            await conn.commit()
 
     async def dispose(self) -> None:
         if self.write_engine is not None:

@@ -30,6 +30,7 @@ from storage.models import Message
 
 BATCH = 5000  # one write transaction per batch: big enough to amortise, small enough to not stall
 MAX_REPORTED = 20
+_WRITTEN = ("conversations", "messages", "waiting_periods")  # the tables an import grows
 
 
 @dataclass
@@ -90,13 +91,19 @@ async def import_file(
             select(func.count()).select_from(Message).where(Message.source == source)
         )
 
+    analyzed = int(before or 0)  # messages the planner's statistics last saw
+
     async def flush() -> None:
+        nonlocal analyzed
         if batch:
             result = await ingest(rt.db, batch, rt.rules)
             report.imported += len(batch)
             report.conversations.update(result.conversations)
             batch.clear()
             gc.collect(1)  # whatever cycles the batch left (see _young_collections_paused)
+            if report.imported >= analyzed:  # the tables doubled: a few ANALYZEs per import
+                await rt.db.refresh_statistics(_WRITTEN)
+                analyzed = 2 * (int(before or 0) + report.imported)
         if progress is not None and task is not None:
             progress.update(task, completed=read)
 
