@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import text as sql
 
 import bot.cli.importer as importer
 from bot.app import Runtime
@@ -79,3 +80,31 @@ def test_each_author_is_resolved_once() -> None:
     got = [remembered(a) for a in ("U1", "x", "U1", "x", "U1")]
     assert got == ["alice", None, "alice", None, "alice"]
     assert asked == ["U1", "x"]
+
+
+async def test_statistics_refreshed_as_the_tables_double(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the tables an import grows are analysed after the first batch and each
+    time they double since (stale statistics made the key lookups scan); SQLite needs none."""
+    analysed: list[tuple[str, ...]] = []
+    refresh = rt.db.refresh_statistics
+
+    async def counting(tables: Any) -> None:
+        analysed.append(tuple(tables))
+        await refresh(tables)
+
+    monkeypatch.setattr(rt.db, "refresh_statistics", counting)
+    monkeypatch.setattr(importer, "BATCH", 2)
+    text = "".join(line(n) for n in range(1, 19))  # 9 batches of 2
+    report = await importer.import_file(rt, io.StringIO(text), "bulk", "import")
+    assert report.new == 18
+    assert len(analysed) == 4  # with 2 messages stored (from none), then 4, 8 and 16
+    assert set(analysed[0]) == {"conversations", "messages", "waiting_periods"}
+    if rt.db.is_sqlite:
+        return
+    async with rt.db.read() as session:
+        last = await session.scalar(
+            sql("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'conversations'")
+        )
+    assert last is not None
