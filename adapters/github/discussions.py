@@ -105,7 +105,7 @@ def _authored(node: Mapping[str, object]) -> Iterator[Mapping[str, object]]:
 
 
 def _author(node: Mapping[str, object]) -> Mapping[str, object]:
-    """GraphQL's author shape as the REST ``user`` shape ``_side`` reads; deleted users are
+    """GraphQL's author shape as the REST ``user`` shape ``Authors.side`` reads; deleted users are
     ``null`` (GitHub shows them as "ghost")."""
     raw = node.get("author")
     author = obj(raw) if raw is not None else {"login": "ghost"}

@@ -9,11 +9,9 @@ A source without a cursor starts ``backfill`` ago (default 7 days).
 
 A conversation is an issue (thread = its number, channel = the repository). The opening post
 and comments of people outside the team are customer messages; maintainers' comments answer.
-Maintainers are team members by ``github`` login, the token's own account, and — with
-``maintainers: collaborators`` — the repository's collaborators (plus authors GitHub marks
-OWNER/MEMBER/COLLABORATOR). Bots are ignored. Pull requests are skipped unless
-``pull_requests: true``. Discussions (GraphQL) with ``discussions: true``: see
-``adapters.github.discussions``.
+Who counts as a maintainer, and who closed an issue: see ``adapters.github.authors``. Pull
+requests are skipped unless ``pull_requests: true``. Discussions (GraphQL) with
+``discussions: true``: see ``adapters.github.discussions``.
 
 Closing ends the waiting period: it is stored as a synthetic *team* message
 ``closed:{number}:{epoch}`` at ``closed_at``, by whoever closed it (``closed_by``). Being a
@@ -27,12 +25,13 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import httpx
 
 from adapters.github import discussions
 from adapters.github.api import GitHubAPI
+from adapters.github.authors import Authors
 from adapters.github.marks import Mark, iso, load
 from bot.config import Config, Source
 from bot.domain.durations import parse_duration
@@ -50,8 +49,6 @@ log = logging.getLogger("nudgebot.github")
 PAGE = 100
 MAX_SAME_SECOND_PAGES = 10
 MAX_SEEN = 1000
-COLLABORATORS_REFRESH = timedelta(hours=1)
-MAINTAINER_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 _ISSUE_URL = re.compile(r"/issues/(\d+)$")
 
 
@@ -69,14 +66,13 @@ class GitHubPoller:
         self.now = now
         self.page = page
         self.pull_requests = bool(source.extra.get("pull_requests", False))
-        self.collaborators_mode = source.extra.get("maintainers", "team") == "collaborators"
         self.backfill = parse_duration(str(source.extra.get("backfill", "7d")))
         self.with_discussions = bool(source.extra.get("discussions", False))
-        self._login: str | None = None  # the token's account; "" when it cannot be known
-        self._collaborators: frozenset[str] = frozenset()
-        self._collaborators_at: datetime | None = None
+        self.authors = Authors(
+            self.api, config, now, source=self.source, repo=self.repo,
+            collaborators=source.extra.get("maintainers", "team") == "collaborators",
+        )  # fmt: skip
         self._is_pr = Recent()  # issue number -> "1" | "0"
-        self._closers = Recent()  # "number@closed_at" -> login ("" unknown)
         self._posted = Recent()  # "comment:id" we posted -> member
         # An issue comes back on every update (its updated_at moves with each comment): its
         # opening post and closing are handed over once per process. Ids enter ``_handed``
@@ -84,60 +80,6 @@ class GitHubPoller:
         self._handed = Recent(50_000)
         self._pending: list[str] = []
         self._last_cursor: str | None = None
-
-    # -- who is who ------------------------------------------------------------------------
-
-    async def _own(self, client: httpx.AsyncClient) -> None:
-        if self._login is not None:
-            return
-        try:
-            self._login = string(obj((await self.api.get(client, self.base + "/user"))[0]), "login")
-        except PollError as exc:
-            if not exc.permanent:
-                raise
-            self._login = ""  # e.g. a GitHub App token: fine, replies are tracked by id
-        except BadItem:
-            self._login = ""
-
-    async def _refresh_collaborators(self, client: httpx.AsyncClient) -> None:
-        now = self.now()
-        if not self.collaborators_mode or (
-            self._collaborators_at is not None
-            and now - self._collaborators_at < COLLABORATORS_REFRESH
-        ):
-            return
-        logins: set[str] = set()
-        url: str | None = f"{self.base}/repos/{self.repo}/collaborators"
-        params: dict[str, str] | None = {"per_page": "100"}
-        try:
-            for _ in range(20):
-                if url is None:
-                    break
-                data, links = await self.api.get(client, url, params)
-                for raw in arr(data):
-                    try:
-                        logins.add(string(obj(raw), "login").lower())
-                    except BadItem:
-                        continue
-                url, params = self.api.next(links), None
-        except PollError as exc:
-            if not exc.permanent:
-                raise
-            log.warning("%s: cannot list collaborators (%s); using GitHub's author "
-                        "association only", self.source, exc)  # fmt: skip
-        self._collaborators, self._collaborators_at = frozenset(logins), now
-
-    def _side(self, user: Mapping[str, object], association: str) -> tuple[bool, str | None] | None:
-        """(is_team, person) of an author, or None for bots."""
-        login = string(user, "login")
-        person = self.config.person_by_platform("github", login)
-        ours = bool(self._login) and login.lower() == (self._login or "").lower()
-        if string(user, "type", "User") == "Bot" and not ours and person is None:
-            return None
-        maintainer = self.collaborators_mode and (
-            login.lower() in self._collaborators or association in MAINTAINER_ASSOCIATIONS
-        )
-        return (ours or person is not None or maintainer, person)
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -148,8 +90,8 @@ class GitHubPoller:
         self._pending = []
         state = load(cursor, self.source)
         self.api.pause = None
-        await self._own(client)
-        await self._refresh_collaborators(client)
+        await self.authors.own(client)
+        await self.authors.refresh_collaborators(client)
         start = iso(self.now() - self.backfill)
         repo = f"{self.base}/repos/{self.repo}"
         messages: list[InboundMessage] = []
@@ -193,7 +135,7 @@ class GitHubPoller:
         for node in walked.nodes:
             try:
                 found = discussions.messages(node, source=self.source, repo=self.repo,
-                                             side=self._side)  # fmt: skip
+                                             side=self.authors.side)  # fmt: skip
             except BadItem as exc:
                 log.warning("%s: skipped a malformed discussion: %s", self.source, exc)
                 continue
@@ -259,7 +201,7 @@ class GitHubPoller:
         out: list[InboundMessage] = []
         url = string(issue, "html_url", "")
         user = obj(issue.get("user"), "user")
-        side = self._side(user, string(issue, "author_association", ""))
+        side = self.authors.side(user, string(issue, "author_association", ""))
         opening = f"issue:{number}"
         if side is not None and opening not in self._handed:
             title, body = string(issue, "title", ""), string(issue, "body", "")
@@ -274,7 +216,7 @@ class GitHubPoller:
         closing = f"closed:{number}:{int(closed_at.timestamp())}" if closed_at else ""
         state = string(issue, "state", "open")
         if state == "closed" and closed_at is not None and closing not in self._handed:
-            closer = await self._closer(client, issue, number, closed_at)
+            closer = await self.authors.closer(client, issue, number, closed_at)
             reason = (opt_string(issue, "state_reason") or "completed").replace("_", " ")
             self._pending.append(closing)
             out.append(InboundMessage(
@@ -284,25 +226,6 @@ class GitHubPoller:
                 person=self.config.person_by_platform("github", closer) if closer else None,
             ))  # fmt: skip
         return out
-
-    async def _closer(
-        self, client: httpx.AsyncClient, issue: Mapping[str, object], number: str, at: datetime
-    ) -> str:
-        key = f"{number}@{int(at.timestamp())}"
-        if isinstance(issue.get("closed_by"), Mapping):
-            self._closers[key] = string(obj(issue["closed_by"]), "login")
-        if key not in self._closers:  # the list endpoint leaves closed_by out: ask the issue
-            try:
-                data, _ = await self.api.get(
-                    client, f"{self.base}/repos/{self.repo}/issues/{number}"
-                )
-                by = obj(data).get("closed_by")
-                self._closers[key] = string(obj(by), "login") if isinstance(by, Mapping) else ""
-            except PollError as exc:
-                if not exc.permanent:
-                    raise
-                self._closers[key] = ""
-        return self._closers[key]
 
     async def _is_pull_request(self, client: httpx.AsyncClient, number: str) -> bool:
         if number not in self._is_pr:
@@ -328,7 +251,7 @@ class GitHubPoller:
         if not self.pull_requests and await self._is_pull_request(client, number):
             return None
         user = obj(comment.get("user"), "user")
-        side = self._side(user, string(comment, "author_association", ""))
+        side = self.authors.side(user, string(comment, "author_association", ""))
         if side is None:
             return None
         ref = f"comment:{cid}"

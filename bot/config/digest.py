@@ -9,7 +9,8 @@ from __future__ import annotations
 from bot.config import fields
 from bot.config.errors import Issues
 from bot.config.models import DigestSettings
-from bot.domain.rotation import RotationError, parse_handoff
+from bot.domain.rotation import parse_handoff
+from bot.domain.turns import RotationError
 
 DIGEST_KEYS = ("at", "enabled")
 _FIX = "write e.g. at: Mon 09:00 (a weekday and a time, in each owner's time zone)"

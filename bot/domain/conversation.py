@@ -160,11 +160,10 @@ def compute_state(
     actions: Iterable[Action] = (),
     closing_words: Sequence[str] = DEFAULT_CLOSING_WORDS,
 ) -> ConversationState:
-    unique: dict[str, MessageFact] = {}
-    for m in messages:
-        unique[m.message_id] = m  # duplicates carry the same id; deleted ones drop below
+    # Duplicates carry the same id; deleted ones drop here.
+    unique = {m.message_id: m for m in messages}
     facts: list[MessageFact | Action] = [m for m in unique.values() if not m.deleted]
-    closings = [a for a in set(actions) if a.kind is ActionKind.NOT_NEEDED]
+    closings = [a for a in set(actions) if a.kind is ActionKind.NOT_NEEDED] if actions else []
     if closings:
         facts.extend(closings)
         facts.sort(key=_sort_key)

@@ -23,57 +23,25 @@ made after the last slot restarts the interval: a snooze puts the next slot exac
 end; a claim gives the claimer ``remind_every`` of peace (a claim before the due time keeps
 the due time). Cancelled nudges (snoozed, re-planned after a config change) are not history:
 their slot is planned again under a new sequence number.
+
+This module holds the waiting period, the planning and what it yields; what the ladder is
+given (policy, reachable targets, planned history) is in ``bot.domain.ladder_inputs``.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot.domain.clock import BusinessClock
 from bot.domain.durations import parse_positive_duration
+from bot.domain.ladder_inputs import LadderPolicy, People, Planned, Target, Track
 from bot.domain.ports import Step
-from bot.domain.routing import Route
 
 # Catch-up after downtime coalesces missed reminders; this bounds one planning call anyway.
 MAX_SLOTS_PER_CALL = 16
 NOBODY = "-"  # recipient key of a placeholder that reached nobody
-
-
-class Track(enum.StrEnum):
-    RESPONSIBLE = "responsible"
-    ESCALATION = "escalation"
-
-
-@dataclass(frozen=True)
-class Target:
-    """Someone a slot can reach: a person (``key`` ``person:ID``) or a channel."""
-
-    key: str
-    person: str | None = None
-    always: bool = False  # reachable at any hour (on call, a channel)
-
-    @classmethod
-    def of(cls, person: str, *, always: bool = False) -> Target:
-        return cls(f"person:{person}", person, always)
-
-
-@dataclass(frozen=True)
-class EscalateTo:
-    kind: str  # owner | rotation | person | slack-channel
-    target: str | None = None
-
-
-@dataclass(frozen=True)
-class LadderPolicy:
-    clock: BusinessClock
-    remind_every: timedelta | None = None
-    escalate_after: timedelta | None = None
-    escalate_to: EscalateTo | None = None
 
 
 @dataclass(frozen=True)
@@ -86,24 +54,6 @@ class PeriodFacts:
     claimed_at: datetime | None = None
     snoozed_until: datetime | None = None
     snoozed_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Planned:
-    """A nudge already in the outbox for this period, in any state."""
-
-    track: Track
-    seq: int
-    recipient: str
-    slot_at: datetime
-    not_before: datetime
-    created_at: datetime
-    live: bool = True  # False once cancelled
-    placeholder: bool = False  # merged or nobody: records the slot, sends nothing
-
-    @property
-    def effective(self) -> datetime:
-        return max(self.not_before, self.created_at)
 
 
 @dataclass(frozen=True)
@@ -120,19 +70,6 @@ class Slot:
     seq: int
     at: datetime
     deliveries: tuple[Delivery, ...]
-
-
-class People(Protocol):
-    """Config-bound answers about people for one conversation (its source and claim)."""
-
-    def route(self, at: datetime) -> Route: ...
-
-    def available_from(self, person: str, at: datetime) -> datetime:
-        """``at`` when the person may be nudged then (in hours or on call), else their next
-        opening."""
-        ...
-
-    def escalation(self, to: EscalateTo, at: datetime) -> tuple[Target, ...]: ...
 
 
 def _live(history: Sequence[Planned], track: Track) -> list[Planned]:

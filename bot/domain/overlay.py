@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.rotation import (
-    Override,
+from bot.domain.rotation import Override
+from bot.domain.turns import (
     RotationError,
     Schedule,
     Span,

@@ -22,40 +22,28 @@ A ``WeeklyRotation`` hands the pager from member to member in order:
 ``turns(start, end)`` tiles [start, end) with whole effective turns, stretches with nobody on
 call being Turns of person None clipped to the window; ``next_turn(at)`` is the first later
 turn of someone other than whoever is on call at ``at``. All returned datetimes are aware UTC.
+
+This module holds the rotation itself and its overrides; ``Turn``, ``RotationError`` and the
+layering of spans into turns are shared with the other schedule kinds, in ``bot.domain.turns``.
 """
 
 from __future__ import annotations
 
-import heapq
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from itertools import pairwise
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.domain.durations import DurationError, parse_duration
+from bot.domain.turns import RotationError, Span, Turn, find_next_turn, layered_at, layered_turns
 
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _HANDOFF = re.compile(r"^\s*(?:([a-z]+)\s+)?(\d{1,2}):(\d{2})\s*$", re.IGNORECASE)
 # A window may hold at most this many turns: protects callers from a 1s shift over a year.
 MAX_TURNS = 20_000
-_TICK = timedelta(microseconds=1)
 # How far past the asked window a turn (or override) is followed to report it whole.
 _REACH = timedelta(days=400)
-
-
-class RotationError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class Turn:
-    person: str | None
-    start: datetime
-    end: datetime
-    override: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,14 +63,6 @@ class Override:
                 f"override for {self.who!r}: 'to' ({self.end.isoformat()}) must be after "
                 f"'from' ({self.start.isoformat()})"
             )
-
-
-class Schedule(Protocol):
-    def on_call(self, at: datetime) -> Turn | None: ...
-
-    def turns(self, start: datetime, end: datetime) -> list[Turn]: ...
-
-    def next_turn(self, at: datetime) -> Turn | None: ...
 
 
 def parse_handoff(text: str) -> tuple[int | None, time]:
@@ -258,126 +238,3 @@ def _to_utc(naive: datetime, tz: ZoneInfo) -> datetime:
 
 def _in_gap(naive: datetime, tz: ZoneInfo) -> bool:
     return _to_utc(naive, tz).astimezone(tz).replace(tzinfo=None) != naive
-
-
-@dataclass(frozen=True)
-class Span:
-    """Someone's claim on a stretch of time; where spans overlap the highest ``rank`` wins."""
-
-    person: str | None
-    start: datetime
-    end: datetime
-    rank: tuple[float | str, ...]
-    override: bool = False
-
-
-@dataclass
-class _Piece:
-    span: Span | None
-    start: datetime
-    end: datetime
-
-
-def _sweep(spans: Sequence[Span], start: datetime, end: datetime) -> list[_Piece]:
-    """Tile [start, end) with the winning span of each stretch (None where nobody is)."""
-    spans = sorted(spans, key=lambda s: s.start)
-    # Ranks are compared once up front so the heap only ever compares integers.
-    order = sorted(range(len(spans)), key=lambda i: spans[i].rank)
-    priority = {i: p for p, i in enumerate(order)}
-    cuts = {start, end}
-    cuts.update(t for s in spans for t in (s.start, s.end) if start < t < end)
-    bounds = sorted(cuts)
-    heap: list[tuple[int, int]] = []
-    pieces: list[_Piece] = []
-    i = 0
-    for a, b in pairwise(bounds):
-        while i < len(spans) and spans[i].start <= a:
-            heapq.heappush(heap, (-priority[i], i))
-            i += 1
-        while heap and spans[heap[0][1]].end <= a:
-            heapq.heappop(heap)
-        winner = spans[heap[0][1]] if heap else None
-        if pieces and pieces[-1].span is winner:
-            pieces[-1].end = b
-        else:
-            pieces.append(_Piece(winner, a, b))
-    return pieces
-
-
-def _layered(
-    spans_between: Callable[[datetime, datetime], Sequence[Span]],
-    start: datetime,
-    end: datetime,
-    reach: timedelta,
-) -> list[_Piece]:
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    if end <= start:
-        raise RotationError(f"empty span: {end.isoformat()} is not after {start.isoformat()}")
-    pieces = _sweep(spans_between(start, end), start, end)
-    # Widen to the edge winners' own spans so those turns come back whole, not cut at the window.
-    first, last = pieces[0].span, pieces[-1].span
-    lo = max(first.start, start - reach) if first else start
-    hi = min(last.end, end + reach) if last else end
-    if (lo, hi) != (start, end):
-        wide = _sweep(spans_between(lo, hi), lo, hi)
-        pieces = [p for p in wide if p.end > start and p.start < end]
-    return pieces
-
-
-def layered_turns(
-    spans_between: Callable[[datetime, datetime], Sequence[Span]],
-    start: datetime,
-    end: datetime,
-    *,
-    reach: timedelta,
-) -> list[Turn]:
-    """Effective turns tiling [start, end).
-
-    Turns come back whole (up to ``reach`` beyond the window); stretches where no span
-    applies are Turns with person None, clipped to the window.
-    """
-    return [
-        Turn(p.span.person, p.start, p.end, p.span.override)
-        if p.span
-        else Turn(None, p.start, p.end)
-        for p in _layered(spans_between, start, end, reach)
-    ]
-
-
-def layered_at(
-    spans_between: Callable[[datetime, datetime], Sequence[Span]],
-    at: datetime,
-    *,
-    reach: timedelta,
-) -> Turn | None:
-    """The effective turn containing ``at``; None where no span applies."""
-    piece = _layered(spans_between, at, at + _TICK, reach)[0]
-    if piece.span is None:
-        return None
-    return Turn(piece.span.person, piece.start, piece.end, piece.span.override)
-
-
-def find_next_turn(
-    schedule: Schedule,
-    at: datetime,
-    *,
-    horizon: timedelta,
-    step: timedelta,
-    begin: datetime | None = None,
-) -> Turn | None:
-    """The first turn after ``at`` whose person is someone, and someone else than now.
-
-    Looks up to ``at + horizon`` in chunks growing to ``step``, from ``begin`` if nothing can
-    change between ``at`` and it. The next turn is usually close, so the first chunk is small.
-    """
-    current = schedule.on_call(at)
-    now = current.person if current else None
-    begin, stop = max(at, begin or at), at + horizon
-    size = step / 16
-    while begin < stop:
-        chunk_end = min(begin + size, stop)
-        for turn in schedule.turns(begin, chunk_end):
-            if turn.person is not None and turn.person != now:
-                return turn
-        begin, size = chunk_end, min(size * 2, step)
-    return None

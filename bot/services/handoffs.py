@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 from bot.config import Config
 from bot.domain.durations import format_duration
 from bot.domain.ports import DeliveryError, Messenger, Recipient
-from bot.domain.rotation import Turn
 from bot.domain.routing import Routing
+from bot.domain.turns import Turn
 from bot.services.oncall import OncallService
 from bot.services.waiting import WaitingRow, list_waiting
 from storage.db import Database

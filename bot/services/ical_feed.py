@@ -25,8 +25,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.config import Config, Rotation
-from bot.domain.ical_schedule import MAX_BYTES, IcalError, IcalSchedule, parse_ical
-from bot.domain.rotation import RotationError
+from bot.domain.ical_limits import IcalError
+from bot.domain.ical_schedule import MAX_BYTES, IcalSchedule, parse_ical
+from bot.domain.turns import RotationError
 
 log = logging.getLogger("nudgebot.oncall")
 FETCH_TIMEOUT = 30.0

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.events import ActionKind, Author, InboundMessage
-from bot.domain.ladder import Track
+from bot.domain.ladder_inputs import Track
 from bot.domain.ports import ActionRequest, ActionResult, DeliveryError, Replier, ReplyTarget
 from bot.domain.ports import Outcome as OutcomeKind
 from bot.services.ingest import Rules, ingest, recompute

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import ladder
-from bot.domain.ladder import Planned, Track
+from bot.domain.ladder_inputs import Planned, Track
 from bot.domain.ports import Outcome as OutcomeKind
 from bot.services.nudge_settings import NudgeSettings
 from storage import nudges_repo as repo

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Config
 from bot.domain.clock import BusinessClock
-from bot.domain.ladder import EscalateTo, LadderPolicy, Target
+from bot.domain.ladder_inputs import EscalateTo, LadderPolicy, Target
 from bot.domain.ports import Recipient
 from bot.domain.routing import Route, Routing
 
@@ -17,7 +17,7 @@ CHANNEL_PREFIX = "slack-channel:"
 
 @dataclass(frozen=True)
 class SourcePeople:
-    """``People`` (bot.domain.ladder) for one source and claim."""
+    """``People`` (bot.domain.ladder_inputs) for one source and claim."""
 
     settings: NudgeSettings
     source: str

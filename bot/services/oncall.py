@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 
 from bot.config import Config
-from bot.domain.ical_schedule import IcalError
-from bot.domain.rotation import RotationError, Schedule, Turn
+from bot.domain.ical_limits import IcalError
+from bot.domain.turns import RotationError, Schedule, Turn
 from bot.services.ical_feed import FeedStatus, IcalFeed, person_resolver
 from bot.services.oncall_schedules import Status, build_schedules
 from bot.services.waiting import iso

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import icalendar
 
-from bot.domain.rotation import Turn
+from bot.domain.turns import Turn
 
 PAST = timedelta(weeks=2)
 AHEAD = timedelta(weeks=12)

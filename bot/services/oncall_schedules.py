@@ -16,7 +16,8 @@ from typing import Any
 from bot.config import Config, Rotation
 from bot.domain.ical_schedule import IcalSchedule
 from bot.domain.overlay import Nobody, Overlaid
-from bot.domain.rotation import Override, RotationError, Schedule, Turn, WeeklyRotation
+from bot.domain.rotation import Override, WeeklyRotation
+from bot.domain.turns import RotationError, Schedule, Turn
 from bot.services.waiting import iso
 from storage.oncall_repo import StoredOverride
 

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.domain.ical_schedule import IcalError, IcalSchedule, candidates, parse_ical
-from bot.domain.rotation import Schedule, Turn
+from bot.domain.ical_limits import IcalError
+from bot.domain.ical_schedule import IcalSchedule, candidates, parse_ical
+from bot.domain.turns import Schedule, Turn
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 ICAL = DATA / "oncall-ical"

@@ -10,14 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.domain.rotation import (
-    Override,
-    RotationError,
-    Schedule,
-    Turn,
-    WeeklyRotation,
-    parse_handoff,
-)
+from bot.domain.rotation import Override, WeeklyRotation, parse_handoff
+from bot.domain.turns import RotationError, Schedule, Turn
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

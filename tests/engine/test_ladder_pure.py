@@ -12,17 +12,8 @@ from hypothesis import strategies as st
 
 from bot.domain.clock import BusinessClock
 from bot.domain.hours import parse_hours
-from bot.domain.ladder import (
-    EscalateTo,
-    LadderPolicy,
-    PeriodFacts,
-    Planned,
-    Target,
-    Track,
-    next_at,
-    plan,
-    snooze_until,
-)
+from bot.domain.ladder import PeriodFacts, next_at, plan, snooze_until
+from bot.domain.ladder_inputs import EscalateTo, LadderPolicy, Planned, Target, Track
 from bot.domain.ports import Step
 from bot.domain.routing import Route
 
