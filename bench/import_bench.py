@@ -101,6 +101,8 @@ class ImportRun:
     waiting: int
     statements: Counter[str]  # SQL statements sent during the timed import, by kind
     rows: Counter[str]  # rows the executemany statements among them carried, by kind
+    # Every row the import wrote, as stored (table -> columns, rows), for the second baseline.
+    stored: dict[str, tuple[list[str], list[tuple[Any, ...]]]] | None = None
 
     @property
     def rate(self) -> float:
@@ -143,11 +145,69 @@ async def _import(url: str, path: Path) -> ImportRun:
     return ImportRun("", report.new, seconds, conversations, int(waiting or 0), statements, rows)
 
 
-def run_import(backend: str, path: Path) -> ImportRun:
+_WRITTEN = ("conversations", "messages", "waiting_periods")  # parents first: foreign keys
+
+
+def _dump(backend: str, url: str) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
+    """Every row of the tables an import writes, as the driver reads them back."""
+    out: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
+    if backend == "sqlite":
+        conn = sqlite_connect(url)
+        try:
+            for table in _WRITTEN:
+                cur = conn.execute(f"SELECT * FROM {table}")
+                out[table] = ([d[0] for d in cur.description], cur.fetchall())
+        finally:
+            conn.close()
+        return out
+    with pg_connect(url) as pg, pg.cursor() as cur:
+        for table in _WRITTEN:
+            cur.execute(f"SELECT * FROM {table}")
+            out[table] = ([d.name for d in cur.description or ()], cur.fetchall())
+    return out
+
+
+def run_import(backend: str, path: Path, keep_rows: bool = False) -> ImportRun:
     with fresh_database(backend) as url:
         run = asyncio.run(_import(url, path))
+        if keep_rows:
+            run.stored = _dump(backend, url)
     run.backend = backend
     return run
+
+
+def raw_insert_all(
+    backend: str, stored: dict[str, tuple[list[str], list[tuple[Any, ...]]]]
+) -> float:
+    """Seconds for one ``executemany`` per table of every row the import wrote (conversations
+    with their computed state, messages, waiting periods), in one transaction: the floor for
+    writing what the import writes, without parsing or computing any of it."""
+    sqlite = backend == "sqlite"
+    mark = "?" if sqlite else "%s"
+    inserts = []
+    for table in _WRITTEN:
+        columns, rows = stored[table]
+        marks = ", ".join([mark] * len(columns))
+        inserts.append((f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows))
+    with fresh_database(backend) as url:
+        if sqlite:
+            conn = sqlite_connect(url)
+            try:
+                start = time.perf_counter()
+                conn.execute("BEGIN IMMEDIATE")
+                for sql, rows in inserts:
+                    conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+                return time.perf_counter() - start
+            finally:
+                conn.close()
+        with pg_connect(url) as pg:
+            start = time.perf_counter()
+            with pg.cursor() as cur:
+                for sql, rows in inserts:
+                    cur.executemany(sql, rows)
+            pg.commit()
+            return time.perf_counter() - start
 
 
 def profile_import(path: Path, top: int = 15) -> str:
