@@ -117,6 +117,8 @@ class Database:
     engine: AsyncEngine
     url: str
     write_engine: AsyncEngine | None = field(default=None)
+    # The session holding this process's poll locks (storage.cursors_repo), on first use.
+    lock_session: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def is_sqlite(self) -> bool:

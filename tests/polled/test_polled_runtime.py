@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from bot.domain.polling import BadResponse
 from bot.services.polling import PolledSource
@@ -263,6 +264,46 @@ async def test_lock_is_always_granted_on_sqlite_and_exclusive_on_postgresql(db_u
         assert await other.acquire()  # a lock per source
         await other.release()
         await b.release()
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="advisory locks: PostgreSQL only")
+async def test_every_poll_lock_of_a_process_shares_one_session(db_url: str) -> None:
+    """More polled sources than the pool has connections: one session holds all their locks,
+    requests still get connections, a lost session loses every lock (another replica takes
+    them), and releasing the last one leaves no connection behind."""
+    first, second = connect(db_url), connect(db_url)
+    count = 25  # the pool holds 10 + 10
+
+    async def holders() -> list[int]:
+        async with second.read() as session:
+            found = await session.execute(
+                text("SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory'")
+            )
+            return [pid for (pid,) in found]
+
+    try:
+        mine = [SourceLock(first, f"source-{n}") for n in range(count)]
+        assert all([await lock.acquire() for lock in mine])
+        assert len(await holders()) == 1
+        async with asyncio.timeout(5):  # the pool is not starved
+            async with first.read() as session:
+                assert await session.scalar(text("SELECT 1")) == 1
+        theirs = [SourceLock(second, f"source-{n}") for n in range(count)]
+        assert not any([await lock.acquire() for lock in theirs])
+
+        [pid] = await holders()
+        async with second.read() as session:
+            await session.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        assert not any([await lock.check() for lock in mine])
+        assert all([await lock.acquire() for lock in theirs])  # the other replica takes over
+
+        for lock in theirs:
+            await lock.release()
+        assert await holders() == []
+        assert second.lock_session is not None and second.lock_session.held == 0
     finally:
         await first.dispose()
         await second.dispose()
