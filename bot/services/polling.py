@@ -47,6 +47,9 @@ DEFAULT_EVERY = 60.0
 LOCK_RETRY = 30.0
 MAX_PAGES = 100  # consecutive "more" pages before a regular pause (a server always "full")
 MAX_BACKOFF = 900.0
+# One poll, all its requests: the client's timeouts bound each read, so a server trickling a
+# byte at a time could otherwise hold its source (only its own: each polls in its own task).
+POLL_DEADLINE = 120.0
 
 
 class SourcePoller(Protocol):
@@ -94,6 +97,7 @@ class PolledSource:
         lock: SourceLock | None = None,
         lock_retry: float = LOCK_RETRY,
         backoff_cap: float | None = None,
+        deadline: float = POLL_DEADLINE,
     ) -> None:
         self.poller = poller
         self.client = client
@@ -106,6 +110,7 @@ class PolledSource:
         self.lock = lock if lock is not None else SourceLock(db, poller.source)
         self.lock_retry = lock_retry
         self.backoff_cap = backoff_cap or min(max(self.every * 10, 60.0), MAX_BACKOFF)
+        self.deadline = deadline
         self.status = PollStatus()
         self._pages = 0
         self._task: asyncio.Task[None] | None = None
@@ -138,7 +143,11 @@ class PolledSource:
         """One poll: fetch, store, save the cursor. Returns the seconds until the next one."""
         try:
             cursor = await load_cursor(self.db, self.source)
-            result = await self.poller.poll(self.client, cursor)
+            try:
+                async with asyncio.timeout(self.deadline):
+                    result = await self.poller.poll(self.client, cursor)
+            except TimeoutError:
+                raise PollError(f"no complete answer within {self.deadline:g}s") from None
             if result.messages:
                 await self.ingest(result.messages)
             if result.cursor is not None and result.cursor != cursor:

@@ -157,6 +157,32 @@ async def test_backoff_jitter_comes_from_the_injected_random_source(
     assert delays == [2.5, 10.0, 10.0, 40.0]
 
 
+async def test_a_poll_that_never_completes_is_cut_off_and_backed_off(
+    tmp_path: Path, db_url: str, fakes: tuple[FakeMastodon, FakeGitHub], clock: Clock
+) -> None:
+    """The client's timeouts bound each read; a server trickling bytes would pass them all.
+    The whole poll has a deadline: past it the step fails like any fetch, and backs off."""
+    mastodon, github = fakes
+    async with harness(tmp_path, db_url, two_sources(mastodon, github), clock) as h:
+        source = h.source("fediverse")
+        source.deadline = 0.05
+        real = source.poller.poll
+        stalled = True
+
+        async def trickling(client: httpx.AsyncClient, cursor: str | None) -> object:
+            if stalled:
+                await asyncio.Event().wait()  # never answers in full
+            return await real(client, cursor)
+
+        source.poller.poll = trickling  # type: ignore[method-assign]
+        assert await h.step("fediverse") == 3.75  # the first backoff step (jitter 0.5)
+        assert source.status.failures == 1
+        assert "no complete answer within 0.05s" in (source.status.last_error or "")
+        stalled = False
+        assert await h.step("fediverse") == 60.0  # and back to its rhythm
+        assert source.status.failures == 0
+
+
 async def test_a_poller_bug_is_logged_and_the_loop_goes_on(
     tmp_path: Path,
     db_url: str,
