@@ -120,3 +120,53 @@ async def test_refresh_statistics_analyses_on_postgresql(rt: Runtime) -> None:
     finally:
         async with rt.db.engine.begin() as conn:
             await conn.execute(sql("DROP TABLE analyse_probe"))
+
+
+def _msg(n: int, thread: str) -> str:
+    return json.dumps(
+        {"thread": thread, "id": f"m{n}", "at": f"2026-11-28T10:{n:02d}:00Z",
+         "author": {"id": f"c-{thread}"}, "text": f"message {n}"}
+    ) + "\n"  # fmt: skip
+
+
+async def test_threads_going_on_at_a_cut_are_carried_into_the_next_batch(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread still going on at a batch's end is written whole with the next batch, not
+    in two halves (the second half would read the first back and rewrite it)."""
+    import bot.services.ingest as ingest_service
+
+    recomputed: list[int] = []
+    real = ingest_service._recompute
+
+    async def counting(session: Any, ids: Any, rules: Any) -> None:
+        recomputed.extend(ids)
+        await real(session, ids, rules)
+
+    monkeypatch.setattr(ingest_service, "_recompute", counting)
+    monkeypatch.setattr(importer, "BATCH", 4)
+    monkeypatch.setattr(importer, "HOLD", 1)
+    # "a" runs across the first cut (after line 4); "b" and "c" end before it.
+    text = "".join(
+        [_msg(1, "b"), _msg(2, "a"), _msg(3, "c"), _msg(4, "a"), _msg(5, "a"), _msg(6, "d")]
+    )
+    report = await importer.import_file(rt, io.StringIO(text), "bulk", "import")
+    assert (report.imported, report.new, len(report.conversations)) == (6, 6, 4)
+    assert recomputed == []  # "a" was never written in two halves
+    async with rt.db.read() as session:
+        stored = await session.execute(
+            sql("SELECT thread, customer_messages FROM conversations ORDER BY thread")
+        )
+        assert [tuple(r) for r in stored] == [("a", 3), ("b", 1), ("c", 1), ("d", 1)]
+
+
+def test_carrying_is_capped_at_half_a_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.webhook.schema import parse_line
+
+    monkeypatch.setattr(importer, "HOLD", 2)
+    batch = [parse_line(_msg(n, "one" if n % 2 else "two"), source="s") for n in range(1, 9)]
+    now, carried = importer._cut(batch)
+    assert (now, carried) == (batch, [])  # both threads are recent: everything goes now
+    batch = [parse_line(_msg(n, "old" if n < 7 else "new"), source="s") for n in range(1, 9)]
+    now, carried = importer._cut(batch)
+    assert [m.message_id for m in carried] == ["m7", "m8"] and len(now) == 6
