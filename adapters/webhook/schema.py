@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from bot.domain.events import Author, InboundMessage
 
 PersonResolver = Callable[[str], str | None]
@@ -228,6 +230,21 @@ def line_parser(
     """``parse_line`` with its options bound once, for the per-line loop of a bulk import."""
 
     def parse(line: str | bytes) -> InboundMessage:
+        # orjson reads a line in half the time of json's C scanner (1.4 against 2.7 µs, ~4 %
+        # of an import), but not always as json.loads does: integers past 64 bits become
+        # floats, 1e400 is refused. So it serves only the fast path, which takes nothing but
+        # strings and booleans (read alike by both); any other line is read again by json,
+        # and the detailed validator and every error see json.loads's reading.
+        if type(line) is str and line[:1] == "{":
+            try:
+                obj = orjson.loads(line)
+            except (orjson.JSONDecodeError, RecursionError):
+                pass
+            else:
+                if type(obj) is dict:
+                    message = _fast_message(obj, source, platform, resolve)
+                    if message is not None:
+                        return message
         obj = _decode(line)
         if type(obj) is dict:
             message = _fast_message(obj, source, platform, resolve)

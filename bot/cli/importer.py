@@ -110,14 +110,17 @@ async def import_file(
 
     analyzed = int(before or 0)  # messages the planner's statistics last saw
 
+    full = BATCH  # lines that make a batch: BATCH new ones after those carried over
+
     async def flush(last: bool = False) -> None:
-        nonlocal analyzed
+        nonlocal analyzed, full
         if batch:
             now, carried = (batch, []) if last else _cut(batch)
             result = await ingest(rt.db, now, rt.rules)
             report.imported += len(now)
             report.conversations.update(result.conversations)
             batch[:] = carried
+            full = BATCH + len(carried)
             gc.collect(1)  # whatever cycles the batch left (see _young_collections_paused)
             if report.imported >= analyzed:  # the tables doubled: a few ANALYZEs per import
                 await rt.db.refresh_statistics(_WRITTEN)
@@ -142,7 +145,7 @@ async def import_file(
             except SchemaError as exc:
                 report.bad.append((number, str(exc)))
                 continue
-            if len(batch) >= BATCH:
+            if len(batch) >= full:
                 await flush()
         await flush(last=True)
     report.lines = count

@@ -93,6 +93,10 @@ class ConversationState:
     broadcasts: int  # team messages in a conversation no customer ever spoke in
     team_messages: int
     customer_messages: int
+    last_text: str = ""  # of the latest message not deleted
+    # The thread's link: its first message's (not deleted, else any), whatever message
+    # happened to arrive first.
+    url: str = ""
 
     @property
     def waiting_since(self) -> datetime | None:
@@ -177,6 +181,7 @@ def compute_state(
     replies = team_messages = customer_messages = 0
     team_before_customer = 0
     ended_once = False
+    last_text = url = ""
     for f in facts:
         if isinstance(f, Action):
             if current is not None:
@@ -185,6 +190,9 @@ def compute_state(
                 ended_once = True
             continue
         last_message_at = f.at
+        last_text = f.text
+        if not url:
+            url = f.url
         if f.is_team:
             team_messages += 1
             last_team_at = f.at
@@ -207,23 +215,17 @@ def compute_state(
         after_answer = ended_once or team_before_customer > 0
         if after_answer and is_closing(f.text, closing_words):
             continue
-        current = Period(started_at=f.at, first_message_id=f.message_id)
+        current = Period(f.at, f.message_id)
     if current is not None:
         periods.append(current)
+    if not url:  # no message left standing has a link: a deleted one's will do
+        url = next((m.url for m in sorted(unique.values(), key=_BY_TIME) if m.url), "")
     return ConversationState(
-        periods=tuple(periods),
-        started_at=started_at,
-        first_response_at=first_response_at,
-        first_responder=first_responder,
-        customer_id=customer_id,
-        customer_name=customer_name,
-        last_message_at=last_message_at,
-        last_team_at=last_team_at,
-        replies=replies,
-        broadcasts=team_messages if customer_messages == 0 else 0,
-        team_messages=team_messages,
-        customer_messages=customer_messages,
-    )
+        tuple(periods), started_at, first_response_at, first_responder, customer_id,
+        customer_name, last_message_at, last_team_at, replies,
+        team_messages if customer_messages == 0 else 0, team_messages, customer_messages,
+        last_text, url,
+    )  # fmt: skip
 
 
 def _close(p: Period, at: datetime, reason: str, by: str | None, msg: str | None) -> Period:

@@ -6,7 +6,6 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import attrgetter
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +30,6 @@ RecomputeHook = Callable[[AsyncSession, Sequence[int], Sequence[datetime]], Awai
 # (source, waiting since, due at) -> next_nudge_at of a conversation with no history yet
 FirstNudgeFn = Callable[[str, datetime, datetime], datetime | None]
 _LAST_TEXT = 500
-_BY_TIME = attrgetter("at", "message_id")
 
 
 def _no_due(_source: str, _since: datetime) -> datetime | None:
@@ -87,14 +85,8 @@ def _message_row(m: InboundMessage, conversation_id: int) -> dict[str, object]:
 
 
 def conversation_row(
-    cid: int,
-    version: int,
-    state: ConversationState,
-    facts: Sequence[MessageFact],
-    due: datetime | None,
+    cid: int, version: int, state: ConversationState, due: datetime | None
 ) -> dict[str, object]:
-    ordered = sorted(facts, key=_BY_TIME)
-    live = [f for f in ordered if not f.deleted]
     period = state.current_period
     row: dict[str, object] = {
         "id": cid,
@@ -106,7 +98,8 @@ def conversation_row(
         # engine's hook moves it otherwise (new conversations: Rules.first_nudge).
         "next_nudge_at": due,
         "last_message_at": state.last_message_at,
-        "last_text": live[-1].text[:_LAST_TEXT] if live else "",
+        "last_text": state.last_text[:_LAST_TEXT],
+        "url": state.url,
         "first_response_at": state.first_response_at,
         "first_responder": state.first_responder,
         "customer_id": state.customer_id,
@@ -115,9 +108,6 @@ def conversation_row(
         "team_messages": state.team_messages,
         "version": version + 1,
     }
-    # The thread's link is its first message's, whatever message happened to arrive first.
-    urls = [f.url for f in live if f.url] or [f.url for f in ordered if f.url]
-    row["url"] = urls[0] if urls else ""
     return row
 
 
@@ -145,7 +135,7 @@ async def _recompute(session: AsyncSession, ids: Sequence[int], rules: Rules) ->
         source, version, _claimed = meta[cid]
         state = compute_state(facts.get(cid, ()), actions.get(cid, ()), rules.closing_words)
         period_rows, due = _period_rows(cid, source, state, rules)
-        rows.append(conversation_row(cid, version, state, facts.get(cid, ()), due))
+        rows.append(conversation_row(cid, version, state, due))
         periods[cid] = period_rows
         sources[cid] = source
     await save_states(session, rows, periods, sources)
@@ -181,7 +171,7 @@ async def ingest(db: Database, messages: Sequence[InboundMessage], rules: Rules)
         for k in fresh:
             first = threads[k][0]
             period_rows, due = _period_rows(0, k[0], states[k], rules)
-            row = conversation_row(0, 0, states[k], facts[k], due)
+            row = conversation_row(0, 0, states[k], due)
             del row["id"]
             since = states[k].waiting_since
             if since is not None and due is not None:

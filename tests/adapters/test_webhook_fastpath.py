@@ -193,3 +193,43 @@ def test_line_parser_is_parse_line(line: str) -> None:
     assert outcome(bound) == outcome(
         lambda x: parse_line(x, source="website", platform="import", resolve=PEOPLE.get)
     )
+
+
+def _by_json(line: str) -> Any:
+    """What a line means read by json.loads and the detailed validator alone."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        return f"|not valid JSON ({exc.__class__.__name__})"
+    try:
+        return _checked_message(obj, "website", "import", PEOPLE.get)
+    except SchemaError as exc:
+        return f"{exc.field}|{exc}"
+
+
+numbers_in_fields = st.builds(
+    lambda obj, key, number: json.dumps({**obj, key: number}),
+    messages(),
+    st.sampled_from(["id", "thread", "team", "text", "extra"]),
+    st.one_of(
+        st.integers(min_value=-(2**80), max_value=2**80),
+        st.sampled_from([1e400, -1e400, 2**64, -(2**63) - 1, 0.5]),
+    ),
+)
+
+
+@settings(FUZZ, max_examples=400)
+@given(st.one_of(lines, numbers_in_fields))
+@example('{"thread": "t", "id": 123456789012345678901234567890, "at": "2026-11-28T10:00:00Z", '
+         '"author": {"id": "c"}}')  # fmt: skip
+@example('{"thread": "t", "id": "m", "at": "2026-11-28T10:00:00Z", "author": {"id": "c"}, '
+         '"x": 1e400}')  # fmt: skip
+def test_the_line_parser_reads_lines_as_json_loads_does(line: str) -> None:
+    """The line parser tries orjson first (faster), which reads integers past 64 bits as
+    floats and refuses 1e400; whatever it makes of a line must be json.loads's reading."""
+    bound = line_parser(source="website", platform="import", resolve=PEOPLE.get)
+    try:
+        got: Any = bound(line)
+    except SchemaError as exc:
+        got = f"{exc.field}|{exc}"
+    assert got == _by_json(line)

@@ -461,3 +461,16 @@ def test_state_invariants(case: _Case) -> None:
         # Nobody from the team spoke yet: the first customer message opens, whatever it says.
         assert s.periods
         assert s.periods[0].first_message_id == live[0].message_id
+
+
+def test_last_text_and_link_come_from_the_messages_left_standing() -> None:
+    def linked(mid: str, minute: float, url: str, deleted: bool = False) -> MessageFact:
+        return MessageFact(mid, t(minute), False, "cust-9", None, f"text {mid}", deleted,
+                           "", url)  # fmt: skip
+
+    state = compute_state([linked("m2", 2, "u2"), linked("m1", 1, ""), linked("m3", 3, "u3")])
+    assert (state.last_text, state.url) == ("text m3", "u2")  # the first message with a link
+    state = compute_state([linked("m1", 1, "u1", deleted=True), linked("m2", 2, ""),
+                           linked("m3", 3, "", deleted=True)])  # fmt: skip
+    assert (state.last_text, state.url) == ("text m2", "u1")  # a deleted one's link will do
+    assert compute_state([]).last_text == compute_state([]).url == ""
