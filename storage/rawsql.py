@@ -68,8 +68,12 @@ def _naive(value: datetime) -> datetime:
 def _time_text(value: datetime | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is UTC:  # the common case: "+00:00" cut off is the naive UTC text
-        return value.isoformat(" ", "microseconds")[:-6]
+    if value.tzinfo is UTC:  # the common case; formatted by hand: isoformat() asks the
+        # zone for its offset first (0.97 against 0.65 µs, once per distinct time written)
+        return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 - f-string: 1.4 µs
+            value.year, value.month, value.day,
+            value.hour, value.minute, value.second, value.microsecond,
+        )  # fmt: skip
     return _naive(value).isoformat(" ", "microseconds")
 
 

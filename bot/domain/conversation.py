@@ -200,10 +200,11 @@ def compute_state(
                 team_before_customer += 1
                 continue
             replies += 1
+            who = f.person or f.author_id  # MessageFact.who, without a property call
             if first_response_at is None:
-                first_response_at, first_responder = f.at, f.who
+                first_response_at, first_responder = f.at, who
             if current is not None:
-                periods.append(_close(current, f.at, "reply", f.who, f.message_id))
+                periods.append(_close(current, f.at, "reply", who, f.message_id))
                 current = None
             ended_once = True
             continue

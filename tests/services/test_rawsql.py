@@ -111,3 +111,17 @@ async def test_member_and_update_by_id(db: Database) -> None:
             await session.execute(select(Conversation.next_nudge_at, Conversation.version))
         ).one()
     assert tuple(row) == (later, 7)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_utc_times_are_written_as_sqlalchemy_writes_them_on_sqlite(at: datetime) -> None:
+    """The UTC shortcut in ``_time_text`` formats by hand; SQLAlchemy's SQLite DATETIME
+    bind processor (of the naive UTC time, as ``UTCDateTime`` binds it) is the reference."""
+    from sqlalchemy.dialects import sqlite
+
+    from storage.rawsql import _time_text
+
+    bind = sqlite.DATETIME().bind_processor(sqlite.dialect())  # type: ignore[no-untyped-call]
+    assert bind is not None
+    assert _time_text(at) == bind(at.replace(tzinfo=None))
