@@ -32,6 +32,7 @@ BATCH = 5000  # one write transaction per batch: big enough to amortise, small e
 HOLD = 1000  # lines at a batch's end whose threads are carried into the next batch (_cut)
 MAX_REPORTED = 20
 _WRITTEN = ("conversations", "messages", "waiting_periods")  # the tables an import grows
+_COLLECT_EVERY = 8  # batches between two collections of the young generations
 
 
 @dataclass
@@ -82,13 +83,15 @@ def _young_collections_paused() -> Iterator[None]:
     An import allocates millions of short-lived records, freed by reference counting as each
     batch is written; the collector ran every 700 allocations all the same, walking them and
     every young object around them: 35 % of an import's CPU (measured: 14,300 → 21,900 msg/s
-    with it off). Cycles a batch leaves behind are collected after it (``flush``).
+    with it off). The cycles batches leave behind (sessions, transactions) are collected
+    every few batches (``flush``) and when the import ends.
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.collect(1)
         if enabled:
             gc.enable()
 
@@ -111,9 +114,10 @@ async def import_file(
     analyzed = int(before or 0)  # messages the planner's statistics last saw
 
     full = BATCH  # lines that make a batch: BATCH new ones after those carried over
+    flushes = 0
 
     async def flush(last: bool = False) -> None:
-        nonlocal analyzed, full
+        nonlocal analyzed, full, flushes
         if batch:
             now, carried = (batch, []) if last else _cut(batch)
             result = await ingest(rt.db, now, rt.rules)
@@ -121,7 +125,9 @@ async def import_file(
             report.conversations.update(result.conversations)
             batch[:] = carried
             full = BATCH + len(carried)
-            gc.collect(1)  # whatever cycles the batch left (see _young_collections_paused)
+            flushes += 1
+            if flushes % _COLLECT_EVERY == 0:  # the cycles batches leave (see below)
+                gc.collect(1)
             if report.imported >= analyzed:  # the tables doubled: a few ANALYZEs per import
                 await rt.db.refresh_statistics(_WRITTEN)
                 analyzed = 2 * (int(before or 0) + report.imported)
