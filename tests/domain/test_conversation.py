@@ -12,8 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain.conversation import (
+    _FILLERS,
     DEFAULT_CLOSING_WORDS,
     ConversationState,
+    _normalise,
     compute_state,
     is_closing,
 )
@@ -474,3 +476,37 @@ def test_last_text_and_link_come_from_the_messages_left_standing() -> None:
                            linked("m3", 3, "", deleted=True)])  # fmt: skip
     assert (state.last_text, state.url) == ("text m2", "u1")  # a deleted one's link will do
     assert compute_state([]).last_text == compute_state([]).url == ""
+
+
+def _is_closing_by_normalising(text: str, closing_words: Sequence[str]) -> bool:
+    """``is_closing`` as first written: normalise, then decide (the reference)."""
+    if not closing_words:
+        return False
+    norm = _normalise(text)
+    if not norm or len(norm) > 40:
+        return False
+    words = {_normalise(w) for w in closing_words if _normalise(w)}
+    if norm in words:
+        return True
+    vocabulary = set(_FILLERS)
+    for w in words:
+        vocabulary.update(w.split())
+    if not all(t in vocabulary for t in norm.split()):
+        return False
+    return any(w in norm.split() or w == norm or f" {w} " in f" {norm} " for w in words)
+
+
+_PIECES = st.sampled_from(
+    ["thanks", "Thank", "you", "OK", "ok", "great", "so", "much", "👍", "🙏", "order", "#42",
+     "help", "ＴＨＡＮＫＳ", "ﬁne", "İ", " ", "  ", "!", "...", ",", "-", "–", "_", "\t", "\n",
+     "\x1c", "é", "e\u0301", "\u00a0"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(_PIECES, max_size=8).map("".join) | st.text(max_size=60),
+    st.sampled_from([DEFAULT_CLOSING_WORDS, ("merci", "ok"), ("thank you",), ()]),
+)
+def test_is_closing_agrees_with_normalising_first(text: str, words: tuple[str, ...]) -> None:
+    assert is_closing(text, words) == _is_closing_by_normalising(text, words)
