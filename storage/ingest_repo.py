@@ -9,15 +9,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.events import Action, ActionKind, MessageFact
 from bot.domain.records import quick_init
 from storage.models import Conversation, Message, WaitingPeriod
-from storage.rawsql import Raw, instant, when
-
-_CHUNK = 500  # keeps IN (...) lists well under SQLite's variable limit
+from storage.rawsql import Raw, chunks, instant, when
 
 
 def _scalar_defaults(table: Table) -> dict[str, Any]:
@@ -38,16 +35,6 @@ _PERIODS = cast(Table, WaitingPeriod.__table__)
 _DEFAULTS = _scalar_defaults(_CONVERSATIONS)
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.bind.dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 async def find_conversations(
     session: AsyncSession, pairs: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:
@@ -58,7 +45,7 @@ async def find_conversations(
     for source, key in pairs:
         by_source[source].append(key)
     for source, keys in by_source.items():
-        for part in _chunks(keys):
+        for part in chunks(keys):
             where, params = raw.member("thread_key", part)
             found = await raw.rows(
                 f"SELECT thread_key, id FROM conversations WHERE source = ? AND {where}",
@@ -103,7 +90,7 @@ async def load_facts(
     raw = await Raw.of(session)
     facts: dict[int, list[MessageFact]] = defaultdict(list)
     actions: dict[int, list[Action]] = defaultdict(list)
-    for part in _chunks(conversation_ids):
+    for part in chunks(conversation_ids):
         where, params = raw.member("conversation_id", part)
         rows = await raw.rows(
             "SELECT conversation_id, message_id, at, is_team, author_id, person, text, deleted, "
@@ -162,7 +149,7 @@ async def save_states(
     """Write recomputed conversation rows (each with ``id``) and replace their periods."""
     raw = await Raw.of(session)
     await raw.update_by_id(_CONVERSATIONS, conversations)
-    for part in _chunks(list(periods)):
+    for part in chunks(list(periods)):
         where, params = raw.member("conversation_id", part)
         await raw.run(f"DELETE FROM waiting_periods WHERE {where}", params)
     await insert_periods(
@@ -176,7 +163,7 @@ async def conversation_meta(
     """source, version and claimed_by of each conversation."""
     raw = await Raw.of(session)
     out: dict[int, tuple[str, int, str | None]] = {}
-    for part in _chunks(ids):
+    for part in chunks(ids):
         where, params = raw.member("id", part)
         rows = await raw.rows(
             f"SELECT id, source, version, claimed_by FROM conversations WHERE {where}", params

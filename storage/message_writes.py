@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.events import Kind, MessageFact
 from storage.models import Message
-from storage.rawsql import Raw
+from storage.rawsql import Raw, chunks
 
-_CHUNK = 500  # keeps IN (...) lists well under SQLite's variable limit
 _MESSAGES = cast(Table, Message.__table__)
 _COLUMNS = ("source", "message_id", "conversation_id", "at", "author_id", "author_name",
             "person", "is_team", "text", "url", "deleted", "edited_at")  # fmt: skip
@@ -25,11 +24,6 @@ _NEW = "ON CONFLICT (source, message_id) DO NOTHING"  # guards a concurrent writ
 def _insert(session: AsyncSession, table: Any) -> Any:
     dialect = session.bind.dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 async def insert_facts(
@@ -56,7 +50,7 @@ async def existing_message_ids(
 ) -> set[str]:
     raw = await Raw.of(session)
     found: set[str] = set()
-    for part in _chunks(message_ids):
+    for part in chunks(message_ids):
         where, params = raw.member("message_id", part)
         rows = await raw.rows(
             f"SELECT message_id FROM messages WHERE source = ? AND {where}", (source, *params)
@@ -108,7 +102,7 @@ async def upsert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any
         stmt = _insert(session, table).on_conflict_do_nothing(
             index_elements=["source", "message_id"]
         )
-        for part in _chunks(_latest_per_key(plain, lambda _row: 0)):
+        for part in chunks(_latest_per_key(plain, lambda _row: 0)):
             result = await session.execute(stmt.returning(table.c.conversation_id), part)
             changed.update(result.scalars())
     if edits := by_kind.get(Kind.EDIT):
@@ -125,7 +119,7 @@ async def upsert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any
             set_={"text": stmt.excluded.text, "edited_at": stmt.excluded.edited_at},
             where=table.c.edited_at.is_(None) | newer,
         )
-        for part in _chunks(_latest_per_key(edits, _edit_rank)):
+        for part in chunks(_latest_per_key(edits, _edit_rank)):
             result = await session.execute(stmt.returning(table.c.conversation_id), part)
             changed.update(result.scalars())
     if deletions := by_kind.get(Kind.DELETE):
@@ -136,7 +130,7 @@ async def upsert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any
             where=table.c.deleted.is_(False),
         )
         rows_ = [{**d, "deleted": True} for d in _latest_per_key(deletions, lambda _row: 0)]
-        for part in _chunks(rows_):
+        for part in chunks(rows_):
             result = await session.execute(stmt.returning(table.c.conversation_id), part)
             changed.update(result.scalars())
     return changed

@@ -18,7 +18,7 @@ one statement instead of a pipelined row-by-row executemany.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from operator import itemgetter
@@ -86,6 +86,12 @@ def _flag(value: bool | None) -> int | None:
 
 
 Converter = Callable[[Any], Any]
+CHUNK = 500  # keeps IN (...) lists well under SQLite's variable limit
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def _transpose(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
@@ -239,7 +245,7 @@ class Raw:
         constants: Mapping[str, Any] | None = None,
     ) -> list[tuple[Any, ...]]:
         """Insert ``rows`` (dicts with the same keys, plus ``constants`` for every row) in one
-        statement where the driver can; returns the ``RETURNING`` rows when asked for."""
+        statement; on PostgreSQL, returns the ``RETURNING`` rows when asked for."""
         if not rows:
             return []
         columns = list(rows[0])
@@ -269,17 +275,11 @@ class Raw:
                 return await self.rows(sql, params)
             await self.run(sql, params)
             return []
+        if returning:  # executemany returns no rows (see create_conversations for the ids)
+            raise ValueError("insert(returning=...) is for PostgreSQL; SQLite has executemany")
         one = f"({self.marks(len(every))})"
-        if not returning:
-            await self.many(f"INSERT INTO {table.name} ({names}) VALUES {one}{tail}", values)
-            return []
-        # executemany cannot return rows, and a multi-row VALUES list has a new text for every
-        # batch size (SQLite prepares it afresh each time): one cached statement per row.
-        sql = f"INSERT INTO {table.name} ({names}) VALUES {one}{tail}"
-        out: list[tuple[Any, ...]] = []
-        for row in values:
-            out += await self.rows(sql, row)
-        return out
+        await self.many(f"INSERT INTO {table.name} ({names}) VALUES {one}{tail}", values)
+        return []
 
     async def update_by_id(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         """Set each row's columns on the row with its ``id``."""
