@@ -17,10 +17,9 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.db import Database
+from storage.db import Database, insert_for
 from storage.models import PollCursor
 
 log = logging.getLogger("nudgebot.polling")
@@ -35,12 +34,11 @@ async def load_cursor(db: Database, source: str) -> str | None:
 
 
 async def save_cursor(db: Database, source: str, cursor: str, at: datetime) -> None:
-    insert = postgresql.insert if not db.is_sqlite else sqlite.insert
-    stmt = insert(PollCursor).values(source=source, cursor=cursor, updated_at=at)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["source"], set_={"cursor": cursor, "updated_at": at}
-    )
     async with db.write() as session:
+        stmt = insert_for(session, PollCursor).values(source=source, cursor=cursor, updated_at=at)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["source"], set_={"cursor": cursor, "updated_at": at}
+        )
         await session.execute(stmt)
 
 

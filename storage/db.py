@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -67,6 +68,12 @@ def sync_url(url: str) -> URL:
     if parsed.get_backend_name() == "sqlite":
         return parsed.set(drivername="sqlite+pysqlite")
     return parsed.set(drivername="postgresql+psycopg")
+
+
+def insert_for(session: AsyncSession, table: Any) -> Any:
+    """The dialect's ``INSERT`` (it has ``on_conflict_do_*``), for the session's database."""
+    dialect = session.bind.dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.events import Kind, MessageFact
+from storage.db import insert_for
 from storage.models import Message
 from storage.rawsql import Raw, chunks
 
@@ -19,11 +19,6 @@ _MESSAGES = cast(Table, Message.__table__)
 _COLUMNS = ("source", "message_id", "conversation_id", "at", "author_id", "author_name",
             "person", "is_team", "text", "url", "deleted", "edited_at")  # fmt: skip
 _NEW = "ON CONFLICT (source, message_id) DO NOTHING"  # guards a concurrent writer
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.bind.dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 async def insert_facts(
@@ -99,14 +94,14 @@ async def upsert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any
     table = Message.__table__
     changed: set[int] = set()
     if plain := by_kind.get(Kind.MESSAGE):
-        stmt = _insert(session, table).on_conflict_do_nothing(
+        stmt = insert_for(session, table).on_conflict_do_nothing(
             index_elements=["source", "message_id"]
         )
         for part in chunks(_latest_per_key(plain, lambda _row: 0)):
             result = await session.execute(stmt.returning(table.c.conversation_id), part)
             changed.update(result.scalars())
     if edits := by_kind.get(Kind.EDIT):
-        stmt = _insert(session, table)
+        stmt = insert_for(session, table)
         theirs: ColumnElement[str] = stmt.excluded.text
         mine: ColumnElement[str] = table.c.text
         if session.bind.dialect.name == "postgresql":  # code point order, as in _edit_rank
@@ -123,7 +118,7 @@ async def upsert_messages(session: AsyncSession, rows: Sequence[Mapping[str, Any
             result = await session.execute(stmt.returning(table.c.conversation_id), part)
             changed.update(result.scalars())
     if deletions := by_kind.get(Kind.DELETE):
-        stmt = _insert(session, table)
+        stmt = insert_for(session, table)
         stmt = stmt.on_conflict_do_update(
             index_elements=["source", "message_id"],
             set_={"deleted": True},

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Conversation, Message
-from storage.nudges_repo import _chunks
+from storage.nudges_repo import LADDER_CHUNK
+from storage.rawsql import chunks
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Line:
 async def cards(session: AsyncSession, ids: Sequence[int]) -> dict[int, Card]:
     c = Conversation
     out: dict[int, Card] = {}
-    for part in _chunks(sorted(set(ids))):
+    for part in chunks(sorted(set(ids)), LADDER_CHUNK):
         result = await session.execute(
             select(
                 c.id, c.source, c.platform, c.channel, c.thread, c.customer_id, c.customer_name,
@@ -59,7 +60,7 @@ async def transcripts(
     """The last ``last`` live messages of each conversation, oldest first (newest last)."""
     m = Message
     out: dict[int, list[Line]] = defaultdict(list)
-    for part in _chunks(sorted(set(ids))):
+    for part in chunks(sorted(set(ids)), LADDER_CHUNK):
         ranked = (
             select(
                 m.conversation_id, m.author_id, m.author_name, m.person, m.is_team, m.at, m.text,

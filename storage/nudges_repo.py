@@ -13,25 +13,15 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, case, func, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.domain.events import ActionKind
+from storage.db import insert_for
 from storage.models import Conversation, Nudge, WaitingPeriod
 from storage.outbox import FINAL_OUTCOMES, State, UpdateState
-from storage.rawsql import Raw, instant, when
+from storage.rawsql import Raw, chunks, instant, when
 
-_CHUNK = 2000  # keeps IN (...) lists well under SQLite's variable limit (32,766)
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.bind.dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+LADDER_CHUNK = 2000  # keeps IN (...) lists well under SQLite's variable limit (32,766)
 
 
 @dataclass(frozen=True)
@@ -90,7 +80,7 @@ async def ladder_conversations(
 ) -> dict[int, LadderConversation]:
     raw = await Raw.of(session)
     out: dict[int, LadderConversation] = {}
-    for part in _chunks(ids):
+    for part in chunks(ids, LADDER_CHUNK):
         where, params = raw.member("id", part)
         rows = await raw.rows(
             "SELECT id, source, platform, waiting_since, due_at, claimed_by, snoozed_until, "
@@ -109,7 +99,7 @@ async def action_times(session: AsyncSession, ids: Sequence[int]) -> dict[int, A
     raw = await Raw.of(session)
     latest: dict[int, dict[str, datetime | None]] = defaultdict(dict)
     kinds = (ActionKind.CLAIM.value, ActionKind.SNOOZE.value)
-    for part in _chunks(ids):
+    for part in chunks(ids, LADDER_CHUNK):
         where, params = raw.member("conversation_id", part)
         rows = await raw.rows(
             f"SELECT conversation_id, kind, max(at) FROM actions WHERE {where} "
@@ -144,7 +134,7 @@ async def history(
     out: dict[tuple[int, datetime], list[HistoryRow]] = defaultdict(list)
     pairs = sorted(set(keys))
     wanted = set(pairs)
-    for part in _chunks(sorted({cid for cid, _ in pairs})):
+    for part in chunks(sorted({cid for cid, _ in pairs}), LADDER_CHUNK):
         where, params = raw.member("conversation_id", part)
         for row in await raw.rows(_HISTORY + where, params):
             record = _history_row(row)
@@ -160,7 +150,7 @@ async def unsettled(session: AsyncSession, ids: Sequence[int]) -> list[HistoryRo
     raw = await Raw.of(session)
     out: list[HistoryRow] = []
     open_states = (State.PENDING.value, State.SENDING.value, State.SENT.value)
-    for part in _chunks(ids):
+    for part in chunks(ids, LADDER_CHUNK):
         where, params = raw.member("conversation_id", part)
         rows = await raw.rows(
             f"{_HISTORY}{where} AND state IN (?, ?, ?) "
@@ -177,7 +167,7 @@ async def ended_periods(
     p = WaitingPeriod
     pairs = sorted(set(keys))
     out: dict[tuple[int, datetime], EndedPeriod] = {}
-    for part in _chunks(pairs):
+    for part in chunks(pairs, LADDER_CHUNK):
         result = await session.execute(
             select(p.conversation_id, p.started_at, p.ended_at, p.end_reason, p.answered_by)
             .where(tuple_(p.conversation_id, p.started_at).in_(part))
@@ -192,7 +182,7 @@ async def ended_periods(
 async def insert_nudges(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert outbox rows; a step already planned (by another replica) is left as it is."""
     if rows:
-        stmt = _insert(session, Nudge).on_conflict_do_nothing(
+        stmt = insert_for(session, Nudge).on_conflict_do_nothing(
             index_elements=["conversation_id", "period_start", "track", "seq", "recipient_key"]
         )
         await session.execute(stmt, list(rows))
@@ -208,7 +198,7 @@ async def set_next_nudge(session: AsyncSession, values: Mapping[int, datetime | 
 async def cancel(session: AsyncSession, ids: Sequence[int], reason: str) -> int:
     n = Nudge
     done = 0
-    for part in _chunks(sorted(ids)):  # ascending ids: the outbox's one lock order
+    for part in chunks(sorted(ids), LADDER_CHUNK):  # ascending ids: the outbox's one lock order
         result = await session.execute(
             update(n)
             .where(n.id.in_(part), n.state == State.PENDING)
@@ -233,7 +223,7 @@ async def flag_outcome(
 ) -> None:
     """Owe an in-place update to delivered (or in-flight) rows; the newest outcome wins."""
     n = Nudge
-    for part in _chunks(sorted(ids)):  # ascending ids: the outbox's one lock order
+    for part in chunks(sorted(ids), LADDER_CHUNK):  # ascending ids: the outbox's one lock order
         await session.execute(
             update(n)
             .where(n.id.in_(part), n.state.in_((State.SENDING, State.SENT)))
@@ -316,7 +306,7 @@ async def waiting_ids(session: AsyncSession, after: int, limit: int) -> list[int
 async def pending_ids(session: AsyncSession, conversation_ids: Sequence[int]) -> list[int]:
     n = Nudge
     out: list[int] = []
-    for part in _chunks(conversation_ids):
+    for part in chunks(conversation_ids, LADDER_CHUNK):
         result = await session.scalars(
             select(n.id).where(n.conversation_id.in_(part), n.state == State.PENDING)
         )

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.ports import ChannelMessage, LatestQuery
-from storage.rawsql import Raw, instant
+from storage.rawsql import Raw, chunks, instant
 
 _ARMS = 100  # UNION ALL arms per statement (SQLite allows 500)
 _ARM = """SELECT {k} AS k, * FROM (
@@ -68,8 +68,8 @@ async def threads_of(
     for source, message_id in keys:
         by_source.setdefault(source, []).append(message_id)
     for source, ids in by_source.items():
-        for start in range(0, len(ids), 500):
-            where, params = raw.member("m.message_id", ids[start : start + 500])
+        for part in chunks(ids):
+            where, params = raw.member("m.message_id", part)
             rows = await raw.rows(
                 "SELECT m.message_id, c.thread FROM messages AS m "
                 "JOIN conversations AS c ON c.id = m.conversation_id "
