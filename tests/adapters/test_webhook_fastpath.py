@@ -25,17 +25,9 @@ from adapters.webhook.schema import (
     parse_message,
 )
 from bot.domain.events import InboundMessage
+from tests.adapters import test_webhook_schema as schema_tests
 
-GOOD: dict[str, Any] = {
-    "thread": "ticket-42",
-    "id": "msg-1",
-    "at": "2026-11-28T10:00:00Z",
-    "author": {"id": "cust-9", "name": "Dana"},
-    "team": False,
-    "text": "Where is my order?",
-    "url": "https://example.com/t/42",
-    "channel": "C1",
-}
+GOOD: dict[str, Any] = {**schema_tests.GOOD, "channel": "C1"}
 PEOPLE = {"cust-9": "dana", "U1": "alice"}
 # No deadline: the machine is shared, and a timing is no part of what these tests assert.
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
