@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from starlette.routing import BaseRoute
 
+from bot.domain.catchup import CatchUpFeed
 from bot.domain.ports import Messenger, Replier
 
 Hook = Callable[[], Awaitable[None]]
@@ -27,3 +28,5 @@ class Component:
     stop: Hook | None = None
     # Reported by /readyz: a component that failed to start makes the replica not ready.
     ready: Callable[[], bool] = field(default=lambda: True)
+    # Reads back what the platform delivered while we were away (bot.services.catchup).
+    catchup: CatchUpFeed | None = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from adapters.slack.actors import marks
 from bot.config import Config, Source
 from bot.domain.events import ActionKind, Author, InboundMessage, Kind
 
@@ -24,6 +25,8 @@ _MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 _SPECIAL = {"here": "@here", "channel": "@channel", "everyone": "@everyone"}
 MAX_TEXT = 40_000  # Slack's own message limit
 MAX_NAME = 255
+# (envelope, users.info team) of the delivery a message came in: what classify() reads.
+Who = tuple[Mapping[str, Any] | None, str | None]
 DEFAULT_REACTIONS: Mapping[str, ActionKind] = {
     "white_check_mark": ActionKind.NOT_NEEDED,
     "eyes": ActionKind.CLAIM,
@@ -158,19 +161,54 @@ def author_name(message: Mapping[str, Any]) -> str:
 
 
 def classify(
-    message: Mapping[str, Any], source: Source, watch: Watch, workspace: Workspace
+    message: Mapping[str, Any],
+    source: Source,
+    watch: Watch,
+    workspace: Workspace,
+    *,
+    envelope: Mapping[str, Any] | None = None,
+    looked_up: str | None = None,
 ) -> tuple[bool, str | None]:
-    """(is_team, person) of a message's author, per DESIGN "Customer vs team"."""
+    """(is_team, person) of a message's author, per DESIGN "Customer vs team".
+
+    A team member named in the config is on the team wherever they write from. Otherwise one
+    workspace mark naming another workspace makes the sender a customer, even where other
+    marks name ours: in a shared channel Slack stamps some marks with the *receiving*
+    workspace (``event.team`` on app mentions, ``context_team_id``, ``authorizations``)
+    whoever sent the message, but names a foreign workspace only because the sender belongs
+    to it. The costs agree: a colleague taken for a customer costs a needless nudge; a
+    customer taken for a colleague closes a real wait without a word. ``looked_up`` is the
+    ``users.info`` team, asked only when the event carries no mark at all.
+    """
     user = str(message.get("user") or "")
     person = watch.person(user)
     if person is not None:
         return True, person
-    team = str(message.get("user_team") or message.get("source_team") or "")
-    if team and workspace.team_id and not workspace.is_own_team(team):
+    teams = marks(message, envelope) or ((looked_up,) if looked_up else ())
+    if workspace.team_id and any(not workspace.is_own_team(team) for team in teams):
         return False, None  # Slack Connect: another workspace's user
     if source.customers == "everyone-else":
         return False, None
     return True, None  # a colleague who is not in the config
+
+
+def needs_lookup(event: Mapping[str, Any], envelope: Mapping[str, Any] | None, watch: Watch) -> str:
+    """The author to ask ``users.info`` about: one who is not on the team and whom no mark on
+    the event or its envelope places in a workspace; else ""."""
+    inner = author_of(event)
+    user = str(inner.get("user") or "")
+    if not user or watch.person(user) is not None or marks(inner, envelope):
+        return ""
+    return user
+
+
+def author_of(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The message whose author an event is about (the edited or deleted one for those)."""
+    key = {"message_changed": "message", "message_deleted": "previous_message"}.get(
+        str(event.get("subtype") or "")
+    )
+    inner = event.get(key) if key else event
+    return inner if isinstance(inner, Mapping) else {}
 
 
 def _text(message: Mapping[str, Any]) -> str:
@@ -198,9 +236,13 @@ def _build(
     kind: Kind = Kind.MESSAGE,
     edited_at: datetime | None = None,
     text: str | None = None,
+    who: Who | None = None,
 ) -> InboundMessage:
     thread = valid_ts(message.get("thread_ts")) or ts
-    is_team, person = classify(message, source, watch, workspace)
+    envelope, looked_up = who if who is not None else (None, None)
+    is_team, person = classify(
+        message, source, watch, workspace, envelope=envelope, looked_up=looked_up
+    )
     return InboundMessage(
         source=source.id,
         platform="slack",
@@ -238,29 +280,45 @@ def target(event: Mapping[str, Any]) -> tuple[str, str, str] | None:
 
 
 def translate(
-    event: Mapping[str, Any], source: Source, watch: Watch, workspace: Workspace
+    event: Mapping[str, Any],
+    source: Source,
+    watch: Watch,
+    workspace: Workspace,
+    *,
+    envelope: Mapping[str, Any] | None = None,
+    looked_up: str | None = None,
 ) -> InboundMessage | None:
-    """The domain message for a ``message`` or ``app_mention`` event, or None to ignore it."""
+    """The domain message for a ``message`` or ``app_mention`` event, or None to ignore it.
+    ``envelope`` is the delivery around the event (its workspace marks count, see
+    ``classify``); ``looked_up`` the author's ``users.info`` team when asked."""
+    who: Who = (envelope, looked_up)
     where = target(event)
     if where is None:
         return None
     channel, ts, _thread = where
     subtype = event.get("subtype")
     if subtype == "message_changed":
-        return _changed(event, channel, source, watch, workspace)
+        return _changed(event, channel, source, watch, workspace, who)
     if subtype == "message_deleted":
         previous = event.get("previous_message")
         previous = previous if isinstance(previous, Mapping) else {}
         if is_bot(previous, workspace):
             return None
-        return _build(previous, channel, ts, source, watch, workspace, kind=Kind.DELETE, text="")
+        return _build(
+            previous, channel, ts, source, watch, workspace, kind=Kind.DELETE, text="", who=who
+        )
     if subtype not in SPEECH or is_bot(event, workspace) or not event.get("user"):
         return None
-    return _build(event, channel, ts, source, watch, workspace)
+    return _build(event, channel, ts, source, watch, workspace, who=who)
 
 
 def _changed(
-    event: Mapping[str, Any], channel: str, source: Source, watch: Watch, workspace: Workspace
+    event: Mapping[str, Any],
+    channel: str,
+    source: Source,
+    watch: Watch,
+    workspace: Workspace,
+    who: Who,
 ) -> InboundMessage | None:
     message = event.get("message")
     if not isinstance(message, Mapping) or is_bot(message, workspace):
@@ -272,11 +330,12 @@ def _changed(
         # A thread parent deleted while it has replies stays as a tombstone: a deletion.
         previous = event.get("previous_message")
         author = previous if isinstance(previous, Mapping) else message
-        return _build(author, channel, ts, source, watch, workspace, kind=Kind.DELETE, text="")
+        return _build(
+            author, channel, ts, source, watch, workspace, kind=Kind.DELETE, text="", who=who
+        )
     edited = message.get("edited")
     edited_ts = valid_ts(edited.get("ts")) if isinstance(edited, Mapping) else None
     if edited_ts is None or message.get("subtype") not in SPEECH or not message.get("user"):
         return None  # unfurls, reply counts and other non-edits
-    return _build(
-        message, channel, ts, source, watch, workspace, kind=Kind.EDIT, edited_at=ts_time(edited_ts)
-    )
+    return _build(message, channel, ts, source, watch, workspace, kind=Kind.EDIT,
+                  edited_at=ts_time(edited_ts), who=who)  # fmt: skip

@@ -18,7 +18,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import interactive
-from adapters.slack.events import message_id, reactions, target, translate
+from adapters.slack.events import message_id, needs_lookup, reactions, target, translate
 from adapters.slack.runtime import Deps
 from adapters.slack.views import home_view, stranger_home
 from bot.config import Source
@@ -97,7 +97,9 @@ async def ingest_event(deps: Deps, event: Body, body: Mapping[str, Any]) -> None
     if source is None:
         return
     workspace = await deps.identity.get()
-    message = translate(event, source, deps.watch, workspace)
+    ask = needs_lookup(event, body, deps.watch)
+    looked_up = await deps.user_teams.team_of(ask) if ask and deps.user_teams else None
+    message = translate(event, source, deps.watch, workspace, envelope=body, looked_up=looked_up)
     if message is not None:
         # Raises on timeout or a database error: Bolt answers 5xx and Slack retries, which
         # the unique (source, message_id) makes harmless.

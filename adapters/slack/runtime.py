@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from adapters.slack.actors import UserTeams
 from adapters.slack.batching import IngestBatcher
 from adapters.slack.events import Watch, Workspace
 from adapters.slack.messenger import SlackMessenger
@@ -130,6 +131,7 @@ class Deps:
     now: Callable[[], datetime]
     recent: RecentEvents
     ingest_timeout: float = 2.5  # Slack gives us 3 s; a slower store means "retry later"
+    user_teams: UserTeams | None = None  # users.info, for senders no workspace mark places
 
     def name_of(self, person_id: str) -> str:
         person = self.watch.config.person(person_id)

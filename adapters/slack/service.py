@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -29,7 +30,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
+from adapters.slack.actors import UserTeams
 from adapters.slack.batching import IngestBatcher
+from adapters.slack.catchup import TIER3_PER_MINUTE, MethodPacer, SlackCatchUp
 from adapters.slack.events import Watch
 from adapters.slack.listeners import register
 from adapters.slack.messenger import SlackMessenger
@@ -52,6 +55,9 @@ class SlackSettings:
     post_interval: float = 1.0  # seconds between posts to one channel
     timeout: float = 10.0  # per Web API call
     max_retry_wait: float = 10.0  # a longer Retry-After is handed to the outbox
+    # conversations.history/replies calls a minute (Tier 3 for internal apps; a distributed
+    # non-Marketplace app gets 1: set it so, and Retry-After paces the rest).
+    history_per_minute: float = TIER3_PER_MINUTE
 
 
 def web_client(settings: SlackSettings, *, token: bool = True) -> AsyncWebClient:
@@ -119,8 +125,14 @@ class SlackService:
             background=Background(),
             now=now,
             recent=RecentEvents(),
+            user_teams=UserTeams(self.client),
         )
         register(self.app, self.deps)
+        self.catchup = SlackCatchUp(
+            self.client, self.deps.watch, identity,
+            pacer=MethodPacer(settings.history_per_minute), user_teams=self.deps.user_teams,
+        )  # fmt: skip
+        self._hellos = 0
         self.handler = AsyncSlackRequestHandler(self.app)
         self._socket: AsyncSocketModeHandler | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -185,8 +197,18 @@ class SlackService:
             log.warning("Slack auth.test failed at start: %s", exc)
         if self.settings.app_token:
             self._socket = AsyncSocketModeHandler(self.app, self.settings.app_token)
+            self._socket.client.message_listeners.append(self._on_socket_message)
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
         self._started = True
+
+    async def _on_socket_message(self, _client: Any, message: dict[str, Any], _raw: Any) -> None:
+        # Slack says "hello" on every (re)connection. Events sent while we were disconnected
+        # are not redelivered: after the first hello, read history back.
+        if message.get("type") == "hello":
+            self._hellos += 1
+            if self._hellos > 1 and self.catchup.wake is not None:
+                log.info("Socket Mode reconnected: catching up")
+                self.catchup.wake()
 
     async def stop(self) -> None:
         self._started = False

@@ -150,6 +150,8 @@ class Source:
     categories: tuple[str, ...] = ()
     repo: str | None = None  # github "owner/name"
     api_url: str | None = None
+    backfill: timedelta | None = None  # slack: how far back a channel with nothing stored is read
+    reconcile_every: timedelta | None = None  # slack: how often history is re-read
     extra: Mapping[str, Any] = field(default_factory=dict)  # other platform-specific keys
 
     def __post_init__(self) -> None:

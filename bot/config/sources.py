@@ -13,7 +13,7 @@ from bot.config.models import PLATFORMS, Platform, Source
 SOURCE_KEYS = (
     "platform", "owner", "rotation", "policy", "channels", "chats", "customers", "secret",
     "instance", "token", "poll_every", "url", "api_key", "api_username", "categories", "repo",
-    "api_url",
+    "api_url", "backfill", "reconcile_every",
 )  # fmt: skip
 CUSTOMERS = ("everyone-else", "external")
 DEFAULT_POLICY = "default"
@@ -28,7 +28,7 @@ _REQUIRED: dict[str, dict[str, str]] = {
     "github": {"repo": "add e.g. repo: acme/widget"},
     "x": {"token": "add token: ${X_BEARER_TOKEN}"},
 }
-_ONLY_FOR = {"channels": "slack", "chats": "telegram"}
+_ONLY_FOR = {"channels": "slack", "chats": "telegram", "reconcile_every": "slack"}
 _URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _CHAT = re.compile(r"^(?:-?\d+|@[A-Za-z0-9_]{4,})$")
@@ -100,6 +100,15 @@ def _checks(e: fields.Entry, platform: Platform) -> None:
             )
 
 
+def _extra(e: fields.Entry, platform: Platform | None) -> dict[str, object]:
+    """Keys the adapter reads itself. ``backfill`` is checked here for Slack; other platforms'
+    pollers (GitHub) read and check their own."""
+    extra = dict(e.extra)
+    if platform != "slack" and e.has("backfill"):
+        extra["backfill"] = e.get("backfill")
+    return extra
+
+
 def _ref(e: fields.Entry, key: str, kind: str, known: Collection[str], section: str) -> str | None:
     if not e.has(key):
         return None
@@ -163,8 +172,17 @@ def parse_source(
         categories=e.text_list("categories", "[support]") or (),
         repo=e.text("repo", "acme/widget"),
         api_url=_url(e, "api_url", "https://api.github.com"),
-        extra={key: fields.freeze(value) for key, value in e.extra.items()},
+        backfill=e.duration("backfill") if platform == "slack" else None,
+        reconcile_every=e.duration("reconcile_every") if platform == "slack" else None,
+        extra={key: fields.freeze(value) for key, value in _extra(e, platform).items()},
     )
+    if source.reconcile_every is not None and source.reconcile_every.total_seconds() < 60:
+        issues.add(
+            e.at("reconcile_every"),
+            "reconcile_every is shorter than a minute",
+            "write 1m or more (each round reads history of every channel: Slack allows "
+            "about 50 such calls a minute)",
+        )
     if source.repo is not None and not _REPO.match(source.repo):
         issues.add(
             e.at("repo"),

@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from bot.app import Runtime
 from bot.components import Component
 from bot.core_impl import CoreService
+from bot.services.catchup import CatchUpService
 from bot.web.app import create_app
 from bot.wiring import polled, slack, telegram
 
@@ -40,16 +41,22 @@ class Process:
     rt: Runtime
     components: Sequence[Component]
     app: Starlette
+    catchup: CatchUpService | None = None
 
     async def start(self) -> None:
-        """Adapters first (so nudges have somewhere to go), then the scheduler."""
+        """Adapters first (so nudges have somewhere to go), then the scheduler; catch-up
+        reads back what was missed in the background, beside live events."""
         for component in self.components:
             if component.start is not None:
                 await component.start()
             log.info("%s started", component.name)
         await self.rt.start()
+        if self.catchup is not None:
+            await self.catchup.start()
 
     async def stop(self) -> None:
+        if self.catchup is not None:
+            await self.catchup.stop()
         await self.rt.stop()
         for component in reversed(self.components):
             if component.stop is not None:
@@ -60,6 +67,14 @@ class Process:
         await self.rt.close()
 
 
+def catch_up_service(rt: Runtime, components: Sequence[Component]) -> CatchUpService | None:
+    """One catch-up service for every component that can read back what it missed."""
+    feeds = [c.catchup for c in components if c.catchup is not None]
+    if not feeds:
+        return None
+    return CatchUpService(rt.db, CoreService(rt).ingest, feeds, now=rt.now)
+
+
 def assemble(rt: Runtime) -> Process:
     components = build_components(rt)
     app = create_app(
@@ -67,4 +82,4 @@ def assemble(rt: Runtime) -> Process:
         routes=[route for c in components for route in c.routes],
         ready_checks=[_ready_check(c) for c in components],
     )
-    return Process(rt, components, app)
+    return Process(rt, components, app, catch_up_service(rt, components))

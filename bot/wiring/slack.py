@@ -50,4 +50,5 @@ def component(service: SlackService) -> Component:
         start=service.start,
         stop=service.stop,
         ready=service.ready,
+        catchup=service.catchup,
     )

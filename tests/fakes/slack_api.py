@@ -11,6 +11,7 @@ exercised. Modelled on bolt-python's ``tests/mock_web_api_server`` (in spirit).
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import sys
@@ -63,6 +64,8 @@ class FakeSlack:
         self._sockets: list[web.WebSocketResponse] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # Each gate holds calls to its method until the test opens it (catch-up vs live).
+        self.gates: dict[str, asyncio.Event] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, port: int = 0) -> FakeSlack:
@@ -113,6 +116,69 @@ class FakeSlack:
         fractional when ``interval`` is under a second (benchmarks that scale time down)."""
         self._interval = interval
         self._limit_retry_after = retry_after
+
+    # -- channel content, as people would post it (for conversations.history / replies) ---
+    def post(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        *,
+        ts: str | None = None,
+        thread_ts: str | None = None,
+        team: str = TEAM_ID,
+        **extra: Any,
+    ) -> str:
+        """A message a person posted (not through the API): stored as Slack keeps it, with
+        the thread parent's ``reply_count``/``latest_reply``/``reply_users`` kept up to date."""
+        ts = ts or self._ts()
+        message: dict[str, Any] = {"type": "message", "user": user, "text": text, "ts": ts,
+                                   "team": team, **extra}  # fmt: skip
+        if team != TEAM_ID:  # Slack Connect: the sender's workspace on every mark
+            message.update(user_team=team, source_team=team)
+        if thread_ts is not None and thread_ts != ts:
+            message["thread_ts"] = thread_ts
+            message["parent_user_id"] = self.messages[(channel, thread_ts)].get("user")
+        self.messages[(channel, ts)] = message
+        if thread_ts is not None and thread_ts != ts:
+            self._thread_changed(channel, thread_ts)
+        return ts
+
+    def edit(self, channel: str, ts: str, text: str) -> None:
+        message = self.messages[(channel, ts)]
+        message["text"] = text
+        message["edited"] = {"user": message.get("user"), "ts": self._ts()}
+
+    def delete(self, channel: str, ts: str) -> None:
+        """As Slack does: a parent with replies stays as a tombstone, anything else is gone."""
+        message = self.messages.pop((channel, ts))
+        if message.get("reply_count") and message.get("thread_ts") == ts:
+            self.messages[(channel, ts)] = {
+                "type": "message", "subtype": "tombstone", "text": "This message was deleted.",
+                "user": "USLACKBOT", "ts": ts, "thread_ts": ts,
+                **{k: message[k] for k in ("reply_count", "latest_reply", "reply_users")},
+            }  # fmt: skip
+        parent = message.get("thread_ts")
+        if parent and parent != ts and (channel, parent) in self.messages:
+            self._thread_changed(channel, parent)
+
+    def _replies(self, channel: str, parent: str) -> list[dict[str, Any]]:
+        return sorted(
+            (m for (c, t), m in self.messages.items()
+             if c == channel and m.get("thread_ts") == parent and t != parent),
+            key=lambda m: _ts_key(m["ts"]),
+        )  # fmt: skip
+
+    def _thread_changed(self, channel: str, parent: str) -> None:
+        root = self.messages[(channel, parent)]
+        replies = self._replies(channel, parent)
+        if not replies:
+            for key in ("reply_count", "latest_reply", "reply_users", "reply_users_count"):
+                root.pop(key, None)
+            return
+        users = list(dict.fromkeys(str(m.get("user")) for m in replies))
+        root.update(thread_ts=parent, reply_count=len(replies), latest_reply=replies[-1]["ts"],
+                    reply_users=users[:5], reply_users_count=len(users))  # fmt: skip
 
     # -- queries for tests -----------------------------------------------------------------
     def calls_to(self, method: str) -> list[Call]:
@@ -207,6 +273,8 @@ class FakeSlack:
         if token != expected:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if (gate := self.gates.get(method)) is not None:
+            await gate.wait()
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
         return web.json_response(handler(params))
@@ -340,8 +408,70 @@ class FakeSlack:
             },
         }
 
+    def _conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, parents only (and thread broadcasts); ``oldest``/``latest`` exclusive
+        unless ``inclusive``; ``limit`` (default 100) and an opaque ``cursor``."""
+        channel = str(p.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        parents = [
+            m for (c, t), m in self.messages.items()
+            if c == channel
+            and (m.get("thread_ts") in (None, t) or m.get("subtype") == "thread_broadcast")
+        ]  # fmt: skip
+        return self._page(p, sorted(parents, key=lambda m: _ts_key(m["ts"]), reverse=True))
+
+    def _conversations_replies(self, p: dict[str, Any]) -> dict[str, Any]:
+        """The parent first, then its replies oldest first, within ``oldest``/``latest``."""
+        channel, parent = str(p.get("channel") or ""), str(p.get("ts") or "")
+        root = self.messages.get((channel, parent))
+        if root is None:
+            return {"ok": False, "error": "thread_not_found"}
+        page = self._page(p, self._replies(channel, parent), parent=root)
+        page.pop("pin_count", None)
+        return page
+
+    def _page(
+        self, p: dict[str, Any], items: list[dict[str, Any]], parent: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        inclusive = str(p.get("inclusive", "")).lower() in ("1", "true")
+        oldest, latest = _ts_key(str(p.get("oldest") or "0")), p.get("latest")
+        newest = _ts_key(str(latest)) if latest else None
+
+        def inside(m: dict[str, Any]) -> bool:
+            key = _ts_key(m["ts"])
+            low = key >= oldest if inclusive else key > oldest
+            high = newest is None or (key <= newest if inclusive else key < newest)
+            return low and high
+
+        chosen = [m for m in items if inside(m)]
+        start = 0
+        if p.get("cursor"):
+            try:
+                start = int(base64.b64decode(str(p["cursor"])).decode().removeprefix("offset:"))
+            except ValueError:
+                return {"ok": False, "error": "invalid_cursor"}
+        limit = max(1, min(int(p.get("limit") or 100), 999))
+        page = chosen[start : start + limit]
+        more = start + limit < len(chosen)
+        if parent is not None and start == 0:
+            page = [parent, *page]
+        cursor = base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""
+        return {
+            "ok": True,
+            "messages": [dict(m) for m in page],
+            "has_more": more,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": cursor},
+        }
+
     def _apps_connections_open(self, _p: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
+
+
+def _ts_key(ts: str) -> tuple[int, int]:
+    seconds, _, fraction = ts.partition(".")
+    return int(seconds or 0), int((fraction + "000000")[:6] or 0)
 
 
 async def _serve(port: int) -> None:
