@@ -75,25 +75,25 @@ class MethodPacer:
         self.clock = clock
         self.sleep = sleep
         self._next: dict[str, float] = {}
+        self._held: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def wait(self, method: str) -> None:
         lock = self._locks.setdefault(method, asyncio.Lock())
         async with lock:
             now = self.clock()
-            # A bucket of ``burst`` calls refilled one per interval, kept as the time the
-            # bucket would be empty: calls may go until that lies ``burst`` intervals ahead.
+            # A bucket of ``burst`` calls refilled one per interval, kept as the time it would
+            # be empty: a call may go while that lies less than ``burst`` intervals ahead.
             earliest = self._next.get(method, now)
-            slack_ = self.interval * (self.burst - 1)
-            wait = max(0.0, earliest - now - slack_)
+            wait = max(earliest - now - self.interval * (self.burst - 1), 0.0)
+            wait = max(wait, self._held.get(method, 0.0) - now)
             if wait > 0:
                 await self.sleep(wait)
             self._next[method] = max(earliest, self.clock()) + self.interval
 
     def hold(self, method: str, seconds: float) -> None:
-        self._next[method] = max(self._next.get(method, 0.0), self.clock() + seconds) + (
-            self.interval * (self.burst - 1)
-        )
+        """Slack said Retry-After: no call to ``method`` before then."""
+        self._held[method] = max(self._held.get(method, 0.0), self.clock() + seconds)
 
 
 def _sources(watch: Watch) -> list[Source]:
@@ -241,12 +241,15 @@ class SlackCatchUp:
             parents = [m for m in raw if valid_ts(m.get("ts"))]
             seen.update(str(m["ts"]) for m in parents)
             yield await self._translate(parents, scope, workspace)
-            threaded = [str(m["ts"]) for m in parents if m.get("latest_reply")]
-            states = await stored.threads(scope, threaded) if threaded else {}
+            threaded = [
+                str(m["ts"]) for m in parents if m.get("latest_reply") and m["ts"] not in waiting
+            ]
+            states = dict(await stored.threads(scope, threaded)) if threaded else {}
             for m in parents:
                 ts = str(m["ts"])
-                if _replies_changed(m, states.get(ts), ts in waiting):
-                    async for batch in self._thread(scope, states.get(ts), ts, workspace):
+                state = waiting.get(ts) or states.get(ts)
+                if _replies_changed(m, state, ts in waiting):
+                    async for batch in self._thread(scope, state, ts, workspace):
                         yield batch
         for thread, state in waiting.items():
             if thread in seen:
@@ -261,16 +264,16 @@ class SlackCatchUp:
 
 
 def _replies_changed(parent: Mapping[str, Any], state: ThreadState | None, waiting: bool) -> bool:
+    """Whether the thread's replies must be read: newer than stored, or — for a thread that
+    waits — different or fewer than stored (a waiting reply may have been deleted)."""
     latest = valid_ts(parent.get("latest_reply"))
-    if latest is None:
-        return False
     if state is None or state.newest is None:
-        return True
-    newest = ts_time(latest)
-    if newest > state.newest:
+        return latest is not None
+    if latest is not None and ts_time(latest) > state.newest:
         return True
     if not waiting:
         return False
     count = parent.get("reply_count")
-    fewer = isinstance(count, int) and count < state.live - 1  # replies were deleted
-    return newest != state.newest or fewer
+    if (count if isinstance(count, int) else 0) < state.live - 1:
+        return True
+    return latest is not None and ts_time(latest) != state.newest

@@ -161,6 +161,9 @@ class FakeSlack:
         parent = message.get("thread_ts")
         if parent and parent != ts and (channel, parent) in self.messages:
             self._thread_changed(channel, parent)
+            root = self.messages[(channel, parent)]
+            if root.get("subtype") == "tombstone" and not root.get("reply_count"):
+                del self.messages[(channel, parent)]  # its last reply gone: so is the tombstone
 
     def _replies(self, channel: str, parent: str) -> list[dict[str, Any]]:
         return sorted(
