@@ -273,10 +273,19 @@ def target(event: Mapping[str, Any]) -> tuple[str, str, str] | None:
     )
     inner = inner if isinstance(inner, Mapping) else {}
     ts = valid_ts(event.get("deleted_ts")) if subtype == "message_deleted" else None
-    ts = ts or valid_ts(inner.get("ts")) or valid_ts(event.get("ts"))
+    ts = ts or valid_ts(inner.get("ts")) or _previous_ts(event) or valid_ts(event.get("ts"))
     if ts is None:
         return None
     return channel, ts, valid_ts(inner.get("thread_ts")) or ts
+
+
+def _previous_ts(event: Mapping[str, Any]) -> str | None:
+    """An edit names the message it changed by ``message.ts``; some recorded deliveries
+    (bolt-python's ``message_changed`` fixture) carry it only as ``previous_message.ts``."""
+    if event.get("subtype") != "message_changed":
+        return None
+    previous = event.get("previous_message")
+    return valid_ts(previous.get("ts")) if isinstance(previous, Mapping) else None
 
 
 def translate(
@@ -323,7 +332,7 @@ def _changed(
     message = event.get("message")
     if not isinstance(message, Mapping) or is_bot(message, workspace):
         return None
-    ts = valid_ts(message.get("ts"))
+    ts = valid_ts(message.get("ts")) or _previous_ts(event)
     if ts is None:
         return None
     if message.get("subtype") == "tombstone":
