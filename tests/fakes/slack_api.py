@@ -75,6 +75,8 @@ class FakeSlack:
         app.router.add_get("/socket", self._socket)
         app.router.add_post("/_control/limit", self._control_limit)
         app.router.add_get("/_control/posts", self._control_posts)
+        app.router.add_post("/_control/messages", self._control_messages)
+        app.router.add_get("/_control/calls", self._control_calls)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -211,6 +213,19 @@ class FakeSlack:
             if c.method == "chat.postMessage"
         ]
         return web.json_response({"posts": posts, "rate_limited": self.rate_limited})
+
+    async def _control_messages(self, request: web.Request) -> web.Response:
+        """People's messages in bulk, as ``post`` takes them (catch-up benchmark)."""
+        for m in await request.json():
+            self.post(m.pop("channel"), m.pop("user"), m.pop("text"), **m)
+        return web.json_response({"ok": True, "messages": len(self.messages)})
+
+    async def _control_calls(self, _request: web.Request) -> web.Response:
+        counts: dict[str, int] = {}
+        for c in self.calls:
+            key = f"{c.method} {c.status}"
+            counts[key] = counts.get(key, 0) + 1
+        return web.json_response(counts)
 
     # -- Socket Mode -----------------------------------------------------------------------
     async def socket_send(self, envelope: dict[str, Any]) -> None:
