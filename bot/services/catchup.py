@@ -29,6 +29,8 @@ from storage.db import Database
 
 log = logging.getLogger("nudgebot.catchup")
 Ingest = Callable[[Sequence[InboundMessage]], Awaitable[None]]
+# (source, messages read back, failed): one round of one scope, for /metrics.
+Observe = Callable[[str, int, bool], None]
 BATCH = 200  # messages per write transaction: short enough that live events slip between
 RETRY = 60.0  # seconds before a failed scope is tried again (when its ``every`` is longer)
 CONCURRENCY = 4  # scopes read at once: API latency overlaps the store's writes
@@ -83,8 +85,10 @@ class CatchUpService:
         now: Callable[[], datetime],
         batch: int = BATCH,
         concurrency: int = CONCURRENCY,
+        observe: Observe | None = None,
     ) -> None:
         self.db = db
+        self.observe = observe
         self.ingest = ingest
         self.feeds = list(feeds)
         self.now = now
@@ -141,6 +145,8 @@ class CatchUpService:
                 status.last_error = f"{exc.__class__.__name__}: {exc}"[:300]
                 status.next_at = loop_now + min(RETRY, scope.every.total_seconds())
                 report.failed += 1
+                if self.observe is not None:
+                    self.observe(scope.source, 0, True)
                 log.warning("catch-up of %s %s failed (%s); retrying in %.0fs",
                             scope.source, scope.channel, status.last_error,
                             status.next_at - loop_now)  # fmt: skip
@@ -156,6 +162,8 @@ class CatchUpService:
         status.stored += stored
         status.last_ok = self.now()
         report.messages += stored
+        if self.observe is not None:
+            self.observe(scope.source, stored, False)
 
     async def run_once(self, *, due_only: bool = False) -> Report:
         """Every scope (or only those due), up to ``concurrency`` at a time."""

@@ -155,6 +155,25 @@ class Metrics:
             ("route",),
         )
 
+        self.catchup_read = Counter(
+            "nudgebot_catchup_messages_total",
+            "Messages read back by catch-up after downtime (already stored ones included), "
+            "by source.",
+            ("source",),
+        )
+        self.catchup_failures = Counter(
+            "nudgebot_catchup_failures_total",
+            "Catch-up rounds of one channel that failed (platform or store away), by source.",
+            ("source",),
+        )
+
+    def caught_up(self, source: str, messages: int, failed: bool) -> None:
+        """One catch-up round of a channel of ``source`` (bot.services.catchup)."""
+        if failed:
+            self.catchup_failures.inc(source)
+        elif messages:
+            self.catchup_read.inc(source, amount=messages)
+
     def messages_ingested(self, source: str, count: int = 1) -> None:
         """Count ``count`` messages stored for ``source`` (adapters, webhook, import)."""
         if count:
@@ -178,6 +197,8 @@ class Metrics:
             self.ingested.family(),
             self.http_requests.family(),
             self.http_duration.family(),
+            self.catchup_read.family(),
+            self.catchup_failures.family(),
         ]
         up = Family(
             "nudgebot_database_up",

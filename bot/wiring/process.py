@@ -13,6 +13,7 @@ from bot.components import Component
 from bot.core_impl import CoreService
 from bot.services.catchup import CatchUpService
 from bot.web.app import create_app
+from bot.web.metrics import metrics
 from bot.wiring import polled, slack, telegram
 
 log = logging.getLogger("nudgebot.process")
@@ -72,7 +73,9 @@ def catch_up_service(rt: Runtime, components: Sequence[Component]) -> CatchUpSer
     feeds = [c.catchup for c in components if c.catchup is not None]
     if not feeds:
         return None
-    return CatchUpService(rt.db, CoreService(rt).ingest, feeds, now=rt.now)
+    return CatchUpService(
+        rt.db, CoreService(rt).ingest, feeds, now=rt.now, observe=metrics.caught_up
+    )
 
 
 def assemble(rt: Runtime) -> Process:

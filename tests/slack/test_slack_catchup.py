@@ -317,3 +317,38 @@ def test_scopes_follow_the_config(slack: Slack) -> None:
     assert set(scopes) == {ACME, PARTNERS}
     assert scopes[ACME].backfill == timedelta(days=7)
     assert scopes[ACME].every == timedelta(minutes=10)
+
+
+async def test_nudgebot_run_catches_up_at_start_and_counts_it(
+    fake: FakeSlack, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process ``nudgebot run`` assembles: one catch-up service over the Slack feed,
+    started after the adapters, read back in the background, counted in /metrics."""
+    from bot.web.metrics import metrics
+    from bot.wiring.process import assemble
+    from tests.fakes.slack_api import BOT_TOKEN
+    from tests.slack.slack_payloads import SECRET
+
+    for name, value in (("SLACK_BOT_TOKEN", BOT_TOKEN), ("SLACK_SIGNING_SECRET", SECRET),
+                        ("SLACK_API_URL", fake.api_url)):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    ts = fake.post(ACME, CUSTOMER, "asked while Nudgebot was down")
+    before = metrics.catchup_read.value("acme")
+    process = assemble(rt)
+    assert process.catchup is not None
+    await process.start()
+    try:
+        for _ in range(500):
+            if await CoreService(rt).waiting():
+                break
+            await asyncio.sleep(0.01)
+        [item] = await CoreService(rt).waiting()
+        assert await CoreService(rt).conversation_ref(item.conversation_id) == (
+            "acme",
+            "slack",
+            ACME,
+            ts,
+        )
+        assert metrics.catchup_read.value("acme") == before + 1
+    finally:
+        await process.stop()
