@@ -80,6 +80,8 @@ class Conversation(Base):
         ),
         Index("ix_conversations_source_started", "source", "started_at"),
         Index("ix_conversations_started_at", "started_at"),  # reports across sources (0004)
+        # Catch-up's window: a channel's newest conversation, its recently active ones (0012).
+        Index("ix_conversations_source_channel_last", "source", "channel", "last_message_at"),
         # The planner's only read: conversations whose next ladder slot is due.
         Index(
             "ix_conversations_next_nudge",

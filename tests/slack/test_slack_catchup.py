@@ -352,3 +352,31 @@ async def test_nudgebot_run_catches_up_at_start_and_counts_it(
         assert metrics.catchup_read.value("acme") == before + 1
     finally:
         await process.stop()
+
+
+async def test_the_loop_reads_at_start_and_again_when_woken(
+    slack: Slack, restarted: tuple[SlackService, CatchUpService, Sleeps]
+) -> None:
+    service, catchup, _ = restarted
+
+    async def rounds(n: int) -> None:
+        for _ in range(500):
+            if len(slack.fake.calls_to("conversations.history")) >= 2 * n:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"no round {n}")
+
+    await catchup.start()
+    await rounds(1)
+    ts = slack.fake.post(ACME, CUSTOMER, "after the first round")
+    assert service.catchup.wake is not None
+    service.catchup.wake()  # what a Socket Mode reconnect does
+    await rounds(2)
+    for _ in range(500):
+        if f"{ACME}:{ts}" in await stored(slack):
+            break
+        await asyncio.sleep(0.01)
+    assert f"{ACME}:{ts}" in await stored(slack)
+    # Not due again before reconcile_every (10m): no third round on its own.
+    await asyncio.sleep(0.05)
+    assert len(slack.fake.calls_to("conversations.history")) == 4
