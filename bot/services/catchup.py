@@ -143,13 +143,15 @@ class CatchUpService:
             except Exception as exc:  # the platform or the store is away: next round retries
                 status.failures += 1
                 status.last_error = f"{exc.__class__.__name__}: {exc}"[:300]
-                status.next_at = loop_now + min(RETRY, scope.every.total_seconds())
+                # A minute, doubling while it keeps failing (a channel the bot was removed
+                # from fails until someone acts), never longer than the scope's own round.
+                delay = min(RETRY * 2 ** min(status.failures - 1, 10), scope.every.total_seconds())
+                status.next_at = loop_now + delay
                 report.failed += 1
                 if self.observe is not None:
                     self.observe(scope.source, 0, True)
                 log.warning("catch-up of %s %s failed (%s); retrying in %.0fs",
-                            scope.source, scope.channel, status.last_error,
-                            status.next_at - loop_now)  # fmt: skip
+                            scope.source, scope.channel, status.last_error, delay)  # fmt: skip
                 return
         status.next_at = loop_now + scope.every.total_seconds()
         if stored is None:

@@ -3,9 +3,13 @@
 It records every call (method, merged query/form/JSON params, token), answers the methods
 Nudgebot uses with the shapes Slack documents, and misbehaves on request: ``fail_next`` answers
 429 (with ``Retry-After``) or 500 for the next N calls, ``limit_per_channel`` enforces
-``chat.postMessage``'s one message per second per channel. It also serves ``response_url``
-posts and a Socket Mode WebSocket (``apps.connections.open``) so both transports can be
-exercised. Modelled on bolt-python's ``tests/mock_web_api_server`` (in spirit).
+``chat.postMessage``'s one message per second per channel, ``gates`` hold a method's calls
+until a test opens them. It also serves ``response_url`` posts and a Socket Mode WebSocket
+(``apps.connections.open``) so both transports can be exercised, and keeps channel content
+(``post``/``edit``/``delete``, as people would) for ``conversations.history`` (newest first,
+parents only with ``reply_count``/``latest_reply``, exclusive ``oldest``/``latest`` unless
+``inclusive``, ``limit`` + ``cursor``) and ``conversations.replies`` (the parent, then its
+replies oldest first). Modelled on bolt-python's ``tests/mock_web_api_server`` (in spirit).
 """
 
 from __future__ import annotations
