@@ -96,13 +96,14 @@ async def listing(db: Database, *, limit: int | None = None) -> list[StoredLette
         stmt = stmt.limit(limit)
     async with db.read() as session:
         rows = list(await session.scalars(stmt))
-    return [
-        StoredLetter(
-            r.id, r.platform, r.source, r.reason, decode_payload(r.encoding, r.payload), r.size,
-            r.received_at, r.last_received_at, r.deliveries,
-        )  # fmt: skip
-        for r in rows
-    ]
+    return [_letter(r) for r in rows]
+
+
+def _letter(r: DeadLetter) -> StoredLetter:
+    return StoredLetter(
+        r.id, r.platform, r.source, r.reason, decode_payload(r.encoding, r.payload), r.size,
+        r.received_at, r.last_received_at, r.deliveries,
+    )  # fmt: skip
 
 
 async def count_by_platform(session: AsyncSession) -> dict[str, int]:

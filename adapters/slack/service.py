@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,8 +36,9 @@ from adapters.slack.listeners import register
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.pacing import ChannelPacer, RetryAfterHandler
 from adapters.slack.runtime import Background, Deps, Identity, RecentEvents, SlackUnavailable
+from adapters.slack.verify import Unauthorized, Unreadable, check_signature, is_ssl_check, readable
 from bot.config import Config
-from bot.domain.ports import Core
+from bot.domain.ports import Core, DeadLetter
 
 log = logging.getLogger("nudgebot.slack")
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -69,6 +71,32 @@ def web_client(settings: SlackSettings, *, token: bool = True) -> AsyncWebClient
 
 class _TooLarge(Exception):
     pass
+
+
+async def _read(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away: what arrived is all there is
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    """A ``receive`` that hands Bolt the body already read (and checked)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -159,15 +187,41 @@ class SlackService:
             response = _error(413, f"body larger than {MAX_BODY} bytes")
         else:
             try:
-                response = await self.handle(Request(scope, capped))
+                response = await self.verified(scope, await _read(capped))
             except _TooLarge:
                 response = _error(413, f"body larger than {MAX_BODY} bytes")
         await response(scope, receive, send)
 
+    async def verified(self, scope: Scope, body: bytes) -> Response:
+        """Signature first, then a body Bolt can read (``verify.py``), then Bolt."""
+        headers = dict(scope.get("headers") or ())
+        if not is_ssl_check(body):
+            try:
+                check_signature(self.settings.signing_secret, body, headers, time.time())
+            except Unauthorized as exc:
+                return _error(401, str(exc))
+            content_type = headers.get(b"content-type", b"").decode("latin-1")
+            try:
+                readable(body, content_type.split(";")[0].strip() or None)
+            except Unreadable as exc:
+                return await self._unreadable(body, str(exc))
+        return await self.handle(Request(scope, _replay(body)))
+
+    async def _unreadable(self, body: bytes, reason: str) -> Response:
+        letter = DeadLetter("slack", "", reason, body, self.deps.now())
+        try:
+            await self.deps.core.keep_dead_letter(letter)
+        except Exception as exc:
+            log.warning("unreadable Slack request not kept: %r", exc)
+            return _error(503, "temporarily unable to process; Slack will retry")
+        return _error(400, f"malformed body: {reason}")
+
     async def handle(self, request: Request) -> Response:
         try:
             response = await self.handler.handle(request)
-        except (ValueError, TypeError, KeyError, AttributeError, json.JSONDecodeError) as exc:
+        except (
+            ValueError, TypeError, KeyError, AttributeError, RecursionError, json.JSONDecodeError,
+        ) as exc:  # fmt: skip
             # Bolt parses the body before it checks the signature: garbage fails here.
             log.info("malformed Slack request: %r", exc)
             return _error(400, "malformed body")
