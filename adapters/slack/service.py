@@ -20,6 +20,8 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncServerErrorRetryHandler,
@@ -43,6 +45,12 @@ from bot.domain.ports import Core, DeadLetter
 log = logging.getLogger("nudgebot.slack")
 DEFAULT_API_URL = "https://slack.com/api/"
 MAX_BODY = 1 << 20
+# What Bolt's middleware and our listeners raise when a signed payload has an unexpected
+# shape (``"event": []``, ``"actions": 1``): the payload's fault, and a retry fails the same
+# way. Anything else (the database, Slack's API, a timeout) is ours and worth a retry.
+SHAPE_ERRORS: tuple[type[BaseException], ...] = (
+    AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,7 @@ class SlackService:
             recent=RecentEvents(),
         )
         register(self.app, self.deps)
+        self.app.error(self._on_error)
         self.handler = AsyncSlackRequestHandler(self.app)
         self._socket: AsyncSocketModeHandler | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -215,6 +224,30 @@ class SlackService:
             log.warning("unreadable Slack request not kept: %r", exc)
             return _error(503, "temporarily unable to process; Slack will retry")
         return _error(400, f"malformed body: {reason}")
+
+    async def _on_error(
+        self, error: Exception, request: AsyncBoltRequest, response: BoltResponse | None
+    ) -> BoltResponse | None:
+        """Bolt's error handler (it replaces Bolt's ERROR traceback): a payload Bolt or a
+        listener cannot read is the sender's 400 and a dead letter; anything else stays a
+        5xx (mapped to 503 in ``handle``), so Slack retries."""
+        if not isinstance(error, SHAPE_ERRORS):
+            if isinstance(error, SlackUnavailable | OSError) or type(error).__name__ in (
+                "OperationalError", "InterfaceError",
+            ):  # fmt: skip
+                log.warning("Slack request not handled, Slack will retry: %r", error)
+            else:
+                log.error("Slack request not handled, Slack will retry", exc_info=error)
+            return None
+        reason = f"unexpected payload shape ({type(error).__name__}: {error})"
+        letter = DeadLetter("slack", "", reason, request.raw_body.encode(), self.deps.now())
+        try:
+            await self.deps.core.keep_dead_letter(letter)
+        except Exception as exc:
+            log.warning("unreadable Slack request not kept: %r", exc)
+            return BoltResponse(status=503, body="")
+        body = json.dumps({"error": f"malformed body: {reason[:200]}"})
+        return BoltResponse(status=400, body=body, headers={"content-type": "application/json"})
 
     async def handle(self, request: Request) -> Response:
         try:

@@ -37,9 +37,7 @@ class Unreadable(Exception):
     pass
 
 
-def check_signature(
-    secret: str, body: bytes, headers: Mapping[bytes, bytes], now: float
-) -> None:
+def check_signature(secret: str, body: bytes, headers: Mapping[bytes, bytes], now: float) -> None:
     """Raises ``Unauthorized`` naming the problem; returns when Slack signed ``body``."""
     stamp = headers.get(TIMESTAMP.encode(), b"").strip()
     if not _TIMESTAMP.fullmatch(stamp):
@@ -67,6 +65,15 @@ def readable(body: bytes, content_type: str | None) -> dict[str, Any]:
         raise Unreadable("body is not valid JSON") from None
     if not isinstance(parsed, dict):
         raise Unreadable(f"body is a JSON {type(parsed).__name__}, not an object")
+    for key in ("event", "view", "workflow_step"):
+        if key in parsed and not isinstance(parsed[key], dict):
+            raise Unreadable(f"{key!r} is not an object")
+    # Bolt reads actions[0] while building its error handler's arguments, so a bad list
+    # there cannot even reach that handler.
+    if parsed.get("type") in ("block_actions", "interactive_message"):
+        actions = parsed.get("actions")
+        if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+            raise Unreadable("'actions' is not a list of objects")
     return parsed
 
 
