@@ -5,9 +5,10 @@ since Bot API 9.6, ``User.is_bot``, ``User.first_name``, a sticker's file ids); 
 self-hosted Bot API servers, and the examples in Telegram's own docs, omit such fields. A
 customer's words must not be lost to that, so when PTB refuses a ``message`` or
 ``edited_message`` we rebuild it from the fields Nudgebot needs — chat, sender, text or
-caption (or a ``[sticker 👌]``-style label for media), date, the replied message, forum
-topic — and let PTB read that. Anything else comes back unread with the reason, for the
-caller to keep as a dead letter. Pure: no I/O.
+caption, date, the replied message, forum topic — and let PTB read that. Anything else (a
+poll or a sticker without words, a button press, an unknown update kind) comes back unread
+with the reason, for the caller to keep whole as a dead letter: a "[poll]" placeholder would
+lose the words that made PTB stumble. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from telegram import Bot, Chat, Update
-
-from adapters.telegram.updates import MEDIA
 
 _MESSAGE_KEYS = ("message", "edited_message")
 _CHAT_TYPES = frozenset({Chat.PRIVATE, Chat.GROUP, Chat.SUPERGROUP, Chat.CHANNEL})
@@ -110,23 +109,13 @@ def _chat(raw: Any) -> dict[str, Any] | None:
     return chat
 
 
-def _label(raw: dict[str, Any]) -> str | None:
-    """What ``updates.content_text`` would say for the media PTB could not read."""
-    for kind in MEDIA:
-        value = raw.get(kind)
-        if value:
-            emoji = value.get("emoji") if kind == "sticker" and isinstance(value, dict) else None
-            return f"[sticker {emoji}]" if _str(emoji) else f"[{kind.replace('_', ' ')}]"
-    return None
-
-
 def _message(raw: dict[str, Any], *, nested: bool) -> dict[str, Any] | None:
     number, date, chat = _int(raw.get("message_id")), _int(raw.get("date")), _chat(raw.get("chat"))
     if number is None or date is None or chat is None:
         return None
     message: dict[str, Any] = {"message_id": number, "date": date, "chat": chat}
     user = _user(raw.get("from"))
-    text = _str(raw.get("text")) or _str(raw.get("caption")) or _label(raw)
+    text = _str(raw.get("text")) or _str(raw.get("caption"))
     if not nested and (user is None or text is None):
         return None  # no sender or no words: nothing Nudgebot could store
     if user is not None:
