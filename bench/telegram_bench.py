@@ -260,8 +260,11 @@ async def _serve_ptb(fake: Any) -> None:
     class Receiver:
         bot: Bot = app.bot
 
-        async def receive(self, update: Update) -> None:
-            await app.process_update(update)
+        async def receive_json(self, data: dict[str, Any], _raw: bytes) -> None:
+            await app.process_update(Update.de_json(data, app.bot))
+
+        async def keep(self, _raw: bytes, _reason: str) -> None:
+            return None
 
     async with app:
         await _serve(Starlette(routes=[webhook_route(Receiver(), SECRET)]))

@@ -14,10 +14,12 @@ from bot.domain.ports import (
     ActionRequest,
     ActionResult,
     ChannelMessage,
+    DeadLetter,
     LatestQuery,
     OnCallItem,
     WaitingItem,
 )
+from bot.services.dead_letters import keep_dead_letter
 from bot.services.ingest import ingest
 from bot.services.waiting import list_waiting
 from storage import thread_queries
@@ -119,3 +121,6 @@ class CoreService:
                 select(m.conversation_id).where(m.source == source, m.message_id == message_id)
             )
         return found
+
+    async def keep_dead_letter(self, letter: DeadLetter) -> None:
+        await keep_dead_letter(self.rt.db, letter)

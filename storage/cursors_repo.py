@@ -33,6 +33,17 @@ async def load_cursor(db: Database, source: str) -> str | None:
     return found
 
 
+async def load_cursor_at(db: Database, source: str) -> tuple[str, datetime] | None:
+    """The cursor and when it was saved."""
+    async with db.read() as session:
+        row = (
+            await session.execute(
+                select(PollCursor.cursor, PollCursor.updated_at).where(PollCursor.source == source)
+            )
+        ).first()
+    return None if row is None else (row[0], row[1])
+
+
 async def save_cursor(db: Database, source: str, cursor: str, at: datetime) -> None:
     async with db.write() as session:
         stmt = insert_for(session, PollCursor).values(source=source, cursor=cursor, updated_at=at)

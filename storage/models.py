@@ -259,6 +259,32 @@ class PollCursor(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class DeadLetter(Base):
+    """An inbound payload that passed authentication but could not be read, kept as received
+    (see storage.dead_letters_repo). ``digest`` (sha256 of the bytes) makes a redelivery of
+    the same payload count up ``deliveries`` instead of adding a row."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (
+        UniqueConstraint("platform", "source", "digest"),
+        Index("ix_dead_letters_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    # utf-8: ``payload`` is the body as text; base64: the body was not clean UTF-8 (or held
+    # NUL, which PostgreSQL text refuses), so it is kept losslessly encoded.
+    encoding: Mapped[str] = mapped_column(String(8))
+    payload: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deliveries: Mapped[int] = mapped_column(Integer, default=1)
+
+
 class DigestRecord(Base):
     """One weekly digest per owner and week (the owner's ISO week of the send slot): the row
     is claimed before sending, so replicas sharing the database send it once."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,8 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncServerErrorRetryHandler,
@@ -38,12 +41,19 @@ from adapters.slack.listeners import register
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.pacing import ChannelPacer, RetryAfterHandler
 from adapters.slack.runtime import Background, Deps, Identity, RecentEvents, SlackUnavailable
+from adapters.slack.verify import Unauthorized, Unreadable, check_signature, is_ssl_check, readable
 from bot.config import Config
-from bot.domain.ports import Core
+from bot.domain.ports import Core, DeadLetter
 
 log = logging.getLogger("nudgebot.slack")
 DEFAULT_API_URL = "https://slack.com/api/"
 MAX_BODY = 1 << 20
+# What Bolt's middleware and our listeners raise when a signed payload has an unexpected
+# shape (``"event": []``, ``"actions": 1``): the payload's fault, and a retry fails the same
+# way. Anything else (the database, Slack's API, a timeout) is ours and worth a retry.
+SHAPE_ERRORS: tuple[type[BaseException], ...] = (
+    AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,32 @@ def web_client(settings: SlackSettings, *, token: bool = True) -> AsyncWebClient
 
 class _TooLarge(Exception):
     pass
+
+
+async def _read(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away: what arrived is all there is
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    """A ``receive`` that hands Bolt the body already read (and checked)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -133,6 +169,7 @@ class SlackService:
             pacer=MethodPacer(settings.history_per_minute), user_teams=self.deps.user_teams,
         )  # fmt: skip
         self._hellos = 0
+        self.app.error(self._on_error)
         self.handler = AsyncSlackRequestHandler(self.app)
         self._socket: AsyncSocketModeHandler | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -171,15 +208,65 @@ class SlackService:
             response = _error(413, f"body larger than {MAX_BODY} bytes")
         else:
             try:
-                response = await self.handle(Request(scope, capped))
+                response = await self.verified(scope, await _read(capped))
             except _TooLarge:
                 response = _error(413, f"body larger than {MAX_BODY} bytes")
         await response(scope, receive, send)
 
+    async def verified(self, scope: Scope, body: bytes) -> Response:
+        """Signature first, then a body Bolt can read (``verify.py``), then Bolt."""
+        headers = dict(scope.get("headers") or ())
+        if not is_ssl_check(body):
+            try:
+                check_signature(self.settings.signing_secret, body, headers, time.time())
+            except Unauthorized as exc:
+                return _error(401, str(exc))
+            content_type = headers.get(b"content-type", b"").decode("latin-1")
+            try:
+                readable(body, content_type.split(";")[0].strip() or None)
+            except Unreadable as exc:
+                return await self._unreadable(body, str(exc))
+        return await self.handle(Request(scope, _replay(body)))
+
+    async def _unreadable(self, body: bytes, reason: str) -> Response:
+        letter = DeadLetter("slack", "", reason, body, self.deps.now())
+        try:
+            await self.deps.core.keep_dead_letter(letter)
+        except Exception as exc:
+            log.warning("unreadable Slack request not kept: %r", exc)
+            return _error(503, "temporarily unable to process; Slack will retry")
+        return _error(400, f"malformed body: {reason}")
+
+    async def _on_error(
+        self, error: Exception, request: AsyncBoltRequest, response: BoltResponse | None
+    ) -> BoltResponse | None:
+        """Bolt's error handler (it replaces Bolt's ERROR traceback): a payload Bolt or a
+        listener cannot read is the sender's 400 and a dead letter; anything else stays a
+        5xx (mapped to 503 in ``handle``), so Slack retries."""
+        if not isinstance(error, SHAPE_ERRORS):
+            if isinstance(error, SlackUnavailable | OSError) or type(error).__name__ in (
+                "OperationalError", "InterfaceError",
+            ):  # fmt: skip
+                log.warning("Slack request not handled, Slack will retry: %r", error)
+            else:
+                log.error("Slack request not handled, Slack will retry", exc_info=error)
+            return None
+        reason = f"unexpected payload shape ({type(error).__name__}: {error})"
+        letter = DeadLetter("slack", "", reason, request.raw_body.encode(), self.deps.now())
+        try:
+            await self.deps.core.keep_dead_letter(letter)
+        except Exception as exc:
+            log.warning("unreadable Slack request not kept: %r", exc)
+            return BoltResponse(status=503, body="")
+        body = json.dumps({"error": f"malformed body: {reason[:200]}"})
+        return BoltResponse(status=400, body=body, headers={"content-type": "application/json"})
+
     async def handle(self, request: Request) -> Response:
         try:
             response = await self.handler.handle(request)
-        except (ValueError, TypeError, KeyError, AttributeError, json.JSONDecodeError) as exc:
+        except (
+            ValueError, TypeError, KeyError, AttributeError, RecursionError, json.JSONDecodeError,
+        ) as exc:  # fmt: skip
             # Bolt parses the body before it checks the signature: garbage fails here.
             log.info("malformed Slack request: %r", exc)
             return _error(400, "malformed body")

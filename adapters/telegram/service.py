@@ -12,6 +12,7 @@ redelivery would fail the same way and hold up the updates behind it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Coroutine
@@ -22,6 +23,7 @@ from telegram import (
     BotCommand,
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
+    Chat,
     Update,
 )
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
@@ -29,6 +31,7 @@ from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, Type
 from adapters.telegram.chats import Sources
 from adapters.telegram.handlers import Handlers, Now
 from adapters.telegram.messenger import TelegramMessenger
+from adapters.telegram.reading import chat_of, read_update
 from adapters.telegram.updates import (
     ButtonPress,
     Command,
@@ -40,7 +43,7 @@ from adapters.telegram.updates import (
     classify,
 )
 from bot.config import Config
-from bot.domain.ports import Core
+from bot.domain.ports import Core, DeadLetter
 
 log = logging.getLogger("nudgebot.telegram")
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
@@ -82,6 +85,8 @@ class TelegramService:
         transient: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
     ) -> None:
         self.application = application
+        self.core = core
+        self.now = now
         self.config = config
         self.sources = Sources.from_config(config)
         self.messenger = TelegramMessenger(application.bot, name=self._name)
@@ -110,7 +115,23 @@ class TelegramService:
 
     # -- the way in ------------------------------------------------------------------------
 
-    async def receive(self, update: Update) -> None:
+    async def receive_json(self, data: dict[str, Any], raw: bytes) -> None:
+        """An update as Telegram sent it (a JSON object with an integer ``update_id``): read
+        it — salvaging what PTB refuses (``reading.py``) — and handle it, or keep it as a
+        dead letter. Returns once the update is stored one way or the other; raises when it
+        is not, so the caller answers non-2xx (webhook) or fetches it again (polling)."""
+        if not self.started:
+            raise NotStarted("the Telegram adapter is still starting")
+        read = read_update(data, self.bot)
+        if read.update is None:
+            await self.keep(raw, read.reason, data)
+            return
+        if read.salvaged:
+            log.warning("update %s: %s; handled from the fields Nudgebot reads",
+                        data.get("update_id"), read.reason)  # fmt: skip
+        await self.receive(read.update, raw)
+
+    async def receive(self, update: Update, raw: bytes | None = None) -> None:
         if not self.started:
             raise NotStarted("the Telegram adapter is still starting")
         if update.update_id in self._seen:
@@ -123,10 +144,33 @@ class TelegramService:
         if isinstance(failure, self.transient):
             self._seen.pop(update.update_id, None)  # let the redelivery try again
             raise failure
-        # A bug or an update we cannot store: redelivering it would fail the same way and
-        # hold up every update behind it.
-        log.error("Telegram update %s could not be stored; dropped", update.update_id,
-                  exc_info=failure)  # fmt: skip
+        # A bug, or an update the database refuses: a redelivery would fail the same way and
+        # hold up every update behind it, so it is kept as a dead letter instead. If even that
+        # fails, the caller must not acknowledge it.
+        log.error("Telegram update %s could not be stored", update.update_id, exc_info=failure)
+        body = raw if raw is not None else json.dumps(update.to_dict()).encode()
+        try:
+            await self.keep(body, f"could not be stored: {type(failure).__name__}: {failure}")
+        except Exception:
+            self._seen.pop(update.update_id, None)
+            raise
+
+    async def keep(self, raw: bytes, reason: str, data: dict[str, Any] | None = None) -> None:
+        """Keep an update as a dead letter (raises when it could not be written)."""
+        if data is None:
+            try:
+                data = json.loads(raw)
+            except (ValueError, RecursionError):
+                data = None
+        source = self._source_of(data) if isinstance(data, dict) else None
+        letter = DeadLetter("telegram", source or "", reason, raw, self.now())
+        await self.core.keep_dead_letter(letter)
+
+    def _source_of(self, data: dict[str, Any]) -> str | None:
+        chat = chat_of(data)
+        if chat is None:
+            return None
+        return self.sources.for_chat(Chat(chat["id"], chat["type"], username=chat.get("username")))
 
     def _remember(self, update_id: int) -> None:
         self._seen[update_id] = None

@@ -30,7 +30,7 @@ _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{3,64}))?(?:\s+(.
 _CONVERSATION_MARK = re.compile(r"Conversation #(\d{1,19})")
 # Content other than text, in the order Telegram's clients name them; a message with none of
 # these and no text is a service message (joins, pins, topic edits, …).
-_MEDIA = (
+MEDIA = (
     "photo", "video", "animation", "document", "audio", "voice", "video_note", "sticker",
     "contact", "location", "venue", "poll", "dice", "story", "paid_media", "checklist",
 )  # fmt: skip
@@ -147,7 +147,7 @@ def content_text(message: Message) -> str | None:
     text = message.text or message.caption
     if text:
         return text
-    for kind in _MEDIA:
+    for kind in MEDIA:
         if getattr(message, kind, None):
             if kind == "sticker" and message.sticker is not None and message.sticker.emoji:
                 return f"[sticker {message.sticker.emoji}]"

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from bot.cli.common import ConfigOption, err, fail, out, run_async, runtime
+from bot.cli.dead_letters import dead_letters
 from bot.cli.demo import demo
 from bot.cli.history import history
 from bot.cli.importer import import_command
@@ -39,6 +40,7 @@ app.command("history")(history)
 app.command("digest")(digest)
 app.command("demo")(demo)
 app.command("init")(init)
+app.command("dead-letters")(dead_letters)
 
 
 @app.command("check-config")

@@ -207,6 +207,19 @@ class LatestQuery:
 
 
 @dataclass(frozen=True)
+class DeadLetter:
+    """An inbound payload that passed authentication but could not be read (an update PTB
+    rejects, a body nested too deeply, a field of the wrong type): kept for a person to look
+    at (``nudgebot dead-letters``), never dropped silently."""
+
+    platform: str  # telegram | slack | webhook | …
+    source: str  # the config source it came for; "" when the payload names none we know
+    reason: str  # one line: what could not be read
+    payload: bytes  # the body exactly as received
+    received_at: datetime
+
+
+@dataclass(frozen=True)
 class OnCallItem:
     rotation: str
     person: str | None
@@ -252,4 +265,9 @@ class Core(Protocol):
     async def conversation_of(self, source: str, message_id: str) -> int | None:
         """The conversation a stored message of ``source`` belongs to (deleted ones too), or
         None. Slack reactions name a message, not a thread; actions need the conversation."""
+        ...
+
+    async def keep_dead_letter(self, letter: DeadLetter) -> None:
+        """Store a payload that could not be read; the same payload again only counts up.
+        Raises when it could not be stored (the caller must then not acknowledge it)."""
         ...

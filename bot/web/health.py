@@ -16,9 +16,10 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.web.metrics import CONTENT_TYPE
+from bot.web.metrics import CONTENT_TYPE, dead_letter_family
 from bot.web.state import web_state
 from storage.db import Database
+from storage.dead_letters_repo import count_by_platform
 from storage.queries import count_waiting_by_source
 
 log = logging.getLogger("nudgebot.web")
@@ -93,9 +94,23 @@ async def _waiting_counts(db: Database) -> dict[str, tuple[int, datetime | None]
         return None
 
 
+async def _dead_letters(db: Database) -> dict[str, int] | None:
+    if _missing_file(db) is not None:
+        return None  # _waiting_counts has said why
+    try:
+        async with asyncio.timeout(READY_TIMEOUT), db.read() as session:
+            return await count_by_platform(session)
+    except Exception as exc:
+        log.warning("metrics: dead letter counts unavailable: %s", _reason(exc))
+        return None
+
+
 async def metrics(request: Request) -> Response:
     web = web_state(request)
     counts = await _waiting_counts(web.rt.db)
     feeds = {r: (s.failures, s.last_success) for r, s in web.rt.oncall.feed_status().items()}
     body = web.metrics.render(counts, web.rt.now(), web.rt.config.sources, ical=feeds)
+    dead = await _dead_letters(web.rt.db) if counts is not None else None
+    if dead is not None:
+        body += dead_letter_family(dead).render() + "\n"
     return Response(body, media_type=CONTENT_TYPE)

@@ -18,7 +18,9 @@ from starlette.responses import JSONResponse, Response
 
 from adapters.webhook.schema import PersonResolver, SchemaError, parse_message
 from bot.domain.events import InboundMessage
+from bot.domain.ports import DeadLetter
 from bot.httpbody import MAX_BODY, BodyError, read_limited
+from bot.services.dead_letters import keep_dead_letter
 from bot.services.ingest import ingest
 from bot.web.errors import ApiError, echo
 from bot.web.state import web_state
@@ -128,7 +130,13 @@ async def receive_hook(request: Request) -> Response:
     problem = signature_problem(source.secret, body, request.headers.get(SIGNATURE_HEADER))
     if problem is not None:
         raise ApiError(401, problem)
-    messages = parse_body(body, source_id, web.rt.resolve_person)
+    try:
+        messages = parse_body(body, source_id, web.rt.resolve_person)
+    except ApiError as exc:
+        if body.strip():  # signed by the source: keep what it sent, then tell it why not
+            letter = DeadLetter("webhook", source_id, exc.message, body, web.rt.now())
+            await keep_dead_letter(web.rt.db, letter)
+        raise
     result = await ingest(web.rt.db, messages, web.rt.rules)
     web.metrics.messages_ingested(source_id, result.received)
     return JSONResponse({"ok": True, "received": result.received})

@@ -268,5 +268,18 @@ def ical_families(feeds: Mapping[str, tuple[int, datetime | None]]) -> list[Fami
     ]
 
 
+def dead_letter_family(counts: Mapping[str, int]) -> Family:
+    """Dead letters kept, by platform: read from the database at scrape time, so every
+    replica reports the same. Telegram, Slack and webhook report 0 rather than vanishing."""
+    names = sorted(set(counts) | {"slack", "telegram", "webhook"})
+    samples = [("", _labels(("platform",), (n,)), float(counts.get(n, 0))) for n in names]
+    return Family(
+        "nudgebot_dead_letters",
+        "gauge",
+        "Inbound payloads kept because they could not be read (see `nudgebot dead-letters`).",
+        samples,
+    )
+
+
 metrics = Metrics()
 """The process-wide registry ``create_app`` uses by default."""

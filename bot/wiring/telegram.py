@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -31,6 +32,7 @@ from adapters.telegram.webhook import PATH, webhook_route
 from bot.app import Runtime
 from bot.components import Component
 from bot.domain.ports import Core
+from storage import cursors_repo
 from storage.db import Database
 
 log = logging.getLogger("nudgebot.telegram")
@@ -138,6 +140,23 @@ class AdvisoryPollLock:
                 self._conn = None
 
 
+class StoredOffsets:
+    """The polling offset in ``poll_cursors`` (key ``telegram:<bot id>``: a new token starts
+    afresh), next to the polled sources' cursors."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def load(self, key: str) -> tuple[int, datetime] | None:
+        found = await cursors_repo.load_cursor_at(self.db, key)
+        if found is None or not found[0].isdigit():
+            return None
+        return int(found[0]), found[1]
+
+    async def save(self, key: str, offset: int, at: datetime) -> None:
+        await cursors_repo.save_cursor(self.db, key, str(offset), at)
+
+
 @dataclass
 class Telegram:
     """What ``assemble`` builds: the component the app runs, and its parts for tests."""
@@ -164,7 +183,11 @@ def assemble(
         webhook_url=settings.webhook_url if settings.mode == "webhook" else None,
         secret=settings.secret, transient=TRANSIENT,
     )  # fmt: skip
-    poller = Poller(service, AdvisoryPollLock(rt.db)) if settings.mode == "polling" else None
+    poller = (
+        Poller(service, AdvisoryPollLock(rt.db), offsets=StoredOffsets(rt.db))
+        if settings.mode == "polling"
+        else None
+    )
 
     async def start() -> None:
         await service.start()

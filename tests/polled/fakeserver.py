@@ -8,6 +8,7 @@ recorded. Misbehaviour on demand, in front of the routes:
     fake.fail(body=b"<html>…", content_type="text/html")   # HTML where JSON was expected
     fake.fail(delay=1.0)                                   # slower than the client's timeout
     fake.down = True                                       # every request: 503, until reset
+    fake.hold(path)                                        # park matching requests in flight
 
 It runs in threads of its own, so it answers whatever the test's event loop is doing.
 """
@@ -75,6 +76,9 @@ class FakeServer:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.extra_headers: Callable[[Request], dict[str, str]] = lambda _r: {}
+        self.held = threading.Event()  # a request matching the hold has arrived
+        self._hold: re.Pattern[str] | None = None
+        self._release = threading.Event()
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -104,6 +108,26 @@ class FakeServer:
                     re.compile(path),
                 )
             )
+
+    def hold(self, path: str) -> None:
+        """Requests whose path matches wait (in flight, unanswered) until ``release()``: a
+        crash test kills the client while one is parked, i.e. mid-poll."""
+        with self.lock:
+            self._release.clear()
+            self.held.clear()
+            self._hold = re.compile(path)
+
+    def release(self) -> None:
+        with self.lock:
+            self._hold = None
+            self._release.set()
+
+    def _park(self, path: str) -> None:
+        with self.lock:
+            parked = self._hold is not None and self._hold.search(path) is not None
+        if parked:
+            self.held.set()
+            self._release.wait(timeout=30)
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -157,6 +181,7 @@ class FakeServer:
                     {k.lower(): v for k, v in self.headers.items()},
                     self.rfile.read(length) if length else b"",
                 )
+                fake._park(request.path)
                 answer = fake.answer(request)
                 if answer.delay:
                     time.sleep(answer.delay)

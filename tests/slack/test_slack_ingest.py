@@ -231,7 +231,7 @@ async def test_retry_after_a_failed_store_succeeds(slack: Slack, monkeypatch: An
 async def test_bad_signature_is_401_and_stores_nothing(slack: Slack) -> None:
     response = await post(slack.http, message(T0), secret="not-the-secret")
     assert response.status_code == 401
-    assert response.json() == {"error": "invalid request"}
+    assert response.json()["error"].startswith("invalid request")
     missing = await post(slack.http, message(T0), signature="v0=")
     assert missing.status_code == 401
     assert await messages(slack) == []

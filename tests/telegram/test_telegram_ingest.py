@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from storage import dead_letters_repo
 from tests.telegram.tg_kit import (
     ALICE,
     BASIC_GROUP,
@@ -176,17 +177,39 @@ async def test_bad_bodies_get_a_4xx_and_change_nothing(tg: Harness) -> None:
         b"[]": 400,
         b'{"message": {}}': 400,  # no update_id
         b'{"update_id": "7"}': 400,
-        b'{"update_id": 7, "message": {"message_id": "x"}}': 400,
-        b'{"update_id": 7, "message": "hello"}': 400,
         b"\xff\xfe": 400,
+        b'{"update_id": 1, "x": ' * 5000 + b"1" + b"}" * 5000: 400,
     }
     for body, status in cases.items():
         response = await tg.post(body)
-        assert response.status_code == status, (body, response.text)
+        assert response.status_code == status, (body[:40], response.text)
         assert list(response.json()) == ["error"]
     huge = json.dumps({"update_id": 1, "pad": "x" * (1024 * 1024)}).encode()
     assert (await tg.post(huge)).status_code == 413
     assert await tg.stored() == []
+    # The secret was right: what was sent is kept for a person to look at.
+    kept = {letter.payload for letter in await dead_letters_repo.listing(tg.rt.db)}
+    assert kept == set(cases)
+
+
+async def test_updates_ptb_cannot_read_are_acknowledged_and_kept(tg: Harness) -> None:
+    unreadable = [
+        b'{"update_id": 7, "message": {"message_id": "x"}}',
+        b'{"update_id": 8, "message": "hello"}',
+    ]
+    for body in unreadable:
+        response = await tg.post(body)
+        assert response.status_code == 200, response.text  # Telegram's queue moves on
+    assert await tg.stored() == []
+    letters = await dead_letters_repo.listing(tg.rt.db)
+    assert sorted(letter.payload for letter in letters) == sorted(unreadable)
+    assert all(letter.platform == "telegram" for letter in letters)
+    assert all("python-telegram-bot cannot read" in letter.reason for letter in letters)
+    # Telegram redelivering one (say our 200 was lost) counts up, adds no row.
+    assert (await tg.post(unreadable[0])).status_code == 200
+    again = await dead_letters_repo.listing(tg.rt.db)
+    assert len(again) == 2
+    assert {letter.payload: letter.deliveries for letter in again}[unreadable[0]] == 2
 
 
 async def test_unknown_update_kinds_are_accepted_and_ignored(tg: Harness) -> None:
