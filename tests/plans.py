@@ -24,6 +24,10 @@ from storage.db import Database
 FULL_SCAN = re.compile(r"^SCAN (\w+)$")
 
 
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+EXPLAINABLE = ("SELECT", "WITH", "UPDATE", "DELETE", "INSERT")
+
+
 def _engines(db: Database) -> list[Any]:
     engines = [db.engine.sync_engine]
     if db.write_engine is not None:
@@ -40,7 +44,7 @@ async def product_statements(
     def record(
         conn: Connection, cursor: object, statement: str, params: Any, context: object, many: bool
     ) -> None:
-        if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "WITH", "DELETE")):
+        if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
             seen.append((statement, params))
 
     engines = _engines(db)
@@ -70,7 +74,11 @@ async def explain(db: Database, statement: str, params: Any) -> str:
 
 async def product_plans(db: Database, run: Callable[[], Awaitable[object]]) -> list[str]:
     """The plan of every statement ``run`` sent; fails when it sent none."""
-    statements = await product_statements(db, run)
+    statements = [
+        (sql, params)
+        for sql, params in await product_statements(db, run)
+        if sql.lstrip().upper().startswith(EXPLAINABLE)
+    ]
     assert statements, "the product function sent no statement"
     return [await explain(db, sql, params) for sql, params in statements]
 

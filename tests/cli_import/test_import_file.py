@@ -14,6 +14,7 @@ from sqlalchemy import text as sql
 import bot.cli.importer as importer
 from bot.app import Runtime
 from bot.config import Config
+from tests.plans import product_statements
 
 
 def line(n: int, **changes: Any) -> str:
@@ -148,7 +149,15 @@ async def test_refresh_statistics_analyses_on_postgresql(rt: Runtime) -> None:
     """On a table of its own: statistics left on the shared tables would steer the query
     plans other tests look at."""
     if rt.db.is_sqlite:
-        await rt.db.refresh_statistics(["messages"])  # a no-op: SQLite needs none
+        # SQLite's planner needs no statistics, and sqlite_stat1 would steer the plans the
+        # plan tests check: nothing may be sent.
+        sent = await product_statements(rt.db, lambda: rt.db.refresh_statistics(["messages"]))
+        assert sent == []
+        async with rt.db.read() as session:
+            stat = await session.scalar(
+                sql("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+            )
+        assert stat == 0
         return
     async with rt.db.engine.begin() as conn:
         await conn.execute(sql("CREATE TABLE analyse_probe (n int)"))
