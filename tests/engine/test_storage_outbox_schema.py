@@ -71,7 +71,9 @@ def _tick_reads(db: Database) -> dict[str, tuple[Callable[[], Awaitable[object]]
         async with db.engine.connect() as conn:
             return await nudges_repo.earliest_due(conn)
 
-    def in_write(read: Callable[[AsyncSession], Awaitable[object]]) -> Callable[[], Awaitable[object]]:
+    Run = Callable[[], Awaitable[object]]
+
+    def in_write(read: Callable[[AsyncSession], Awaitable[object]]) -> Run:
         async def run() -> object:
             async with db.write() as s:
                 return await read(s)
