@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime
 
 import pytest
 
 from bot.app import build_routing
 from bot.config import Config
-from bot.domain.routing import Route, responsible
+from bot.domain.routing import NO_ROUTING, Route, responsible
 from bot.services.nudge_settings import NudgeSettings
 from tests.engine.engine_kit import SOURCE, make_config, person
 
@@ -82,3 +83,24 @@ def test_a_persons_nudge_waits_for_their_own_morning(at: datetime, available: da
     config = _tokyo_config()
     people = NudgeSettings.build(config, build_routing(config)).people(SOURCE, None)
     assert people.available_from("kenji", at) == available
+
+
+def test_primary_is_the_first_person_or_nobody() -> None:
+    assert Route(("carol", "alice"), "owners").primary == "carol"
+    assert Route((), "nobody").primary is None
+
+
+def test_routes_and_routing_are_frozen() -> None:
+    route_ = Route(("alice",), "owner")
+    with pytest.raises(FrozenInstanceError):
+        route_.reason = "claimed"  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        NO_ROUTING.owners = ("mallory",)  # type: ignore[misc]
+
+
+def test_no_routing_finds_nobody_but_keeps_a_claim() -> None:
+    """What a config without owners or rotations routes by: everyone counts as in hours."""
+    assert NO_ROUTING.route("any", None, AT) == Route((), "nobody")
+    assert NO_ROUTING.route("any", "dave", AT) == Route(("dave",), "claimed")
+    assert NO_ROUTING.in_hours("anyone", AT) is True
+    assert NO_ROUTING.on_call("support", AT) is None
