@@ -123,3 +123,33 @@ async def test_tick_reads_only_the_partial_indexes(db: Database, read: str) -> N
     for index in indexes:
         assert index in together, (index, together)
     assert full_scans(together) == [], together
+
+
+def test_claims_on_postgresql_skip_rows_other_replicas_hold() -> None:
+    """The claim statement as compiled for PostgreSQL (a real dialect; no server needed, so
+    this runs under either backend): the due rows are locked with SKIP LOCKED, so a replica
+    takes other rows instead of queueing behind one that is sending."""
+    from sqlalchemy import select, update
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from storage.models import Nudge
+
+    engine = create_async_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    session = AsyncSession(engine)
+    due = select(Nudge.id).where(Nudge.next_attempt_at.is_not(None)).limit(5)
+    stmt = update(Nudge).where(outbox.claimable(session, due)).values(attempts=Nudge.attempts + 1)
+    sql = str(stmt.compile(dialect=engine.dialect))
+    assert "WITH due AS" in sql and "FOR UPDATE SKIP LOCKED" in sql, sql
+    assert "nudges.id = due.id" in sql, sql
+
+
+def test_claimed_rows_are_frozen() -> None:
+    from dataclasses import FrozenInstanceError
+
+    claimed = outbox.Claimed(1, 1, 1, TICK, "first", None, "slack", "U1", TICK)
+    with pytest.raises(FrozenInstanceError):
+        claimed.attempt = 2  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        outbox.SentRecord(1, 1, "ref", TICK).attempt = 2  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        outbox.LaneClaim([], drained=True).drained = False  # type: ignore[misc]
