@@ -43,3 +43,11 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# Mutation testing (mutmut) of the modules where a silent bug costs most; tens of minutes,
+# not part of CI. Score per module; survivors are listed in docs/testing.md.
+# ONLY="outbox routing" runs a subset. See scripts/mutation.py.
+.PHONY: mutation
+mutation: install
+	$(BIN)/pip install --quiet -e '.[mutation]'
+	nice -n 10 $(BIN)/python scripts/mutation.py $(ONLY)

@@ -129,7 +129,9 @@ def bench_waiting(backends: list[str], sizes: tuple[int, int], iterations: int) 
     warmup = max(20, iterations // 10)
     print(
         f"\n== Waiting query: oldest {waiting_bench.LIMIT} of {waiting_bench.WAITING:,} waiting, "
-        f"{_size(small)} vs {_size(big)} conversations; {iterations} timed iterations per path "
+        f"{_size(small)} vs {_size(big)} conversations with their nudges "
+        f"({waiting_bench.expected_nudges(small):,} / {waiting_bench.expected_nudges(big):,}); "
+        f"{iterations} timed iterations per path "
         f"and size after {warmup} warm-up, sizes and paths taking turns in 5 rounds =="
     )
     table = Table(

@@ -2,9 +2,14 @@
 
 Conversations are generated straight into the migrated ``conversations`` table by the bare
 driver (sqlite3 ``executemany`` in chunks; PostgreSQL ``COPY``), mostly answered
-(``waiting_since`` NULL) with exactly ``WAITING`` waiting. The same query is then timed
-through the HTTP API (the real ASGI app over httpx's ASGITransport, when ``bot.web.app``
-exists), through the service function, and as raw SQL on the driver.
+(``waiting_since`` NULL) with exactly ``WAITING`` waiting, and every conversation gets the
+nudges production would have left (``NUDGES_ANSWERED`` sent in its answered period; a waiting
+one ``SENT_NOW`` in its current period and ``NUDGES_EARLIER`` from an earlier one), because
+the product's query counts each row's nudges of the current period. The same query is then
+timed through the HTTP API (the real ASGI app over httpx's ASGITransport, when
+``bot.web.app`` exists), through the service function, and raw: the very statement the
+product sends (recorded from ``storage.queries.waiting`` as compiled for the dialect, with
+its parameters) executed on the bare driver.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event
+
 from bench.common import Latency, fresh_database, pg_connect, sqlite_connect
 
 WAITING = 1_000
@@ -28,7 +35,7 @@ TOKEN = "bench-token"
 INDEX = "ix_conversations_waiting"
 PATH_API = "GET /api/waiting (ASGI)"
 PATH_SERVICE = "list_waiting()"
-PATH_RAW = "raw SQL (driver)"
+PATH_RAW = "same SQL, bare driver"
 _COLUMNS = (
     "id",
     "source",
@@ -51,11 +58,16 @@ _COLUMNS = (
     "nudges_sent",
     "version",
 )
-RAW_SQL = (
-    "SELECT id, source, platform, channel, thread, customer_id, customer_name, waiting_since, "
-    "due_at, claimed_by, nudges_sent, last_text, url FROM conversations "
-    f"WHERE waiting_since IS NOT NULL ORDER BY waiting_since, id LIMIT {LIMIT}"
-)
+NUDGES_ANSWERED = 3  # first, reminder, escalation of the period the team answered
+SENT_NOW = 2  # a waiting conversation: first and reminder sent in the current period…
+NUDGES_EARLIER = 2  # …and two from an earlier period, which must not be counted
+_NUDGE_COLUMNS = (
+    "conversation_id", "period_start", "track", "seq", "recipient_key", "step",
+    "recipient_person", "recipient_platform", "recipient_address", "slot_at", "not_before",
+    "created_at", "state", "attempts", "last_error", "platform_ref", "sent_at",
+    "update_version", "update_attempts",
+)  # fmt: skip
+_STEPS = ("first", "reminder", "escalation")
 _NOW = datetime(2026, 11, 28, 12, 0)
 _CHUNK = 50_000
 
@@ -96,6 +108,33 @@ def _conversation_rows(total: int, *, sqlite: bool) -> Iterator[tuple[Any, ...]]
         )
 
 
+def _nudge_rows(total: int, *, sqlite: bool) -> Iterator[tuple[Any, ...]]:
+    """The nudges of every conversation of ``_conversation_rows`` (same seed, same times)."""
+    fmt: Callable[[datetime], Any] = (
+        (lambda d: d.strftime("%Y-%m-%d %H:%M:%S.%f")) if sqlite else (lambda d: d)
+    )
+    for row in _conversation_rows(total, sqlite=False):
+        cid, started, since = row[0], row[9], row[10]
+        periods = (
+            [(started, NUDGES_ANSWERED)]
+            if since is None
+            else [(started - timedelta(days=1), NUDGES_EARLIER), (since, SENT_NOW)]
+        )
+        for period, count in periods:
+            for seq in range(count):
+                at = period + timedelta(minutes=15 * (seq + 1))
+                yield (
+                    cid, fmt(period), "responsible", seq, "person:alice", _STEPS[seq],
+                    "alice", "slack", "U0ALICE", fmt(at), fmt(at), fmt(at), "sent", 1, "",
+                    f"slack:C1:{cid}.{seq}", fmt(at), 0, 0,
+                )  # fmt: skip
+
+
+def expected_nudges(total: int) -> int:
+    waiting = min(WAITING, total)
+    return (total - waiting) * NUDGES_ANSWERED + waiting * (SENT_NOW + NUDGES_EARLIER)
+
+
 def populate(url: str, backend: str, total: int) -> float:
     """Fill a migrated database with ``total`` conversations; returns seconds taken."""
     start = time.perf_counter()
@@ -107,10 +146,16 @@ def populate(url: str, backend: str, total: int) -> float:
             insert = (
                 f"INSERT INTO conversations ({names}) VALUES ({', '.join('?' * len(_COLUMNS))})"
             )
+            nudges = _nudge_rows(total, sqlite=True)
+            marks = ", ".join("?" * len(_NUDGE_COLUMNS))
+            insert_nudge = f"INSERT INTO nudges ({', '.join(_NUDGE_COLUMNS)}) VALUES ({marks})"
             conn.execute("BEGIN IMMEDIATE")
             while chunk := [row for _, row in zip(range(_CHUNK), rows, strict=False)]:
                 conn.executemany(insert, chunk)
+            while chunk := [row for _, row in zip(range(_CHUNK), nudges, strict=False)]:
+                conn.executemany(insert_nudge, chunk)
             conn.execute("COMMIT")
+            stored = conn.execute("SELECT count(*) FROM nudges").fetchone()[0]
         finally:
             conn.close()
     else:
@@ -118,29 +163,68 @@ def populate(url: str, backend: str, total: int) -> float:
             with pg.cursor() as cur, cur.copy(f"COPY conversations ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
+            columns = ", ".join(_NUDGE_COLUMNS)
+            with pg.cursor() as cur, cur.copy(f"COPY nudges ({columns}) FROM STDIN") as copy:
+                for row in _nudge_rows(total, sqlite=False):
+                    copy.write_row(row)
             pg.commit()
             pg.autocommit = True
-            pg.execute("VACUUM ANALYZE conversations")  # what autovacuum does after a bulk load
+            # What autovacuum does after a bulk load.
+            pg.execute("VACUUM ANALYZE conversations")
+            pg.execute("VACUUM ANALYZE nudges")
+            stored = pg.execute("SELECT count(*) FROM nudges").fetchone()[0]  # type: ignore[index]
+    if stored != expected_nudges(total):
+        raise RuntimeError(f"{stored} nudges stored, expected {expected_nudges(total)}")
     return time.perf_counter() - start
 
 
-def explain(url: str, backend: str) -> list[str]:
+async def product_statement(url: str) -> tuple[str, Any]:
+    """The statement ``storage.queries.waiting(limit=LIMIT)`` sends, as the driver gets it."""
+    from bot.app import Runtime
+    from bot.config import Config
+    from storage.queries import waiting
+
+    rt = Runtime.from_config(Config(), url)
+    seen: list[tuple[str, Any]] = []
+
+    def record(*args: Any) -> None:  # before_cursor_execute(conn, cursor, statement, params…)
+        if args[2].lstrip().upper().startswith("SELECT"):
+            seen.append((args[2], args[3]))
+
+    engine = rt.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        async with rt.db.read() as session:
+            await waiting(session, limit=LIMIT)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        await rt.close()
+    if len(seen) != 1:
+        raise RuntimeError(f"storage.queries.waiting sent {len(seen)} SELECTs, expected one")
+    return seen[0]
+
+
+def explain(url: str, backend: str, statement: tuple[str, Any]) -> list[str]:
+    sql, params = statement
     if backend == "sqlite":
         conn = sqlite_connect(url)
         try:
-            return [str(r[3]) for r in conn.execute(f"EXPLAIN QUERY PLAN {RAW_SQL}")]
+            return [str(r[3]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
         finally:
             conn.close()
     with pg_connect(url) as pg:
-        return [str(r[0]) for r in pg.execute(f"EXPLAIN {RAW_SQL}")]
+        return [str(r[0]) for r in pg.execute(f"EXPLAIN {sql}", params)]
 
 
 Call = Callable[[], Awaitable[None]]
 
 
-def _check(rows: list[Any], what: str) -> None:
+def _check(rows: list[Any], what: str, sent: Callable[[Any], int]) -> None:
     if len(rows) != LIMIT:
         raise RuntimeError(f"{what} returned {len(rows)} rows, expected {LIMIT}")
+    counted = {sent(row) for row in rows}
+    if counted != {SENT_NOW}:  # the current period's nudges, not the earlier period's
+        raise RuntimeError(f"{what} counted {counted} nudges sent, expected {SENT_NOW}")
 
 
 def _web_app(rt: Any) -> Any:
@@ -178,28 +262,32 @@ async def _probes(url: str, backend: str, stack: AsyncExitStack) -> dict[str, Ca
             response = await client.get(f"/api/waiting?limit={LIMIT}", headers=headers)
             if response.status_code != 200:
                 raise RuntimeError(f"/api/waiting: {response.status_code} {response.text}")
-            _check(response.json(), "/api/waiting")
+            _check(response.json(), "/api/waiting", lambda r: r["nudges_sent"])
 
         probes[PATH_API] = get
     now = datetime.now(UTC)
 
     async def service() -> None:
-        _check(await list_waiting(rt.db, NO_ROUTING, now, limit=LIMIT), "list_waiting")
+        rows = await list_waiting(rt.db, NO_ROUTING, now, limit=LIMIT)
+        _check(rows, "list_waiting", lambda r: r.nudges_sent)
 
     probes[PATH_SERVICE] = service
+    sql, params = await product_statement(url)
+    sent_column = 10  # the nudge count's place in the select list (storage.queries.waiting)
     if backend == "sqlite":
         conn = sqlite_connect(url)
         stack.callback(conn.close)
 
         async def raw() -> None:
-            _check(conn.execute(RAW_SQL).fetchall(), "raw SQL")
+            _check(conn.execute(sql, params).fetchall(), "raw SQL", lambda r: r[sent_column])
     else:
         pg = pg_connect(url)
         pg.autocommit = True
         stack.callback(pg.close)
 
         async def raw() -> None:
-            _check(pg.execute(RAW_SQL).fetchall(), "raw SQL")
+            rows = pg.execute(sql, params).fetchall()
+            _check(rows, "raw SQL", lambda r: r[sent_column])
 
     probes[PATH_RAW] = raw
     return probes
@@ -249,6 +337,6 @@ def run_waiting(
         for size in sizes:
             urls[size] = stack.enter_context(fresh_database(backend))
             fills[size] = populate(urls[size], backend, size)
-            plans[size] = explain(urls[size], backend)
+            plans[size] = explain(urls[size], backend, asyncio.run(product_statement(urls[size])))
         latencies = asyncio.run(_measure(urls, backend, iterations, warmup, rounds))
     return WaitingRun(fills, plans, latencies)

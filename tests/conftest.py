@@ -83,7 +83,12 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 
 
 def shared_data(name: str) -> Path:
+    """``../shared/data/<name>``; when absent the test skips, or fails under ``CI=true``
+    (CI is given the data: a silent skip there would hide every real-data test)."""
     path = SHARED_DATA / name
     if not path.exists():
-        pytest.skip(f"{path} is absent (../shared/data ships the real data sets)")
+        message = f"{path} is absent (../shared/data ships the real data sets)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI=true must run the real-data tests", pytrace=False)
+        pytest.skip(message)
     return path

@@ -13,12 +13,18 @@ from hypothesis import strategies as st
 from bot.domain.ical_limits import IcalError
 from bot.domain.ical_schedule import IcalSchedule, candidates, parse_ical
 from bot.domain.turns import Schedule, Turn
+from tests.conftest import SHARED_DATA, shared_data
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-ICAL = DATA / "oncall-ical"
-needs_data = pytest.mark.skipif(
-    not ICAL.is_dir(), reason=f"{ICAL} is absent (the shared data folder ships with CI)"
-)
+ICAL_NAME = "oncall-ical"
+
+
+@pytest.fixture
+def ical_dir() -> Path:
+    return shared_data(ICAL_NAME)  # skips, or fails under CI=true, when the data is absent
+
+
+needs_data = pytest.mark.usefixtures("ical_dir")
+ICAL = SHARED_DATA / ICAL_NAME
 
 # Team config as the caller's resolver sees it: ids, names, emails and handles.
 PEOPLE = {

@@ -105,6 +105,33 @@ async def test_crash_between_claim_and_send_resends_exactly_once(db: Database) -
         assert not await outbox.mark_sent(s, claimed.id, claimed.attempt, "late", DUE)
 
 
+async def test_late_report_from_an_earlier_attempt_is_refused_while_a_later_one_sends(
+    db: Database,
+) -> None:
+    """The attempt number is the lease token: with the row still ``sending`` under attempt 2,
+    attempt 1's late report (sent, retry or failure) must change nothing; only attempt 2's
+    own report is recorded. The state check alone cannot tell the two apart here."""
+    h = await due_harness(db, remind_every=None)
+    h.clock.set(DUE)
+    async with db.write() as s:
+        await h.engine.planner.plan(s, [await h.cid("t1")], DUE)
+    async with db.write() as s:
+        (first,) = await outbox.claim_deliveries(s, DUE, 10)
+    async with db.write() as s:  # attempt 1's lease ran out: another replica claims the row
+        (second,) = await outbox.claim_deliveries(s, DUE + LEASE, 10)
+    assert (first.id, first.attempt) == (second.id, 1) and second.attempt == 2
+    async with db.write() as s:
+        assert not await outbox.mark_sent(s, first.id, first.attempt, "late", DUE + LEASE)
+        assert not await outbox.mark_retry(s, first.id, first.attempt, DUE + LEASE, "late")
+        assert not await outbox.mark_failed(s, first.id, first.attempt, "late")
+    (row,) = await h.rows()
+    assert (row.state, row.attempts, row.platform_ref, row.last_error) == ("sending", 2, None, "")
+    async with db.write() as s:
+        assert await outbox.mark_sent(s, second.id, second.attempt, "slack:7", DUE + LEASE)
+    (row,) = await h.rows()
+    assert (row.state, row.attempts, row.platform_ref) == ("sent", 2, "slack:7")
+
+
 async def test_answer_while_sending_is_shown_once_the_send_is_recorded(db: Database) -> None:
     h = await due_harness(db, remind_every=None)
     h.clock.set(DUE)

@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from bot.app import Runtime
 from bot.config import Config, load_config
 from bot.domain.events import Author, InboundMessage
 from bot.domain.ports import Delivered, Recipient
+from tests.conftest import SHARED_DATA, shared_data
 
 TOKEN = "oncall-test-token-42"
-ICAL_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "oncall-ical"
+ICAL_DIR = SHARED_DATA / "oncall-ical"
 
 # Turns of "support" (Mon 09:00 Europe/Berlin, from 2026-11-02): alice, bob, carol, alice, …
 # 2026-11-23 alice · 11-30 bob · 12-07 carol · 12-14 alice · 12-21 bob · 12-28 carol
@@ -80,10 +79,7 @@ def with_ical(location: str, rotation: str = "feed", refresh: str = "10m") -> st
 
 
 def needs_ical(name: str) -> Path:
-    path = ICAL_DIR / name
-    if not path.is_file():
-        pytest.skip(f"{path} is absent (../shared/data ships the real calendars)")
-    return path
+    return shared_data(f"oncall-ical/{name}")  # skips, or fails under CI=true, when absent
 
 
 class Clock:

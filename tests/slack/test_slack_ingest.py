@@ -246,7 +246,7 @@ async def test_stale_timestamp_is_401_and_stores_nothing(slack: Slack) -> None:
 
 async def test_malformed_and_oversized_bodies(slack: Slack) -> None:
     garbage = await post(slack.http, b"payload=%7Bnot-json", retry=None)
-    assert garbage.status_code in (400, 401)
+    assert garbage.status_code == 400, garbage.text  # signed, so past the 401 check
     assert json.loads(garbage.text)["error"]
     big = await post(slack.http, b"x" * ((1 << 20) + 1))
     assert big.status_code == 413

@@ -171,6 +171,30 @@ async def test_wrong_or_missing_secret_is_rejected_and_nothing_stored(tg: Harnes
     assert await tg.core.waiting() == []
 
 
+def near_misses(secret: str) -> list[str]:
+    """Every proper prefix, every one-character change, deletion and insertion of ``secret``."""
+    tries = [secret[:n] for n in range(len(secret))]
+    for i, char in enumerate(secret):
+        other = "A" if char != "A" else "B"
+        tries.append(secret[:i] + other + secret[i + 1 :])
+        tries.append(secret[:i] + secret[i + 1 :])
+        tries.append(secret[:i] + other + secret[i:])
+    return tries
+
+
+async def test_every_near_miss_of_the_secret_is_rejected(tg: Harness) -> None:
+    """A prefix ("t"), a suffix match or a comparison that stops early must not pass."""
+    update = payload("supergroup_message")
+    tries = near_misses(SECRET)
+    assert "t" in tries and SECRET[:-1] in tries and SECRET not in tries
+    for secret in tries:
+        response = await tg.post(update, secret=secret)
+        assert response.status_code == 401, secret
+    assert await tg.stored() == []
+    assert (await tg.post(update)).status_code == 200
+    assert len(await tg.stored()) == 1
+
+
 async def test_bad_bodies_get_a_4xx_and_change_nothing(tg: Harness) -> None:
     cases = {
         b"{not json": 400,

@@ -19,6 +19,7 @@ from bot.wiring.telegram import (
     derived_secret,
 )
 from storage.db import Database
+from tests.plans import product_statements
 from tests.telegram.tg_kit import DANA, GROUP, T0, harness
 
 TOKEN = "123:abc"
@@ -74,11 +75,22 @@ async def test_a_replica_without_the_lock_does_not_poll(tmp_path: Path, db_url: 
 
 
 async def test_advisory_lock_admits_one_poller(db: Database) -> None:
+    """PostgreSQL: the second poller is refused until the first lets go. SQLite serves one
+    process, so both are admitted, and without a statement or a held connection (which
+    would hold the file's one writer slot for as long as polling runs)."""
     first, second = AdvisoryPollLock(db, key=4242), AdvisoryPollLock(db, key=4242)
-    assert await first.acquire()
     if db.is_sqlite:
-        assert await second.acquire()  # one process per SQLite file: nothing to guard
+        granted: list[bool] = []
+
+        async def both() -> None:
+            granted.extend([await first.acquire(), await second.acquire()])
+            await first.release()
+            await second.release()
+
+        assert await product_statements(db, both) == []
+        assert granted == [True, True]
         return
+    assert await first.acquire()
     assert not await second.acquire()
     await first.release()
     assert await second.acquire()

@@ -94,6 +94,19 @@ async def test_bad_signature_is_401_and_stores_nothing(
     assert await stored(rt) == (0, 0)
 
 
+@pytest.mark.parametrize("scheme", ["sha1=", "sha512=", "=", "hmac=", "sha256 ", "sha2560="])
+async def test_right_digest_under_another_scheme_is_401(
+    client: httpx.AsyncClient, rt: Runtime, scheme: str
+) -> None:
+    """The digest alone is not enough: the header must say ``sha256=``."""
+    body = encode(message(1))
+    digest = sign(body).removeprefix("sha256=")
+    response = await post_hook(client, body, signature=scheme + digest)
+    assert response.status_code == 401, scheme
+    assert await stored(rt) == (0, 0)
+    assert (await post_hook(client, body, signature="sha256=" + digest)).status_code == 200
+
+
 async def test_signature_accepts_uppercase_hex(client: httpx.AsyncClient, rt: Runtime) -> None:
     body = encode(message(1))
     response = await post_hook(client, body, signature=sign(body).upper())

@@ -1,0 +1,178 @@
+"""``make mutation``: mutation testing of the modules where a silent bug costs most.
+
+Each module is mutated by mutmut (one small change at a time: a flipped comparison, a
+dropped condition, a changed number or keyword) and only the test files that exercise it
+are run against each mutant; a mutant the tests do not fail "survived". Every survivor is
+either killed by a new test or listed in docs/testing.md with why it is equivalent.
+
+The run happens in a scratch copy of the working tree (build/mutation/<module>), because
+mutmut edits the file in place; the checkout is never touched. It is not part of CI (tens of
+minutes); run it before resolving an issue that touches these modules:
+
+    make mutation                      # every module below
+    make mutation ONLY="outbox routing"  # a subset, by the names in the first column
+
+String mutations are off: they turn every error message and log text into a survivor
+without saying anything about behaviour (states and other strings that matter are compared
+by tests through the behaviour they select).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = REPO / "build" / "mutation"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    path: str
+    tests: tuple[str, ...]
+
+
+TARGETS = (
+    Target("outbox", "storage/outbox.py", (
+        "tests/engine/test_engine_outbox.py", "tests/engine/test_storage_outbox_schema.py",
+        "tests/engine/test_delivery_lanes.py")),
+    Target("outbox_updates", "storage/outbox_updates.py", (
+        "tests/engine/test_engine_outbox.py", "tests/engine/test_engine_actions.py")),
+    Target("webhook_hmac", "bot/web/hooks.py", ("tests/web/test_web_hooks.py",)),
+    Target("telegram_secret", "adapters/telegram/webhook.py", (
+        "tests/telegram/test_telegram_ingest.py",)),
+    Target("conversation", "bot/domain/conversation.py", ("tests/domain/test_conversation.py",)),
+    Target("routing", "bot/domain/routing.py", ("tests/engine/test_routing.py",)),
+    Target("ladder", "bot/domain/ladder.py", ("tests/engine/test_ladder_pure.py",)),
+    Target("clock", "bot/domain/clock.py", ("tests/domain/test_clock.py",)),
+    Target("rotation", "bot/domain/rotation.py", ("tests/domain/test_rotation.py",)),
+    Target("stats", "bot/domain/stats.py", ("tests/domain/test_stats_summary.py",)),
+    Target("telegram_render", "adapters/telegram/render.py", (
+        "tests/telegram/test_telegram_messenger.py",)),
+    Target("htmltext", "bot/domain/htmltext.py", ("tests/polled/test_polling_domain.py",)),
+)  # fmt: skip
+
+KILLED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a hang or a crawl is caught too
+
+
+def scratch_copy(target: Target) -> Path:
+    """The working tree's files (tracked and new, as they are now) under build/mutation/."""
+    dest = WORK / target.name
+    if dest.exists():
+        shutil.rmtree(dest)
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    for rel in listed:
+        source = REPO / rel
+        if source.is_file() and not rel.startswith("build/"):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / rel)
+    return dest
+
+
+def run(target: Target, python: str, budget: float) -> dict[str, object]:
+    where = scratch_copy(target)
+    # mutmut 2 counts only exit status 1 as a failing run; a mutant that breaks collection
+    # (pytest's 2) or crashes the interpreter would pass as a survivor. Any failure is 1 here.
+    pytest = f"{python} -m pytest -x -q -p no:cacheprovider {' '.join(target.tests)}"
+    runner = f"sh -c '{pytest} || exit 1'"
+    command = [
+        "nice", "-n", "10", python, "-m", "mutmut", "run",
+        "--paths-to-mutate", target.path, "--runner", runner,
+        "--disable-mutation-types", "string,fstring", "--simple-output", "--no-progress",
+    ]  # fmt: skip
+    started = time.monotonic()
+    try:
+        subprocess.run(command, cwd=where, timeout=budget, capture_output=True, check=False)
+        finished = True
+    except subprocess.TimeoutExpired:
+        finished = False
+    # mutmut restores the file after each mutant; a timeout may leave one applied.
+    shutil.copy2(REPO / target.path, where / target.path)
+    statuses = _statuses(where)
+    survivors = [
+        _show(where, python, mutant_id) for mutant_id, status in statuses if status == "bad_survived"
+    ]
+    total = sum(1 for _, s in statuses if s != "untested")
+    killed = sum(1 for _, s in statuses if s in KILLED)
+    return {
+        "name": target.name, "path": target.path, "tested": total, "killed": killed,
+        "untested": sum(1 for _, s in statuses if s == "untested"), "survivors": survivors,
+        "finished": finished, "seconds": round(time.monotonic() - started),
+    }  # fmt: skip
+
+
+def _statuses(where: Path) -> list[tuple[int, str]]:
+    cache = where / ".mutmut-cache"
+    if not cache.exists():
+        return []
+    with sqlite3.connect(cache) as conn:
+        return list(conn.execute("SELECT id, status FROM Mutant ORDER BY id"))
+
+
+def _show(where: Path, python: str, mutant_id: int) -> str:
+    shown = subprocess.run(
+        [python, "-m", "mutmut", "show", str(mutant_id)],
+        cwd=where, capture_output=True, text=True, check=False,
+    ).stdout  # fmt: skip
+    lines = [
+        ln for ln in shown.splitlines() if ln.startswith(("-", "+", "@@")) and ln[:3] != "---"
+    ]
+    lines = [ln for ln in lines if not ln.startswith("+++")]
+    return f"#{mutant_id} " + " | ".join(ln.strip() for ln in lines)
+
+
+def report(results: list[dict[str, object]]) -> str:
+    out = ["| module | file | mutants | killed | score | survivors | complete |",
+           "| --- | --- | ---: | ---: | ---: | ---: | --- |"]  # fmt: skip
+    for r in results:
+        tested, killed = int(r["tested"]), int(r["killed"])  # type: ignore[call-overload]
+        score = f"{100 * killed / tested:.1f} %" if tested else "—"
+        survivors = r["survivors"]
+        assert isinstance(survivors, list)
+        done = "yes" if r["finished"] else f"no ({r['untested']} not run)"
+        out.append(f"| {r['name']} | {r['path']} | {tested} | {killed} | {score} | "
+                   f"{len(survivors)} | {done} |")  # fmt: skip
+    for r in results:
+        survivors = r["survivors"]
+        assert isinstance(survivors, list)
+        if survivors:
+            out.append(f"\nSurvivors in {r['path']}:")
+            out.extend(f"  {s}" for s in survivors)
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("only", nargs="*", help="module names (first column); default: all")
+    parser.add_argument("--budget", type=float, default=1800, help="seconds per module")
+    args = parser.parse_args(argv)
+    names = {t.name for t in TARGETS}
+    unknown = [n for n in args.only if n not in names]
+    if unknown:
+        parser.error(f"unknown module {unknown}; choose from {sorted(names)}")
+    chosen = [t for t in TARGETS if not args.only or t.name in args.only]
+    results = []
+    for target in chosen:
+        print(f"mutating {target.path} against {', '.join(target.tests)} …", flush=True)
+        result = run(target, sys.executable, args.budget)
+        results.append(result)
+        print(report([result]).splitlines()[2], f"({result['seconds']} s)", flush=True)
+    text = report(results)
+    print("\n" + text)
+    WORK.mkdir(parents=True, exist_ok=True)
+    (WORK / "report.md").write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
