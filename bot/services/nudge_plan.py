@@ -24,6 +24,7 @@ from bot.services.nudge_settings import NudgeSettings
 from storage import nudges_repo as repo
 from storage.nudges_repo import HistoryRow, LadderConversation, Outcome
 from storage.outbox import State
+from storage.summaries import BATCHED
 
 
 def _planned(row: HistoryRow) -> Planned:
@@ -69,8 +70,8 @@ class Planner:
     def _period(
         self, conv: LadderConversation, times: repo.ActionTimes | None
     ) -> ladder.PeriodFacts | None:
-        if conv.waiting_since is None or conv.due_at is None:
-            return None
+        if conv.waiting_since is None or conv.due_at is None or conv.is_history:
+            return None  # history (an imported wait) is summarised, not nudged one by one
         return ladder.PeriodFacts(
             started_at=conv.waiting_since,
             due_at=conv.due_at,
@@ -219,5 +220,8 @@ async def settle_rows(
         if r.state == State.PENDING and (tracks is None or Track(r.track) in tracks)
     ]
     delivered = [r.id for r in rows if r.state in (State.SENDING, State.SENT)]
+    batched = [r.id for r in rows if r.state == BATCHED]
     await repo.cancel(session, pending, f"{outcome.outcome} by {outcome.by or 'nobody'}")
     await repo.flag_outcome(session, delivered, outcome, now)
+    if batched:  # their summary message shows the change: an edit in place
+        await repo.flag_batched(session, batched, outcome, now)
