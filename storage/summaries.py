@@ -135,12 +135,12 @@ async def lane_counts(
             await session.scalars(
                 select(p.at).where(
                     p.recipient_platform == lane[0], p.recipient_address == lane[1],
-                    p.at >= now - HOUR,
+                    p.at > now - HOUR,
                 )
             )
         ).all()
     )  # fmt: skip
-    times = [t for t in sent if t is not None and t >= now - HOUR] + posts
+    times = [t for t in sent if t is not None and t > now - HOUR] + posts
     recent = sum(1 for t in sent if t is not None and t >= now - window)
     return LaneCounts(
         recent=recent + in_flight,
