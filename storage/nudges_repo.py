@@ -271,6 +271,16 @@ async def flag_batched(
     return await touch_for_nudges(session, ids, now)
 
 
+async def forget_imported(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Their imported wait is over: the next one is nudged like any other."""
+    c = Conversation
+    for part in chunks(sorted(ids), LADDER_CHUNK):
+        await session.execute(
+            update(c).where(c.id.in_(part)).values(imported_wait=None)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+
+
 async def rekey_period(
     session: AsyncSession, conversation_id: int, old: datetime, new: datetime
 ) -> bool:

@@ -16,7 +16,7 @@ rows in (platform, address) order.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -160,7 +160,7 @@ async def batch_rows(session: AsyncSession, ids: Sequence[int], now: datetime, n
             .where(n.id.in_(part), n.state == State.SENDING)
             .values(
                 state=BATCHED, next_attempt_at=None, lease_until=None, sent_at=now, last_error=note
-            )  # fmt: skip
+            )
             .execution_options(synchronize_session=False)
         )
         done += rowcount(result)
@@ -186,9 +186,7 @@ async def sweep_lane(session: AsyncSession, lane: Lane, now: datetime, note: str
     result = await session.execute(
         update(n)
         .where(where)
-        .values(
-            state=BATCHED, next_attempt_at=None, lease_until=None, sent_at=now, last_error=note
-        )  # fmt: skip
+        .values(state=BATCHED, next_attempt_at=None, lease_until=None, sent_at=now, last_error=note)
         .execution_options(synchronize_session=False)
     )
     return rowcount(result)
@@ -238,22 +236,31 @@ async def touch_for_nudges(session: AsyncSession, nudge_ids: Sequence[int], now:
     conversation moved on: answered, claimed, snoozed, not needed)."""
     if not nudge_ids:
         return 0
-    n, s = Nudge, NudgeSummary
+    n = Nudge
     lanes: set[Lane] = set()
     for part in chunks(sorted(nudge_ids)):
         found = await session.execute(
             select(n.recipient_platform, n.recipient_address).where(n.id.in_(part)).distinct()
         )
         lanes.update((p, a) for p, a in found.tuples())
+    return await touch_lanes(session, lanes, now)
+
+
+async def touch_lanes(session: AsyncSession, lanes: Iterable[Lane], now: datetime) -> int:
+    """Owe an edit to the summary messages already posted to ``lanes``."""
+    wanted = sorted(set(lanes))
+    if not wanted:
+        return 0
+    s = NudgeSummary
     stmt = (
         select(s.id)
-        .where(tuple_(s.recipient_platform, s.recipient_address).in_(sorted(lanes)),
+        .where(tuple_(s.recipient_platform, s.recipient_address).in_(wanted),
                s.platform_ref.is_not(None))
         .order_by(s.recipient_platform, s.recipient_address)
     )  # fmt: skip
     if session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
-    ids = list((await session.scalars(stmt)).all()) if lanes else []
+    ids = list((await session.scalars(stmt)).all())
     for sid in ids:
         await touch(session, sid, now)
     return len(ids)
@@ -321,7 +328,7 @@ async def claim(
             s.held_back,
             s.platform_ref,
             s.window_until,
-        )  # fmt: skip
+        )
         .execution_options(synchronize_session=False)
     )
     rows = (await session.execute(stmt)).tuples().all()

@@ -173,7 +173,7 @@ class SummarySender:
             summary_id=c.id,
             recipient=Recipient(
                 c.recipient_platform, c.recipient_address, person, self.settings.timezone(person)
-            ),  # fmt: skip
+            ),
             reason=SummaryReason(c.reason),
             now=now,
             waiting=len(mine),
@@ -187,7 +187,7 @@ class SummarySender:
                 self.settings.name(r.responsible) if r.responsible else "nobody" for r in everyone
             )
             if team
-            else (),  # fmt: skip
+            else (),
         )
 
     def _item(self, row: WaitingRow, nudge_id: int) -> SummaryItem:

@@ -55,8 +55,9 @@ def history(source: str, count: int, offset: int) -> str:
     for i in range(count):
         at = NOW - timedelta(days=30) + timedelta(seconds=(offset + i) * 500)
         thread = f"{source}-{i}"
+        customer = {"id": f"cust-{i}", "name": f"Dana {i}"}
         lines.append({"thread": thread, "id": f"{thread}-q", "at": at.isoformat(), "team": False,
-                      "author": {"id": f"cust-{i}", "name": f"Dana {i}"}, "text": "Hello?"})  # fmt: skip
+                      "author": customer, "text": "Hello?"})  # fmt: skip
         if i % 4 == 0:
             lines.append({"thread": thread, "id": f"{thread}-a",
                           "at": (at + timedelta(minutes=5)).isoformat(), "team": True,
@@ -136,6 +137,17 @@ async def test_imported_waiting_conversations_are_one_summary_per_person(
     assert f"Team: {len(rows)} waiting after the import" in team
     for source, n in Counter(r["source"] for r in rows).items():
         assert f"{source} {n}" in team
+
+    # Answered later: the summary it was counted in is edited in place, not re-sent.
+    reply = {"thread": "shop-1", "id": "shop-1-late", "at": slack.clock.now().isoformat(),
+             "team": True, "author": {"id": ALICE, "name": "Alice"}, "text": "Sorry!"}  # fmt: skip
+    await importer.import_file(slack.rt, io.StringIO(json.dumps(reply) + "\n"), "shop", "webhook")
+    await run(slack)
+    [summary] = summaries(slack, ALICE)
+    [edit] = [c.params for c in slack.fake.calls_to("chat.update")]
+    assert (
+        f"Imported history: {mine['alice'] - 1} waiting on you" in edit["blocks"][0]["text"]["text"]
+    )
 
 
 async def test_import_with_nudge_nudges_them_batched_per_person(slack: Slack) -> None:
