@@ -117,6 +117,9 @@ class Conversation(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     # When the nudge ladder must look at this conversation again (NULL: nothing planned).
     next_nudge_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The waiting_since of a wait that arrived by `import` as history: it is summarised to
+    # the people concerned, never nudged one by one (0010).
+    imported_wait: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Message(Base):
@@ -210,6 +213,8 @@ class Nudge(Base):
             sqlite_where=text("update_next_at IS NOT NULL"),
             postgresql_where=text("update_next_at IS NOT NULL"),
         ),
+        # What one recipient got lately: the batching decision and the hourly cap (0010).
+        Index("ix_nudges_lane", "recipient_platform", "recipient_address", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -337,3 +342,49 @@ class OncallHandoff(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class NudgeSummary(Base):
+    """One summary message per recipient (storage.summaries): many nudges to one person as
+    one message, edited in place. Claimed under a lease like an outbox row."""
+
+    __tablename__ = "nudge_summaries"
+    __table_args__ = (
+        UniqueConstraint("recipient_platform", "recipient_address", name="uq_nudge_summaries_lane"),
+        Index(
+            "ix_nudge_summaries_due",
+            "next_attempt_at",
+            sqlite_where=text("next_attempt_at IS NOT NULL"),
+            postgresql_where=text("next_attempt_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    recipient_platform: Mapped[str] = mapped_column(String(32))
+    recipient_address: Mapped[str] = mapped_column(String(255))
+    recipient_person: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(16), default="batch")
+    window_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # batching until then
+    post_due: Mapped[bool] = mapped_column(Boolean, default=False)  # a new message is owed
+    held_back: Mapped[int] = mapped_column(Integer, default=0)  # nudges the cap held back
+    platform_ref: Mapped[str | None] = mapped_column(String(255))
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="idle")  # idle|pending|sending|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=0)  # bumped by every change
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class SummaryPost(Base):
+    """Every summary message posted (not edits): counted by ``max_messages_per_hour``."""
+
+    __tablename__ = "summary_posts"
+    __table_args__ = (
+        Index("ix_summary_posts_lane", "recipient_platform", "recipient_address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    recipient_platform: Mapped[str] = mapped_column(String(32))
+    recipient_address: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.domain.events import ActionKind
 from storage.db import insert_for
-from storage.models import Conversation, Nudge, WaitingPeriod
+from storage.models import Conversation, Nudge, NudgeSummary, WaitingPeriod
 from storage.outbox import FINAL_OUTCOMES, State, UpdateState
 from storage.rawsql import Raw, chunks, instant, when
+from storage.summaries import BATCHED, touch_for_nudges
 
 LADDER_CHUNK = 2000  # keeps IN (...) lists well under SQLite's variable limit (32,766)
 
@@ -34,6 +35,16 @@ class LadderConversation:
     claimed_by: str | None
     snoozed_until: datetime | None
     next_nudge_at: datetime | None
+    imported_wait: datetime | None = None  # a wait that arrived by import: history
+
+    @property
+    def is_history(self) -> bool:
+        """This wait was imported as history: summarised, never nudged one by one."""
+        return (
+            self.imported_wait is not None
+            and self.waiting_since is not None
+            and self.waiting_since <= self.imported_wait
+        )
 
 
 @dataclass(frozen=True)
@@ -84,13 +95,14 @@ async def ladder_conversations(
         where, params = raw.member("id", part)
         rows = await raw.rows(
             "SELECT id, source, platform, waiting_since, due_at, claimed_by, snoozed_until, "
-            f"next_nudge_at FROM conversations WHERE {where}",
+            f"next_nudge_at, imported_wait FROM conversations WHERE {where}",
             params,
         )
-        for cid, source, platform, since, due, claimed, snoozed, nxt in rows:
+        for cid, source, platform, since, due, claimed, snoozed, nxt, imported in rows:
             out[cid] = LadderConversation(
-                cid, source, platform, when(since), when(due), claimed, when(snoozed), when(nxt)
-            )
+                cid, source, platform, when(since), when(due), claimed, when(snoozed), when(nxt),
+                when(imported),
+            )  # fmt: skip
     return out
 
 
@@ -149,11 +161,11 @@ async def unsettled(session: AsyncSession, ids: Sequence[int]) -> list[HistoryRo
     and delivered ones whose message does not show a final outcome yet."""
     raw = await Raw.of(session)
     out: list[HistoryRow] = []
-    open_states = (State.PENDING.value, State.SENDING.value, State.SENT.value)
+    open_states = (State.PENDING.value, State.SENDING.value, State.SENT.value, BATCHED)
     for part in chunks(ids, LADDER_CHUNK):
         where, params = raw.member("conversation_id", part)
         rows = await raw.rows(
-            f"{_HISTORY}{where} AND state IN (?, ?, ?) "
+            f"{_HISTORY}{where} AND state IN (?, ?, ?, ?) "
             f"AND (outcome IS NULL OR outcome NOT IN ({raw.marks(len(FINAL_OUTCOMES))}))",
             (*params, *open_states, *FINAL_OUTCOMES),
         )
@@ -242,6 +254,33 @@ async def flag_outcome(
         )
 
 
+async def flag_batched(
+    session: AsyncSession, ids: Sequence[int], outcome: Outcome, now: datetime
+) -> int:
+    """Record the outcome on nudges batched into a summary and owe that summary an edit."""
+    n = Nudge
+    for part in chunks(sorted(ids), LADDER_CHUNK):  # ascending ids: the outbox's one lock order
+        await session.execute(
+            update(n)
+            .where(n.id.in_(part), n.state == BATCHED)
+            .values(outcome=outcome.outcome, outcome_by=outcome.by, outcome_at=outcome.at,
+                    outcome_after=outcome.after_seconds, outcome_until=outcome.until)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+    # Summary rows after nudge rows: the lock order every outbox writer keeps.
+    return await touch_for_nudges(session, ids, now)
+
+
+async def forget_imported(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Their imported wait is over: the next one is nudged like any other."""
+    c = Conversation
+    for part in chunks(sorted(ids), LADDER_CHUNK):
+        await session.execute(
+            update(c).where(c.id.in_(part)).values(imported_wait=None)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+
+
 async def rekey_period(
     session: AsyncSession, conversation_id: int, old: datetime, new: datetime
 ) -> bool:
@@ -280,14 +319,15 @@ def _first(column: Any) -> Any:
 
 
 async def earliest_due(conn: AsyncConnection) -> datetime | None:
-    """The earliest ladder slot, delivery or update due, in one round trip: three steps into
-    the three partial indexes, whatever the size of the history."""
+    """The earliest ladder slot, delivery, update or summary due, in one round trip: four
+    steps into the four partial indexes, whatever the size of the history."""
     row = (
         await conn.execute(
             select(
                 _first(Conversation.next_nudge_at),
                 _first(Nudge.next_attempt_at),
                 _first(Nudge.update_next_at),
+                _first(NudgeSummary.next_attempt_at),
             )
         )
     ).one()

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from bot.domain.durations import format_duration
 from bot.domain.ports import Delivered, NudgeUpdate, NudgeView, Outcome, Recipient, Step
+from bot.domain.summary import SummaryView
 
 _TITLES = {
     Step.FIRST: "waiting for a reply",
@@ -64,6 +65,26 @@ def render_update(update: NudgeUpdate, zone: str) -> Text:
     return Text(text, style=style)
 
 
+def render_summary(view: SummaryView) -> Panel:
+    # Rich Text, not markup: customer text is shown as it is, never interpreted.
+    body = Text()
+    body.append(f"{view.waiting} conversations are waiting on you", style="bold")
+    if view.escalated:
+        body.append(f" · {view.escalated} escalated to you")
+    for item in view.oldest:
+        waited = format_duration(view.now - item.waiting_since)
+        body.append(f"\n#{item.conversation_id} {item.customer or 'A customer'}")
+        body.append(f" in {item.source} · {waited}", style="dim")
+    if view.more:
+        body.append(f"\n… and {view.more} more: {view.link or view.command}")
+    if view.held_back:
+        body.append(
+            f"\n{view.held_back} nudge(s) held back (max_messages_per_hour)", style="yellow"
+        )
+    who = view.recipient.person or view.recipient.address
+    return Panel(body, title=f"summary → {who}", title_align="left", border_style="blue")
+
+
 def format_duration_seconds(seconds: int) -> str:
     return format_duration(timedelta(seconds=seconds))
 
@@ -89,3 +110,12 @@ class ConsoleMessenger:
     async def send_text(self, recipient: Recipient, text: str) -> Delivered:
         self.console.print(Panel(text, title=f"→ {recipient.person or recipient.address}"))
         return Delivered(f"console:{next(self._ids)}")
+
+    async def send_summary(self, view: SummaryView) -> Delivered:
+        ref = f"console:{next(self._ids)}"
+        self.console.print(render_summary(view))
+        return Delivered(ref)
+
+    async def update_summary(self, ref: str, view: SummaryView) -> None:
+        line = Text(f"{ref} summary now: {view.waiting} waiting on you", style="dim")
+        self.console.print(line)

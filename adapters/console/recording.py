@@ -24,11 +24,12 @@ from bot.domain.ports import (
     Recipient,
     ReplyTarget,
 )
+from bot.domain.summary import SummaryView
 
 
 @dataclass(frozen=True)
 class Call:
-    kind: str  # nudge | update | text | reply
+    kind: str  # nudge | update | text | reply | summary | summary-update
     ok: bool
     ref: str = ""
     view: NudgeView | None = None
@@ -37,6 +38,7 @@ class Call:
     target: ReplyTarget | None = None
     text: str = ""
     error: str = ""
+    summary: SummaryView | None = None
 
 
 class RecordingMessenger:
@@ -72,6 +74,11 @@ class RecordingMessenger:
         return [(c.ref, c.update) for c in self.calls if c.kind == "update" and c.ok and c.update]
 
     @property
+    def summaries(self) -> list[Call]:
+        """Summary messages posted and edited, in order (``kind`` tells which)."""
+        return [c for c in self.calls if c.kind in ("summary", "summary-update") and c.ok]
+
+    @property
     def replies(self) -> list[Call]:
         return [c for c in self.calls if c.kind == "reply" and c.ok]
 
@@ -92,6 +99,16 @@ class RecordingMessenger:
         ref = f"{self.platform}:{next(self._ids)}"
         self.calls.append(Call("text", True, ref, recipient=recipient, text=text))
         return Delivered(ref)
+
+    async def send_summary(self, view: SummaryView) -> Delivered:
+        self._maybe_fail("summary", summary=view)
+        ref = f"{self.platform}:{next(self._ids)}"
+        self.calls.append(Call("summary", True, ref, recipient=view.recipient, summary=view))
+        return Delivered(ref)
+
+    async def update_summary(self, ref: str, view: SummaryView) -> None:
+        self._maybe_fail("summary-update", ref=ref, summary=view)
+        self.calls.append(Call("summary-update", True, ref, recipient=view.recipient, summary=view))
 
     # --- Replier ----------------------------------------------------------------------------
 
@@ -139,6 +156,22 @@ class JsonlMessenger:
         ref = f"{self._pid}:{next(self._ids)}"
         self._write({"kind": "text", "ref": ref, "recipient": recipient.address, "text": text})
         return Delivered(ref)
+
+    def _summary(self, kind: str, ref: str, view: SummaryView) -> None:
+        self._write({
+            "kind": kind, "ref": ref, "summary": view.summary_id, "reason": view.reason.value,
+            "recipient": view.recipient.person or view.recipient.address,
+            "waiting": view.waiting, "escalated": view.escalated, "held_back": view.held_back,
+            "oldest": [i.conversation_id for i in view.oldest],
+        })  # fmt: skip
+
+    async def send_summary(self, view: SummaryView) -> Delivered:
+        ref = f"{self._pid}:{next(self._ids)}"
+        self._summary("summary", ref, view)
+        return Delivered(ref)
+
+    async def update_summary(self, ref: str, view: SummaryView) -> None:
+        self._summary("summary-update", ref, view)
 
     def close(self) -> None:
         os.close(self._fd)

@@ -16,6 +16,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.blocks import Block, NameOf, escape, fallback, nudge_blocks, updated_blocks
 from adapters.slack.pacing import ChannelBusy, ChannelPacer, retry_after
+from adapters.slack.summary_blocks import summary_blocks, summary_fallback
 from adapters.slack.views import mrkdwn
 from bot.domain.ports import (
     Delivered,
@@ -25,6 +26,7 @@ from bot.domain.ports import (
     Recipient,
     ReplyTarget,
 )
+from bot.domain.summary import SummaryView
 
 log = logging.getLogger("nudgebot.slack")
 
@@ -120,6 +122,31 @@ class SlackMessenger:
     async def send_text(self, recipient: Recipient, text: str) -> Delivered:
         self._check(recipient)
         return await self.post(recipient.address, mrkdwn(text))
+
+    async def send_summary(self, view: SummaryView) -> Delivered:
+        """One message standing for many nudges (bot.domain.summary)."""
+        self._check(view.recipient)
+        metadata = {
+            "event_type": "nudgebot_summary",
+            "event_payload": {"summary_id": view.summary_id},
+        }
+        return await self.post(
+            view.recipient.address,
+            summary_fallback(view),
+            blocks=summary_blocks(view, self.name_of),
+            metadata=metadata,
+        )
+
+    async def update_summary(self, ref: str, view: SummaryView) -> None:
+        channel, _, ts = ref.partition(":")
+        if not channel or not ts:
+            raise DeliveryError(f"slack: not a message reference: {ref!r}", permanent=True)
+        blocks = summary_blocks(view, self.name_of)
+        await self._call(
+            lambda: self.client.chat_update(
+                channel=channel, ts=ts, text=summary_fallback(view), blocks=blocks
+            )
+        )
 
     async def send_reply(self, target: ReplyTarget, text: str, person: str) -> Delivered:
         """The Reply button: into the customer's thread, signed "— Alice via Nudgebot". The

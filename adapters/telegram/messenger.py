@@ -17,7 +17,7 @@ from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 
-from adapters.telegram import render
+from adapters.telegram import render, summary_render
 from adapters.telegram.chats import PLATFORM, message_key, parse_channel, parse_message_key
 from adapters.telegram.ratelimit import retry_after_seconds
 from bot.domain.ports import (
@@ -28,6 +28,7 @@ from bot.domain.ports import (
     Recipient,
     ReplyTarget,
 )
+from bot.domain.summary import SummaryView
 
 log = logging.getLogger("nudgebot.telegram")
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
@@ -93,6 +94,33 @@ class TelegramMessenger:
             f"notice to {recipient.person or chat_id}",
         )  # fmt: skip
         return Delivered(message_key(sent.chat.id, sent.message_id))
+
+    async def send_summary(self, view: SummaryView) -> Delivered:
+        """One message standing for many nudges (bot.domain.summary)."""
+        chat_id = _chat(view.recipient)
+        sent: Message = await call(
+            self.bot.send_message(
+                chat_id, summary_render.summary_html(view), parse_mode=ParseMode.HTML,
+                reply_markup=summary_render.summary_keyboard(view),
+                link_preview_options=_NO_PREVIEW,
+            ),
+            f"summary {view.summary_id} to {view.recipient.person or chat_id}",
+        )  # fmt: skip
+        return Delivered(message_key(sent.chat.id, sent.message_id))
+
+    async def update_summary(self, ref: str, view: SummaryView) -> None:
+        where = parse_message_key(ref)
+        if where is None:
+            raise DeliveryError(f"not a Telegram message ref: {ref!r}", permanent=True)
+        chat_id, message_id = where
+        await call(
+            self.bot.edit_message_text(
+                summary_render.summary_html(view), chat_id=chat_id, message_id=message_id,
+                parse_mode=ParseMode.HTML, reply_markup=summary_render.summary_keyboard(view),
+                link_preview_options=_NO_PREVIEW,
+            ),
+            f"update of summary {view.summary_id} ({ref})",
+        )  # fmt: skip
 
     async def send_reply(self, target: ReplyTarget, text: str, person: str) -> Delivered:
         """``Replier``: post a team member's reply into the customer's chat (forum topic

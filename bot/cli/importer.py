@@ -6,7 +6,8 @@ import gc
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, TextIO
 
@@ -23,8 +24,9 @@ from sqlalchemy import func, select
 
 from adapters.webhook.schema import PersonResolver, SchemaError, line_parser
 from bot.app import Runtime
-from bot.cli.common import ConfigOption, err, fail, out, run_async, runtime
+from bot.cli.common import ConfigOption, ago, err, fail, out, run_async, runtime
 from bot.domain.events import InboundMessage
+from bot.services.import_history import ImportedWaiting, settle_import
 from bot.services.ingest import ingest
 from storage.models import Message
 
@@ -42,6 +44,7 @@ class ImportReport:
     new: int = 0
     conversations: set[int] = field(default_factory=set)
     bad: list[tuple[int, str]] = field(default_factory=list)
+    waiting: ImportedWaiting = field(default_factory=ImportedWaiting)
 
 
 def _remembering(resolve: PersonResolver) -> PersonResolver:
@@ -103,8 +106,14 @@ async def import_file(
     platform: str,
     progress: Progress | None = None,
     task: TaskID | None = None,
+    *,
+    nudge: bool = False,
 ) -> ImportReport:
+    """``nudge``: nudge imported conversations like live ones; by default what is still
+    waiting at the end is history, summarised once to the people concerned."""
     report = ImportReport()
+    # History is not planned while it is read, so a running `run` cannot nudge it meanwhile.
+    rules = rt.rules if nudge else replace(rt.rules, first_nudge=_no_first_nudge)
     batch: list[InboundMessage] = []
     async with rt.db.read() as session:
         before = await session.scalar(
@@ -120,7 +129,7 @@ async def import_file(
         nonlocal analyzed, full, flushes
         if batch:
             now, carried = (batch, []) if last else _cut(batch)
-            result = await ingest(rt.db, now, rt.rules)
+            result = await ingest(rt.db, now, rules)
             report.imported += len(now)
             report.conversations.update(result.conversations)
             batch[:] = carried
@@ -160,7 +169,39 @@ async def import_file(
             select(func.count()).select_from(Message).where(Message.source == source)
         )
     report.new = int(after or 0) - int(before or 0)
+    assert rt.engine is not None
+    report.waiting = await settle_import(
+        rt.db, rt.engine.settings, report.conversations, rt.now(), nudge=nudge
+    )
     return report
+
+
+def _no_first_nudge(_source: str, _since: datetime, _due: datetime) -> datetime | None:
+    return None
+
+
+def waiting_report(waiting: ImportedWaiting, now: datetime, nudge: bool) -> list[str]:
+    """What the import leaves waiting: count, oldest, by source and by responsible person."""
+    if not waiting.count:
+        return ["nothing imported is waiting for a reply"]
+    lines = [f"{waiting.count} imported conversations are still waiting for a reply"]
+    if waiting.oldest is not None:
+        o = waiting.oldest
+        lines.append(f"  oldest: {o.customer or 'a customer'} in {o.source}, waiting "
+                     f"{ago(now - o.waiting_since)} (conversation {o.conversation})")  # fmt: skip
+    lines.append("  by source: " + ", ".join(f"{k} {n}" for k, n in waiting.by_source))
+    lines.append("  by responsible person: " + ", ".join(f"{k} {n}" for k, n in waiting.by_person))
+    if nudge:
+        lines.append("  --nudge: they are nudged like live conversations (batched per person)")
+        return lines
+    lines.append("  stored as history: not nudged one by one (use --nudge for that)")
+    if waiting.summaries_to:
+        lines.append("  one summary each goes to " + ", ".join(waiting.summaries_to)
+                     + " (sent by `nudgebot run`)")  # fmt: skip
+    if waiting.unreachable:
+        lines.append("  no Slack or Telegram address to summarise to: "
+                     + ", ".join(waiting.unreachable))  # fmt: skip
+    return lines
 
 
 def import_command(
@@ -169,6 +210,14 @@ def import_command(
     ],
     source: Annotated[str, typer.Option("--source", help="Source id the messages belong to")],
     config: ConfigOption = None,
+    nudge: Annotated[
+        bool,
+        typer.Option(
+            "--nudge",
+            help="Nudge imported conversations still waiting like live ones "
+            "(default: they are history, summarised once per person)",
+        ),
+    ] = False,
 ) -> None:
     """Bulk-load messages (one JSON object per line). Re-importing the same file changes nothing."""
     rt = runtime(config)
@@ -184,11 +233,11 @@ def import_command(
     async def go() -> ImportReport:
         try:
             if str(file) == "-":
-                return await import_file(rt, sys.stdin, source, str(platform))
+                return await import_file(rt, sys.stdin, source, str(platform), nudge=nudge)
             size = file.stat().st_size
             with file.open(encoding="utf-8", errors="replace") as handle:
                 if not show:
-                    return await import_file(rt, handle, source, str(platform))
+                    return await import_file(rt, handle, source, str(platform), nudge=nudge)
                 columns = (
                     TextColumn("importing"),
                     BarColumn(),
@@ -197,7 +246,9 @@ def import_command(
                 )
                 with Progress(*columns, console=err, transient=True) as progress:
                     task = progress.add_task("import", total=size)
-                    return await import_file(rt, handle, source, str(platform), progress, task)
+                    return await import_file(
+                        rt, handle, source, str(platform), progress, task, nudge=nudge
+                    )
         finally:
             await rt.close()
 
@@ -212,5 +263,7 @@ def import_command(
         f"conversations touched; {len(report.bad)} bad lines skipped",
         markup=False,
     )
+    for line in waiting_report(report.waiting, rt.now(), nudge):
+        out.print(line, markup=False, soft_wrap=True)
     if report.bad and report.imported == 0:
         raise typer.Exit(1)

@@ -10,7 +10,8 @@ from bot.config import fields
 from bot.config.digest import parse_digest
 from bot.config.errors import ConfigError, Issues, closest
 from bot.config.interpolate import interpolate
-from bot.config.models import DEFAULT_CLOSING_WORDS, Config, DigestSettings
+from bot.config.models import DEFAULT_CLOSING_WORDS, Config, DigestSettings, NudgeLimits
+from bot.config.nudges import parse_nudges
 from bot.config.policies import parse_policies
 from bot.config.rotations import parse_rotations
 from bot.config.sources import parse_sources
@@ -21,6 +22,7 @@ ENV_VAR = "NUDGEBOT_CONFIG"
 DEFAULT_CONFIG_PATH = Path("nudgebot.yaml")
 TOP_LEVEL_KEYS = (
     "timezone", "closing_words", "team", "rotations", "policies", "sources", "digest",
+    "nudges",
 )  # fmt: skip
 
 
@@ -159,7 +161,8 @@ def _validate(data: dict[object, object], issues: Issues, path: Path | None) -> 
         policies=_declared(data.get("policies")),
     )
     digest = parse_digest(issues, data.get("digest")) if "digest" in data else DigestSettings()
-    if issues.count or tz is None or closing is None or digest is None:
+    nudges = parse_nudges(issues, data.get("nudges")) if "nudges" in data else NudgeLimits()
+    if issues.count or tz is None or closing is None or digest is None or nudges is None:
         return None
     return Config(
         timezone=tz,
@@ -169,5 +172,6 @@ def _validate(data: dict[object, object], issues: Issues, path: Path | None) -> 
         policies=policies,
         sources=sources,
         digest=digest,
+        nudges=nudges,
         path=path,
     )

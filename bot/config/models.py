@@ -31,6 +31,37 @@ def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NudgeLimits:
+    """``nudges:`` — how much Nudgebot may say to one person (top level, or on a member).
+
+    More than ``batch_after`` nudges within ``batch_window`` become one summary message,
+    updated in place; nobody gets more than ``max_messages_per_hour`` new messages.
+    """
+
+    batch_after: int = 3
+    batch_window: timedelta = timedelta(minutes=2)
+    max_messages_per_hour: int = 12
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NudgeOverrides:
+    """A member's own ``nudges:`` keys; None: the top-level value."""
+
+    batch_after: int | None = None
+    batch_window: timedelta | None = None
+    max_messages_per_hour: int | None = None
+
+    def over(self, base: NudgeLimits) -> NudgeLimits:
+        return NudgeLimits(
+            batch_after=base.batch_after if self.batch_after is None else self.batch_after,
+            batch_window=base.batch_window if self.batch_window is None else self.batch_window,
+            max_messages_per_hour=base.max_messages_per_hour
+            if self.max_messages_per_hour is None
+            else self.max_messages_per_hour,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Person:
     id: str
     name: str = ""  # defaults to the id
@@ -43,6 +74,7 @@ class Person:
     email: str | None = None
     github: str | None = None  # login
     handles: tuple[str, ...] = ()  # e.g. @alice@mastodon.social, forum names
+    nudges: NudgeOverrides | None = None  # their own ``nudges:`` limits
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -196,6 +228,7 @@ class Config:
     policies: Mapping[str, Policy] = field(default_factory=dict)
     sources: Mapping[str, Source] = field(default_factory=dict)
     digest: DigestSettings = field(default_factory=DigestSettings)
+    nudges: NudgeLimits = field(default_factory=NudgeLimits)
     path: Path | None = None  # the file it came from; None for the built-in empty config
     _identities: Mapping[tuple[str, str], str] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -225,6 +258,13 @@ class Config:
 
     def source(self, source_id: str) -> Source | None:
         return self.sources.get(source_id)
+
+    def nudge_limits(self, person_id: str | None) -> NudgeLimits:
+        """The ``nudges:`` limits for one person: theirs over the top-level ones."""
+        found = self.team.get(person_id) if person_id else None
+        if found is None or found.nudges is None:
+            return self.nudges
+        return found.nudges.over(self.nudges)
 
     def owners(self) -> tuple[str, ...]:
         """Ids of every member with ``owner: true``, in file order."""

@@ -8,6 +8,7 @@ from bot.config import fields
 from bot.config.errors import Issues, child
 from bot.config.interpolate import UNRESOLVED
 from bot.config.models import Notify, Person
+from bot.config.nudges import parse_overrides
 
 PERSON_KEYS = (
     "name",
@@ -20,6 +21,7 @@ PERSON_KEYS = (
     "email",
     "github",
     "handles",
+    "nudges",
 )
 _TELEGRAM_ID = re.compile(r"^-?\d+$")
 _GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")
@@ -113,6 +115,7 @@ def parse_person(
     email = _email(e)
     github = _github(e)
     handles = e.text_list("handles", "[alice@mastodon.social]")
+    nudges = parse_overrides(issues, e.at("nudges"), e.get("nudges")) if e.has("nudges") else None
     notify = _notify(e, person_id, slack, telegram)
     if issues.count != mark:
         return None
@@ -128,6 +131,7 @@ def parse_person(
         email=email,
         github=github,
         handles=handles or (),
+        nudges=nudges,
     )
 
 

@@ -34,6 +34,7 @@ from bot.domain.ports import (
     TranscriptLine,
 )
 from bot.services.delivery_results import Backoff, GroupCommit
+from bot.services.nudge_batching import Batcher
 from bot.services.nudge_settings import NudgeSettings
 from storage import outbox, outbox_updates
 from storage.db import Database
@@ -78,6 +79,7 @@ class Deliverer:
         self.call_timeout = call_timeout
         self.concurrency = concurrency
         self._gate = asyncio.Semaphore(update_concurrency)  # in-place updates, unpaced
+        self.batcher = Batcher(settings)
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -135,7 +137,13 @@ class Deliverer:
 
     async def _claim(self, room: int, load: Counter[Lane]) -> outbox.LaneClaim:
         async with self.db.write() as session:
-            return await outbox.claim_for_lanes(session, self.now(), room, load, self.lane_depth)
+            now = self.now()
+            got = await outbox.claim_for_lanes(session, now, room, load, self.lane_depth)
+            # Same transaction: a row batched into a summary is never also sent alone.
+            alone = await self.batcher.route(session, got.rows, now)
+            if len(alone) == len(got.rows):
+                return got
+            return outbox.LaneClaim(alone, got.drained)
 
     def lane_depth(self, key: Lane) -> int:
         """Sends one recipient may have in flight: what its messenger paces for, else any."""

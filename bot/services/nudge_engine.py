@@ -26,6 +26,7 @@ from bot.services.nudge_actions import Actions
 from bot.services.nudge_deliver import Deliverer
 from bot.services.nudge_plan import Planner
 from bot.services.nudge_settings import NudgeSettings
+from bot.services.nudge_summaries import SummarySender
 from storage import nudges_repo as repo
 from storage.db import Database
 
@@ -38,7 +39,7 @@ Wake = Callable[[datetime], None]
 class TickResult:
     planned: int = 0  # conversations looked at by the planner
     delivered: int = 0  # outbox rows claimed for sending
-    updated: int = 0  # in-place updates claimed
+    updated: int = 0  # in-place updates and summary messages claimed
     more: bool = False  # the time budget ran out with work left: tick again at once
 
 
@@ -48,6 +49,7 @@ class Limits:
     send_limit: int = 5000  # rows claimed per tick, in small claims as sends finish
     send_batch: int = 200  # in-place updates claimed at once
     budget_seconds: float = 2.0  # then yield to the event loop and tick again
+    summary_batch: int = 50  # summary messages claimed at once
 
 
 class NudgeEngine:
@@ -72,6 +74,10 @@ class NudgeEngine:
         replying = repliers if repliers is not None else {}
         self.planner = Planner(settings)
         self.deliverer = Deliverer(
+            db, settings, messengers, now, can_reply=lambda p: p in replying, rng=rng,
+            backoff=backoff,
+        )  # fmt: skip
+        self.summaries = SummarySender(
             db, settings, messengers, now, can_reply=lambda p: p in replying, rng=rng,
             backoff=backoff,
         )  # fmt: skip
@@ -110,6 +116,11 @@ class NudgeEngine:
             n = await self.deliverer.update(self.limits.send_batch)
             updated += n
             if n < self.limits.send_batch:
+                break
+        while not spent():
+            n = await self.summaries.run(self.limits.summary_batch)
+            updated += n
+            if n < self.limits.summary_batch:
                 break
         more = spent() or delivered >= self.limits.send_limit
         return TickResult(planned, delivered, updated, more=more)

@@ -10,7 +10,7 @@ UNIQUE step key is the backstop.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,8 +22,10 @@ from bot.domain.ladder_inputs import Planned, Track
 from bot.domain.ports import Outcome as OutcomeKind
 from bot.services.nudge_settings import NudgeSettings
 from storage import nudges_repo as repo
+from storage import summaries
 from storage.nudges_repo import HistoryRow, LadderConversation, Outcome
 from storage.outbox import State
+from storage.summaries import BATCHED
 
 
 def _planned(row: HistoryRow) -> Planned:
@@ -69,8 +71,8 @@ class Planner:
     def _period(
         self, conv: LadderConversation, times: repo.ActionTimes | None
     ) -> ladder.PeriodFacts | None:
-        if conv.waiting_since is None or conv.due_at is None:
-            return None
+        if conv.waiting_since is None or conv.due_at is None or conv.is_history:
+            return None  # history (an imported wait) is summarised, not nudged one by one
         return ladder.PeriodFacts(
             started_at=conv.waiting_since,
             due_at=conv.due_at,
@@ -170,7 +172,27 @@ class Planner:
             if value != conv.next_nudge_at:
                 nexts[cid] = value
         await repo.set_next_nudge(session, nexts)
+        settled += await self._history_moved(session, convs.values(), now)
         return Refreshed(nexts, settled)
+
+    async def _history_moved(
+        self, session: AsyncSession, convs: Iterable[LadderConversation], now: datetime
+    ) -> int:
+        """An imported wait that ended (or was replaced by a new one) no longer counts in the
+        summaries of the people it concerned: owe those an edit, once."""
+        ended = [c for c in convs if c.imported_wait is not None and not c.is_history]
+        if not ended:
+            return 0
+        lanes: set[tuple[str, str]] = set()
+        for conv in ended:
+            route = self.settings.routing.route(conv.source, conv.claimed_by, now)
+            for person in {*route.people, *self.settings.routing.owners}:
+                recipient = self.settings.recipient(f"person:{person}")
+                if recipient is not None:
+                    lanes.add((recipient.platform, recipient.address))
+        await repo.forget_imported(session, [c.id for c in ended])
+        # Summary rows after conversation rows: the lock order of every writer.
+        return await summaries.touch_lanes(session, lanes, now)
 
     async def _settle(self, session: AsyncSession, ids: Sequence[int], now: datetime) -> int:
         rows = await repo.unsettled(session, ids)
@@ -219,5 +241,8 @@ async def settle_rows(
         if r.state == State.PENDING and (tracks is None or Track(r.track) in tracks)
     ]
     delivered = [r.id for r in rows if r.state in (State.SENDING, State.SENT)]
+    batched = [r.id for r in rows if r.state == BATCHED]
     await repo.cancel(session, pending, f"{outcome.outcome} by {outcome.by or 'nobody'}")
     await repo.flag_outcome(session, delivered, outcome, now)
+    if batched:  # their summary message shows the change: an edit in place
+        await repo.flag_batched(session, batched, outcome, now)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from adapters.console.recording import RecordingMessenger
 from bot.app import Runtime, build_routing, build_rules
-from bot.config import Config, Escalation, Person, Policy, Source
+from bot.config import Config, Escalation, NudgeLimits, Person, Policy, Source
 from bot.domain.events import ActionKind, Author, InboundMessage
 from bot.domain.hours import parse_hours
 from bot.domain.ports import ActionRequest, ActionResult, NudgeView, Step
@@ -28,6 +28,14 @@ from storage.models import Conversation, Nudge
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SOURCE = "acme"
+
+
+# The ladder and outbox tests count single nudges: batching (tests/engine/test_no_floods.py)
+# is off for them unless a test passes its own ``nudges``.
+# (A window of years also keeps the catch-up rule, "overdue by more than the window", out.)
+UNBATCHED = NudgeLimits(
+    batch_after=1_000_000, batch_window=timedelta(days=3650), max_messages_per_hour=1_000_000
+)
 
 
 def berlin(text: str) -> datetime:
@@ -77,6 +85,7 @@ def make_config(
     remind_every: str | None = "30m",
     escalate_after: str | None = None,
     escalate_to: Escalation | None = None,
+    nudges: NudgeLimits | None = None,
 ) -> Config:
     from bot.domain.durations import parse_duration
 
@@ -101,7 +110,7 @@ def make_config(
     source = Source(id=SOURCE, platform="slack", owner=owner, rotation=rotation, policy="standard",
                     channels=("C0CUST001",))  # fmt: skip
     return Config(timezone=timezone, team=members, policies={"standard": policy},
-                  sources={SOURCE: source})  # fmt: skip
+                  sources={SOURCE: source}, nudges=nudges or UNBATCHED)  # fmt: skip
 
 
 OnCall = Callable[[str, datetime], str | None]

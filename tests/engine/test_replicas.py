@@ -53,7 +53,11 @@ sources:
     secret: not-used-here
     owner: alice
     policy: fast
+nudges: {nudges}
 """
+# The first test counts single nudges: batching off. The second keeps the defaults' window.
+UNBATCHED = "{batch_after: 1000000, batch_window: 520w, max_messages_per_hour: 1000000}"
+BATCHED = "{batch_after: 3, batch_window: 2m, max_messages_per_hour: 12}"
 
 
 def free_port() -> int:
@@ -87,9 +91,26 @@ def records(folder: Path) -> list[dict[str, object]]:
     return out
 
 
-def test_three_replicas_send_each_nudge_exactly_once(db_url: str, tmp_path: Path) -> None:
+def due_lines(count: int, first_due: datetime, spread: float) -> str:
+    lines = []
+    for i in range(count):
+        due = first_due + timedelta(seconds=spread * i / count)
+        at = due - timedelta(seconds=REPLY_WITHIN)
+        lines.append(json.dumps({
+            "thread": f"c{i}", "id": f"m{i}", "at": at.isoformat(), "team": False,
+            "author": {"id": f"cust-{i}", "name": "Dana"}, "text": "Where is my order?",
+        }))  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def run_replicas(
+    db_url: str, tmp_path: Path, nudges: str, count: int, spread: float, expect: int
+) -> list[dict[str, object]]:
+    """Start the replicas, import ``count`` conversations (``--nudge``) falling due over
+    ``spread`` seconds from 10 s on, wait for ``expect`` records (then a little longer for
+    strays), stop the replicas; every record they made."""
     config = tmp_path / "nudgebot.yaml"
-    config.write_text(CONFIG.format(reply_within=REPLY_WITHIN))
+    config.write_text(CONFIG.format(reply_within=REPLY_WITHIN, nudges=nudges))
     env = {**os.environ, "DATABASE_URL": db_url, "NUDGEBOT_CONFIG": str(config),
            "NUDGEBOT_TICK_SECONDS": "1", "NUDGEBOT_LOG_LEVEL": "WARNING"}  # fmt: skip
     procs: list[tuple[subprocess.Popen[bytes], int, Path]] = []
@@ -105,31 +126,24 @@ def test_three_replicas_send_each_nudge_exactly_once(db_url: str, tmp_path: Path
         for proc, port, log in procs:
             wait_healthy(port, proc, log, deadline)
 
-        # 10,000 conversations, due between 10 s and 30 s from now.
-        now = datetime.now(UTC)
-        first_due = now + timedelta(seconds=10)
-        lines = []
-        for i in range(CONVERSATIONS):
-            due = first_due + timedelta(seconds=20 * i / CONVERSATIONS)
-            at = due - timedelta(seconds=REPLY_WITHIN)
-            lines.append(json.dumps({
-                "thread": f"c{i}", "id": f"m{i}", "at": at.isoformat(), "team": False,
-                "author": {"id": f"cust-{i}", "name": "Dana"}, "text": "Where is my order?",
-            }))  # fmt: skip
         data = tmp_path / "due.jsonl"
-        data.write_text("\n".join(lines) + "\n")
+        data.write_text(due_lines(count, datetime.now(UTC) + timedelta(seconds=10), spread))
+        all_due = time.monotonic() + 10 + spread
         # The import runs while the replicas deliver: the first conversations come due
         # before the last are stored, so ingest, planners and deliverers all overlap.
-        imported = subprocess.run(nudgebot("import", str(data), "--source", "bulk"), env=env,
-                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+        # --nudge: imported conversations are nudged like live ones (not kept as history).
+        imported = subprocess.run(nudgebot("import", str(data), "--source", "bulk", "--nudge"),
+                                  env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
         assert imported.returncode == 0, imported.stderr
 
-        # Wait until every nudge is out (or time runs out), then a little longer for strays.
+        # Wait until everything is out (or time runs out), then a little longer for strays.
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and len(records(tmp_path)) < CONVERSATIONS:
+        while time.monotonic() < deadline and (
+            len(records(tmp_path)) < expect or time.monotonic() < all_due
+        ):
             time.sleep(0.5)
         time.sleep(3)
-        sent = [r for r in records(tmp_path) if r["kind"] == "nudge"]
+        return records(tmp_path)
     finally:
         for proc, _port, _log in procs:
             proc.terminate()
@@ -138,6 +152,19 @@ def test_three_replicas_send_each_nudge_exactly_once(db_url: str, tmp_path: Path
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def nudge_states(db_url: str) -> dict[str, int]:
+    engine = create_engine(sync_url(db_url))
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT state, count(*) FROM nudges GROUP BY state")).all()
+    engine.dispose()
+    return {str(state): int(n) for state, n in rows}
+
+
+def test_three_replicas_send_each_nudge_exactly_once(db_url: str, tmp_path: Path) -> None:
+    got = run_replicas(db_url, tmp_path, UNBATCHED, CONVERSATIONS, 20, CONVERSATIONS)
+    sent = [r for r in got if r["kind"] == "nudge"]
 
     per_conversation = Counter(r["conversation"] for r in sent)
     duplicates = {c: n for c, n in per_conversation.items() if n > 1}
@@ -151,13 +178,37 @@ def test_three_replicas_send_each_nudge_exactly_once(db_url: str, tmp_path: Path
         float(str(r["wall"])) - datetime.fromisoformat(str(r["due"])).timestamp() for r in sent
     )
     assert lateness[0] >= 0, "a nudge went out before its due time"
-    engine = create_engine(sync_url(db_url))
-    with engine.connect() as conn:
-        states = dict(conn.execute(text("SELECT state, count(*) FROM nudges GROUP BY state")).all())
-    engine.dispose()
-    assert states == {"sent": CONVERSATIONS}
+    assert nudge_states(db_url) == {"sent": CONVERSATIONS}
     print(
         f"\n{CONVERSATIONS} nudges by {len(by_replica)} replicas {sorted(by_replica.values())}; "
         f"lateness p50 {lateness[len(lateness) // 2]:.3f}s "
         f"p99 {lateness[int(len(lateness) * 0.99)]:.3f}s max {lateness[-1]:.3f}s"
     )
+
+
+BURST = 3000
+
+
+def test_three_replicas_batch_a_burst_into_one_summary_sent_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    """3,000 conversations for Alice falling due within 20 s, three replicas claiming them
+    in parallel: a handful alone at most, then one summary message — posted once, by one
+    replica — that the rest update in place; every nudge either sent once or in it."""
+    got = run_replicas(db_url, tmp_path, BATCHED, BURST, 20, 2)
+    alone = [r for r in got if r["kind"] == "nudge"]
+    posts = [r for r in got if r["kind"] == "summary"]
+    edits = [r for r in got if r["kind"] == "summary-update"]
+    assert len(posts) == 1, posts
+    assert len(alone) <= 3, f"{len(alone)} nudges sent alone"
+    assert len(alone) + len(posts) <= 4
+    assert Counter(r["conversation"] for r in alone).most_common(1)[0][1] == 1 if alone else True
+    states = nudge_states(db_url)
+    assert states.get("sent", 0) == len(alone)
+    assert states.get("sent", 0) + states.get("batched", 0) == BURST, states
+    # The summary as last shown counts every conversation still waiting: all of them.
+    final = [*posts, *edits][-1]
+    assert final["waiting"] == BURST, final
+    assert {r["ref"] for r in edits} <= {posts[0]["ref"]}  # edits of that one message only
+    print(f"\n{BURST} due for one person, 3 replicas: {len(alone)} alone, {len(posts)} summary "
+          f"(by pid {posts[0]['pid']}), {len(edits)} edits of it")  # fmt: skip

@@ -1,0 +1,95 @@
+"""History is not an emergency: what `nudgebot import` does with conversations still waiting
+at its end.
+
+Without ``--nudge`` their waits are marked as history (``conversations.imported_wait``): the
+ladder leaves them alone and any nudge planned meanwhile is cancelled. Each responsible
+person and each owner is owed one summary message instead (storage.summaries, sent by a
+running `nudgebot run`, in the person's hours). With ``--nudge`` they are nudged like any
+other conversation (and batched like any other burst).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import update
+
+from bot.domain.summary import SummaryReason
+from bot.services.nudge_settings import NudgeSettings
+from bot.services.waiting import WaitingRow, list_waiting
+from storage import nudges_repo, summaries
+from storage.db import Database
+from storage.models import Conversation
+from storage.rawsql import chunks
+
+
+@dataclass(frozen=True)
+class ImportedWaiting:
+    count: int = 0
+    oldest: WaitingRow | None = None
+    by_source: tuple[tuple[str, int], ...] = ()
+    by_person: tuple[tuple[str, int], ...] = ()
+    summaries_to: tuple[str, ...] = ()  # people owed a summary
+    unreachable: tuple[str, ...] = field(default=())  # people with no address to notify
+
+
+def _counted(values: Iterable[str]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+async def mark_history(db: Database, ids: Sequence[int]) -> None:
+    """The current waits of ``ids`` become history: no ladder, nothing pending."""
+    c = Conversation
+    for part in chunks(sorted(ids)):
+        async with db.write() as session:
+            await session.execute(
+                update(c)
+                .where(c.id.in_(part), c.waiting_since.is_not(None))
+                .values(imported_wait=c.waiting_since, next_nudge_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            pending = await nudges_repo.pending_ids(session, part)
+            await nudges_repo.cancel(session, pending, "imported as history: summarised instead")
+
+
+async def settle_import(
+    db: Database,
+    settings: NudgeSettings,
+    touched: Iterable[int],
+    now: datetime,
+    *,
+    nudge: bool,
+) -> ImportedWaiting:
+    ids = sorted(set(touched))
+    if not nudge and ids:
+        await mark_history(db, ids)
+    wanted = set(ids)
+    rows = [r for r in await list_waiting(db, settings.routing, now) if r.conversation in wanted]
+    if not rows:
+        return ImportedWaiting()
+    people = sorted({p for r in rows for p in r.responsible_all} | set(settings.routing.owners))
+    owed: list[tuple[str, str, str | None, datetime]] = []
+    unreachable: list[str] = []
+    if not nudge:
+        for person in people:
+            recipient = settings.recipient(f"person:{person}")
+            if recipient is None:
+                unreachable.append(person)
+                continue
+            clock = settings.person_clocks.get(person)
+            at = clock.next_open(now) if clock is not None else now
+            owed.append((recipient.platform, recipient.address, person, at))
+        if owed:
+            async with db.write() as session:
+                await summaries.request(session, owed, SummaryReason.IMPORT.value)
+    return ImportedWaiting(
+        count=len(rows),
+        oldest=min(rows, key=lambda r: r.waiting_since),
+        by_source=_counted(r.source for r in rows),
+        by_person=_counted(r.responsible or "nobody" for r in rows),
+        summaries_to=tuple(p for _pl, _a, p, _at in owed if p),
+        unreachable=tuple(unreachable),
+    )

@@ -1,0 +1,407 @@
+"""Summary messages (one per recipient lane) and the batching facts behind them.
+
+A ``nudge_summaries`` row stands for one recipient (platform, address). It is created on
+first need and then locked (``SELECT … FOR UPDATE`` on PostgreSQL, SQLite's write lock)
+whenever a claim decides whether that recipient's due nudges go out one by one or into the
+summary, so two replicas never both decide "one by one" for the same burst. The summary
+message itself is claimed like an outbox row: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a
+lease in ``next_attempt_at``, the attempt number as lease token, ``version`` bumped by every
+change so a change made while it was being sent is sent too (storage.outbox has the
+at-most-once window this shares).
+
+Lock order, as everywhere in the outbox: nudge rows first, summary rows after them, summary
+rows in (platform, address) order.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, case, func, insert, select, true, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import insert_for
+from storage.models import Conversation, Nudge, NudgeSummary, SummaryPost
+from storage.outbox import LEASE, State, rowcount
+from storage.rawsql import chunks
+
+BATCHED = "batched"  # a nudges.state: stands in a summary message instead of its own
+HOUR = timedelta(hours=1)
+Lane = tuple[str, str]  # (recipient_platform, recipient_address)
+
+
+class SummaryState(enum.StrEnum):
+    IDLE = "idle"
+    PENDING = "pending"
+    SENDING = "sending"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class LaneSummary:
+    id: int
+    window_until: datetime | None
+    post_due: bool
+    platform_ref: str | None
+
+
+@dataclass(frozen=True)
+class LaneCounts:
+    recent: int  # messages of their own in the batch window, in flight included
+    upcoming: int  # pending nudges due before the window ends
+    last_hour: int  # messages in the last hour (nudges and summary posts), in flight included
+    free_at: datetime | None  # when the oldest of those leaves the hour
+
+
+async def lock_lanes(
+    session: AsyncSession, lanes: Sequence[tuple[str, str, str | None]]
+) -> dict[Lane, LaneSummary]:
+    """The summary rows of ``lanes`` (created if new), locked for this transaction."""
+    ordered = sorted({(p, a): person for p, a, person in lanes}.items())
+    if not ordered:
+        return {}
+    rows = [
+        {"recipient_platform": p, "recipient_address": a, "recipient_person": person,
+         "reason": "batch", "post_due": False, "held_back": 0, "state": SummaryState.IDLE,
+         "attempts": 0, "version": 0, "last_error": ""}
+        for (p, a), person in ordered
+    ]  # fmt: skip
+    await session.execute(
+        insert_for(session, NudgeSummary).on_conflict_do_nothing(
+            index_elements=["recipient_platform", "recipient_address"]
+        ),
+        rows,
+    )
+    s = NudgeSummary
+    stmt = (
+        select(s.id, s.recipient_platform, s.recipient_address, s.window_until, s.post_due,
+               s.platform_ref)
+        .where(tuple_(s.recipient_platform, s.recipient_address).in_([k for k, _ in ordered]))
+        .order_by(s.recipient_platform, s.recipient_address)
+    )  # fmt: skip
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    out: dict[Lane, LaneSummary] = {}
+    for sid, platform, address, until, post_due, ref in (await session.execute(stmt)).tuples():
+        out[(platform, address)] = LaneSummary(sid, until, bool(post_due), ref)
+    return out
+
+
+def _lane(lane: Lane) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    return (Nudge.recipient_platform == lane[0], Nudge.recipient_address == lane[1])
+
+
+async def lane_counts(
+    session: AsyncSession,
+    lane: Lane,
+    now: datetime,
+    window: timedelta,
+    claimed: Sequence[int],
+) -> LaneCounts:
+    """What ``lane`` got lately and has coming, leaving out ``claimed`` (being decided)."""
+    n = Nudge
+    since = min(now - window, now - HOUR)
+    sent = list(
+        (
+            await session.scalars(
+                select(n.sent_at).where(*_lane(lane), n.state == State.SENT, n.sent_at >= since)
+            )
+        ).all()
+    )
+    in_flight = int(
+        await session.scalar(
+            select(func.count()).where(
+                n.next_attempt_at.is_not(None), *_lane(lane), n.state == State.SENDING,
+                n.id.not_in(claimed) if claimed else true(),
+            )
+        )
+        or 0
+    )  # fmt: skip
+    upcoming = int(
+        await session.scalar(
+            select(func.count()).where(
+                n.next_attempt_at.is_not(None), n.next_attempt_at <= now + window,
+                *_lane(lane), n.state == State.PENDING,
+            )
+        )
+        or 0
+    )  # fmt: skip
+    p = SummaryPost
+    posts = list(
+        (
+            await session.scalars(
+                select(p.at).where(
+                    p.recipient_platform == lane[0], p.recipient_address == lane[1],
+                    p.at > now - HOUR,
+                )
+            )
+        ).all()
+    )  # fmt: skip
+    times = [t for t in sent if t is not None and t > now - HOUR] + posts
+    recent = sum(1 for t in sent if t is not None and t >= now - window)
+    return LaneCounts(
+        recent=recent + in_flight,
+        upcoming=upcoming,
+        last_hour=len(times) + in_flight,
+        free_at=min(times) + HOUR if times else None,
+    )
+
+
+async def batch_rows(session: AsyncSession, ids: Sequence[int], now: datetime, note: str) -> int:
+    """Claimed rows (this transaction holds them) into the summary instead of out alone."""
+    n = Nudge
+    done = 0
+    for part in chunks(sorted(ids)):
+        result = await session.execute(
+            update(n)
+            .where(n.id.in_(part), n.state == State.SENDING)
+            .values(
+                state=BATCHED, next_attempt_at=None, lease_until=None, sent_at=now, last_error=note
+            )
+            .execution_options(synchronize_session=False)
+        )
+        done += rowcount(result)
+    return done
+
+
+async def sweep_lane(session: AsyncSession, lane: Lane, now: datetime, note: str) -> int:
+    """Every other nudge due for ``lane`` into the summary too, in this one transaction:
+    thousands due at once cost one statement, not a claim each. Rows another transaction
+    holds are skipped (they are being decided there), so this never waits on a row."""
+    n = Nudge
+    due = (
+        select(n.id)
+        .where(n.next_attempt_at.is_not(None), n.next_attempt_at <= now, *_lane(lane),
+               n.state == State.PENDING)
+        .order_by(n.id)
+    )  # fmt: skip
+    if session.bind.dialect.name == "postgresql":
+        cte = due.with_for_update(skip_locked=True).cte("due")
+        where = n.id == cte.c.id
+    else:
+        where = n.id.in_(due.scalar_subquery())
+    result = await session.execute(
+        update(n)
+        .where(where)
+        .values(state=BATCHED, next_attempt_at=None, lease_until=None, sent_at=now, last_error=note)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)
+
+
+async def touch(
+    session: AsyncSession,
+    summary_id: int,
+    at: datetime,
+    *,
+    post: bool = False,
+    reason: str | None = None,
+    held: int = 0,
+    window_until: datetime | None = None,
+) -> None:
+    """Owe the summary a send (``post``: a new message) or an edit, no sooner than ``at``."""
+    s = NudgeSummary
+    sending = s.state == SummaryState.SENDING
+    values: dict[str, object] = {
+        "version": s.version + 1,
+        "held_back": s.held_back + held,
+        "state": case((sending, SummaryState.SENDING), else_=SummaryState.PENDING),
+        "next_attempt_at": case(
+            (sending, s.next_attempt_at),
+            (
+                (s.state == SummaryState.PENDING) & (s.next_attempt_at.is_not(None))
+                & (s.next_attempt_at < at),
+                s.next_attempt_at,
+            ),
+            else_=at,
+        ),
+    }  # fmt: skip
+    if post:
+        values["post_due"] = True
+    if reason is not None:
+        values["reason"] = reason
+    if window_until is not None:
+        values["window_until"] = window_until
+    await session.execute(
+        update(s).where(s.id == summary_id).values(**values)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+
+
+async def touch_for_nudges(session: AsyncSession, nudge_ids: Sequence[int], now: datetime) -> int:
+    """Owe an edit to the summaries that batched nudges ``nudge_ids`` stand in (their
+    conversation moved on: answered, claimed, snoozed, not needed)."""
+    if not nudge_ids:
+        return 0
+    n = Nudge
+    lanes: set[Lane] = set()
+    for part in chunks(sorted(nudge_ids)):
+        found = await session.execute(
+            select(n.recipient_platform, n.recipient_address).where(n.id.in_(part)).distinct()
+        )
+        lanes.update((p, a) for p, a in found.tuples())
+    return await touch_lanes(session, lanes, now)
+
+
+async def touch_lanes(session: AsyncSession, lanes: Iterable[Lane], now: datetime) -> int:
+    """Owe an edit to the summary messages already posted to ``lanes``."""
+    wanted = sorted(set(lanes))
+    if not wanted:
+        return 0
+    s = NudgeSummary
+    stmt = (
+        select(s.id)
+        .where(tuple_(s.recipient_platform, s.recipient_address).in_(wanted),
+               s.platform_ref.is_not(None))
+        .order_by(s.recipient_platform, s.recipient_address)
+    )  # fmt: skip
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    ids = list((await session.scalars(stmt)).all())
+    for sid in ids:
+        await touch(session, sid, now)
+    return len(ids)
+
+
+async def request(
+    session: AsyncSession,
+    lanes: Sequence[tuple[str, str, str | None, datetime]],
+    reason: str,
+) -> int:
+    """A new summary message for each (platform, address, person, not before)."""
+    locked = await lock_lanes(session, [(p, a, person) for p, a, person, _ in lanes])
+    for platform, address, _person, at in sorted(lanes, key=lambda x: (x[0], x[1])):
+        await touch(session, locked[(platform, address)].id, at, post=True, reason=reason)
+    return len(locked)
+
+
+# --- sending ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimedSummary:
+    id: int
+    attempt: int
+    version: int
+    recipient_platform: str
+    recipient_address: str
+    recipient_person: str | None
+    reason: str
+    post_due: bool
+    held_back: int
+    platform_ref: str | None
+    window_until: datetime | None
+
+
+async def claim(
+    session: AsyncSession, now: datetime, limit: int, lease: timedelta = LEASE
+) -> list[ClaimedSummary]:
+    s = NudgeSummary
+    due = (
+        select(s.id)
+        .where(s.next_attempt_at <= now,
+               s.state.in_((SummaryState.PENDING, SummaryState.SENDING)))
+        .order_by(s.next_attempt_at)
+        .limit(limit)
+    )  # fmt: skip
+    if session.bind.dialect.name == "postgresql":
+        cte = due.with_for_update(skip_locked=True).cte("due")
+        where = s.id == cte.c.id
+    else:
+        where = s.id.in_(due.scalar_subquery())
+    stmt = (
+        update(s)
+        .where(where)
+        .values(state=SummaryState.SENDING, attempts=s.attempts + 1, next_attempt_at=now + lease)
+        .returning(
+            s.id,
+            s.attempts,
+            s.version,
+            s.recipient_platform,
+            s.recipient_address,
+            s.recipient_person,
+            s.reason,
+            s.post_due,
+            s.held_back,
+            s.platform_ref,
+            s.window_until,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(stmt)).tuples().all()
+    return [ClaimedSummary(*r) for r in rows]
+
+
+async def finish(
+    session: AsyncSession,
+    c: ClaimedSummary,
+    now: datetime,
+    *,
+    posted: str | None = None,
+    retry_at: datetime | None = None,
+    error: str = "",
+    failed: bool = False,
+) -> bool:
+    """Record a send (``posted``: the new message's ref), an edit (neither), a retry at
+    ``retry_at`` or a failure. False when the lease was lost to another replica."""
+    s = NudgeSummary
+    changed = s.version != c.version
+    values: dict[str, object]
+    if retry_at is not None:
+        values = {"state": SummaryState.PENDING, "next_attempt_at": retry_at}
+    elif failed:
+        values = {
+            "state": case((changed, SummaryState.PENDING), else_=SummaryState.FAILED),
+            "next_attempt_at": case((changed, now), else_=None),
+        }
+    else:
+        values = {
+            "state": case((changed, SummaryState.PENDING), else_=SummaryState.IDLE),
+            "next_attempt_at": case((changed, now), else_=None),
+        }
+        if posted is not None:
+            values.update(platform_ref=posted, posted_at=now, post_due=False,
+                          held_back=s.held_back - c.held_back)  # fmt: skip
+    values["last_error"] = error[:2000]
+    result = await session.execute(
+        update(s)
+        .where(s.id == c.id, s.attempts == c.attempt, s.state == SummaryState.SENDING)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    held = rowcount(result) == 1
+    if held and posted is not None:
+        await session.execute(
+            insert(SummaryPost).values(
+                recipient_platform=c.recipient_platform,
+                recipient_address=c.recipient_address,
+                at=now,
+            )
+        )
+    return held
+
+
+async def batched_nudges(session: AsyncSession, lane: Lane) -> dict[int, int]:
+    """Conversation → latest batched nudge of ``lane`` whose wait is still on."""
+    n, c = Nudge, Conversation
+    rows = await session.execute(
+        select(n.conversation_id, func.max(n.id))
+        .join(c, (c.id == n.conversation_id) & (c.waiting_since == n.period_start))
+        .where(*_lane(lane), n.state == BATCHED)
+        .group_by(n.conversation_id)
+    )
+    return {int(cid): int(nid) for cid, nid in rows.tuples()}
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    s = NudgeSummary
+    found: datetime | None = await session.scalar(
+        select(s.next_attempt_at)
+        .where(s.next_attempt_at.is_not(None))
+        .order_by(s.next_attempt_at)
+        .limit(1)
+    )
+    return found
