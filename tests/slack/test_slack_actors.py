@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from adapters.slack.actors import marks
+from adapters.slack.events import Watch, Workspace, needs_lookup, translate
+from bot.config import parse_config
 from storage.models import Message
 from tests.fakes.slack_api import TEAM_ID
-from tests.slack.conftest import Slack
+from tests.slack.conftest import CONFIG, Slack
 from tests.slack.slack_payloads import ALICE, OTHER_TEAM, message, post
 
 CONNECT = "C0PARTNER1"  # partners: no ``customers`` rule, so only a foreign mark decides
@@ -111,3 +115,30 @@ async def test_users_info_failing_falls_back_to_the_source_rule(slack: Slack) ->
         body.pop(key, None)
     assert (await post(slack.http, body)).status_code == 200
     assert await is_team(slack, T0)  # partners has no customers rule: a colleague
+
+
+_WATCH = Watch.from_config(parse_config(CONFIG, env={}))
+_marks_keys = st.sampled_from(
+    ["team", "user_team", "source_team", "user_profile", "team_id", "context_team_id",
+     "enterprise_id", "context_enterprise_id", "authorizations", "is_ext_shared_channel",
+     "user", "ts", "subtype", "message", "previous_message", "channel", "text"]
+)  # fmt: skip
+_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12),
+              st.sampled_from(["T0ACME001", "T0CUSTOMER", "E0X", "1700000000.000100"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(_marks_keys, inner, max_size=6)),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(_marks_keys, _values, max_size=8),
+       st.dictionaries(_marks_keys, _values, max_size=8))  # fmt: skip
+def test_no_event_or_envelope_makes_classification_raise(
+    event: dict[str, Any], envelope: dict[str, Any]
+) -> None:
+    marks(event, envelope)
+    needs_lookup(event, envelope, _WATCH)
+    partners = _WATCH.config.sources["partners"]
+    translate(event, partners, _WATCH, Workspace(team_id=TEAM_ID), envelope=envelope)
