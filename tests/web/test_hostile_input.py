@@ -91,6 +91,9 @@ BAD_SLACK_HEADERS: list[tuple[str | None, str | None]] = [
 PATH_VALUES = {
     "source_id": ["website", "acme", "nope", "%00", "x" * 300, "%ff%fe"],
     "rotation_id": ["support", "nope", "x" * 300, "%00"],
+    # for routes other branches add (the conversation page): numbers that are not there
+    "id": ["1", "0", "-1", "abc", "9" * 40, "%00"],
+    "conversation_id": ["1", "0", "-1", "abc", "9" * 40, "%00"],
 }
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 
