@@ -25,7 +25,15 @@ from bot.config import Config, Source
 from bot.domain.events import Author, InboundMessage
 from bot.domain.htmltext import html_to_text
 from bot.domain.payload import arr, flag, ident, integer, obj, opt_string, string, when
-from bot.domain.polling import BadItem, PollError, PollResult, Recent, decode_json
+from bot.domain.polling import (
+    BadItem,
+    PollError,
+    PollResult,
+    Recent,
+    Rejected,
+    decode_json,
+    rejected,
+)
 from bot.domain.ports import Delivered, ReplyTarget
 
 log = logging.getLogger("nudgebot.discourse")
@@ -107,6 +115,7 @@ class DiscoursePoller:
         posts = arr(data.get("latest_posts"), "latest_posts")
         ids: list[int] = []
         messages: list[InboundMessage] = []
+        bad: list[Rejected] = []
         for raw in posts:
             try:
                 post = obj(raw)
@@ -117,16 +126,17 @@ class DiscoursePoller:
                 message = self._message(post, allowed)
             except BadItem as exc:
                 log.warning("%s: skipped a malformed post: %s", self.source, exc)
+                bad.append(rejected(raw, "post", exc))
                 continue
             if message is not None:
                 messages.append(message)
         newest = max([*ids, top or 0, since or 0]) or None
         if since is None:  # first poll: the newest page, no history
-            return PollResult(messages, _dump({"since": newest}))
+            return PollResult(messages, _dump({"since": newest}), rejected=tuple(bad))
         if ids and min(ids) > since:  # the feed continues below this page: walk on
             return PollResult(messages, _dump({"since": since, "until": min(ids), "top": newest}),
-                              more=True)  # fmt: skip
-        return PollResult(messages, _dump({"since": newest}))
+                              more=True, rejected=tuple(bad))  # fmt: skip
+        return PollResult(messages, _dump({"since": newest}), rejected=tuple(bad))
 
     def _message(
         self, post: Mapping[str, object], allowed: frozenset[int] | None

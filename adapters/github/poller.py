@@ -42,6 +42,8 @@ from bot.domain.polling import (
     PollError,
     PollResult,
     Recent,
+    Rejected,
+    rejected,
 )
 from bot.domain.ports import Delivered, ReplyTarget
 
@@ -95,6 +97,7 @@ class GitHubPoller:
         start = iso(self.now() - self.backfill)
         repo = f"{self.base}/repos/{self.repo}"
         messages: list[InboundMessage] = []
+        bad: list[Rejected] = []
         issues, issues_at, issues_more = await self._keyset(
             client, f"{repo}/issues", {"state": "all"}, state.get("issues") or Mark(start)
         )
@@ -103,6 +106,7 @@ class GitHubPoller:
                 messages.extend(await self._issue(client, obj(raw)))
             except BadItem as exc:
                 log.warning("%s: skipped a malformed issue: %s", self.source, exc)
+                bad.append(rejected(raw, "issue", exc))
         comments, comments_at, comments_more = await self._keyset(
             client, f"{repo}/issues/comments", {}, state.get("comments") or Mark(start)
         )
@@ -111,6 +115,7 @@ class GitHubPoller:
                 message = await self._comment(client, obj(raw))
             except BadItem as exc:
                 log.warning("%s: skipped a malformed comment: %s", self.source, exc)
+                bad.append(rejected(raw, "comment", exc))
                 continue
             if message is not None:
                 messages.append(message)
@@ -122,7 +127,8 @@ class GitHubPoller:
             marks["discussions"] = Mark(newest or mark.since).dump()
         cursor_out = json.dumps(marks, sort_keys=True)
         self._last_cursor = cursor_out
-        return PollResult(messages, cursor_out, self.api.pause, issues_more or comments_more)
+        more = issues_more or comments_more
+        return PollResult(messages, cursor_out, self.api.pause, more, rejected=tuple(bad))
 
     async def _discussions(
         self, client: httpx.AsyncClient, mark: Mark

@@ -33,9 +33,11 @@ from bot.domain.polling import (
     PollError,
     PollResult,
     Recent,
+    Rejected,
     decode_json,
     newest_id,
     rate_limit_pause,
+    rejected,
 )
 from bot.domain.ports import Delivered, ReplyTarget
 
@@ -83,6 +85,7 @@ class MastodonPoller:
     async def poll(self, client: httpx.AsyncClient, cursor: str | None) -> PollResult:
         state = _load(cursor, self.source)
         self._pause = None
+        self._rejected: list[Rejected] = []
         me = await self._me(client)
         mentions, m_ids, m_more = await self._page(
             client, "/api/v1/notifications", [("types[]", "mention")], state.get("mentions"), me
@@ -98,6 +101,7 @@ class MastodonPoller:
             cursor=json.dumps({k: v for k, v in new.items() if v is not None}, sort_keys=True),
             retry_after=self._pause,
             more=m_more or o_more,
+            rejected=tuple(self._rejected),
         )
 
     async def _page(
@@ -126,6 +130,7 @@ class MastodonPoller:
                 message = await self._message(client, item, me)
             except BadItem as exc:
                 log.warning("%s: skipped a malformed item of %s: %s", self.source, path, exc)
+                self._rejected.append(rejected(raw, f"item of {path}", exc))
                 continue
             if message is not None:
                 out.append(message)

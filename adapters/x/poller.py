@@ -29,10 +29,12 @@ from bot.domain.polling import (
     BadItem,
     PollResult,
     Recent,
+    Rejected,
     decode_json,
     id_key,
     newest_id,
     rate_limit_pause,
+    rejected,
 )
 from bot.domain.ports import Delivered, ReplyTarget
 
@@ -84,6 +86,7 @@ class XPoller:
     async def poll(self, client: httpx.AsyncClient, cursor: str | None) -> PollResult:
         state = _load(cursor, self.source)
         self._pause = None
+        self._rejected: list[Rejected] = []
         me = await self._me(client)
         mentions, m_walk, m_more = await self._walk(
             client, f"/2/users/{me}/mentions", {}, state.get("mentions", {}), me
@@ -127,6 +130,7 @@ class XPoller:
                 message = self._message(tweet, users, me)
             except BadItem as exc:
                 log.warning("%s: skipped a malformed tweet of %s: %s", self.source, path, exc)
+                self._rejected.append(rejected(raw, f"tweet of {path}", exc))
                 continue
             if message is not None:
                 out.append(message)

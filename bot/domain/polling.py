@@ -22,6 +22,23 @@ MAX_WAIT = 3600.0
 
 
 @dataclass(frozen=True)
+class Rejected:
+    """One item of a page the poller could not read, as it came: kept as a dead letter (the
+    rest of the page is stored and the cursor moves on)."""
+
+    payload: bytes
+    reason: str
+
+
+def rejected(raw: object, what: str, exc: Exception) -> Rejected:
+    try:
+        payload = json.dumps(raw, sort_keys=True, default=str).encode()
+    except (TypeError, ValueError, RecursionError):
+        payload = repr(raw).encode("utf-8", "backslashreplace")
+    return Rejected(payload, f"malformed {what}: {exc}")
+
+
+@dataclass(frozen=True)
 class PollResult:
     """One fetch of a source. ``cursor`` is opaque to everyone but the adapter that made it
     (None: nothing to remember yet). ``retry_after``: do not poll again before this many
@@ -31,6 +48,7 @@ class PollResult:
     cursor: str | None = None
     retry_after: float | None = None
     more: bool = False
+    rejected: Sequence[Rejected] = field(default_factory=tuple)
 
 
 class PollError(Exception):

@@ -35,7 +35,8 @@ from bot.domain.polling import (
     RateLimited,
     backoff_delay,
 )
-from bot.domain.ports import Delivered, DeliveryError, ReplyTarget
+from bot.domain.ports import DeadLetter, Delivered, DeliveryError, ReplyTarget
+from bot.services.dead_letters import keep_dead_letter
 from storage.cursors_repo import SourceLock, load_cursor, save_cursor
 from storage.db import Database
 
@@ -150,6 +151,10 @@ class PolledSource:
                 raise PollError(f"no complete answer within {self.deadline:g}s") from None
             if result.messages:
                 await self.ingest(result.messages)
+            for item in result.rejected:  # before the cursor moves past them
+                letter = DeadLetter(self.poller.platform, self.source, item.reason,
+                                    item.payload, self.now())  # fmt: skip
+                await keep_dead_letter(self.db, letter)
             if result.cursor is not None and result.cursor != cursor:
                 await save_cursor(self.db, self.source, result.cursor, self.now())
         except asyncio.CancelledError:

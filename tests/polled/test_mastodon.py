@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,6 +12,7 @@ import pytest
 
 from bot.domain.events import ActionKind
 from bot.domain.ports import ActionRequest
+from storage import dead_letters_repo
 from tests.polled.fake_mastodon import TOKEN, FakeMastodon
 from tests.polled.kit import Clock, Harness, harness
 
@@ -237,6 +239,12 @@ async def test_hostile_answers_are_logged_and_skipped(
         assert await h.step("fediverse") == 60.0
         assert [m.message_id for m in await h.messages()] == [good["id"]]
         assert h.source("fediverse").status.failures == 0
+        # Nothing silent: each skipped item is kept whole as a dead letter.
+        letters = await dead_letters_repo.listing(h.rt.db)
+        assert {(x.platform, x.source) for x in letters} == {("mastodon", "fediverse")}
+        kept = {json.dumps(json.loads(x.payload), sort_keys=True) for x in letters}
+        skipped = [item for i, item in enumerate(hostile) if i != 5]  # all but the good one
+        assert kept == {json.dumps(item, sort_keys=True) for item in skipped}
     assert "skipped a malformed item" in caplog.text
 
 
