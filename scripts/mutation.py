@@ -95,14 +95,21 @@ def run(target: Target, python: str, budget: float) -> dict[str, object]:
     finished = _supervise(command, where, started + budget)
     # mutmut restores the file after each mutant; a timeout may leave one applied.
     shutil.copy2(REPO / target.path, where / target.path)
+    return _collect(target, python, finished, round(time.monotonic() - started))
+
+
+def _collect(target: Target, python: str, finished: bool | None, seconds: int) -> dict[str, object]:
+    where = WORK / target.name
     statuses = _statuses(where)
+    if finished is None:
+        finished = bool(statuses) and all(s != "untested" for _, s in statuses)
     survivors = [_show(where, python, i) for i, status in statuses if status == "bad_survived"]
     total = sum(1 for _, s in statuses if s != "untested")
     killed = sum(1 for _, s in statuses if s in KILLED)
     return {
         "name": target.name, "path": target.path, "tested": total, "killed": killed,
         "untested": sum(1 for _, s in statuses if s == "untested"), "survivors": survivors,
-        "finished": finished, "seconds": round(time.monotonic() - started),
+        "finished": finished, "seconds": seconds,
     }  # fmt: skip
 
 
@@ -178,12 +185,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("only", nargs="*", help="module names (first column); default: all")
     parser.add_argument("--budget", type=float, default=1800, help="seconds per module")
+    parser.add_argument(
+        "--report-only", action="store_true", help="print what the last runs left in build/mutation"
+    )
     args = parser.parse_args(argv)
     names = {t.name for t in TARGETS}
     unknown = [n for n in args.only if n not in names]
     if unknown:
         parser.error(f"unknown module {unknown}; choose from {sorted(names)}")
     chosen = [t for t in TARGETS if not args.only or t.name in args.only]
+    if args.report_only:
+        done = [t for t in chosen if (WORK / t.name / ".mutmut-cache").exists()]
+        print(report([_collect(t, sys.executable, finished=None, seconds=0) for t in done]))
+        return 0
     results = []
     for target in chosen:
         print(f"mutating {target.path} against {', '.join(target.tests)} …", flush=True)
