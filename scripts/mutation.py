@@ -193,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in args.only if n not in names]
     if unknown:
         parser.error(f"unknown module {unknown}; choose from {sorted(names)}")
-    chosen = [t for t in TARGETS if not args.only or t.name in args.only]
+    by_name = {t.name: t for t in TARGETS}
+    chosen = [by_name[n] for n in args.only] if args.only else list(TARGETS)  # in the order given
     if args.report_only:
         done = [t for t in chosen if (WORK / t.name / ".mutmut-cache").exists()]
         print(report([_collect(t, sys.executable, finished=None, seconds=0) for t in done]))
