@@ -20,7 +20,9 @@ by tests through the behaviour they select).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -59,14 +61,13 @@ TARGETS = (
     Target("htmltext", "bot/domain/htmltext.py", ("tests/polled/test_polling_domain.py",)),
 )  # fmt: skip
 
+STALL = 300  # seconds without a tested mutant: the run is stuck (see _supervise)
 KILLED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a hang or a crawl is caught too
 
 
 def scratch_copy(target: Target) -> Path:
     """The working tree's files (tracked and new, as they are now) under build/mutation/."""
-    dest = WORK / target.name
-    if dest.exists():
-        shutil.rmtree(dest)
+    dest = WORK / target.name  # kept between runs: mutmut's cache there resumes a run
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
         cwd=REPO, check=True, capture_output=True, text=True,
@@ -91,24 +92,55 @@ def run(target: Target, python: str, budget: float) -> dict[str, object]:
         "--disable-mutation-types", "string,fstring", "--simple-output", "--no-progress",
     ]  # fmt: skip
     started = time.monotonic()
-    try:
-        subprocess.run(command, cwd=where, timeout=budget, capture_output=True, check=False)
-        finished = True
-    except subprocess.TimeoutExpired:
-        finished = False
+    finished = _supervise(command, where, started + budget)
     # mutmut restores the file after each mutant; a timeout may leave one applied.
     shutil.copy2(REPO / target.path, where / target.path)
+    return _collect(target, python, finished, round(time.monotonic() - started))
+
+
+def _collect(target: Target, python: str, finished: bool | None, seconds: int) -> dict[str, object]:
+    where = WORK / target.name
     statuses = _statuses(where)
-    survivors = [
-        _show(where, python, mutant_id) for mutant_id, status in statuses if status == "bad_survived"
-    ]
+    if finished is None:
+        finished = bool(statuses) and all(s != "untested" for _, s in statuses)
+    survivors = [_show(where, python, i) for i, status in statuses if status == "bad_survived"]
     total = sum(1 for _, s in statuses if s != "untested")
     killed = sum(1 for _, s in statuses if s in KILLED)
     return {
         "name": target.name, "path": target.path, "tested": total, "killed": killed,
         "untested": sum(1 for _, s in statuses if s == "untested"), "survivors": survivors,
-        "finished": finished, "seconds": round(time.monotonic() - started),
+        "finished": finished, "seconds": seconds,
     }  # fmt: skip
+
+
+def _tested(where: Path) -> int:
+    return sum(1 for _, status in _statuses(where) if status != "untested")
+
+
+def _supervise(command: list[str], where: Path, deadline: float) -> bool:
+    """Run mutmut until every mutant is tested or ``deadline``; True when all were.
+
+    mutmut 2 hands mutants to a worker process; when that worker dies (a killed test run
+    can take it along) the parent waits forever. A run that tests no mutant for ``STALL``
+    seconds is stopped and started again: mutmut resumes from its cache."""
+    while time.monotonic() < deadline:
+        log = (where / "mutmut.log").open("a")
+        proc = subprocess.Popen(command, cwd=where, stdout=log, stderr=log, start_new_session=True)
+        done, last = _tested(where), time.monotonic()
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(5)
+            now_done = _tested(where)
+            if now_done != done:
+                done, last = now_done, time.monotonic()
+            elif time.monotonic() - last > STALL:
+                break
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+        if all(status != "untested" for _, status in _statuses(where)) and _statuses(where):
+            return True
+    return False
 
 
 def _statuses(where: Path) -> list[tuple[int, str]]:
@@ -124,9 +156,7 @@ def _show(where: Path, python: str, mutant_id: int) -> str:
         [python, "-m", "mutmut", "show", str(mutant_id)],
         cwd=where, capture_output=True, text=True, check=False,
     ).stdout  # fmt: skip
-    lines = [
-        ln for ln in shown.splitlines() if ln.startswith(("-", "+", "@@")) and ln[:3] != "---"
-    ]
+    lines = [ln for ln in shown.splitlines() if ln.startswith(("-", "+", "@@")) and ln[:3] != "---"]
     lines = [ln for ln in lines if not ln.startswith("+++")]
     return f"#{mutant_id} " + " | ".join(ln.strip() for ln in lines)
 
@@ -155,12 +185,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("only", nargs="*", help="module names (first column); default: all")
     parser.add_argument("--budget", type=float, default=1800, help="seconds per module")
+    parser.add_argument(
+        "--report-only", action="store_true", help="print what the last runs left in build/mutation"
+    )
     args = parser.parse_args(argv)
     names = {t.name for t in TARGETS}
     unknown = [n for n in args.only if n not in names]
     if unknown:
         parser.error(f"unknown module {unknown}; choose from {sorted(names)}")
-    chosen = [t for t in TARGETS if not args.only or t.name in args.only]
+    by_name = {t.name: t for t in TARGETS}
+    chosen = [by_name[n] for n in args.only] if args.only else list(TARGETS)  # in the order given
+    if args.report_only:
+        done = [t for t in chosen if (WORK / t.name / ".mutmut-cache").exists()]
+        print(report([_collect(t, sys.executable, finished=None, seconds=0) for t in done]))
+        return 0
     results = []
     for target in chosen:
         print(f"mutating {target.path} against {', '.join(target.tests)} …", flush=True)

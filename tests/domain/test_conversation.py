@@ -15,6 +15,7 @@ from bot.domain.conversation import (
     _FILLERS,
     DEFAULT_CLOSING_WORDS,
     ConversationState,
+    Period,
     _normalise,
     compute_state,
     is_closing,
@@ -510,3 +511,28 @@ _PIECES = st.sampled_from(
 )
 def test_is_closing_agrees_with_normalising_first(text: str, words: tuple[str, ...]) -> None:
     assert is_closing(text, words) == _is_closing_by_normalising(text, words)
+
+
+def test_closing_messages_end_at_forty_characters() -> None:
+    """The length limit is on the normalised text, inclusive: 40 characters still close."""
+    words = DEFAULT_CLOSING_WORDS
+    forty = "thanks" + " ok" * 10 + " thx"
+    forty_one = "thanks" + " ok" * 9 + " thx" * 2
+    assert (len(forty), len(forty_one)) == (40, 41)
+    assert is_closing(forty, words)
+    assert not is_closing(forty_one, words)
+    assert is_closing(f"  {forty.upper()}!!  ", words)  # measured after normalising
+
+
+def test_states_and_periods_are_frozen_with_empty_text_defaults() -> None:
+    from dataclasses import FrozenInstanceError
+
+    state = ConversationState((), None, None, None, None, None, None, None, 0, 0, 0, 0)
+    assert (state.last_text, state.url) == ("", "")  # text columns are NOT NULL
+    with pytest.raises(FrozenInstanceError):
+        state.replies = 1  # type: ignore[misc]
+    period = Period(T0, "m1")
+    assert (period.ended_at, period.end_reason, period.answered_by) == (None, None, None)
+    assert period.answer_message_id is None and period.open
+    with pytest.raises(FrozenInstanceError):
+        period.ended_at = T0  # type: ignore[misc]

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain.clock import BusinessClock
 from bot.domain.hours import parse_hours
-from bot.domain.ladder import PeriodFacts, next_at, plan, snooze_until
+from bot.domain.ladder import Delivery, PeriodFacts, Slot, next_at, plan, snooze_until
 from bot.domain.ladder_inputs import EscalateTo, LadderPolicy, Planned, Target, Track
 from bot.domain.ports import Step
 from bot.domain.routing import Route
@@ -161,3 +162,32 @@ def test_never_early_never_twice(
         assert all(b - a >= every * M for a, b in pairwise(alice))
     else:
         assert len(alice) == 1
+
+
+def test_an_escalation_that_reaches_nobody_is_a_placeholder_keyed_dash() -> None:
+    """Escalating to the person already responsible reaches nobody new: the slot is still
+    recorded (so it is not planned again) as a placeholder with the recipient key "-"."""
+    policy = LadderPolicy(UTC_CLOCK, None, 60 * M, EscalateTo("person", "alice"))
+    period = PeriodFacts(T0, T0 + 15 * M)
+    history = [Planned(Track.RESPONSIBLE, 0, "person:alice", T0 + 15 * M, T0 + 15 * M,
+                       T0 + 15 * M)]  # fmt: skip
+    result = plan(policy, period, history, People(), T0 + 75 * M)
+    (slot,) = result.slots
+    (delivery,) = slot.deliveries
+    assert slot.track is Track.ESCALATION
+    assert (delivery.target.key, delivery.placeholder) == ("-", True)
+    assert delivery.step is Step.ESCALATION and delivery.not_before == T0 + 75 * M
+
+
+def test_ladder_records_are_frozen_with_absent_actions_as_none() -> None:
+    from dataclasses import FrozenInstanceError
+
+    period = PeriodFacts(T0, T0 + 15 * M)
+    assert (period.claimed_by, period.claimed_at) == (None, None)
+    assert (period.snoozed_until, period.snoozed_at) == (None, None)
+    delivery = Delivery(Target.of("alice"), Step.FIRST, T0)
+    assert delivery.placeholder is False
+    slot = Slot(Track.RESPONSIBLE, 0, T0, (delivery,))
+    for record, field_name in ((period, "due_at"), (delivery, "not_before"), (slot, "at")):
+        with pytest.raises(FrozenInstanceError):
+            setattr(record, field_name, T0)

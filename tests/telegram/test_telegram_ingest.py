@@ -236,6 +236,19 @@ async def test_updates_ptb_cannot_read_are_acknowledged_and_kept(tg: Harness) ->
     assert {letter.payload: letter.deliveries for letter in again}[unreadable[0]] == 2
 
 
+async def test_bad_bodies_say_what_is_wrong(tg: Harness) -> None:
+    """The 400's message names the problem (a client can fix it from the answer alone)."""
+    expected = {
+        b"{not json": "body is not valid JSON",
+        b'{"update_id": "7"}': "not a Telegram update: expected an object with an integer "
+        "update_id",
+        b'{"update_id": 7, "message": "hello"}': "malformed Telegram update",
+    }
+    for body, message in expected.items():
+        error = (await tg.post(body)).json()["error"]
+        assert error.startswith(message), (body, error)
+
+
 async def test_unknown_update_kinds_are_accepted_and_ignored(tg: Harness) -> None:
     channel = {"id": -1001111111111, "title": "Acme news", "type": "channel"}
     post = {"message_id": 9, "sender_chat": channel, "chat": channel, "date": 1795860000,
