@@ -53,33 +53,41 @@ class LaneCounts:
     recent: int  # messages of their own in the batch window, in flight included
     upcoming: int  # pending nudges due before the window ends
     last_hour: int  # messages in the last hour (nudges and summary posts), in flight included
-    free_at: datetime | None  # when the oldest of those leaves the hour
+    free_at: datetime | None  # when the hour has room again, if it has none now
 
 
 async def lock_lanes(
     session: AsyncSession, lanes: Sequence[tuple[str, str, str | None]]
 ) -> dict[Lane, LaneSummary]:
     """The summary rows of ``lanes`` (created if new), locked for this transaction."""
-    ordered = sorted({(p, a): person for p, a, person in lanes}.items())
-    if not ordered:
+    people = {(p, a): person for p, a, person in lanes}
+    found = await _locked(session, sorted(people))
+    missing = sorted(k for k in people if k not in found)
+    if missing:
+        rows = [
+            {"recipient_platform": p, "recipient_address": a, "recipient_person": people[(p, a)],
+             "reason": "batch", "post_due": False, "held_back": 0, "state": SummaryState.IDLE,
+             "attempts": 0, "version": 0, "last_error": ""}
+            for p, a in missing
+        ]  # fmt: skip
+        await session.execute(
+            insert_for(session, NudgeSummary).on_conflict_do_nothing(
+                index_elements=["recipient_platform", "recipient_address"]
+            ),
+            rows,
+        )
+        found.update(await _locked(session, missing))
+    return found
+
+
+async def _locked(session: AsyncSession, lanes: Sequence[Lane]) -> dict[Lane, LaneSummary]:
+    if not lanes:
         return {}
-    rows = [
-        {"recipient_platform": p, "recipient_address": a, "recipient_person": person,
-         "reason": "batch", "post_due": False, "held_back": 0, "state": SummaryState.IDLE,
-         "attempts": 0, "version": 0, "last_error": ""}
-        for (p, a), person in ordered
-    ]  # fmt: skip
-    await session.execute(
-        insert_for(session, NudgeSummary).on_conflict_do_nothing(
-            index_elements=["recipient_platform", "recipient_address"]
-        ),
-        rows,
-    )
     s = NudgeSummary
     stmt = (
         select(s.id, s.recipient_platform, s.recipient_address, s.window_until, s.post_due,
                s.platform_ref)
-        .where(tuple_(s.recipient_platform, s.recipient_address).in_([k for k, _ in ordered]))
+        .where(tuple_(s.recipient_platform, s.recipient_address).in_(list(lanes)))
         .order_by(s.recipient_platform, s.recipient_address)
     )  # fmt: skip
     if session.bind.dialect.name == "postgresql":
@@ -94,60 +102,66 @@ def _lane(lane: Lane) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return (Nudge.recipient_platform == lane[0], Nudge.recipient_address == lane[1])
 
 
+async def _bounded_count(
+    session: AsyncSession, where: Sequence[ColumnElement[bool]], cap: int
+) -> int:
+    """How many rows match, counting no further than ``cap``: the decision only needs to
+    know whether a limit is passed, and this keeps its cost to that many index entries."""
+    inner = select(Nudge.id).where(*where).limit(max(1, cap)).subquery()
+    return int(await session.scalar(select(func.count()).select_from(inner)) or 0)
+
+
 async def lane_counts(
     session: AsyncSession,
     lane: Lane,
     now: datetime,
-    window: timedelta,
+    limits: tuple[int, timedelta, int],
     claimed: Sequence[int],
 ) -> LaneCounts:
-    """What ``lane`` got lately and has coming, leaving out ``claimed`` (being decided)."""
+    """What ``lane`` got lately and has coming, leaving out ``claimed`` (being decided).
+
+    ``limits`` is (batch_after, batch_window, max_messages_per_hour). Every read is a range
+    of one recipient's index entries (``ix_nudges_lane``: sent_at; ``ix_nudges_lane_due``:
+    next_attempt_at) cut off at the limit it is compared with, whatever the history."""
+    batch_after, window, per_hour = limits
     n = Nudge
-    since = min(now - window, now - HOUR)
-    sent = list(
-        (
-            await session.scalars(
-                select(n.sent_at).where(*_lane(lane), n.state == State.SENT, n.sent_at >= since)
-            )
-        ).all()
-    )
-    in_flight = int(
-        await session.scalar(
-            select(func.count()).where(
-                n.next_attempt_at.is_not(None), *_lane(lane), n.state == State.SENDING,
-                n.id.not_in(claimed) if claimed else true(),
-            )
-        )
-        or 0
+    need = batch_after + 1
+    recent = await _bounded_count(session, [*_lane(lane), n.sent_at >= now - window], need)
+    in_flight = await _bounded_count(
+        session,
+        [*_lane(lane), n.next_attempt_at.is_not(None), n.next_attempt_at <= now + LEASE,
+         n.state == State.SENDING, n.id.not_in(claimed) if claimed else true()],
+        max(need, per_hour),
     )  # fmt: skip
-    upcoming = int(
-        await session.scalar(
-            select(func.count()).where(
-                n.next_attempt_at.is_not(None), n.next_attempt_at <= now + window,
-                *_lane(lane), n.state == State.PENDING,
-            )
-        )
-        or 0
+    upcoming = await _bounded_count(
+        session,
+        [*_lane(lane), n.next_attempt_at.is_not(None), n.next_attempt_at <= now + window,
+         n.state == State.PENDING],
+        need - recent - in_flight,
     )  # fmt: skip
+    sent = (
+        await session.scalars(
+            select(n.sent_at)
+            .where(*_lane(lane), n.sent_at > now - HOUR)
+            .order_by(n.sent_at.desc())
+            .limit(per_hour)
+        )
+    ).all()
     p = SummaryPost
-    posts = list(
-        (
-            await session.scalars(
-                select(p.at).where(
-                    p.recipient_platform == lane[0], p.recipient_address == lane[1],
-                    p.at > now - HOUR,
-                )
-            )
-        ).all()
-    )  # fmt: skip
-    times = [t for t in sent if t is not None and t > now - HOUR] + posts
-    recent = sum(1 for t in sent if t is not None and t >= now - window)
-    return LaneCounts(
-        recent=recent + in_flight,
-        upcoming=upcoming,
-        last_hour=len(times) + in_flight,
-        free_at=min(times) + HOUR if times else None,
-    )
+    posts = (
+        await session.scalars(
+            select(p.at)
+            .where(p.recipient_platform == lane[0], p.recipient_address == lane[1],
+                   p.at > now - HOUR)
+            .order_by(p.at.desc())
+            .limit(per_hour)
+        )
+    ).all()  # fmt: skip
+    newest = sorted([t for t in sent if t is not None] + list(posts), reverse=True)[:per_hour]
+    last_hour = len(newest) + in_flight
+    # The hour has room again once the per_hour-th newest message is an hour old.
+    free_at = newest[per_hour - 1] + HOUR if len(newest) >= per_hour else None
+    return LaneCounts(recent + in_flight, upcoming, last_hour, free_at)
 
 
 async def batch_rows(session: AsyncSession, ids: Sequence[int], now: datetime, note: str) -> int:
@@ -158,9 +172,7 @@ async def batch_rows(session: AsyncSession, ids: Sequence[int], now: datetime, n
         result = await session.execute(
             update(n)
             .where(n.id.in_(part), n.state == State.SENDING)
-            .values(
-                state=BATCHED, next_attempt_at=None, lease_until=None, sent_at=now, last_error=note
-            )
+            .values(state=BATCHED, next_attempt_at=None, lease_until=None, last_error=note)
             .execution_options(synchronize_session=False)
         )
         done += rowcount(result)
@@ -186,7 +198,7 @@ async def sweep_lane(session: AsyncSession, lane: Lane, now: datetime, note: str
     result = await session.execute(
         update(n)
         .where(where)
-        .values(state=BATCHED, next_attempt_at=None, lease_until=None, sent_at=now, last_error=note)
+        .values(state=BATCHED, next_attempt_at=None, lease_until=None, last_error=note)
         .execution_options(synchronize_session=False)
     )
     return rowcount(result)

@@ -70,7 +70,9 @@ class Batcher:
             await summaries.touch(session, summary.id, now)
             log.debug("%d nudge(s) to %s into the open summary", len(ids) + swept, key)
             return []
-        counts = await summaries.lane_counts(session, key, now, window, ids)
+        counts = await summaries.lane_counts(
+            session, key, now, (limits.batch_after, window, limits.max_messages_per_hour), ids
+        )
         overdue = [c for c in group if c.attempt == 1 and c.not_before < now - window]
         burst = counts.recent + len(group) + counts.upcoming > limits.batch_after
         if burst or len(overdue) >= 2:

@@ -100,7 +100,7 @@ class SummarySender:
             async with self.db.read() as session:
                 counts = await summaries.lane_counts(
                     session, (c.recipient_platform, c.recipient_address), now,
-                    limits.batch_window, [],
+                    (limits.batch_after, limits.batch_window, limits.max_messages_per_hour), [],
                 )  # fmt: skip
             if counts.last_hour >= limits.max_messages_per_hour and counts.free_at is not None:
                 later = max(now, counts.free_at)
