@@ -20,7 +20,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, case, func, insert, select, true, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    case,
+    func,
+    insert,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
@@ -102,13 +112,13 @@ def _lane(lane: Lane) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return (Nudge.recipient_platform == lane[0], Nudge.recipient_address == lane[1])
 
 
-async def _bounded_count(
-    session: AsyncSession, where: Sequence[ColumnElement[bool]], cap: int
-) -> int:
+def _bounded(
+    table: type[Nudge] | type[SummaryPost], where: Sequence[ColumnElement[bool]], cap: int
+) -> ScalarSelect[int]:
     """How many rows match, counting no further than ``cap``: the decision only needs to
     know whether a limit is passed, and this keeps its cost to that many index entries."""
-    inner = select(Nudge.id).where(*where).limit(max(1, cap)).subquery()
-    return int(await session.scalar(select(func.count()).select_from(inner)) or 0)
+    inner = select(table.id).where(*where).limit(max(1, cap)).subquery()
+    return select(func.count()).select_from(inner).scalar_subquery()
 
 
 async def lane_counts(
@@ -120,47 +130,45 @@ async def lane_counts(
 ) -> LaneCounts:
     """What ``lane`` got lately and has coming, leaving out ``claimed`` (being decided).
 
-    ``limits`` is (batch_after, batch_window, max_messages_per_hour). Every read is a range
-    of one recipient's index entries (``ix_nudges_lane``: sent_at; ``ix_nudges_lane_due``:
-    next_attempt_at) cut off at the limit it is compared with, whatever the history."""
+    ``limits`` is (batch_after, batch_window, max_messages_per_hour). One statement; each of
+    its counts is a range of one recipient's index entries (``ix_nudges_lane``: sent_at;
+    ``ix_nudges_lane_due``: next_attempt_at) cut off at the limit it is compared with,
+    whatever the history."""
     batch_after, window, per_hour = limits
-    n = Nudge
+    n, p = Nudge, SummaryPost
     need = batch_after + 1
-    recent = await _bounded_count(session, [*_lane(lane), n.sent_at >= now - window], need)
-    in_flight = await _bounded_count(
-        session,
-        [*_lane(lane), n.next_attempt_at.is_not(None), n.next_attempt_at <= now + LEASE,
-         n.state == State.SENDING, n.id.not_in(claimed) if claimed else true()],
-        max(need, per_hour),
-    )  # fmt: skip
-    upcoming = await _bounded_count(
-        session,
-        [*_lane(lane), n.next_attempt_at.is_not(None), n.next_attempt_at <= now + window,
-         n.state == State.PENDING],
-        need - recent - in_flight,
-    )  # fmt: skip
-    sent = (
-        await session.scalars(
-            select(n.sent_at)
-            .where(*_lane(lane), n.sent_at > now - HOUR)
-            .order_by(n.sent_at.desc())
-            .limit(per_hour)
+    hour_nudges = [*_lane(lane), n.sent_at > now - HOUR]
+    hour_posts = [p.recipient_platform == lane[0], p.recipient_address == lane[1],
+                  p.at > now - HOUR]  # fmt: skip
+    row = (
+        await session.execute(
+            select(
+                _bounded(Nudge, [*_lane(lane), n.sent_at >= now - window], need),
+                _bounded(Nudge, [*_lane(lane), n.next_attempt_at.is_not(None),
+                                 n.next_attempt_at <= now + LEASE, n.state == State.SENDING,
+                                 n.id.not_in(claimed) if claimed else true()],
+                         max(need, per_hour)),
+                _bounded(Nudge, [*_lane(lane), n.next_attempt_at.is_not(None),
+                                 n.next_attempt_at <= now + window, n.state == State.PENDING],
+                         need),
+                _bounded(Nudge, hour_nudges, per_hour),
+                _bounded(SummaryPost, hour_posts, per_hour),
+            )
         )
-    ).all()
-    p = SummaryPost
-    posts = (
-        await session.scalars(
-            select(p.at)
-            .where(p.recipient_platform == lane[0], p.recipient_address == lane[1],
-                   p.at > now - HOUR)
-            .order_by(p.at.desc())
-            .limit(per_hour)
-        )
-    ).all()  # fmt: skip
-    newest = sorted([t for t in sent if t is not None] + list(posts), reverse=True)[:per_hour]
-    last_hour = len(newest) + in_flight
-    # The hour has room again once the per_hour-th newest message is an hour old.
-    free_at = newest[per_hour - 1] + HOUR if len(newest) >= per_hour else None
+    ).one()  # fmt: skip
+    recent, in_flight, upcoming, sent, posted = (int(x or 0) for x in row)
+    last_hour = sent + posted + in_flight
+    free_at = None
+    if sent + posted >= per_hour:
+        # Full: the hour has room again once its per_hour-th newest message is an hour old.
+        times = [
+            *(await session.scalars(select(n.sent_at).where(*hour_nudges)
+                                    .order_by(n.sent_at.desc()).limit(per_hour))).all(),
+            *(await session.scalars(select(p.at).where(*hour_posts)
+                                    .order_by(p.at.desc()).limit(per_hour))).all(),
+        ]  # fmt: skip
+        newest = sorted((t for t in times if t is not None), reverse=True)
+        free_at = newest[per_hour - 1] + HOUR
     return LaneCounts(recent + in_flight, upcoming, last_hour, free_at)
 
 
