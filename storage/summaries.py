@@ -9,8 +9,8 @@ lease in ``next_attempt_at``, the attempt number as lease token, ``version`` bum
 change so a change made while it was being sent is sent too (storage.outbox has the
 at-most-once window this shares).
 
-Lock order, as everywhere in the outbox: nudge rows first, summary rows after them, summary
-rows in (platform, address) order.
+Sending them is storage.summary_claims. Lock order, as everywhere in the outbox: nudge rows
+first, summary rows after them, summary rows in (platform, address) order.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from sqlalchemy import (
     ScalarSelect,
     case,
     func,
-    insert,
     select,
     true,
     tuple_,
@@ -34,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
-from storage.models import Conversation, Nudge, NudgeSummary, SummaryPost
+from storage.models import Nudge, NudgeSummary, SummaryPost
 from storage.outbox import LEASE, State, rowcount
 from storage.rawsql import chunks
 
@@ -108,7 +107,7 @@ async def _locked(session: AsyncSession, lanes: Sequence[Lane]) -> dict[Lane, La
     return out
 
 
-def _lane(lane: Lane) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+def lane_of(lane: Lane) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return (Nudge.recipient_platform == lane[0], Nudge.recipient_address == lane[1])
 
 
@@ -137,18 +136,18 @@ async def lane_counts(
     batch_after, window, per_hour = limits
     n, p = Nudge, SummaryPost
     need = batch_after + 1
-    hour_nudges = [*_lane(lane), n.sent_at > now - HOUR]
+    hour_nudges = [*lane_of(lane), n.sent_at > now - HOUR]
     hour_posts = [p.recipient_platform == lane[0], p.recipient_address == lane[1],
                   p.at > now - HOUR]  # fmt: skip
     row = (
         await session.execute(
             select(
-                _bounded(Nudge, [*_lane(lane), n.sent_at >= now - window], need),
-                _bounded(Nudge, [*_lane(lane), n.next_attempt_at.is_not(None),
+                _bounded(Nudge, [*lane_of(lane), n.sent_at >= now - window], need),
+                _bounded(Nudge, [*lane_of(lane), n.next_attempt_at.is_not(None),
                                  n.next_attempt_at <= now + LEASE, n.state == State.SENDING,
                                  n.id.not_in(claimed) if claimed else true()],
                          max(need, per_hour)),
-                _bounded(Nudge, [*_lane(lane), n.next_attempt_at.is_not(None),
+                _bounded(Nudge, [*lane_of(lane), n.next_attempt_at.is_not(None),
                                  n.next_attempt_at <= now + window, n.state == State.PENDING],
                          need),
                 _bounded(Nudge, hour_nudges, per_hour),
@@ -194,7 +193,7 @@ async def sweep_lane(session: AsyncSession, lane: Lane, now: datetime, note: str
     n = Nudge
     due = (
         select(n.id)
-        .where(n.next_attempt_at.is_not(None), n.next_attempt_at <= now, *_lane(lane),
+        .where(n.next_attempt_at.is_not(None), n.next_attempt_at <= now, *lane_of(lane),
                n.state == State.PENDING)
         .order_by(n.id)
     )  # fmt: skip
@@ -296,132 +295,3 @@ async def request(
     for platform, address, _person, at in sorted(lanes, key=lambda x: (x[0], x[1])):
         await touch(session, locked[(platform, address)].id, at, post=True, reason=reason)
     return len(locked)
-
-
-# --- sending ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClaimedSummary:
-    id: int
-    attempt: int
-    version: int
-    recipient_platform: str
-    recipient_address: str
-    recipient_person: str | None
-    reason: str
-    post_due: bool
-    held_back: int
-    platform_ref: str | None
-    window_until: datetime | None
-
-
-async def claim(
-    session: AsyncSession, now: datetime, limit: int, lease: timedelta = LEASE
-) -> list[ClaimedSummary]:
-    s = NudgeSummary
-    due = (
-        select(s.id)
-        .where(s.next_attempt_at <= now,
-               s.state.in_((SummaryState.PENDING, SummaryState.SENDING)))
-        .order_by(s.next_attempt_at)
-        .limit(limit)
-    )  # fmt: skip
-    if session.bind.dialect.name == "postgresql":
-        cte = due.with_for_update(skip_locked=True).cte("due")
-        where = s.id == cte.c.id
-    else:
-        where = s.id.in_(due.scalar_subquery())
-    stmt = (
-        update(s)
-        .where(where)
-        .values(state=SummaryState.SENDING, attempts=s.attempts + 1, next_attempt_at=now + lease)
-        .returning(
-            s.id,
-            s.attempts,
-            s.version,
-            s.recipient_platform,
-            s.recipient_address,
-            s.recipient_person,
-            s.reason,
-            s.post_due,
-            s.held_back,
-            s.platform_ref,
-            s.window_until,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    rows = (await session.execute(stmt)).tuples().all()
-    return [ClaimedSummary(*r) for r in rows]
-
-
-async def finish(
-    session: AsyncSession,
-    c: ClaimedSummary,
-    now: datetime,
-    *,
-    posted: str | None = None,
-    retry_at: datetime | None = None,
-    error: str = "",
-    failed: bool = False,
-) -> bool:
-    """Record a send (``posted``: the new message's ref), an edit (neither), a retry at
-    ``retry_at`` or a failure. False when the lease was lost to another replica."""
-    s = NudgeSummary
-    changed = s.version != c.version
-    values: dict[str, object]
-    if retry_at is not None:
-        values = {"state": SummaryState.PENDING, "next_attempt_at": retry_at}
-    elif failed:
-        values = {
-            "state": case((changed, SummaryState.PENDING), else_=SummaryState.FAILED),
-            "next_attempt_at": case((changed, now), else_=None),
-        }
-    else:
-        values = {
-            "state": case((changed, SummaryState.PENDING), else_=SummaryState.IDLE),
-            "next_attempt_at": case((changed, now), else_=None),
-        }
-        if posted is not None:
-            values.update(platform_ref=posted, posted_at=now, post_due=False,
-                          held_back=s.held_back - c.held_back)  # fmt: skip
-    values["last_error"] = error[:2000]
-    result = await session.execute(
-        update(s)
-        .where(s.id == c.id, s.attempts == c.attempt, s.state == SummaryState.SENDING)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    held = rowcount(result) == 1
-    if held and posted is not None:
-        await session.execute(
-            insert(SummaryPost).values(
-                recipient_platform=c.recipient_platform,
-                recipient_address=c.recipient_address,
-                at=now,
-            )
-        )
-    return held
-
-
-async def batched_nudges(session: AsyncSession, lane: Lane) -> dict[int, int]:
-    """Conversation → latest batched nudge of ``lane`` whose wait is still on."""
-    n, c = Nudge, Conversation
-    rows = await session.execute(
-        select(n.conversation_id, func.max(n.id))
-        .join(c, (c.id == n.conversation_id) & (c.waiting_since == n.period_start))
-        .where(*_lane(lane), n.state == BATCHED)
-        .group_by(n.conversation_id)
-    )
-    return {int(cid): int(nid) for cid, nid in rows.tuples()}
-
-
-async def next_due(session: AsyncSession) -> datetime | None:
-    s = NudgeSummary
-    found: datetime | None = await session.scalar(
-        select(s.next_attempt_at)
-        .where(s.next_attempt_at.is_not(None))
-        .order_by(s.next_attempt_at)
-        .limit(1)
-    )
-    return found
