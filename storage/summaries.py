@@ -39,6 +39,10 @@ from storage.rawsql import chunks
 
 BATCHED = "batched"  # a nudges.state: stands in a summary message instead of its own
 HOUR = timedelta(hours=1)
+# An edit is owed no sooner than this after the change that asked for it, and later changes
+# join it: one edit a couple of seconds for a summary however fast its nudges come (Slack's
+# chat.update and Telegram's editMessageText are rate-limited per chat).
+EDIT_DELAY = timedelta(seconds=2)
 Lane = tuple[str, str]  # (recipient_platform, recipient_address)
 
 
@@ -281,7 +285,7 @@ async def touch_lanes(session: AsyncSession, lanes: Iterable[Lane], now: datetim
         stmt = stmt.with_for_update()
     ids = list((await session.scalars(stmt)).all())
     for sid in ids:
-        await touch(session, sid, now)
+        await touch(session, sid, now + EDIT_DELAY)
     return len(ids)
 
 

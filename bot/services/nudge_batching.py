@@ -67,7 +67,7 @@ class Batcher:
         if summary.window_until is not None and now < summary.window_until:
             await summaries.batch_rows(session, ids, now, "in a summary message")
             swept = await summaries.sweep_lane(session, key, now, "in a summary message")
-            await summaries.touch(session, summary.id, now)
+            await summaries.touch(session, summary.id, now + summaries.EDIT_DELAY)
             log.debug("%d nudge(s) to %s into the open summary", len(ids) + swept, key)
             return []
         counts = await summaries.lane_counts(
