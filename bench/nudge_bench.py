@@ -42,7 +42,7 @@ from bench.common import (
     verdict,
 )
 from bot.app import build_routing, build_rules
-from bot.config import Config, Person, Policy, Source
+from bot.config import Config, NudgeLimits, Person, Policy, Source
 from bot.domain.ports import Delivered, NudgeUpdate, NudgeView, Recipient
 from bot.scheduler import Scheduler
 from bot.services.nudge_engine import NudgeEngine
@@ -78,7 +78,13 @@ def config() -> Config:
     alice = Person(id="alice", name="Alice", slack="U0ALICE01", owner=True)
     policy = Policy(id="fast", reply_within=timedelta(seconds=30))
     source = Source(id=SOURCE, platform="webhook", owner="alice", policy="fast")
-    return Config(team={"alice": alice}, policies={"fast": policy}, sources={SOURCE: source})
+    # Every nudge is measured on its own: 10,000 for one person would otherwise become one
+    # summary message (nudges.batch_after). The batching checks still run on every claim.
+    unbatched = NudgeLimits(
+        batch_after=1_000_000, batch_window=timedelta(seconds=60), max_messages_per_hour=1_000_000
+    )
+    return Config(team={"alice": alice}, policies={"fast": policy}, sources={SOURCE: source},
+                  nudges=unbatched)  # fmt: skip
 
 
 class Stopwatch:

@@ -213,8 +213,17 @@ class Nudge(Base):
             sqlite_where=text("update_next_at IS NOT NULL"),
             postgresql_where=text("update_next_at IS NOT NULL"),
         ),
-        # What one recipient got lately: the batching decision and the hourly cap (0010).
+        # What one recipient got lately and has coming: the batching decision and the hourly
+        # cap read a few entries of these per claim, whatever the history (0010).
         Index("ix_nudges_lane", "recipient_platform", "recipient_address", "sent_at"),
+        Index(
+            "ix_nudges_lane_due",
+            "recipient_platform",
+            "recipient_address",
+            "next_attempt_at",
+            sqlite_where=text("next_attempt_at IS NOT NULL"),
+            postgresql_where=text("next_attempt_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -9,8 +9,8 @@ lease in ``next_attempt_at``, the attempt number as lease token, ``version`` bum
 change so a change made while it was being sent is sent too (storage.outbox has the
 at-most-once window this shares).
 
-Lock order, as everywhere in the outbox: nudge rows first, summary rows after them, summary
-rows in (platform, address) order.
+Sending them is storage.summary_claims. Lock order, as everywhere in the outbox: nudge rows
+first, summary rows after them, summary rows in (platform, address) order.
 """
 
 from __future__ import annotations
@@ -20,16 +20,29 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, case, func, insert, select, true, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    case,
+    func,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
-from storage.models import Conversation, Nudge, NudgeSummary, SummaryPost
+from storage.models import Nudge, NudgeSummary, SummaryPost
 from storage.outbox import LEASE, State, rowcount
 from storage.rawsql import chunks
 
 BATCHED = "batched"  # a nudges.state: stands in a summary message instead of its own
 HOUR = timedelta(hours=1)
+# An edit is owed no sooner than this after the change that asked for it, and later changes
+# join it: one edit a couple of seconds for a summary however fast its nudges come (Slack's
+# chat.update and Telegram's editMessageText are rate-limited per chat).
+EDIT_DELAY = timedelta(seconds=2)
 Lane = tuple[str, str]  # (recipient_platform, recipient_address)
 
 
@@ -53,33 +66,41 @@ class LaneCounts:
     recent: int  # messages of their own in the batch window, in flight included
     upcoming: int  # pending nudges due before the window ends
     last_hour: int  # messages in the last hour (nudges and summary posts), in flight included
-    free_at: datetime | None  # when the oldest of those leaves the hour
+    free_at: datetime | None  # when the hour has room again, if it has none now
 
 
 async def lock_lanes(
     session: AsyncSession, lanes: Sequence[tuple[str, str, str | None]]
 ) -> dict[Lane, LaneSummary]:
     """The summary rows of ``lanes`` (created if new), locked for this transaction."""
-    ordered = sorted({(p, a): person for p, a, person in lanes}.items())
-    if not ordered:
+    people = {(p, a): person for p, a, person in lanes}
+    found = await _locked(session, sorted(people))
+    missing = sorted(k for k in people if k not in found)
+    if missing:
+        rows = [
+            {"recipient_platform": p, "recipient_address": a, "recipient_person": people[(p, a)],
+             "reason": "batch", "post_due": False, "held_back": 0, "state": SummaryState.IDLE,
+             "attempts": 0, "version": 0, "last_error": ""}
+            for p, a in missing
+        ]  # fmt: skip
+        await session.execute(
+            insert_for(session, NudgeSummary).on_conflict_do_nothing(
+                index_elements=["recipient_platform", "recipient_address"]
+            ),
+            rows,
+        )
+        found.update(await _locked(session, missing))
+    return found
+
+
+async def _locked(session: AsyncSession, lanes: Sequence[Lane]) -> dict[Lane, LaneSummary]:
+    if not lanes:
         return {}
-    rows = [
-        {"recipient_platform": p, "recipient_address": a, "recipient_person": person,
-         "reason": "batch", "post_due": False, "held_back": 0, "state": SummaryState.IDLE,
-         "attempts": 0, "version": 0, "last_error": ""}
-        for (p, a), person in ordered
-    ]  # fmt: skip
-    await session.execute(
-        insert_for(session, NudgeSummary).on_conflict_do_nothing(
-            index_elements=["recipient_platform", "recipient_address"]
-        ),
-        rows,
-    )
     s = NudgeSummary
     stmt = (
         select(s.id, s.recipient_platform, s.recipient_address, s.window_until, s.post_due,
                s.platform_ref)
-        .where(tuple_(s.recipient_platform, s.recipient_address).in_([k for k, _ in ordered]))
+        .where(tuple_(s.recipient_platform, s.recipient_address).in_(list(lanes)))
         .order_by(s.recipient_platform, s.recipient_address)
     )  # fmt: skip
     if session.bind.dialect.name == "postgresql":
@@ -90,64 +111,68 @@ async def lock_lanes(
     return out
 
 
-def _lane(lane: Lane) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+def lane_of(lane: Lane) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return (Nudge.recipient_platform == lane[0], Nudge.recipient_address == lane[1])
+
+
+def _bounded(
+    table: type[Nudge] | type[SummaryPost], where: Sequence[ColumnElement[bool]], cap: int
+) -> ScalarSelect[int]:
+    """How many rows match, counting no further than ``cap``: the decision only needs to
+    know whether a limit is passed, and this keeps its cost to that many index entries."""
+    inner = select(table.id).where(*where).limit(max(1, cap)).subquery()
+    return select(func.count()).select_from(inner).scalar_subquery()
 
 
 async def lane_counts(
     session: AsyncSession,
     lane: Lane,
     now: datetime,
-    window: timedelta,
+    limits: tuple[int, timedelta, int],
     claimed: Sequence[int],
 ) -> LaneCounts:
-    """What ``lane`` got lately and has coming, leaving out ``claimed`` (being decided)."""
-    n = Nudge
-    since = min(now - window, now - HOUR)
-    sent = list(
-        (
-            await session.scalars(
-                select(n.sent_at).where(*_lane(lane), n.state == State.SENT, n.sent_at >= since)
-            )
-        ).all()
-    )
-    in_flight = int(
-        await session.scalar(
-            select(func.count()).where(
-                n.next_attempt_at.is_not(None), *_lane(lane), n.state == State.SENDING,
-                n.id.not_in(claimed) if claimed else true(),
+    """What ``lane`` got lately and has coming, leaving out ``claimed`` (being decided).
+
+    ``limits`` is (batch_after, batch_window, max_messages_per_hour). One statement; each of
+    its counts is a range of one recipient's index entries (``ix_nudges_lane``: sent_at;
+    ``ix_nudges_lane_due``: next_attempt_at) cut off at the limit it is compared with,
+    whatever the history."""
+    batch_after, window, per_hour = limits
+    n, p = Nudge, SummaryPost
+    need = batch_after + 1
+    hour_nudges = [*lane_of(lane), n.sent_at > now - HOUR]
+    hour_posts = [p.recipient_platform == lane[0], p.recipient_address == lane[1],
+                  p.at > now - HOUR]  # fmt: skip
+    row = (
+        await session.execute(
+            select(
+                _bounded(Nudge, [*lane_of(lane), n.sent_at >= now - window], need),
+                _bounded(Nudge, [*lane_of(lane), n.next_attempt_at.is_not(None),
+                                 n.next_attempt_at <= now + LEASE, n.state == State.SENDING,
+                                 n.id.not_in(claimed) if claimed else true()],
+                         max(need, per_hour)),
+                _bounded(Nudge, [*lane_of(lane), n.next_attempt_at.is_not(None),
+                                 n.next_attempt_at <= now + window, n.state == State.PENDING],
+                         need),
+                _bounded(Nudge, hour_nudges, per_hour),
+                _bounded(SummaryPost, hour_posts, per_hour),
             )
         )
-        or 0
-    )  # fmt: skip
-    upcoming = int(
-        await session.scalar(
-            select(func.count()).where(
-                n.next_attempt_at.is_not(None), n.next_attempt_at <= now + window,
-                *_lane(lane), n.state == State.PENDING,
-            )
-        )
-        or 0
-    )  # fmt: skip
-    p = SummaryPost
-    posts = list(
-        (
-            await session.scalars(
-                select(p.at).where(
-                    p.recipient_platform == lane[0], p.recipient_address == lane[1],
-                    p.at > now - HOUR,
-                )
-            )
-        ).all()
-    )  # fmt: skip
-    times = [t for t in sent if t is not None and t > now - HOUR] + posts
-    recent = sum(1 for t in sent if t is not None and t >= now - window)
-    return LaneCounts(
-        recent=recent + in_flight,
-        upcoming=upcoming,
-        last_hour=len(times) + in_flight,
-        free_at=min(times) + HOUR if times else None,
-    )
+    ).one()  # fmt: skip
+    recent, in_flight, upcoming, sent, posted = (int(x or 0) for x in row)
+    last_hour = sent + posted + in_flight
+    free_at = None
+    if sent + posted >= per_hour:
+        # Full: the hour has room again once its per_hour-th newest message is an hour old.
+        times = [
+            *(await session.scalars(select(n.sent_at).where(*hour_nudges)
+                                    .order_by(n.sent_at.desc()).limit(per_hour))).all(),
+            *(await session.scalars(select(p.at).where(*hour_posts)
+                                    .order_by(p.at.desc()).limit(per_hour))).all(),
+        ]  # fmt: skip
+        newest = sorted((t for t in times if t is not None), reverse=True)
+        free_at = newest[per_hour - 1] + HOUR
+    return LaneCounts(recent + in_flight, upcoming, last_hour, free_at)
 
 
 async def batch_rows(session: AsyncSession, ids: Sequence[int], now: datetime, note: str) -> int:
@@ -158,9 +183,7 @@ async def batch_rows(session: AsyncSession, ids: Sequence[int], now: datetime, n
         result = await session.execute(
             update(n)
             .where(n.id.in_(part), n.state == State.SENDING)
-            .values(
-                state=BATCHED, next_attempt_at=None, lease_until=None, sent_at=now, last_error=note
-            )
+            .values(state=BATCHED, next_attempt_at=None, lease_until=None, last_error=note)
             .execution_options(synchronize_session=False)
         )
         done += rowcount(result)
@@ -174,7 +197,7 @@ async def sweep_lane(session: AsyncSession, lane: Lane, now: datetime, note: str
     n = Nudge
     due = (
         select(n.id)
-        .where(n.next_attempt_at.is_not(None), n.next_attempt_at <= now, *_lane(lane),
+        .where(n.next_attempt_at.is_not(None), n.next_attempt_at <= now, *lane_of(lane),
                n.state == State.PENDING)
         .order_by(n.id)
     )  # fmt: skip
@@ -186,7 +209,7 @@ async def sweep_lane(session: AsyncSession, lane: Lane, now: datetime, note: str
     result = await session.execute(
         update(n)
         .where(where)
-        .values(state=BATCHED, next_attempt_at=None, lease_until=None, sent_at=now, last_error=note)
+        .values(state=BATCHED, next_attempt_at=None, lease_until=None, last_error=note)
         .execution_options(synchronize_session=False)
     )
     return rowcount(result)
@@ -262,7 +285,7 @@ async def touch_lanes(session: AsyncSession, lanes: Iterable[Lane], now: datetim
         stmt = stmt.with_for_update()
     ids = list((await session.scalars(stmt)).all())
     for sid in ids:
-        await touch(session, sid, now)
+        await touch(session, sid, now + EDIT_DELAY)
     return len(ids)
 
 
@@ -276,132 +299,3 @@ async def request(
     for platform, address, _person, at in sorted(lanes, key=lambda x: (x[0], x[1])):
         await touch(session, locked[(platform, address)].id, at, post=True, reason=reason)
     return len(locked)
-
-
-# --- sending ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClaimedSummary:
-    id: int
-    attempt: int
-    version: int
-    recipient_platform: str
-    recipient_address: str
-    recipient_person: str | None
-    reason: str
-    post_due: bool
-    held_back: int
-    platform_ref: str | None
-    window_until: datetime | None
-
-
-async def claim(
-    session: AsyncSession, now: datetime, limit: int, lease: timedelta = LEASE
-) -> list[ClaimedSummary]:
-    s = NudgeSummary
-    due = (
-        select(s.id)
-        .where(s.next_attempt_at <= now,
-               s.state.in_((SummaryState.PENDING, SummaryState.SENDING)))
-        .order_by(s.next_attempt_at)
-        .limit(limit)
-    )  # fmt: skip
-    if session.bind.dialect.name == "postgresql":
-        cte = due.with_for_update(skip_locked=True).cte("due")
-        where = s.id == cte.c.id
-    else:
-        where = s.id.in_(due.scalar_subquery())
-    stmt = (
-        update(s)
-        .where(where)
-        .values(state=SummaryState.SENDING, attempts=s.attempts + 1, next_attempt_at=now + lease)
-        .returning(
-            s.id,
-            s.attempts,
-            s.version,
-            s.recipient_platform,
-            s.recipient_address,
-            s.recipient_person,
-            s.reason,
-            s.post_due,
-            s.held_back,
-            s.platform_ref,
-            s.window_until,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    rows = (await session.execute(stmt)).tuples().all()
-    return [ClaimedSummary(*r) for r in rows]
-
-
-async def finish(
-    session: AsyncSession,
-    c: ClaimedSummary,
-    now: datetime,
-    *,
-    posted: str | None = None,
-    retry_at: datetime | None = None,
-    error: str = "",
-    failed: bool = False,
-) -> bool:
-    """Record a send (``posted``: the new message's ref), an edit (neither), a retry at
-    ``retry_at`` or a failure. False when the lease was lost to another replica."""
-    s = NudgeSummary
-    changed = s.version != c.version
-    values: dict[str, object]
-    if retry_at is not None:
-        values = {"state": SummaryState.PENDING, "next_attempt_at": retry_at}
-    elif failed:
-        values = {
-            "state": case((changed, SummaryState.PENDING), else_=SummaryState.FAILED),
-            "next_attempt_at": case((changed, now), else_=None),
-        }
-    else:
-        values = {
-            "state": case((changed, SummaryState.PENDING), else_=SummaryState.IDLE),
-            "next_attempt_at": case((changed, now), else_=None),
-        }
-        if posted is not None:
-            values.update(platform_ref=posted, posted_at=now, post_due=False,
-                          held_back=s.held_back - c.held_back)  # fmt: skip
-    values["last_error"] = error[:2000]
-    result = await session.execute(
-        update(s)
-        .where(s.id == c.id, s.attempts == c.attempt, s.state == SummaryState.SENDING)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    held = rowcount(result) == 1
-    if held and posted is not None:
-        await session.execute(
-            insert(SummaryPost).values(
-                recipient_platform=c.recipient_platform,
-                recipient_address=c.recipient_address,
-                at=now,
-            )
-        )
-    return held
-
-
-async def batched_nudges(session: AsyncSession, lane: Lane) -> dict[int, int]:
-    """Conversation → latest batched nudge of ``lane`` whose wait is still on."""
-    n, c = Nudge, Conversation
-    rows = await session.execute(
-        select(n.conversation_id, func.max(n.id))
-        .join(c, (c.id == n.conversation_id) & (c.waiting_since == n.period_start))
-        .where(*_lane(lane), n.state == BATCHED)
-        .group_by(n.conversation_id)
-    )
-    return {int(cid): int(nid) for cid, nid in rows.tuples()}
-
-
-async def next_due(session: AsyncSession) -> datetime | None:
-    s = NudgeSummary
-    found: datetime | None = await session.scalar(
-        select(s.next_attempt_at)
-        .where(s.next_attempt_at.is_not(None))
-        .order_by(s.next_attempt_at)
-        .limit(1)
-    )
-    return found

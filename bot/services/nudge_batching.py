@@ -67,10 +67,12 @@ class Batcher:
         if summary.window_until is not None and now < summary.window_until:
             await summaries.batch_rows(session, ids, now, "in a summary message")
             swept = await summaries.sweep_lane(session, key, now, "in a summary message")
-            await summaries.touch(session, summary.id, now)
+            await summaries.touch(session, summary.id, now + summaries.EDIT_DELAY)
             log.debug("%d nudge(s) to %s into the open summary", len(ids) + swept, key)
             return []
-        counts = await summaries.lane_counts(session, key, now, window, ids)
+        counts = await summaries.lane_counts(
+            session, key, now, (limits.batch_after, window, limits.max_messages_per_hour), ids
+        )
         overdue = [c for c in group if c.attempt == 1 and c.not_before < now - window]
         burst = counts.recent + len(group) + counts.upcoming > limits.batch_after
         if burst or len(overdue) >= 2:

@@ -24,10 +24,10 @@ from bot.domain.summary import SummaryItem, SummaryMessenger, SummaryReason, Sum
 from bot.services.delivery_results import Backoff
 from bot.services.nudge_settings import NudgeSettings
 from bot.services.waiting import WaitingRow, list_waiting
-from storage import summaries
+from storage import summaries, summary_claims
 from storage.db import Database
 from storage.outbox import LEASE
-from storage.summaries import ClaimedSummary
+from storage.summary_claims import ClaimedSummary
 
 log = logging.getLogger("nudgebot.delivery")
 OLDEST = 5  # conversations listed with buttons; the rest are one link away
@@ -87,7 +87,7 @@ class SummarySender:
     async def run(self, limit: int = 50) -> int:
         now = self.now()
         async with self.db.write() as session:
-            claimed = await summaries.claim(session, now, limit)
+            claimed = await summary_claims.claim(session, now, limit)
         for c in claimed:
             await self._one(c)
         return len(claimed)
@@ -100,12 +100,12 @@ class SummarySender:
             async with self.db.read() as session:
                 counts = await summaries.lane_counts(
                     session, (c.recipient_platform, c.recipient_address), now,
-                    limits.batch_window, [],
+                    (limits.batch_after, limits.batch_window, limits.max_messages_per_hour), [],
                 )  # fmt: skip
             if counts.last_hour >= limits.max_messages_per_hour and counts.free_at is not None:
                 later = max(now, counts.free_at)
                 async with self.db.write() as session:
-                    await summaries.finish(
+                    await summary_claims.finish(
                         session,
                         c,
                         now,
@@ -128,16 +128,16 @@ class SummarySender:
         now = self.now()
         async with self.db.write() as session:
             if not error:
-                held = await summaries.finish(session, c, now, posted=ref if post else None)
+                held = await summary_claims.finish(session, c, now, posted=ref if post else None)
                 if not held:
                     log.warning("summary %s had lost its lease to another replica", c.id)
             elif permanent or c.attempt >= self.backoff.max_attempts:
                 log.error("summary %s to %s failed: %s", c.id, c.recipient_address, error)
-                await summaries.finish(session, c, now, error=error, failed=True)
+                await summary_claims.finish(session, c, now, error=error, failed=True)
             else:
                 delay = self.backoff.delay(c.attempt, retry_after, self.rng)
                 log.warning("summary %s: %s; retry in %.1fs", c.id, error, delay)
-                await summaries.finish(session, c, now, error=error,
+                await summary_claims.finish(session, c, now, error=error,
                                        retry_at=now + timedelta(seconds=delay))  # fmt: skip
 
     async def _call(
@@ -158,7 +158,7 @@ class SummarySender:
         everyone = await list_waiting(self.db, routing, now)
         mine = [r for r in everyone if person is not None and person in r.responsible_all]
         async with self.db.read() as session:
-            batched = await summaries.batched_nudges(
+            batched = await summary_claims.batched_nudges(
                 session, (c.recipient_platform, c.recipient_address)
             )
         mine_ids = {r.conversation for r in mine}

@@ -39,7 +39,7 @@ async def test_a_burst_is_one_summary_and_an_answer_edits_it(db: Database) -> No
     assert all(i.nudge_id for i in summary.summary.oldest)  # the batched nudge behind each
 
     await h.team("t0", T0 + timedelta(minutes=16), "bob")
-    await h.tick(T0 + timedelta(minutes=16, seconds=1))
+    await h.tick(T0 + timedelta(minutes=16, seconds=2))
     edit = h.messenger.summaries[-1]
     assert edit.kind == "summary-update" and edit.ref == summary.ref
     assert edit.summary is not None and edit.summary.waiting == 7

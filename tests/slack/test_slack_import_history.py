@@ -142,6 +142,7 @@ async def test_imported_waiting_conversations_are_one_summary_per_person(
     reply = {"thread": "shop-1", "id": "shop-1-late", "at": slack.clock.now().isoformat(),
              "team": True, "author": {"id": ALICE, "name": "Alice"}, "text": "Sorry!"}  # fmt: skip
     await importer.import_file(slack.rt, io.StringIO(json.dumps(reply) + "\n"), "shop", "webhook")
+    slack.clock.advance(seconds=2)
     await run(slack)
     [summary] = summaries(slack, ALICE)
     [edit] = [c.params for c in slack.fake.calls_to("chat.update")]

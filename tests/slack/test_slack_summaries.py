@@ -129,6 +129,9 @@ async def test_thirty_due_within_a_second_are_one_message_and_all_reachable(
     await customers(slack, [ts(14.5)])
     slack.clock.advance(seconds=30)
     await tick(slack)
+    assert slack.fake.calls_to("chat.update") == []  # edits wait a moment, to gather changes
+    slack.clock.advance(seconds=2)
+    await tick(slack)
     assert len(dms(slack, ALICE)) == len(got)
     edits = [c.params for c in slack.fake.calls_to("chat.update")]
     channel, stamp = "D" + ALICE[1:], None
@@ -143,6 +146,7 @@ async def test_thirty_due_within_a_second_are_one_message_and_all_reachable(
     body = action_body(ACTION_CLAIM, first, user=BOB, response_url=slack.fake.response_url())
     assert (await post(slack.http, body)).status_code == 200
     await slack.settle()
+    slack.clock.advance(seconds=2)
     await tick(slack)
     async with slack.rt.db.read() as session:
         claimed = await session.get(Conversation, int(first.split(":")[0]))

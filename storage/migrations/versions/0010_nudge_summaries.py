@@ -68,9 +68,17 @@ def upgrade() -> None:
     op.create_index(
         "ix_nudges_lane", "nudges", ["recipient_platform", "recipient_address", "sent_at"]
     )
+    op.create_index(
+        "ix_nudges_lane_due",
+        "nudges",
+        ["recipient_platform", "recipient_address", "next_attempt_at"],
+        sqlite_where=sa.text("next_attempt_at IS NOT NULL"),
+        postgresql_where=sa.text("next_attempt_at IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_nudges_lane_due", table_name="nudges")
     op.drop_index("ix_nudges_lane", table_name="nudges")
     with op.batch_alter_table("conversations") as batch_op:
         batch_op.drop_column("imported_wait")

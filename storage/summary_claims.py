@@ -1,0 +1,136 @@
+"""Sending summary messages: claim the ones owed a send or an edit under a lease, record what
+the platform said (storage.summaries holds the rows and the batching facts).
+
+The claim is ``storage.outbox``'s: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite's write
+lock otherwise), ``attempts`` as the lease token, ``next_attempt_at`` as the lease's end, so
+replicas post a summary once and a crash only delays it by one lease. ``version`` is bumped
+by every change (storage.summaries.touch); a change made while a summary was being sent
+leaves it owed again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Conversation, Nudge, NudgeSummary, SummaryPost
+from storage.outbox import LEASE, rowcount
+from storage.summaries import BATCHED, Lane, SummaryState, lane_of
+
+
+@dataclass(frozen=True)
+class ClaimedSummary:
+    id: int
+    attempt: int
+    version: int
+    recipient_platform: str
+    recipient_address: str
+    recipient_person: str | None
+    reason: str
+    post_due: bool
+    held_back: int
+    platform_ref: str | None
+    window_until: datetime | None
+
+
+async def claim(
+    session: AsyncSession, now: datetime, limit: int, lease: timedelta = LEASE
+) -> list[ClaimedSummary]:
+    s = NudgeSummary
+    due = (
+        select(s.id)
+        .where(s.next_attempt_at <= now,
+               s.state.in_((SummaryState.PENDING, SummaryState.SENDING)))
+        .order_by(s.next_attempt_at)
+        .limit(limit)
+    )  # fmt: skip
+    if session.bind.dialect.name == "postgresql":
+        cte = due.with_for_update(skip_locked=True).cte("due")
+        where = s.id == cte.c.id
+    else:
+        where = s.id.in_(due.scalar_subquery())
+    stmt = (
+        update(s)
+        .where(where)
+        .values(state=SummaryState.SENDING, attempts=s.attempts + 1, next_attempt_at=now + lease)
+        .returning(
+            s.id,
+            s.attempts,
+            s.version,
+            s.recipient_platform,
+            s.recipient_address,
+            s.recipient_person,
+            s.reason,
+            s.post_due,
+            s.held_back,
+            s.platform_ref,
+            s.window_until,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(stmt)).tuples().all()
+    return [ClaimedSummary(*r) for r in rows]
+
+
+async def finish(
+    session: AsyncSession,
+    c: ClaimedSummary,
+    now: datetime,
+    *,
+    posted: str | None = None,
+    retry_at: datetime | None = None,
+    error: str = "",
+    failed: bool = False,
+) -> bool:
+    """Record a send (``posted``: the new message's ref), an edit (neither), a retry at
+    ``retry_at`` or a failure. False when the lease was lost to another replica."""
+    s = NudgeSummary
+    changed = s.version != c.version
+    values: dict[str, object]
+    if retry_at is not None:
+        values = {"state": SummaryState.PENDING, "next_attempt_at": retry_at}
+    elif failed:
+        values = {
+            "state": case((changed, SummaryState.PENDING), else_=SummaryState.FAILED),
+            "next_attempt_at": case((changed, now), else_=None),
+        }
+    else:
+        values = {
+            "state": case((changed, SummaryState.PENDING), else_=SummaryState.IDLE),
+            "next_attempt_at": case((changed, now), else_=None),
+        }
+        if posted is not None:
+            values.update(platform_ref=posted, posted_at=now, post_due=False,
+                          held_back=s.held_back - c.held_back)  # fmt: skip
+    values["last_error"] = error[:2000]
+    result = await session.execute(
+        update(s)
+        .where(s.id == c.id, s.attempts == c.attempt, s.state == SummaryState.SENDING)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    held = rowcount(result) == 1
+    if held and posted is not None:
+        await session.execute(
+            insert(SummaryPost).values(
+                recipient_platform=c.recipient_platform,
+                recipient_address=c.recipient_address,
+                at=now,
+            )
+        )
+    return held
+
+
+async def batched_nudges(session: AsyncSession, lane: Lane) -> dict[int, int]:
+    """Conversation → latest batched nudge of ``lane`` whose wait is still on."""
+    n, c = Nudge, Conversation
+    rows = await session.execute(
+        select(n.conversation_id, func.max(n.id))
+        .join(c, (c.id == n.conversation_id) & (c.waiting_since == n.period_start))
+        .where(*lane_of(lane), n.state == BATCHED)
+        .group_by(n.conversation_id)
+    )
+    return {int(cid): int(nid) for cid, nid in rows.tuples()}
