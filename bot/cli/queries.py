@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bot.cli.common import ConfigOption, fail, out, print_json, run_async, runtime
+from bot.cli.common import ConfigOption, cell, fail, out, print_json, run_async, runtime
 from bot.cli.reports import print_engagement, write_csv
 from bot.domain.durations import format_duration, parse_since
 from bot.services.stats import report
@@ -62,12 +62,12 @@ def waiting(
             else (f"in {format_duration(r.due_at - rt.now())}" if r.due_at else "-")
         )
         table.add_row(
-            r.customer,
-            where,
+            cell(r.customer),
+            cell(where),
             format_duration(timedelta(seconds=r.waiting_seconds)),
-            ", ".join(r.responsible_all) or "-",
+            cell(", ".join(r.responsible_all) or "-"),
             due,
-            r.last_message[:80],
+            cell(r.last_message[:80]),
         )
     out.print(table)
 
