@@ -156,13 +156,11 @@ class _Scanner:
                 i += 1
         self.failed: dict[str, int] = {}
 
-    def find(self, mark: str, start: int, stop_at_newline: bool = True) -> int:
+    def find(self, mark: str, start: int) -> int:
         if self.failed.get(mark, len(self.text) + 1) <= start:
             return -1
         j = self.text.find(mark, start)
         while j != -1:
-            if stop_at_newline and self.text.find("\n", start, j) != -1:
-                return -1  # not remembered: the next line may close it
             if all(not self.escaped[k] for k in range(j, j + len(mark))):
                 return j
             j = self.text.find(mark, j + 1)
