@@ -29,6 +29,7 @@ import uvicorn
 from rich.console import Console
 
 from adapters.console.messenger import ConsoleMessenger
+from bot import logsafety
 from bot.app import Runtime
 from bot.cli.common import fail
 from bot.cli.serve import Server
@@ -159,6 +160,7 @@ def demo(
     nudges in this terminal, the dashboard at http://127.0.0.1:8080."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    logsafety.install()
     os.environ.setdefault("NUDGEBOT_TICK_SECONDS", "1")
     _check_port(host, port)
     console = Console(highlight=False)

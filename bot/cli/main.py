@@ -83,6 +83,7 @@ def run(
     port: Annotated[int | None, typer.Option(help="Bind port [$NUDGEBOT_PORT]")] = None,
 ) -> None:
     """Serve HTTP, run the adapters and the scheduler."""
+    from bot import logsafety
     from bot.cli.serve import serve
     from bot.scheduler import tick_seconds
     from bot.wiring.process import assemble
@@ -94,7 +95,13 @@ def run(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logsafety.install()  # before anything can log: redaction, escaping, quiet HTTP clients
     rt = runtime(config)
+    logsafety.register(
+        logsafety.config_secrets(
+            rt.config.sources.values(), (r.ical for r in rt.config.rotations.values())
+        )
+    )
     bind_host = host or os.environ.get("NUDGEBOT_HOST", "127.0.0.1")
     raw_port = port if port is not None else os.environ.get("NUDGEBOT_PORT", "8080")
     try:

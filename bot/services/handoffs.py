@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Config
 from bot.domain.durations import format_duration
-from bot.domain.untrusted import md_link
-from bot.domain.untrusted import md_literal as lit
 from bot.domain.ports import DeliveryError, Messenger, Recipient
 from bot.domain.routing import Routing
 from bot.domain.turns import Turn
+from bot.domain.untrusted import md_link
+from bot.domain.untrusted import md_literal as lit
 from bot.services.oncall import OncallService
 from bot.services.waiting import WaitingRow, list_waiting
 from storage.db import Database
@@ -83,7 +83,8 @@ def render(
             waited = format_duration(now - row.waiting_since)
             where = row.source + (f" #{row.channel}" if row.channel else "")
             link = f" {md_link('open', row.url)}" if row.url else ""
-            lines.append(f"• {lit(row.customer or 'someone')} in {lit(where)}, waiting {waited}{link}")
+            who = lit(row.customer or "someone")
+            lines.append(f"• {who} in {lit(where)}, waiting {waited}{link}")
     return "\n".join(lines)
 
 

@@ -35,10 +35,10 @@ MARKUP = [
     "*bold* _it_ ~strike~ `code` ```block```",
     "**[phish](https://evil.example)**",
     "<b>bold</b><a href='https://evil.example'>x</a><script>alert(1)</script>",
-    "<a href=\"tg://x\">tap</a> &amp; &#60;b&#62;",
+    '<a href="tg://x">tap</a> &amp; &#60;b&#62;',
     "\\*escaped\\* \\[x\\](https://evil.example)",
     "> quoted\n>> more",
-    "[x](https://evil.example \"title\")",
+    '[x](https://evil.example "title")',
     "[b](https://a.example)(https://b.example)",
 ]
 INVISIBLE = [
@@ -64,8 +64,10 @@ HOSTILE = MENTIONS + LINKS + MARKUP + INVISIBLE + TERMINAL + KEEP + LONG + SURRO
 # Hypothesis: arbitrary text (surrogates included), biased towards the characters every
 # format treats as special.
 _SPECIAL = st.sampled_from(
-    list("<>&|*_~`[]()\\!@#^\"'\n\r\t\x1b\x07\x9b\u202e\u200b")
-    + ["<!channel>", "<@U1>", "https://e.example", "javascript:", "](", "**"]
+    [
+        *"<>&|*_~`[]()\\!@#^\"'\n\r\t\x1b\x07\x9b\u202e\u200b",
+        *["<!channel>", "<@U1>", "https://e.example", "javascript:", "](", "**"],
+    ]
 )
 hostile_text = st.one_of(
     st.sampled_from(HOSTILE),

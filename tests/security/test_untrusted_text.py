@@ -11,7 +11,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -119,7 +119,9 @@ def test_slack_nudge_and_escalation_carry_no_live_mention_or_link(s: str) -> Non
 def test_the_reported_attack_is_text() -> None:
     """The issue's reproduction: a fediverse customer and a status URL built to phish."""
     name = "<!channel> Mallory"
-    url = "https://x|Open thread> <!channel> <https://evil.example/reset|Your Slack password expired…"
+    url = (
+        "https://x|Open thread> <!channel> <https://evil.example/reset|Your Slack password expired…"
+    )
     payload = blocks.nudge_blocks(view(name, url=url), url, str)
     joined = "\n".join(mrkdwn_texts(payload)) + blocks.fallback(view(name, url=url))
     assert "<!channel>" not in joined and "evil.example/reset|" not in joined
@@ -186,7 +188,8 @@ def test_telegram_nudge_and_waiting_escape_everything(s: str) -> None:
     benign_url = "https://ok.example/" if url else ""
     for step in Step:
         v, ok = replace(view(s, url=s), step=step), replace(view("Dana", url=benign_url), step=step)
-        ok = replace(ok, transcript=tuple(replace(t, author="Dana", text="hi") for t in ok.transcript))
+        lines = tuple(replace(t, author="Dana", text="hi") for t in ok.transcript)
+        ok = replace(ok, transcript=lines)
         upd, ok_upd = NudgeUpdate(Outcome.SNOOZED, s, NOW), NudgeUpdate(Outcome.SNOOZED, "b", NOW)
         assert_same_markup(render.nudge_html(v, upd), render.nudge_html(ok, ok_upd))
     hostile = render.waiting_list([waiting_item(s, s)], "UTC", NOW, s)
@@ -249,7 +252,7 @@ def test_digest_formats_its_template_never_the_names(s: str) -> None:
 
 
 class _Config:
-    rotations: dict[str, object] = {}
+    rotations: ClassVar[dict[str, object]] = {}
 
     @staticmethod
     def person(_id: str) -> None:
