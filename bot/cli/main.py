@@ -18,6 +18,7 @@ from bot.cli.queries import stats, waiting
 from bot.cli.reports import digest
 from bot.config import ConfigError, load_config
 from bot.config.loader import resolve_config_path
+from bot.config.strength import weak_secrets
 from storage.db import DatabaseURLError, database_url
 from storage.migrate import head, upgrade
 
@@ -51,6 +52,14 @@ def check_config(config: ConfigOption = None) -> None:
         for issue in exc.issues:
             err.print(str(issue), markup=False, soft_wrap=True)
         fail(f"{len(exc.issues)} problem(s) found in {path}", code=1)
+    weak = weak_secrets(
+        os.environ,
+        ((f"sources.{s.id}.secret", s.secret) for s in cfg.sources.values() if s.secret),
+    )
+    if weak:
+        for problem in weak:
+            err.print(problem, markup=False, soft_wrap=True)
+        fail(f"{len(weak)} weak secret(s); nothing is wrong with the config file itself", code=1)
     if cfg.path is None:
         out.print(f"{path} does not exist: using the built-in empty config (no team, no sources)")
         return

@@ -58,9 +58,7 @@ def test_a_run_logs_no_secret_no_forged_line_no_body(db_url: str, tmp_path: Path
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     config = tmp_path / "nudgebot.yaml"
-    config.write_text(
-        CONFIG.format(password=ICAL_PASSWORD, port=telegram.port, path=ICAL_PATH)
-    )
+    config.write_text(CONFIG.format(password=ICAL_PASSWORD, port=telegram.port, path=ICAL_PATH))
     port = _free_port()
     env = {
         **os.environ,
@@ -124,7 +122,7 @@ def test_a_run_logs_no_secret_no_forged_line_no_body(db_url: str, tmp_path: Path
 def test_filter_redacts_every_record_whatever_logger() -> None:
     f = RedactingFilter(["registered-secret-value"])
     cases = {
-        "GET https://api.telegram.org/bot123456:AAH9xk2LmQp7Rt5vW8yZ0bC3dE6fG1hJ4kL/getMe": "123456:",
+        "GET https://api.telegram.org/bot123456:AAH9xk2LmQp7Rt5vW8yZ0bC3dE6fG1hJ4kL/x": "123456:",
         "token xoxb-1234-5678-abcdefghijkl and xapp-1-A0B1C2-3456-abcdef": "xox",
         "postgresql+psycopg://nb:hunter2secret@db/nb": "hunter2secret",
         "{'Authorization': 'Bearer sk_live_abcdef123456'}": "sk_live_abcdef123456",
