@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from bot.web.deadlines import guarded_protocol
 from bot.wiring.process import Process
 
 
@@ -40,7 +41,11 @@ async def serve(process: Process, host: str, port: int) -> None:
     the server, then all of them."""
     # APScheduler logs every wake-up at INFO; ours are many and say nothing.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    server = Server(uvicorn.Config(process.app, host=host, port=port, log_level="warning"))
+    server = Server(
+        uvicorn.Config(
+            process.app, host=host, port=port, log_level="warning", http=guarded_protocol()
+        )
+    )
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
