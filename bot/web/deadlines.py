@@ -11,7 +11,9 @@ adds, per connection:
 - a body deadline (``body_timeout``), from the end of the headers until the whole body is in;
   bodies are at most 1 MiB on every route, so a few seconds is generous;
 - a cap of ``max_per_client`` concurrent connections per client address (the TCP peer):
-  the next one gets 429 and is closed.
+  the next one gets 429 and is closed. Peers named in ``FORWARDED_ALLOW_IPS`` (uvicorn's
+  trusted proxies, when that variable is set; ``*`` for all) are exempt: a reverse proxy
+  carries many clients' connections and keeps its own limits.
 
 On a deadline the client gets ``408 Request Timeout`` (unless a response already started)
 and the connection is closed; the application's ``receive`` then reports a disconnect.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import Counter
 from typing import Any, ClassVar
 
@@ -50,6 +53,7 @@ class GuardedH11Protocol(H11Protocol):
     body_timeout = BODY_TIMEOUT
     max_per_client = MAX_PER_CLIENT
     open_per_client: ClassVar[Counter[str]] = Counter()
+    trusted_proxies: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -61,7 +65,9 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._address = self.client[0] if self.client else None
+        peer = self.client[0] if self.client else None
+        exempt = peer in self.trusted_proxies or "*" in self.trusted_proxies
+        self._address = None if exempt else peer
         if self._address is not None:
             self.open_per_client[self._address] += 1
             if self.open_per_client[self._address] > self.max_per_client:
@@ -149,5 +155,8 @@ def guarded_protocol(
             "body_timeout": body_timeout,
             "max_per_client": max_per_client,
             "open_per_client": Counter(),
+            "trusted_proxies": frozenset(
+                p.strip() for p in os.environ.get("FORWARDED_ALLOW_IPS", "").split(",") if p.strip()
+            ),
         },
     )
