@@ -25,6 +25,7 @@ from adapters.webhook.schema import PersonResolver, SchemaError, line_parser
 from bot.app import Runtime
 from bot.cli.common import ConfigOption, err, fail, out, run_async, runtime
 from bot.domain.events import InboundMessage
+from bot.domain.untrusted import terminal
 from bot.services.ingest import ingest
 from storage.models import Message
 
@@ -203,7 +204,8 @@ def import_command(
 
     report = run_async(go)
     for number, problem in report.bad[:MAX_REPORTED]:
-        err.print(f"{file}:{number}: {problem} (line skipped)", markup=False, soft_wrap=True)
+        shown = terminal(f"{file}:{number}: {problem} (line skipped)")  # it may quote the file
+        err.print(shown, markup=False, soft_wrap=True)
     if len(report.bad) > MAX_REPORTED:
         err.print(f"… and {len(report.bad) - MAX_REPORTED} more bad lines", markup=False)
     out.print(
