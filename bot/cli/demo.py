@@ -25,20 +25,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
 
 from adapters.console.messenger import ConsoleMessenger
 from bot import logsafety
 from bot.app import Runtime
 from bot.cli.common import fail
-from bot.cli.serve import Server
+from bot.cli.serve import Server, server_config
 from bot.config import parse_config
 from bot.demo.config import demo_config
 from bot.demo.feed import Feeder
 from bot.demo.stream import demo_stream
 from bot.web.app import create_app
-from bot.web.deadlines import guarded_protocol
 from bot.wiring.process import Process
 from storage.migrate import upgrade
 
@@ -102,11 +100,7 @@ def banner(console: Console, setup: Setup, host: str, port: int) -> None:
 async def _run(rt: Runtime, console: Console, *, host: str, port: int, speed: float,
                duration: float | None, seed: int | None) -> None:  # fmt: skip
     process = Process(rt, [], create_app(rt))
-    server = Server(
-        uvicorn.Config(
-            process.app, host=host, port=port, log_level="warning", http=guarded_protocol()
-        )
-    )
+    server = Server(server_config(process.app, host, port))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

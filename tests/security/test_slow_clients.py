@@ -16,12 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from bot.app import Runtime
-from bot.cli.serve import Server
+from bot.cli.serve import Server, server_config
 from bot.web.app import create_app
-from bot.web.deadlines import guarded_protocol
 from tests.dashboard.kit import write_config
 
 HANG = 20.0  # seconds; a test that waits this long has failed
@@ -46,9 +44,10 @@ async def server(
     monkeypatch.setenv("NUDGEBOT_API_TOKEN", "k3yTz9QmP4vX7wR2nB8cL5dF1gH6jS0a")
     rt = Runtime.from_config(write_config(tmp_path, CONFIG), db_url)
     port = _free_port()
-    protocol = guarded_protocol(header_timeout=1.0, body_timeout=1.0, max_per_client=4)
-    config = uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="warning",
-                            http=protocol)  # fmt: skip
+    # The configuration `nudgebot run` serves with, with shorter deadlines and cap.
+    config = server_config(
+        create_app(rt), "127.0.0.1", port, header_timeout=1.0, body_timeout=1.0, max_per_client=4
+    )
     srv = Server(config)
     task = asyncio.create_task(srv.serve())
     await asyncio.wait_for(srv.up.wait(), HANG)
