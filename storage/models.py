@@ -397,3 +397,15 @@ class SummaryPost(Base):
     recipient_platform: Mapped[str] = mapped_column(String(32))
     recipient_address: Mapped[str] = mapped_column(String(255))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+class DashboardSession(Base):
+    """A dashboard sign-in. The cookie holds a random id (and a MAC with the API token); the
+    row holds only its SHA-256, so logging out on one replica ends it on every replica, and
+    a read of this table gives nobody a working cookie (see bot.web.session)."""
+
+    __tablename__ = "dashboard_sessions"
+    __table_args__ = (Index("ix_dashboard_sessions_last_seen_at", "last_seen_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the id
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)

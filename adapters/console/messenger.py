@@ -1,4 +1,7 @@
-"""Nudges printed to a terminal with Rich: the whole loop on one machine, no accounts needed."""
+"""Nudges printed to a terminal with Rich: the whole loop on one machine, no accounts needed.
+
+Customer text goes in as ``rich.text.Text`` (never parsed as Rich markup) after
+``bot.domain.untrusted.terminal`` (no escape sequences reach the terminal)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from rich.text import Text
 from bot.domain.durations import format_duration
 from bot.domain.ports import Delivered, NudgeUpdate, NudgeView, Outcome, Recipient, Step
 from bot.domain.summary import SummaryView
+
+from bot.domain.untrusted import md_display, safe_url, terminal
 
 _TITLES = {
     Step.FIRST: "waiting for a reply",
@@ -38,17 +43,18 @@ def _local(at: datetime, zone: str) -> str:
 def render_nudge(view: NudgeView) -> Panel:
     waited = format_duration(view.now - view.waiting_since)
     body = Text()
-    body.append(f"{view.customer or 'A customer'}", style="bold")
-    body.append(f" has waited {waited} in {view.source}")
+    body.append(terminal(view.customer or "A customer"), style="bold")
+    body.append(f" has waited {waited} in {terminal(view.source)}")
     if view.channel:
-        body.append(f" ({view.platform} {view.channel})")
+        body.append(f" ({view.platform} {terminal(view.channel)})")
     body.append("\n")
     for line in view.transcript:
         style = "blue" if line.is_team else ""
-        body.append(f"\n{_local(line.at, view.recipient.timezone)} {line.author}: ", style="dim")
-        body.append(line.text, style=style)
-    if view.url:
-        body.append(f"\n\n{view.url}", style="underline")
+        when = _local(line.at, view.recipient.timezone)
+        body.append(f"\n{when} {terminal(line.author)}: ", style="dim")
+        body.append(terminal(line.text, one_line=False), style=style)
+    if safe_url(view.url):
+        body.append(f"\n\n{terminal(view.url)}", style="underline")
     body.append("\n\nReply · Claim · Snooze 30m / 2h / tomorrow 09:00 · Not needed", style="dim")
     who = view.recipient.person or view.recipient.address
     title = f"#{view.conversation_id} {_TITLES[view.step]} → {who}"
@@ -57,7 +63,7 @@ def render_nudge(view: NudgeView) -> Panel:
 
 def render_update(update: NudgeUpdate, zone: str) -> Text:
     style, label = _DONE[update.outcome]
-    text = f"{label}" + (f" by {update.by}" if update.by else "")
+    text = f"{label}" + (f" by {terminal(update.by)}" if update.by else "")
     if update.after_seconds is not None and update.outcome is Outcome.ANSWERED:
         text += f" after {format_duration_seconds(update.after_seconds)}"
     if update.until is not None:
@@ -108,7 +114,8 @@ class ConsoleMessenger:
         self.console.print(line)
 
     async def send_text(self, recipient: Recipient, text: str) -> Delivered:
-        self.console.print(Panel(text, title=f"→ {recipient.person or recipient.address}"))
+        shown = Text(terminal(md_display(text), one_line=False))  # Text: no Rich markup
+        self.console.print(Panel(shown, title=f"→ {recipient.person or recipient.address}"))
         return Delivered(f"console:{next(self._ids)}")
 
     async def send_summary(self, view: SummaryView) -> Delivered:

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain.ports import NudgeUpdate, NudgeView, Outcome, Step, TranscriptLine
+from bot.domain.untrusted import safe_url, slack_link, slack_text
 
 Block = dict[str, Any]
 NameOf = Callable[[str], str]
@@ -27,10 +28,12 @@ REPLY_CALLBACK = "nudge_reply_modal"
 REPLY_BLOCK, REPLY_INPUT = "reply", "text"
 SNOOZES = (("30m", "30 minutes"), ("2h", "2 hours"), ("tomorrow", "Tomorrow 09:00"))
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
 def escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Customer or config text in a mrkdwn field (bot.domain.untrusted.slack_text)."""
+    return slack_text(text)
 
 
 def trim(text: str, limit: int) -> str:
@@ -60,7 +63,7 @@ def who(name: str, platform: str) -> str:
 
 
 def where(platform: str, channel: str, source: str) -> str:
-    if platform == "slack" and channel:
+    if platform == "slack" and _CHANNEL_ID.match(channel):
         return f"<#{channel}>"
     return f"{escape(source)} ({escape(platform)})"
 
@@ -128,9 +131,10 @@ def headline(view: NudgeView, name_of: NameOf) -> str:
 
 
 def fallback(view: NudgeView) -> str:
+    """The notification text: mrkdwn too, so every value in it is escaped."""
     place = f"#{view.channel}" if view.platform == "slack" else view.source
     waited = duration(view.waiting_seconds)
-    return f"{view.customer or 'A customer'} is waiting in {place} ({waited})"
+    return escape(f"{view.customer or 'A customer'} is waiting in {place} ({waited})")
 
 
 def action_value(view: NudgeView, extra: str = "") -> str:
@@ -187,7 +191,7 @@ def _body(view: NudgeView, link: str) -> list[Block]:
     prompt = "Reply in the thread" + (
         ", or press *Reply* to answer from here." if view.can_reply else "."
     )
-    opener = f"<{link}|Open thread> · " if link else ""
+    opener = f"{slack_link(link, 'Open thread')} · " if safe_url(link) else ""
     blocks.append(context(opener + prompt))
     return blocks
 

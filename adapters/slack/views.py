@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -19,6 +18,7 @@ from adapters.slack.blocks import (
     who,
 )
 from bot.domain.ports import OnCallItem, WaitingItem
+from bot.domain.untrusted import Bold, Code, Link, md_parse, safe_url, slack_link
 
 MAX_ROWS = 30  # a slash-command answer holds 50 blocks; App Home 100
 REFUSAL = (
@@ -36,15 +36,13 @@ HELP = "\n".join(
         ":eyes: to claim it.",
     )
 )
-_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
 
 
 def row(item: WaitingItem, now: datetime, name_of: NameOf) -> str:
     waited = duration((now - item.waiting_since).total_seconds())
     late = " · :red_circle: overdue" if item.overdue else ""
     names = ", ".join(escape(name_of(p)) for p in item.responsible) or "nobody"
-    link = f" · <{item.url}|open>" if item.url else ""
+    link = f" · {slack_link(item.url, 'open')}" if safe_url(item.url) else ""
     return (
         f"• {who(item.customer, item.platform)} in "
         f"{where(item.platform, item.channel, item.source)} — waiting *{waited}*{late} · "
@@ -120,7 +118,16 @@ def stranger_home() -> dict[str, Any]:
 
 
 def mrkdwn(text: str) -> str:
-    """The Markdown-light of ``Messenger.send_text`` as Slack mrkdwn."""
-    out = escape(text)
-    out = _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", out)
-    return _BOLD.sub(lambda m: f"*{m.group(1)}*", out)
+    """The Markdown-light of ``Messenger.send_text`` as Slack mrkdwn: formatting and links
+    come from the template's tokens, never from the values inserted into it."""
+    parts = []
+    for token in md_parse(text):
+        if isinstance(token, Bold):
+            parts.append(f"*{escape(token.text)}*")
+        elif isinstance(token, Code):
+            parts.append(f"`{escape(token.text)}`")
+        elif isinstance(token, Link):
+            parts.append(slack_link(token.url, token.label))
+        else:
+            parts.append(escape(token.text))
+    return "".join(parts)

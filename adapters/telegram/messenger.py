@@ -46,7 +46,9 @@ async def call(request: Awaitable[Any], what: str) -> Any:
         if "not modified" in exc.message.lower():
             return None  # the message already shows this: nothing to do
         raise DeliveryError(f"{what}: {exc.message}", permanent=True) from exc
-    except (Forbidden, InvalidToken) as exc:
+    except InvalidToken as exc:  # its message quotes the token itself
+        raise DeliveryError(f"{what}: Telegram rejected the bot token", permanent=True) from exc
+    except Forbidden as exc:
         raise DeliveryError(f"{what}: {exc.message}", permanent=True) from exc
     except TelegramError as exc:  # NetworkError, TimedOut, server errors: try again later
         raise DeliveryError(f"{what}: {exc.message}") from exc

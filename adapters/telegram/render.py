@@ -7,8 +7,6 @@ A message may hold 4096 characters: transcripts are trimmed oldest-first to stay
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,6 +17,7 @@ from adapters.telegram import actions
 from adapters.telegram.actions import Button
 from bot.domain.durations import format_duration
 from bot.domain.ports import NudgeUpdate, NudgeView, OnCallItem, Outcome, Step, WaitingItem
+from bot.domain.untrusted import Bold, Code, Link, html_link, html_text, md_parse, safe_url
 
 MAX_MESSAGE = 4096
 _BUDGET = 3800  # room for the header, status and footer around the transcript
@@ -34,7 +33,8 @@ _HEADERS = {
 
 
 def esc(text: str) -> str:
-    return html.escape(text, quote=False)
+    """Anything from a person, a server or the config (bot.domain.untrusted.html_text)."""
+    return html_text(text)
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -109,8 +109,8 @@ def nudge_html(view: NudgeView, update: NudgeUpdate | None = None) -> str:
         parts.append("Responsible: " + esc(", ".join(view.responsible)))
     if view.transcript:
         parts.append(f"<blockquote>{transcript(view)}</blockquote>")
-    if view.url:
-        parts.append(f'<a href="{html.escape(view.url, quote=True)}">Open the conversation</a>')
+    if safe_url(view.url):
+        parts.append(html_link(view.url, "Open the conversation"))
     resolved = update is not None and update.outcome in (Outcome.ANSWERED, Outcome.NOT_NEEDED)
     if view.can_reply and not resolved:
         prompt = PROMPT_TELEGRAM if view.platform == "telegram" else PROMPT_ELSEWHERE
@@ -137,15 +137,20 @@ def keyboard(view: NudgeView, update: NudgeUpdate | None = None) -> InlineKeyboa
     return InlineKeyboardMarkup([top, snoozes])
 
 
-_BOLD = re.compile(r"\*\*(.+?)\*\*|\*(\S(?:.*?\S)?)\*")
-_CODE = re.compile(r"`([^`]+)`")
-
-
 def markdown_light(text: str) -> str:
-    """``**bold**``/``*bold*`` and ```code``` to HTML; everything else escaped as it is."""
-    out = esc(text)
-    out = _CODE.sub(lambda m: f"<code>{m.group(1)}</code>", out)
-    return _BOLD.sub(lambda m: f"<b>{m.group(1) or m.group(2)}</b>", out)
+    """``**bold**``/``*bold*``, ```code``` and ``[text](http…)`` to HTML from the template's
+    tokens; the values inserted into it (``md_literal``) stay escaped text."""
+    parts = []
+    for token in md_parse(text):
+        if isinstance(token, Bold):
+            parts.append(f"<b>{esc(token.text)}</b>")
+        elif isinstance(token, Code):
+            parts.append(f"<code>{esc(token.text)}</code>")
+        elif isinstance(token, Link):
+            parts.append(html_link(token.url, token.label))
+        else:
+            parts.append(esc(token.text))
+    return "".join(parts)
 
 
 def waiting_list(items: Sequence[WaitingItem], zone: str, now: datetime, title: str) -> str:
@@ -157,7 +162,7 @@ def waiting_list(items: Sequence[WaitingItem], zone: str, now: datetime, title: 
         flag = "🔴" if item.overdue else "🟡"
         who = esc(_trim(item.customer or "?", 40))
         owner = esc(", ".join(item.responsible) or "nobody")
-        link = f' · <a href="{html.escape(item.url, quote=True)}">open</a>' if item.url else ""
+        link = f" · {html_link(item.url, 'open')}" if safe_url(item.url) else ""
         rows.append(
             f"{flag} #{item.conversation_id} <b>{who}</b> in {esc(item.source)} · {waited}"
             f" → {owner}{link}\n    {esc(_trim(item.last_message, 80))}"

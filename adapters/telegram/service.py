@@ -26,6 +26,7 @@ from telegram import (
     Chat,
     Update,
 )
+from telegram.error import InvalidToken
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
 
 from adapters.telegram.chats import Sources
@@ -243,6 +244,10 @@ class TelegramService:
             await self.configure_delivery()
             if not self.application.running:
                 await self.application.start()
+        except InvalidToken:  # its message quotes the token itself
+            log.error("Telegram adapter failed to start (will retry): Telegram rejected "
+                      "TELEGRAM_BOT_TOKEN (InvalidToken)")  # fmt: skip
+            return False
         except Exception as exc:
             log.error("Telegram adapter failed to start (will retry): %s", exc)
             return False

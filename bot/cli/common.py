@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -11,9 +12,11 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from bot.app import Runtime
 from bot.config import ConfigError
+from bot.domain.untrusted import terminal
 from storage.db import DatabaseURLError
 from storage.migrate import upgrade
 
@@ -71,8 +74,27 @@ def parse_at(value: str | None, now: datetime) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+# Characters a terminal acts on that JSON leaves raw with ensure_ascii=False (C1 controls such
+# as CSI, bidi controls, line separators) and lone surrogates, which stdout cannot encode.
+_JSON_RAW = re.compile(
+    "[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def json_text(data: Any) -> str:
+    """JSON for a terminal: readable (non-ASCII scripts and emoji kept), and every character
+    a terminal could act on written as a ``\\uXXXX`` escape (still the same JSON value)."""
+    raw = json.dumps(data, indent=2, ensure_ascii=False)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group(0)):04x}", raw)
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_text(data) + "\n")
+
+
+def cell(value: object) -> Text:
+    """Customer text for a rich table cell: no rich markup, no terminal controls."""
+    return Text(terminal(str(value)))
 
 
 def ago(delta: timedelta) -> str:

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
 
 from adapters.console.messenger import ConsoleMessenger
+from bot import logsafety
 from bot.app import Runtime
 from bot.cli.common import fail
-from bot.cli.serve import Server
+from bot.cli.serve import Server, server_config
 from bot.config import parse_config
 from bot.demo.config import demo_config
 from bot.demo.feed import Feeder
@@ -100,7 +100,7 @@ def banner(console: Console, setup: Setup, host: str, port: int) -> None:
 async def _run(rt: Runtime, console: Console, *, host: str, port: int, speed: float,
                duration: float | None, seed: int | None) -> None:  # fmt: skip
     process = Process(rt, [], create_app(rt))
-    server = Server(uvicorn.Config(process.app, host=host, port=port, log_level="warning"))
+    server = Server(server_config(process.app, host, port))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -159,6 +159,7 @@ def demo(
     nudges in this terminal, the dashboard at http://127.0.0.1:8080."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    logsafety.install()
     os.environ.setdefault("NUDGEBOT_TICK_SECONDS", "1")
     _check_port(host, port)
     console = Console(highlight=False)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from bot.cli.common import ConfigOption, fail, out, print_json, run_async, runtime
+from bot.cli.common import ConfigOption, cell, fail, out, print_json, run_async, runtime
 from bot.services.history import conversation_history
 from bot.services.waiting import iso
 from storage.actions_repo import Event
@@ -42,5 +42,8 @@ def history(
     for col in ("when (UTC)", "", "who", "what", "detail"):
         table.add_column(col, overflow="fold")
     for e in events:
-        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, e.who, e.what[:120], e.detail)
+        table.add_row(
+            e.at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, cell(e.who), cell(e.what[:120]),
+            cell(e.detail),
+        )  # fmt: skip
     out.print(table)

@@ -27,6 +27,8 @@ from bot.app import Runtime
 from bot.cli.common import ConfigOption, ago, err, fail, out, run_async, runtime
 from bot.domain.events import InboundMessage
 from bot.services.import_history import ImportedWaiting, settle_import
+
+from bot.domain.untrusted import terminal
 from bot.services.ingest import ingest
 from storage.models import Message
 
@@ -254,7 +256,8 @@ def import_command(
 
     report = run_async(go)
     for number, problem in report.bad[:MAX_REPORTED]:
-        err.print(f"{file}:{number}: {problem} (line skipped)", markup=False, soft_wrap=True)
+        shown = terminal(f"{file}:{number}: {problem} (line skipped)")  # it may quote the file
+        err.print(shown, markup=False, soft_wrap=True)
     if len(report.bad) > MAX_REPORTED:
         err.print(f"… and {len(report.bad) - MAX_REPORTED} more bad lines", markup=False)
     out.print(

@@ -4,6 +4,7 @@ app manifest with the public URL filled in, and ``.env`` with fresh secrets besi
 from __future__ import annotations
 
 import getpass
+import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,6 +22,7 @@ from bot.cli.init_files import (
     render_manifest,
 )
 from bot.config import ConfigError, parse_config
+from bot.config.strength import weak_secrets
 
 Check = Callable[[str], str | None]  # None when fine, else what is wrong
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -157,6 +159,26 @@ def gather(ask: Asker, flags: Mapping[str, str | None]) -> Answers:
     )
 
 
+def env_values(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs if not k.lstrip().startswith("#")}
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``path`` readable by its owner only from the first byte: created with mode 600
+    (never world-readable between a write and a chmod), an existing file truncated and set
+    to 600 before anything is written into it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            fd = -1
+            file.write(text)
+    finally:
+        if fd != -1:
+            os.close(fd)
+
+
 def init(
     config: Annotated[Path, typer.Option("--config", "-c", help="Config file to write")] = Path(
         "nudgebot.yaml"
@@ -182,6 +204,11 @@ def init(
     flags = {"person": person, "name": name, "slack": slack_id, "telegram": telegram_id,
              "timezone": timezone, "platform": source_platform, "source": source_id,
              "channel": channel, "public_url": public_url}  # fmt: skip
+    if env_file.exists() and not force:
+        kept = env_values(env_file.read_text(encoding="utf-8", errors="replace"))
+        hooks = [("WEBHOOK_SECRET", kept["WEBHOOK_SECRET"])] if kept.get("WEBHOOK_SECRET") else []
+        if weak := weak_secrets(kept, hooks):
+            fail(f"{env_file} is kept (no --force) but: " + "; ".join(weak), 1)
     answers = gather(Asker(not non_interactive), flags)
     text = render_config(answers)
     try:  # never write a file that check-config would reject
@@ -193,8 +220,7 @@ def init(
     manifest.write_text(render_manifest(answers.public_url), encoding="utf-8")
     written = [config, manifest]
     if force or not env_file.exists():
-        env_file.write_text(render_env(answers), encoding="utf-8")
-        env_file.chmod(0o600)
+        write_private(env_file, render_env(answers))
         written.append(env_file)
     out.print(f"wrote {', '.join(map(str, written))}", markup=False)
     if answers.notify is None:

@@ -120,8 +120,8 @@ def render_env(a: Answers) -> str:
     lines = [
         "# Secrets for Nudgebot, written by `nudgebot init`. Keep this file out of git.",
         "# Load it with `set -a; . ./.env; set +a` (Docker Compose reads it by itself).",
-        f"NUDGEBOT_API_TOKEN={secrets.token_urlsafe(24)}",
-        f"WEBHOOK_SECRET={secrets.token_hex(24)}",
+        f"NUDGEBOT_API_TOKEN={secrets.token_urlsafe(32)}",
+        f"WEBHOOK_SECRET={secrets.token_urlsafe(32)}",
         f"NUDGEBOT_PUBLIC_URL={a.public_url}"
         if a.public_url
         else "# NUDGEBOT_PUBLIC_URL=https://…",
@@ -130,6 +130,6 @@ def render_env(a: Answers) -> str:
         "# SLACK_SIGNING_SECRET=…",
         "# Telegram (@BotFather)",
         "# TELEGRAM_BOT_TOKEN=123456:ABC…",
-        f"TELEGRAM_WEBHOOK_SECRET={secrets.token_urlsafe(24)}",
+        f"TELEGRAM_WEBHOOK_SECRET={secrets.token_urlsafe(32)}",
     ]
     return "\n".join(lines) + "\n"

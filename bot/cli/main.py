@@ -19,6 +19,7 @@ from bot.cli.queries import stats, waiting
 from bot.cli.reports import digest
 from bot.config import ConfigError, load_config
 from bot.config.loader import resolve_config_path
+from bot.config.strength import weak_secrets
 from storage.db import DatabaseURLError, database_url
 from storage.migrate import head, upgrade
 
@@ -53,6 +54,14 @@ def check_config(config: ConfigOption = None) -> None:
         for issue in exc.issues:
             err.print(str(issue), markup=False, soft_wrap=True)
         fail(f"{len(exc.issues)} problem(s) found in {path}", code=1)
+    weak = weak_secrets(
+        os.environ,
+        ((f"sources.{s.id}.secret", s.secret) for s in cfg.sources.values() if s.secret),
+    )
+    if weak:
+        for problem in weak:
+            err.print(problem, markup=False, soft_wrap=True)
+        fail(f"{len(weak)} weak secret(s); nothing is wrong with the config file itself", code=1)
     if cfg.path is None:
         out.print(f"{path} does not exist: using the built-in empty config (no team, no sources)")
         return
@@ -85,6 +94,7 @@ def run(
     port: Annotated[int | None, typer.Option(help="Bind port [$NUDGEBOT_PORT]")] = None,
 ) -> None:
     """Serve HTTP, run the adapters and the scheduler."""
+    from bot import logsafety
     from bot.cli.serve import serve
     from bot.scheduler import tick_seconds
     from bot.wiring.process import assemble
@@ -96,7 +106,13 @@ def run(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logsafety.install()  # before anything can log: redaction, escaping, quiet HTTP clients
     rt = runtime(config)
+    logsafety.register(
+        logsafety.config_secrets(
+            rt.config.sources.values(), (r.ical for r in rt.config.rotations.values())
+        )
+    )
     bind_host = host or os.environ.get("NUDGEBOT_HOST", "127.0.0.1")
     raw_port = port if port is not None else os.environ.get("NUDGEBOT_PORT", "8080")
     try:

@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from bot.app import Runtime
 from bot.cli.common import ConfigOption, err, fail, out, print_json, run_async, runtime
 from bot.domain.durations import DurationError, format_duration, parse_duration
+from bot.domain.untrusted import terminal
 from bot.services.oncall import OncallError
 from bot.services.oncall_schedules import Status
 from bot.services.waiting import iso
@@ -112,7 +114,9 @@ def _print_statuses(rt: Runtime, statuses: list[Status], at: datetime) -> None:
     out.print(table)
     for s in statuses:
         if s.problem:
-            err.print(f"[yellow]warning:[/] rotation {s.rotation}: {s.problem}", soft_wrap=True)
+            # The problem may quote a calendar's own text: no markup, no escape sequences.
+            err.print(Text.assemble(("warning:", "yellow"), f" rotation {s.rotation}: ",
+                                    terminal(s.problem)), soft_wrap=True)  # fmt: skip
 
 
 @oncall_app.command("take")

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from bot.cli.common import ConfigOption, fail, out, print_json, run_async, runtime
+from bot.cli.common import ConfigOption, cell, fail, out, print_json, run_async, runtime
 from bot.cli.reports import print_engagement, write_csv
 from bot.domain.durations import format_duration, parse_since
 from bot.services.stats import report
@@ -62,12 +63,12 @@ def waiting(
             else (f"in {format_duration(r.due_at - rt.now())}" if r.due_at else "-")
         )
         table.add_row(
-            r.customer,
-            where,
+            cell(r.customer),
+            cell(where),
             format_duration(timedelta(seconds=r.waiting_seconds)),
-            ", ".join(r.responsible_all) or "-",
+            cell(", ".join(r.responsible_all) or "-"),
             due,
-            r.last_message[:80],
+            cell(r.last_message[:80]),
         )
     out.print(table)
 
@@ -128,7 +129,7 @@ def _print_stats(data: dict[str, object]) -> None:
     ):
         table.add_column(col, justify="right")
 
-    def add(name: str, b: dict[str, object]) -> None:
+    def add(name: str | Text, b: dict[str, object]) -> None:
         first = b["first_response"]
         reply = b["reply"]
         assert isinstance(first, dict) and isinstance(reply, dict)
@@ -150,5 +151,5 @@ def _print_stats(data: dict[str, object]) -> None:
         section = data[group]
         assert isinstance(section, dict)
         for key, bucket in section.items():
-            add(f"{group[3:]}: {key}", bucket)
+            add(cell(f"{group[3:]}: {key}"), bucket)  # imported author ids are outside text
     out.print(table)

@@ -12,6 +12,7 @@ from rich.table import Table
 from bot.app import Runtime
 from bot.cli.common import ConfigOption, fail, out, parse_at, run_async, runtime
 from bot.domain.durations import format_duration
+from bot.domain.untrusted import md_display, terminal
 from bot.services.digest import DigestWriter, oncall_reporter
 from bot.services.export import csv_lines
 
@@ -87,4 +88,5 @@ def digest(
     for i, text in enumerate(texts):
         if i:
             out.print("\n" + "─" * 60 + "\n", markup=False)
-        out.print(text, markup=False, soft_wrap=True, highlight=False)
+        shown = terminal(md_display(text), one_line=False)
+        out.print(shown, markup=False, soft_wrap=True, highlight=False)

@@ -9,9 +9,12 @@ import logging
 import signal
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
+from bot.web.deadlines import guarded_protocol
 from bot.wiring.process import Process
 
 
@@ -34,13 +37,21 @@ class Server(uvicorn.Server):
             self.up.set()
 
 
+def server_config(app: ASGIApp, host: str, port: int, **deadlines: Any) -> uvicorn.Config:
+    """How `run` and `demo` serve: every connection under bot.web.deadlines' header and body
+    deadlines and per-address cap (``deadlines`` overrides them, for tests)."""
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", http=guarded_protocol(**deadlines)
+    )
+
+
 async def serve(process: Process, host: str, port: int) -> None:
     """Serve the process's app; once the sockets are bound, start the adapters, re-plan
     waiting conversations under this config and start the scheduler. SIGINT or SIGTERM stops
     the server, then all of them."""
     # APScheduler logs every wake-up at INFO; ours are many and say nothing.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    server = Server(uvicorn.Config(process.app, host=host, port=port, log_level="warning"))
+    server = Server(server_config(process.app, host, port))
     loop = asyncio.get_running_loop()
 
     def stop() -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.domain.records import quick_init
+from bot.domain.untrusted import safe_url
 
 
 class Kind(enum.StrEnum):
@@ -51,6 +52,12 @@ class InboundMessage:
     def __post_init__(self) -> None:
         if self.at.tzinfo is None:
             raise ValueError("InboundMessage.at must be timezone-aware")
+        if self.url:
+            # Only http(s) is ever a link (bot.domain.untrusted): every source's URL is
+            # checked once here, at ingest, and anything else is not kept.
+            safe = safe_url(self.url) or ""
+            if safe != self.url:
+                object.__setattr__(self, "url", safe)
 
 
 class ActionKind(enum.StrEnum):

@@ -4,8 +4,9 @@ conversations, who is on call.
 Weeks are whole local weeks (Monday 00:00) on the reader's clock. Every figure comes from
 ``report()`` — the function behind ``stats --json`` — over that week, so the digest and
 ``nudgebot stats --since <Monday> --json`` agree. The text is the Markdown-light of
-``Messenger.send_text`` (``**bold**``, plain URLs); the adapters render it for Slack and
-Telegram.
+``Messenger.send_text``; the adapters render it for Slack and Telegram. Its formatting is
+this template's: every name, source and URL inserted goes through ``md_literal`` /
+``md_link`` (bot.domain.untrusted), so a customer called ``**[x](https://evil)**`` is text.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Config
 from bot.domain.durations import format_duration
+from bot.domain.untrusted import md_link
+from bot.domain.untrusted import md_literal as lit
 from bot.services.engagement import WEEK, local_midnight, monday_of, week_key
 from bot.services.oncall import OncallService
 from bot.services.stats import report
@@ -116,11 +119,11 @@ class DigestWriter:
     ) -> str:
         sunday = monday + timedelta(days=6)
         span = f"{monday:%a %d %b} – {sunday:%a %d %b %Y}"
-        who = f" for {self.name(person)}" if person else ""
+        who = f" for {lit(self.name(person))}" if person else ""
         started, answered = _conversations(last)
         started_before, answered_before = _conversations(before)
         lines = [
-            f"**Weekly digest{who}** · {week} ({span}, {tz.key})",
+            f"**Weekly digest{who}** · {week} ({span}, {lit(tz.key)})",
             "",
             f"**Replies** {last['replies']} ({_delta(last['replies'], before['replies'])} vs "
             f"the week before) · **broadcasts** {last['broadcasts']} "
@@ -141,12 +144,12 @@ class DigestWriter:
         for i, s in enumerate(slow, 1):
             waited = format_duration(timedelta(seconds=s.seconds))
             outcome = (
-                f"answered by {self.name(s.answered_by) or 'the team'}"
+                f"answered by {lit(self.name(s.answered_by) or 'the team')}"
                 if s.ended_at is not None
                 else "still waiting"
             )
-            where = f"{s.customer or 'someone'} in {s.source}"
-            link = f" · {s.url}" if s.url else ""
+            where = f"{lit(s.customer or 'someone')} in {lit(s.source)}"
+            link = f" · {md_link('open', s.url)}" if s.url else ""
             lines.append(f"{i}. {where}: {waited}, {outcome}{link}")
         lines += ["", "**On call this week**", *self._oncall(oncall, tz)]
         return "\n".join(lines)
@@ -170,13 +173,13 @@ class DigestWriter:
         out = []
         for rotation, turn in sorted(rotations.items()):
             person = turn.get("on_call")
-            now = self.name(person) if person else "nobody"
-            until = _local(turn.get("until"), tz)
+            now = lit(self.name(person)) if person else "nobody"
+            until = lit(_local(turn.get("until"), tz))
             nxt = turn.get("next")
             if isinstance(nxt, Mapping):  # a turn object rather than a person id
                 nxt = nxt.get("person") or nxt.get("on_call")
-            then = f", then {self.name(str(nxt))}" if nxt else ""
-            out.append(f"{rotation}: {now}" + (f" until {until}" if until else "") + then)
+            then = f", then {lit(self.name(str(nxt)))}" if nxt else ""
+            out.append(f"{lit(rotation)}: {now}" + (f" until {until}" if until else "") + then)
         return out
 
 

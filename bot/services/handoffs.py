@@ -21,6 +21,8 @@ from bot.domain.durations import format_duration
 from bot.domain.ports import DeliveryError, Messenger, Recipient
 from bot.domain.routing import Routing
 from bot.domain.turns import Turn
+from bot.domain.untrusted import md_link
+from bot.domain.untrusted import md_literal as lit
 from bot.services.oncall import OncallService
 from bot.services.waiting import WaitingRow, list_waiting
 from storage.db import Database
@@ -67,10 +69,11 @@ def render(
     config: Config, rotation: str, turn: Turn, following: Turn | None, tz: str,
     waiting: list[WaitingRow], now: datetime,
 ) -> str:  # fmt: skip
-    lines = [f"You're on call for *{rotation}* until {_local(turn.end, tz)}."]
+    # Markdown-light: the formatting is ours, every inserted value is md_literal text.
+    lines = [f"You're on call for *{lit(rotation)}* until {_local(turn.end, tz)}."]
     if following is not None and following.person:
         person = config.person(following.person)
-        lines.append(f"Next: {person.name if person else following.person}.")
+        lines.append(f"Next: {lit(person.name if person else following.person)}.")
     if not waiting:
         lines.append("Nobody is waiting right now.")
     else:
@@ -79,8 +82,9 @@ def render(
         for row in waiting[:OLDEST]:
             waited = format_duration(now - row.waiting_since)
             where = row.source + (f" #{row.channel}" if row.channel else "")
-            link = f" {row.url}" if row.url else ""
-            lines.append(f"• {row.customer or 'someone'} in {where}, waiting {waited}{link}")
+            link = f" {md_link('open', row.url)}" if row.url else ""
+            who = lit(row.customer or "someone")
+            lines.append(f"• {who} in {lit(where)}, waiting {waited}{link}")
     return "\n".join(lines)
 
 

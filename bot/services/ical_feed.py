@@ -8,15 +8,19 @@ be expanded — the last good copy stays in use, the failure is logged and count
 (``/metrics``: ``nudgebot_ical_fetch_failures_total``), and the bot keeps running.
 
 Calendar URLs often carry a secret (Google's "secret address"), so logs and errors show only
-the scheme and host.
+the scheme and host. Redirects are followed by hand: at most MAX_REDIRECTS, only to http(s),
+and never into loopback, link-local or private ranges unless the configured URL itself points
+into one — so a calendar provider cannot make the bot fetch internal addresses.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,6 +35,7 @@ from bot.domain.turns import RotationError
 
 log = logging.getLogger("nudgebot.oncall")
 FETCH_TIMEOUT = 30.0
+MAX_REDIRECTS = 3
 _URL = re.compile(r"^(?:https?|webcal)://", re.IGNORECASE)
 _PROBE = timedelta(days=1)
 
@@ -59,6 +64,30 @@ def person_resolver(config: Config) -> Callable[[str], str | None]:
         return index.get(text.strip().lstrip("@").strip().lower())
 
     return resolve
+
+
+def _blocked(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_loopback or ip.is_link_local or ip.is_private or ip.is_reserved
+        or ip.is_multicast or ip.is_unspecified
+    )  # fmt: skip
+
+
+async def _internal(host: str, *, unresolved: bool) -> bool:
+    """Whether ``host`` is (or resolves to) a loopback, link-local or private address;
+    ``unresolved`` is the answer when it does not resolve."""
+    try:
+        return _blocked(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        found = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
+    except (OSError, ValueError, UnicodeError):
+        return unresolved
+    return any(_blocked(ip) for ip in found) if found else unresolved
 
 
 def redact(url: str) -> str:
@@ -159,9 +188,7 @@ class IcalFeed:
             if self.last_modified:
                 headers["If-Modified-Since"] = self.last_modified
         try:
-            async with client.stream(
-                "GET", self.url, headers=headers, timeout=FETCH_TIMEOUT, follow_redirects=True
-            ) as response:
+            async with self._follow(client, headers) as response:
                 if response.status_code == 304 and self.schedule is not None:
                     self._succeeded(now)
                     return False
@@ -182,6 +209,37 @@ class IcalFeed:
             self.etag, self.last_modified = etag, modified
             return True
         return False
+
+    @contextlib.asynccontextmanager
+    async def _follow(
+        self, client: httpx.AsyncClient, headers: dict[str, str]
+    ) -> AsyncIterator[httpx.Response]:
+        """GET the URL, following at most MAX_REDIRECTS redirects, each to an http(s) URL
+        outside loopback, link-local and private ranges — unless the configured URL is itself
+        in one (an internal calendar server may redirect internally)."""
+        url = httpx.URL(self.url)
+        internal_ok = await _internal(url.host, unresolved=False)
+        for _hop in range(MAX_REDIRECTS + 1):
+            async with client.stream(
+                "GET", url, headers=headers, timeout=FETCH_TIMEOUT, follow_redirects=False
+            ) as response:
+                location = response.headers.get("location")
+                if not (response.is_redirect and location):
+                    yield response
+                    return
+                try:
+                    target = response.url.join(location)
+                except (httpx.InvalidURL, ValueError):
+                    raise FeedError(f"{self.where} redirected to a malformed URL") from None
+            if target.scheme not in ("http", "https") or not target.host:
+                raise FeedError(f"{self.where} redirected to a {target.scheme or 'bad'} URL")
+            if not internal_ok and await _internal(target.host, unresolved=True):
+                raise FeedError(
+                    f"{self.where} redirected to {target.scheme}://{target.host}/…, "
+                    "a loopback, link-local or private address"
+                )
+            url = target
+        raise FeedError(f"{self.where}: more than {MAX_REDIRECTS} redirects")
 
     async def _body(self, response: httpx.Response) -> bytes:
         declared = response.headers.get("content-length", "")

@@ -59,7 +59,10 @@ def create_app(
         routes=table,
         # The lambda reads the route table per request, so routes added to the app later
         # are labelled by their template too.
-        middleware=[Middleware(ObserveMiddleware, metrics=registry, routes=lambda: app.routes)],
+        middleware=[
+            Middleware(ObserveMiddleware, metrics=registry, routes=lambda: app.routes),
+            Middleware(session.AuthGuard),  # session cookie, failed-credential throttle
+        ],
         exception_handlers={HTTPException: http_exception, ApiError: api_error},
     )
     app.state.web = WebState(

@@ -65,20 +65,24 @@ async def database_problem(db: Database, deadline: float = READY_TIMEOUT) -> str
 
 
 async def readyz(request: Request) -> Response:
+    """Ready or not, and which component is not: anyone may ask, so the details (driver
+    errors, file paths) go to the log only."""
     web = web_state(request)
-    problems = []
+    problems: list[tuple[str, str]] = []
     if (problem := await database_problem(web.rt.db)) is not None:
-        problems.append(problem)
+        problems.append(("database", problem))
     for check in web.ready_checks:
         try:
             problem = await check()
         except Exception as exc:
             problem = f"readiness check failed: {_reason(exc)}"
         if problem is not None:
-            problems.append(problem)
+            problems.append((str(getattr(check, "component", "adapters")), problem))
     if problems:
-        log.warning("not ready: %s", "; ".join(problems))
-        return JSONResponse({"ok": False, "error": "; ".join(problems)}, status_code=503)
+        log.warning("not ready: %s", "; ".join(f"{c}: {p}" for c, p in problems))
+        names = list(dict.fromkeys(c for c, _ in problems))
+        body = {"ok": False, "error": f"not ready: {', '.join(names)}", "not_ready": names}
+        return JSONResponse(body, status_code=503)
     return JSONResponse({"ok": True})
 
 

@@ -1,11 +1,14 @@
 """Who may see the dashboard: ``NUDGEBOT_API_TOKEN`` as a bearer header, or a session cookie
 from the login form.
 
-The cookie never holds the token. It holds ``v1.<issued>.<HMAC-SHA256(token, issued)>``: only
-someone who knows the token can make one, it stops working after MAX_AGE (checked here, not
-only by the browser), and changing the token ends every session. It is ``HttpOnly`` (no
-script can read it), ``SameSite=Strict`` (no other site's page can make the browser send it)
-and ``Secure`` when the request came over https or ``NUDGEBOT_PUBLIC_URL`` is https.
+The cookie never holds the token. It holds ``v2.<id>.<HMAC-SHA256(token, id)>`` for a random
+session id whose SHA-256 is a row in ``dashboard_sessions`` (storage.sessions_repo): logout
+deletes the row, so the cookie is dead on every replica; a session also ends after IDLE
+without use and after MAX_AGE in all; changing the token ends every session (the MAC). It is
+``HttpOnly`` (no script can read it), ``SameSite=Strict`` (no other site's page can make the
+browser send it) and ``Secure`` when the request came over https or ``NUDGEBOT_PUBLIC_URL``
+is https. ``AuthGuard`` (the middleware) resolves the cookie before the route runs and
+throttles failed sign-ins and bearer tokens per client address (bot.web.throttle).
 
 CSRF: the only state-changing requests are ``POST /login`` and ``POST /logout``, plain
 same-site form posts. SameSite=Strict already keeps the cookie off cross-site requests; on
@@ -18,39 +21,47 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import time
+import secrets
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.web.errors import error
 from bot.web.page import login_page
 from bot.web.state import web_state
+from bot.web.throttle import Throttle
+from storage import sessions_repo
 
 COOKIE = "nudgebot_session"
-MAX_AGE = 7 * 24 * 3600
+MAX_AGE = 7 * 24 * 3600  # absolute lifetime of a session
+IDLE = 12 * 3600  # a session unused this long has ended
 MAX_FORM = 8192  # bytes; a token field needs far less
 PUBLIC_URL_ENV = "NUDGEBOT_PUBLIC_URL"
+_STATE = "nudgebot_session_ok"
+# Where a 401 means a wrong token or password (counted by the throttle).
+_GUARDED = ("/login", "/api/")
 
 
-def _mac(token: str, issued: int) -> str:
-    message = f"nudgebot-dashboard-session:{issued}".encode()
+def _mac(token: str, session_id: str) -> str:
+    message = f"nudgebot-dashboard-session:{session_id}".encode()
     return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
 
 
-def session_value(token: str, issued: int) -> str:
-    return f"v1.{issued}.{_mac(token, issued)}"
+def session_value(token: str, session_id: str) -> str:
+    return f"v2.{session_id}.{_mac(token, session_id)}"
 
 
-def valid_session(token: str, value: str, now: float) -> bool:
+def session_id(token: str, value: str) -> str | None:
+    """The session id a cookie carries when its MAC is right for ``token``, else None."""
     version, _, rest = value.partition(".")
-    issued_text, _, mac = rest.partition(".")
-    if version != "v1" or not issued_text.isdigit() or len(issued_text) > 12:
-        return False
-    issued = int(issued_text)
-    if not issued <= now + 60 or now - issued > MAX_AGE:  # a minute of clock skew
-        return False
-    return hmac.compare_digest(mac.encode(), _mac(token, issued).encode())
+    sid, _, mac = rest.rpartition(".")
+    plain = sid.replace("-", "").replace("_", "")
+    if version != "v2" or not 16 <= len(sid) <= 64 or not (plain.isascii() and plain.isalnum()):
+        return None
+    return sid if hmac.compare_digest(mac.encode(), _mac(token, sid).encode()) else None
 
 
 def _bearer_ok(request: Request, token: str) -> bool | None:
@@ -69,8 +80,61 @@ def authenticated(request: Request) -> bool:
     bearer = _bearer_ok(request, token)
     if bearer is not None:
         return bearer
-    cookie = request.cookies.get(COOKIE)
-    return cookie is not None and valid_session(token, cookie, time.time())
+    return request.scope.get("state", {}).get(_STATE) is True
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _attempt(scope: Scope) -> bool:
+    """Whether the request tries a credential: a sign-in, a bearer header, a ``?token=``."""
+    if scope["method"] == "POST" and scope["path"] == "/login":
+        return True
+    headers = dict(scope.get("headers") or ())
+    return b"authorization" in headers or b"token=" in scope.get("query_string", b"")
+
+
+class AuthGuard:
+    """Resolves the session cookie (one keyed read) and throttles credential failures."""
+
+    def __init__(self, app: ASGIApp, throttle: Throttle | None = None) -> None:
+        self.app = app
+        self.throttle = throttle or Throttle()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        attempt = _attempt(scope) and (path == "/" or path.startswith(_GUARDED))
+        address = client_address(scope)
+        if attempt and (wait := self.throttle.retry_after(address)) is not None:
+            why = f"Too many failed attempts from this address; retry in {wait}s."
+            response: Response = (
+                error(429, why) if path.startswith("/api/") else login_page(why, status=429)
+            )
+            response.headers["Retry-After"] = str(wait)
+            await response(scope, receive, send)
+            return
+        request = Request(scope)
+        cookie = request.cookies.get(COOKIE)
+        token = web_state(request).api_token
+        if cookie and token:
+            sid = session_id(token, cookie)
+            rt = web_state(request).rt
+            ok = sid is not None and await sessions_repo.alive(
+                rt.db, sid, rt.now(), timedelta(seconds=IDLE), timedelta(seconds=MAX_AGE)
+            )
+            scope.setdefault("state", {})[_STATE] = ok
+
+        async def watch(message: Message) -> None:
+            if attempt and message["type"] == "http.response.start" and message["status"] == 401:
+                self.throttle.failed(address)
+            await send(message)
+
+        await self.app(scope, receive, watch)
 
 
 def secure(request: Request) -> bool:
@@ -118,10 +182,15 @@ async def login(request: Request) -> Response:
         return login_page("That form could not be read; enter the token again.", status=400)
     if not given or not hmac.compare_digest(given.encode(), token.encode()):
         return login_page("Wrong token.", status=401)
+    sid = secrets.token_urlsafe(32)
+    rt = web_state(request).rt
+    await sessions_repo.create(
+        rt.db, sid, rt.now(), timedelta(seconds=IDLE), timedelta(seconds=MAX_AGE)
+    )
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         COOKIE,
-        session_value(token, int(time.time())),
+        session_value(token, sid),
         max_age=MAX_AGE,
         path="/",
         secure=secure(request),
@@ -134,6 +203,11 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     if not same_site(request):
         return login_page("This form must be sent from the dashboard itself.", status=403)
+    token = web_state(request).api_token
+    cookie = request.cookies.get(COOKIE)
+    sid = session_id(token, cookie) if token and cookie else None
+    if sid is not None:
+        await sessions_repo.end(web_state(request).rt.db, sid)  # dead on every replica
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(
         COOKIE, path="/", secure=secure(request), httponly=True, samesite="strict"

@@ -120,10 +120,10 @@ async def test_digest_figures_match_stats_json(
     weeks = stats["engagement"]["weeks"]
     started, answered = sum(w["conversations"] for w in weeks), sum(w["answered"] for w in weeks)
     assert f"**Conversations** {started} started, {answered} answered (75%)" in text
-    # The slowest: the open one first, then by reply time; links as they are.
+    # The slowest: the open one first, then by reply time; links as our "open" links.
     slow = text[text.index("**Slowest conversations**") :]
     assert slow.index("Jules in acme") < slow.index("Hank in website: 2h 00m, answered by Carol")
-    assert "still waiting · https://support.example/acme/a3" in slow
+    assert "still waiting · [open](https://support.example/acme/a3)" in slow
     # Who's on call: alice's turn started at 09:00 UTC today (the rotation is on UTC).
     assert "support: Alice Liddell until Mon 07 Dec 10:00, then Bob" in text
 

@@ -31,7 +31,7 @@ async def test_readyz_with_a_working_database(client: httpx.AsyncClient) -> None
 
 
 async def test_readyz_when_sqlite_file_was_deleted(
-    make_app: AppFactory, config: Config, tmp_path: Path
+    make_app: AppFactory, config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "gone.db"
     upgrade(f"sqlite:///{path}")
@@ -45,7 +45,8 @@ async def test_readyz_when_sqlite_file_was_deleted(
             # pooled connections still reach the unlinked inode; readiness must not be fooled
             response = await client.get("/readyz")
             assert response.status_code == 503
-            assert "does not exist" in response.json()["error"]
+            assert response.json()["not_ready"] == ["database"]
+            assert "does not exist" in caplog.text and "gone.db" not in response.text
             assert (await client.get("/healthz")).status_code == 200  # still alive
             metrics = await client.get("/metrics")
             assert metrics.status_code == 200
@@ -55,27 +56,31 @@ async def test_readyz_when_sqlite_file_was_deleted(
 
 
 async def test_readyz_when_sqlite_directory_is_gone(
-    make_app: AppFactory, config: Config, tmp_path: Path
+    make_app: AppFactory, config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     runtime = Runtime.from_config(config, f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
     try:
         async with client_for(make_app(runtime=runtime)) as client:
             response = await client.get("/readyz")
             assert response.status_code == 503
-            assert "does not exist" in response.json()["error"]
+            assert response.json()["not_ready"] == ["database"]
+            assert "does not exist" in caplog.text
     finally:
         await runtime.close()
 
 
-async def test_readyz_with_unreachable_postgresql(make_app: AppFactory, config: Config) -> None:
+async def test_readyz_with_unreachable_postgresql(
+    make_app: AppFactory, config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
     url = "postgresql+psycopg://nobody:secret@127.0.0.1:1/nudgebot?connect_timeout=1"
     runtime = Runtime.from_config(config, url)
     try:
         async with client_for(make_app(runtime=runtime)) as client:
             response = await client.get("/readyz")
             assert response.status_code == 503
-            assert "database unavailable" in response.json()["error"]
-            assert "secret" not in response.text
+            assert response.json()["not_ready"] == ["database"]
+            assert "database unavailable" in caplog.text
+            assert "secret" not in response.text and "psycopg" not in response.text
             # a request that needs the database gets a retryable 503, never a 500
             waiting = await client.get(
                 "/api/waiting", headers={"Authorization": "Bearer test-token-0123456789"}
@@ -86,7 +91,9 @@ async def test_readyz_with_unreachable_postgresql(make_app: AppFactory, config: 
         await runtime.close()
 
 
-async def test_ready_checks_hold_readiness(make_app: AppFactory) -> None:
+async def test_ready_checks_hold_readiness(
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     async def adapters_started() -> str | None:
         return "slack adapter not started"
 
@@ -96,8 +103,9 @@ async def test_ready_checks_hold_readiness(make_app: AppFactory) -> None:
     async with client_for(make_app(ready_checks=[adapters_started, broken])) as client:
         response = await client.get("/readyz")
     assert response.status_code == 503
-    assert "slack adapter not started" in response.json()["error"]
-    assert "RuntimeError: boom" in response.json()["error"]
+    assert response.json()["not_ready"] == ["adapters"]
+    assert "slack adapter not started" in caplog.text and "RuntimeError: boom" in caplog.text
+    assert "boom" not in response.text
 
 
 async def test_unknown_route_is_json_404(client: httpx.AsyncClient) -> None:
@@ -138,7 +146,7 @@ async def test_index_is_the_dashboard_login_without_data(client: httpx.AsyncClie
 
 
 async def test_readyz_on_an_unmigrated_database(
-    make_app: AppFactory, config: Config, tmp_path: Path
+    make_app: AppFactory, config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "empty.db").touch()
     runtime = Runtime.from_config(config, f"sqlite:///{tmp_path / 'empty.db'}")
@@ -146,7 +154,8 @@ async def test_readyz_on_an_unmigrated_database(
         async with client_for(make_app(runtime=runtime)) as client:
             response = await client.get("/readyz")
         assert response.status_code == 503
-        assert "alembic_version" in response.json()["error"]
+        assert response.json()["not_ready"] == ["database"]
+        assert "alembic_version" in caplog.text and "alembic_version" not in response.text
     finally:
         await runtime.close()
 
