@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
@@ -30,10 +33,43 @@ from storage import sqlite_inline
 DEFAULT_URL = "sqlite:///nudgebot.db"
 _WRITE = "nudgebot_write"
 _BUSY_SECONDS = 30.0
+PG_CONNECT_TIMEOUT = 5
 
 
 class DatabaseURLError(ValueError):
     pass
+
+
+# What "the database is not there right now" looks like: PostgreSQL down, restarting or
+# unreachable (psycopg's connection errors, "terminating connection due to administrator
+# command", "the database system is starting up"), SQLite locked past its busy timeout, a
+# pool with no connection to give. Callers answer 503 / retry with backoff instead of
+# treating it as a bug. (Driver errors arrive wrapped by SQLAlchemy; raw ones are checked too.)
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, _UNAVAILABLE):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_unavailable(e) for e in exc.exceptions)
+    return False
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a log: the class and the first line of the message (SQLAlchemy appends
+    the statement and parameters on later lines, which need not reach the log)."""
+    first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -192,7 +228,12 @@ def connect(url: str | None = None, *, echo: bool = False) -> Database:
             # Each pooled connection would otherwise see its own empty in-memory database.
             raise DatabaseURLError("in-memory SQLite is not supported; use sqlite:///path.db")
     else:
-        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # pre_ping: a connection the server dropped (restart, failover) is replaced at checkout
+        # instead of failing a request; connect_timeout: an unreachable server fails a
+        # request in seconds (a 503 the sender retries) rather than hanging it.
+        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=10)
+        if "connect_timeout" not in target.query:
+            kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT}
     engine = create_async_engine(target, **kwargs)
     if engine.dialect.name != "sqlite":
         return Database(engine=engine, url=raw)
