@@ -83,6 +83,7 @@ class Deliverer:
         self.rng = rng or random.Random()
         self.backoff = backoff or Backoff()
         self.call_timeout = call_timeout
+        self.renew_every = outbox.RENEW_EVERY.total_seconds()
         self.concurrency = concurrency
         self._gate = asyncio.Semaphore(update_concurrency)  # in-place updates, unpaced
 
@@ -97,7 +98,7 @@ class Deliverer:
         flight finishes (each call bounded by ``call_timeout``; a paced lane holds at most
         ``lane_depth`` sends). Returns how many rows were claimed."""
         inflight: dict[asyncio.Task[None], Lane] = {}
-        leases = Leases(self.db, self.now)
+        leases = Leases(self.db, self.now, every=self.renew_every)
         async with leases.renewing(), GroupCommit(self.db, leases.release) as results:
             try:
                 return await self._pump(limit, deadline, results, inflight, leases)
@@ -216,7 +217,7 @@ class Deliverer:
             claimed = await outbox_updates.claim_updates(session, now, limit)
         if not claimed:
             return 0
-        leases = Leases(self.db, self.now, updates=True)
+        leases = Leases(self.db, self.now, updates=True, every=self.renew_every)
         for c in claimed:
             leases.hold(c.id, c.attempt)
         async with leases.renewing(), GroupCommit(self.db, leases.release) as results:
