@@ -173,9 +173,17 @@ async def _plan_and_claim(url: str, config: Path) -> int:
         now = rt.now()
         at = now - timedelta(minutes=5)
         messages = [
-            InboundMessage(source="hooks", platform="webhook", message_id=f"m{i}", thread=f"t{i}",
-                           channel="", at=at, author=Author(f"c{i}", "Dana"), is_team=False,
-                           text="Hello?")  # fmt: skip
+            InboundMessage(
+                source="hooks",
+                platform="webhook",
+                message_id=f"m{i}",
+                thread=f"t{i}",
+                channel="",
+                at=at,
+                author=Author(f"c{i}", "Dana"),
+                is_team=False,
+                text="Hello?",
+            )  # fmt: skip
             for i in range(20)
         ]
         await ingest(rt.db, messages, rt.rules)
