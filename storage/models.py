@@ -208,6 +208,13 @@ class Nudge(Base):
             sqlite_where=text("update_next_at IS NOT NULL"),
             postgresql_where=text("update_next_at IS NOT NULL"),
         ),
+        # Only rows in flight: a dead process's expired claims are found first (storage.outbox).
+        Index(
+            "ix_nudges_leased",
+            "lease_until",
+            sqlite_where=text("state = 'sending'"),
+            postgresql_where=text("state = 'sending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

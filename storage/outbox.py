@@ -204,9 +204,23 @@ async def claim_for_lanes(
         candidates = candidates.where(
             tuple_(n.recipient_platform, n.recipient_address).not_in(full)
         )
-    found = (
+    # Claims whose holder died come first: they were due before anything still pending (a
+    # held row's next_attempt_at is its lease end, which would queue it behind the backlog).
+    # Few rows are ever in flight, so this is a short walk of their own partial index.
+    expired = (
+        select(n.id, n.recipient_platform, n.recipient_address)
+        .where(n.state == State.SENDING, n.lease_until <= now)
+        .order_by(n.lease_until)
+        .limit(window)
+    )
+    if full:
+        expired = expired.where(tuple_(n.recipient_platform, n.recipient_address).not_in(full))
+    stale = (await session.execute(expired)).tuples().all()
+    fresh = (
         (await session.execute(candidates.order_by(n.next_attempt_at).limit(window))).tuples().all()
     )
+    taken = {row[0] for row in stale}
+    found = [*stale, *(row for row in fresh if row[0] not in taken)]
     # Rank each candidate by how deep in its lane it would sit: every lane gets its next
     # row before any lane gets the one after, and due order decides within a rank.
     seen: Counter[Lane] = Counter(load)
@@ -222,8 +236,9 @@ async def claim_for_lanes(
         if picked
         else []
     )
-    # Drained only if the window held every candidate and all fitted: otherwise claim again.
-    return LaneClaim(rows, drained=len(found) < window and len(ranked) <= room)
+    # Drained only if the windows held every candidate and all fitted: otherwise claim again.
+    drained = len(fresh) < window and len(stale) < window and len(ranked) <= room
+    return LaneClaim(rows, drained=drained)
 
 
 async def mark_sent(

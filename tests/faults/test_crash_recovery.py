@@ -183,7 +183,7 @@ async def _plan_and_claim(url: str, config: Path) -> int:
                 author=Author(f"c{i}", "Dana"),
                 is_team=False,
                 text="Hello?",
-            )  # fmt: skip
+            )
             for i in range(20)
         ]
         await ingest(rt.db, messages, rt.rules)
