@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from bot.app import Runtime
 from bot.domain.events import Author, InboundMessage
@@ -26,6 +27,7 @@ from bot.services.ingest import ingest
 from storage import nudges_repo, outbox
 from storage.db import Database
 from storage.migrate import upgrade
+from storage.models import Nudge
 from storage.outbox import LEASE
 from tests.conftest import BACKEND
 from tests.engine.engine_kit import Clock, Harness, RecordingMessenger, berlin, make_config
@@ -194,3 +196,27 @@ async def _plan_and_claim(url: str, config: Path) -> int:
             return len(await outbox.claim_deliveries(s, now, 100))
     finally:
         await rt.close()
+
+
+async def test_expired_claims_go_before_the_backlog(db: Database) -> None:
+    """A dead process's claims were due before anything still pending: they are taken first,
+    not queued behind a backlog by their lease end (which is what next_attempt_at holds)."""
+    h = Harness(db, Clock(T0), make_config(remind_every=None))
+    for n in range(5):
+        await h.customer(f"t{n}", T0 + timedelta(seconds=n))
+    now = h.clock.set(DUE + timedelta(seconds=5))
+    async with db.write() as s:
+        await h.engine.planner.plan(s, [await h.cid(f"t{n}") for n in range(5)], now)
+    newest = max(r.id for r in await h.rows())
+    async with db.write() as s:  # claimed by a process that then died: held for one lease
+        await s.execute(
+            update(Nudge)
+            .where(Nudge.id == newest)
+            .values(
+                state="sending", attempts=1, lease_until=now + LEASE, next_attempt_at=now + LEASE
+            )  # fmt: skip
+        )
+    async with db.write() as s:
+        got = await outbox.claim_for_lanes(s, now + LEASE, 1, {}, lambda _lane: 99)
+    # Four rows pending since DUE, one expired claim: the claim goes first.
+    assert [(c.id, c.attempt) for c in got.rows] == [(newest, 2)]
