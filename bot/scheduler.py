@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from storage.db import describe_error, is_unavailable
+from bot.services.failures import log_failure
 
 log = logging.getLogger("nudgebot.scheduler")
 TICK_ENV = "NUDGEBOT_TICK_SECONDS"
@@ -144,11 +144,7 @@ class Scheduler:
         both mean there is reason to try again), then tick again."""
         self.failures += 1
         delay = min(RETRY_CAP, RETRY_FIRST * 2 ** (self.failures - 1))
-        if is_unavailable(exc):
-            log.warning("nudge tick failed, database unavailable (%s); retry in %.1fs",
-                        describe_error(exc), delay)  # fmt: skip
-        else:
-            log.exception("nudge tick failed; retry in %.1fs", delay)
+        log_failure(log, f"nudge tick failed; retry in {delay:.1f}s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._event.wait(), delay)
         self._event.set()

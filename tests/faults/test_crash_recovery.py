@@ -214,7 +214,7 @@ async def test_expired_claims_go_before_the_backlog(db: Database) -> None:
             .where(Nudge.id == newest)
             .values(
                 state="sending", attempts=1, lease_until=now + LEASE, next_attempt_at=now + LEASE
-            )  # fmt: skip
+            )
         )
     async with db.write() as s:
         got = await outbox.claim_for_lanes(s, now + LEASE, 1, {}, lambda _lane: 99)
