@@ -106,6 +106,15 @@ class Replica:
                 env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=REPO,
             )  # fmt: skip
 
+    def wait_up(self, deadline: float) -> float:
+        """When ``/healthz`` first answered (the interpreter, imports, migrations done)."""
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                    return time.monotonic()
+            time.sleep(0.05)
+        return float("nan")
+
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
@@ -158,15 +167,19 @@ def kill_run(backend: str, url: str, folder: Path, replicas: int) -> dict[str, o
             if backend == "postgresql":
                 orphans -= _held_by_survivors(url, orphans)
             before = {nid for nid, at in posts(base) if at <= killed_at}
-            restart_at = killed_at
+            restart_at = up_at = killed_at
             if backend == "sqlite":
                 restart_at = time.monotonic()
                 procs.append(Replica(env, folder, f"{backend}-restarted"))
+                up_at = procs[-1].wait_up(restart_at + 120)
             deadline = time.monotonic() + 120
             while len({n for n, _ in posts(base)}) < NUDGES and time.monotonic() < deadline:
                 time.sleep(0.2)
             time.sleep(2)  # strays
             final = posts(base)
+            report = httpx.get(f"{base}/_control/posts", timeout=30).json()["posts"]
+            limited = [p for p in report if p["status"] != 200 and p["at"] > killed_at]
+            first_post = min((p["at"] for p in report if p["at"] > killed_at), default=0.0)
         finally:
             for p in procs:
                 p.stop()
@@ -181,6 +194,8 @@ def kill_run(backend: str, url: str, folder: Path, replicas: int) -> dict[str, o
         "duplicated": sum(c - 1 for c in ids.values()),
         "in_flight": len(orphans & before), "orphaned": len(orphans),
         "recovered_s": recovered, "unsent_orphans": len(orphans - set(first_after)),
+        "refused_after_kill": len(limited), "first_post_s": first_post - restart_at,
+        "up_s": up_at - restart_at, "recovered_after_up_s": recovered - (up_at - restart_at),
     }  # fmt: skip
 
 
@@ -323,7 +338,15 @@ def print_kill(r: dict[str, object], target: float) -> None:
         f"{r['replicas']} replica(s) ==\n"
         f"lost {r['lost']}, duplicated {r['duplicated']} (calls in flight at the kill: "
         f"{r['in_flight']}); claims orphaned {r['orphaned']}, all out {r['recovered_s']:.2f} s "
-        f"after the {since} (target <= {target:g} s); orphans never sent: {r['unsent_orphans']}"
+        f"after the {since} (target <= {target:g} s); orphans never sent: {r['unsent_orphans']}; "
+        f"first post {r['first_post_s']:.2f} s after the {since}; "
+        + (
+            f"process up (/healthz) {r['up_s']:.2f} s after the restart, orphans all out "
+            f"{r['recovered_after_up_s']:.2f} s after that; "
+            if since == "restart"
+            else ""
+        )
+        + f"posts refused (429) after the kill: {r['refused_after_kill']}"
     )
 
 
