@@ -1,4 +1,4 @@
-"""``python -m bench [--only import|waiting|catchup] [--db sqlite|postgresql|both] [--quick]``.
+"""``python -m bench [--only import|waiting|catchup|faults] [--db sqlite|postgresql|both] [--quick]``.
 
 Prints every figure next to its baseline, the ratio, the target and a verdict. Nothing here
 asserts: a missed target is reported, not raised.
@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import import_bench, waiting_bench
+from bench import faults_bench, import_bench, waiting_bench
 from bench.common import BACKENDS, Table, load, machine, pg_available, verdict
 
 
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description="Nudgebot benchmarks, printed next to their baselines."
     )
-    parser.add_argument("--only", choices=("import", "waiting", "catchup"))
+    parser.add_argument("--only", choices=("import", "waiting", "catchup", "faults"))
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--quick", action="store_true", help="20k messages, 100k conversations")
     parser.add_argument("--profile", action="store_true", help="cProfile the SQLite import")
@@ -200,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.catchup_bench import bench_catchup
 
         bench_catchup(backends)
+
+    if args.only in (None, "faults"):  # PostgreSQL here is a private server, restarted at will
+        faults_bench.run(sqlite="sqlite" in args.db or args.db == "both",
+                         postgresql=args.db in ("postgresql", "both"))  # fmt: skip
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average now {load()}")
     return 0
 

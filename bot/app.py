@@ -157,6 +157,7 @@ class Runtime:
 
         self.scheduler = Scheduler(tick, engine.next_due, interval=tick_seconds())
         engine.wake = self.scheduler.poke
+        await engine.void_stale_claims()
         await engine.reconcile()
         await self.scheduler.start()
         await self.oncall.start(handoff_job(self.db, self.oncall, self.routing, self.messengers))

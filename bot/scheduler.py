@@ -8,6 +8,11 @@ another replica made due. Jobs only set an event; one worker task runs ticks one
 another, so a wake-up during a tick is never lost and ticks never overlap in a process.
 Replicas coordinate through the database alone (``FOR UPDATE SKIP LOCKED``), never through
 APScheduler, whose job stores must not be shared between processes.
+
+A tick that fails because the database is away (restart, outage, a lock held too long) is
+one warning line, not a traceback, and the next try comes after a backoff (``RETRY_FIRST``
+doubling to ``RETRY_CAP``) rather than at the next safety tick: what fell due meanwhile goes
+out within seconds of the database's return. Any other failure is a bug and logged in full.
 """
 
 from __future__ import annotations
@@ -21,10 +26,14 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.services.failures import log_failure
+
 log = logging.getLogger("nudgebot.scheduler")
 TICK_ENV = "NUDGEBOT_TICK_SECONDS"
 DEFAULT_TICK = 10.0
 STUCK_BACKOFF = timedelta(milliseconds=250)
+RETRY_FIRST = 0.5  # seconds after a failed tick
+RETRY_CAP = 5.0
 _WAKE_JOB = "nudgebot-wake"
 _SAFETY_JOB = "nudgebot-safety-tick"
 
@@ -67,6 +76,7 @@ class Scheduler:
         self._armed: datetime | None = None
         self._stopping = False
         self.ticks = 0
+        self.failures = 0  # consecutive failed ticks (0 once one succeeds)
 
     @property
     def running(self) -> bool:
@@ -129,6 +139,16 @@ class Scheduler:
     async def _wake(self) -> None:
         self._event.set()
 
+    async def _failed(self, exc: Exception) -> None:
+        """Log one line and wait out a backoff (a poke or the safety tick may end it early:
+        both mean there is reason to try again), then tick again."""
+        self.failures += 1
+        delay = min(RETRY_CAP, RETRY_FIRST * 2 ** (self.failures - 1))
+        log_failure(log, f"nudge tick failed; retry in {delay:.1f}s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), delay)
+        self._event.set()
+
     async def _run(self) -> None:
         while not self._stopping:
             await self._event.wait()
@@ -137,24 +157,21 @@ class Scheduler:
                 return
             self._armed = None
             started = self._clock()
-            more = False
             try:
                 more = await self._tick()
                 self.ticks += 1
+                due = None if more else await self._next_due()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("nudge tick failed; the next one retries")
+            except Exception as exc:
+                await self._failed(exc)
+                continue
+            if self.failures:
+                log.info("nudge ticks work again after %d failure(s)", self.failures)
+                self.failures = 0
             if more:
                 self._event.set()
                 await asyncio.sleep(0)  # let requests in between rounds
-                continue
-            try:
-                due = await self._next_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("could not read the next due time; the safety tick retries")
                 continue
             if due is not None and due < started:
                 # Due before this tick began and still there: someone else holds it (another

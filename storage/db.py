@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
@@ -30,10 +33,50 @@ from storage import sqlite_inline
 DEFAULT_URL = "sqlite:///nudgebot.db"
 _WRITE = "nudgebot_write"
 _BUSY_SECONDS = 30.0
+# The in-loop writer (storage.sqlite_inline) must not sleep in SQLite's busy handler while
+# another process holds the write lock: that would stall every request of this one. It tries
+# BEGIN IMMEDIATE with this short timeout and waits between tries on the event loop
+# (``Database._begin_write``), ``busy_seconds`` in all, then gives up: the database is
+# "locked", which the web layer answers with 503.
+_INLINE_BUSY_SECONDS = 0.05
+_LOCKED_PAUSE = 0.05
+PG_CONNECT_TIMEOUT = 5
 
 
 class DatabaseURLError(ValueError):
     pass
+
+
+# What "the database is not there right now" looks like: PostgreSQL down, restarting or
+# unreachable (psycopg's connection errors, "terminating connection due to administrator
+# command", "the database system is starting up"), SQLite locked past its busy timeout, a
+# pool with no connection to give. Callers answer 503 / retry with backoff instead of
+# treating it as a bug. (Driver errors arrive wrapped by SQLAlchemy; raw ones are checked too.)
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, _UNAVAILABLE):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_unavailable(e) for e in exc.exceptions)
+    return False
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a log: the class and the first line of the message (SQLAlchemy appends
+    the statement and parameters on later lines, which need not reach the log)."""
+    first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -76,7 +119,7 @@ def insert_for(session: AsyncSession, table: Any) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
+def _tune_sqlite(engine: AsyncEngine, busy_seconds: float = _BUSY_SECONDS) -> None:
     sync = engine.sync_engine
 
     @event.listens_for(sync, "connect")
@@ -84,7 +127,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, below
         cur = dbapi_conn.cursor()
         # The busy timeout first, so that every later statement queues instead of failing.
-        cur.execute(f"PRAGMA busy_timeout={int(_BUSY_SECONDS * 1000)}")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
         # Switching to WAL takes an exclusive lock even when the file is in WAL already, and
         # several processes opening one file at once then fail with "database is locked":
         # only the first opener of a new file switches it.
@@ -124,6 +167,7 @@ class Database:
     engine: AsyncEngine
     url: str
     write_engine: AsyncEngine | None = field(default=None)
+    busy_seconds: float = field(default=_BUSY_SECONDS)  # SQLite: how long a writer waits
     # The session holding this process's poll locks (storage.cursors_repo), on first use.
     lock_session: Any = field(default=None, init=False, repr=False, compare=False)
 
@@ -137,8 +181,32 @@ class Database:
             async with self._writer() as session, session.begin():
                 yield session
             return
-        async with _write_lock(self._path), self._writer() as session, session.begin():
-            yield session
+        async with _write_lock(self._path):
+            session = await self._begin_write()
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+            finally:
+                await session.close()
+
+    async def _begin_write(self) -> AsyncSession:
+        """SQLite: a session in ``BEGIN IMMEDIATE``, waiting on the event loop (not in the
+        driver) while another process holds the write lock, up to ``busy_seconds``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.busy_seconds
+        while True:
+            session = self._writer()
+            try:
+                await session.connection()  # emits BEGIN IMMEDIATE (see _tune_sqlite)
+                return session
+            except sa_exc.OperationalError as exc:
+                await session.close()
+                if "locked" not in str(exc.orig) or loop.time() >= deadline:
+                    raise
+            await asyncio.sleep(_LOCKED_PAUSE)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -192,12 +260,17 @@ def connect(url: str | None = None, *, echo: bool = False) -> Database:
             # Each pooled connection would otherwise see its own empty in-memory database.
             raise DatabaseURLError("in-memory SQLite is not supported; use sqlite:///path.db")
     else:
-        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # pre_ping: a connection the server dropped (restart, failover) is replaced at checkout
+        # instead of failing a request; connect_timeout: an unreachable server fails a
+        # request in seconds (a 503 the sender retries) rather than hanging it.
+        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=10)
+        if "connect_timeout" not in target.query:
+            kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT}
     engine = create_async_engine(target, **kwargs)
     if engine.dialect.name != "sqlite":
         return Database(engine=engine, url=raw)
     _tune_sqlite(engine)
-    inline = sqlite_inline.creator(target.database or "", timeout=_BUSY_SECONDS)
+    inline = sqlite_inline.creator(target.database or "", timeout=_INLINE_BUSY_SECONDS)
     write_engine = create_async_engine(target, async_creator=inline, **kwargs)
-    _tune_sqlite(write_engine)
+    _tune_sqlite(write_engine, _INLINE_BUSY_SECONDS)
     return Database(engine=engine, url=raw, write_engine=write_engine)

@@ -223,6 +223,13 @@ class Nudge(Base):
             "next_attempt_at",
             sqlite_where=text("next_attempt_at IS NOT NULL"),
             postgresql_where=text("next_attempt_at IS NOT NULL"),
+
+        # Only rows in flight: a dead process's expired claims are found first (storage.outbox).
+        Index(
+            "ix_nudges_leased",
+            "lease_until",
+            sqlite_where=text("state = 'sending'"),
+            postgresql_where=text("state = 'sending'"),
         ),
     )
 

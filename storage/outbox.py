@@ -3,9 +3,28 @@
 A row moves ``pending -> sending -> sent | failed`` (or ``pending -> cancelled`` when the
 conversation moved on first). ``next_attempt_at`` is the one wake-up column: for a pending row
 it is when it may go out, for a sending row the end of its lease. A claim takes due rows with
-``next_attempt_at <= now`` either way, so a replica that died between claim and send only
-delays its rows by one lease; nothing is lost. Each claim bumps ``attempts``, and a result is
-recorded only if ``attempts`` still matches the claim: the attempt number is the lease token.
+``next_attempt_at <= now`` either way, so a process that died between claim and send only
+delays its rows until its lease ends; nothing is lost. Each claim bumps ``attempts``, and a
+result (or a renewal) is recorded only if ``attempts`` still matches the claim: the attempt
+number is the lease token.
+
+**Short leases, renewed while a call is in flight.** A claim holds its rows for ``LEASE``
+(10 s); the deliverer renews every row it still holds every ``RENEW_EVERY`` until the
+platform call's result is committed (``renew``), so a slow call (up to the deliverer's own
+call timeout, 45 s) keeps its row, and a replica killed mid-delivery frees its rows within
+one lease. The other replicas' schedulers arm at the earliest ``next_attempt_at``, which for
+a held row is its lease end, so they look again as the lease runs out: takeover within
+~10 s, and within the 10 s safety tick at worst. We chose this over tying claims to the
+replica's database session (an advisory lock per replica, released when its connection
+drops): that session is not the process — a database restart or a dropped connection ends
+it while the process lives and its calls are still in flight, so the others would take over
+and send a second time; a pooler in transaction mode (PgBouncer) cannot hold it at all; and
+it needs a second mechanism on SQLite. A lease names the holder's intent directly, needs
+nothing but the row, and fails safe: a holder that cannot renew (database gone) cannot be
+overtaken by anyone else either (same database).
+
+SQLite is one process per file, so a claim older than the process is a dead process's:
+``void_claims`` makes every such row due at once when ``run`` starts (no waiting out a lease).
 
 Claims are atomic per backend:
 
@@ -21,12 +40,13 @@ few per recipient, idle recipients first — then runs that same UPDATE on the p
 check and lock included, so the guarantee is the same.
 
 **The one at-most-once window.** Between the platform accepting a message and our commit of
-``sent`` (one single-row UPDATE issued right after the call returns), a crash or a lost
-database connection leaves the row ``sending``; after the lease it is claimed and sent again.
-Neither Slack's ``chat.postMessage`` nor Telegram's ``sendMessage`` takes an idempotency key,
-so no protocol closes it; we keep it to that one statement (results are recorded per row, as
-they arrive, not per batch). A platform call that outlives its lease would widen it, so the
-deliverer bounds every call well inside the lease (``storage.outbox.LEASE``).
+``sent`` (one single-row UPDATE issued right after the call returns), a crash leaves the row
+``sending``; once its lease is void (restart on SQLite, lease end on PostgreSQL) it is
+claimed and sent again. Neither Slack's ``chat.postMessage`` nor Telegram's ``sendMessage``
+takes an idempotency key, so no protocol closes it; we keep it to the calls in flight at the
+moment of the crash (results are recorded per row, as they arrive, not per batch, and a
+result that cannot be written because the database is away is retried, its lease renewed,
+rather than dropped).
 """
 
 from __future__ import annotations
@@ -54,7 +74,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Nudge
 
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=10)
+RENEW_EVERY = LEASE / 3  # two renewals may fail (a slow commit) before the lease runs out
 
 
 class State(enum.StrEnum):
@@ -183,9 +204,23 @@ async def claim_for_lanes(
         candidates = candidates.where(
             tuple_(n.recipient_platform, n.recipient_address).not_in(full)
         )
-    found = (
+    # Claims whose holder died come first: they were due before anything still pending (a
+    # held row's next_attempt_at is its lease end, which would queue it behind the backlog).
+    # Few rows are ever in flight, so this is a short walk of their own partial index.
+    expired = (
+        select(n.id, n.recipient_platform, n.recipient_address)
+        .where(n.state == State.SENDING, n.lease_until <= now)
+        .order_by(n.lease_until)
+        .limit(window)
+    )
+    if full:
+        expired = expired.where(tuple_(n.recipient_platform, n.recipient_address).not_in(full))
+    stale = (await session.execute(expired)).tuples().all()
+    fresh = (
         (await session.execute(candidates.order_by(n.next_attempt_at).limit(window))).tuples().all()
     )
+    taken = {row[0] for row in stale}
+    found = [*stale, *(row for row in fresh if row[0] not in taken)]
     # Rank each candidate by how deep in its lane it would sit: every lane gets its next
     # row before any lane gets the one after, and due order decides within a rank.
     seen: Counter[Lane] = Counter(load)
@@ -201,8 +236,9 @@ async def claim_for_lanes(
         if picked
         else []
     )
-    # Drained only if the window held every candidate and all fitted: otherwise claim again.
-    return LaneClaim(rows, drained=len(found) < window and len(ranked) <= room)
+    # Drained only if the windows held every candidate and all fitted: otherwise claim again.
+    drained = len(fresh) < window and len(stale) < window and len(ranked) <= room
+    return LaneClaim(rows, drained=drained)
 
 
 async def mark_sent(
@@ -326,3 +362,43 @@ async def next_work_at(session: AsyncSession) -> datetime | None:
 async def counts_by_state(session: AsyncSession) -> dict[str, int]:
     result = await session.execute(select(Nudge.state, func.count()).group_by(Nudge.state))
     return {state: int(count) for state, count in result.tuples()}
+
+
+Held = tuple[int, int]  # (nudge id, attempt): a claim this process still holds
+
+
+async def renew(
+    session: AsyncSession, held: Sequence[Held], now: datetime, lease: timedelta = LEASE
+) -> int:
+    """Extend the lease of claims still held (same attempt, still ``sending``); returns how
+    many were. A row another process took over meanwhile is left alone."""
+    if not held:
+        return 0
+    n = Nudge
+    result = await session.execute(
+        update(n)
+        .where(tuple_(n.id, n.attempts).in_(sorted(held)), n.state == State.SENDING)
+        .values(lease_until=now + lease, next_attempt_at=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)
+
+
+async def void_claims(session: AsyncSession, now: datetime) -> int:
+    """Make every claimed row due now: its holder is gone (SQLite, at start: one process per
+    file). The attempt stays, so a late result of the dead claim could never be recorded, and
+    the next claim bumps it as usual. Returns how many deliveries were freed."""
+    n = Nudge
+    result = await session.execute(
+        update(n)
+        .where(n.state == State.SENDING)
+        .values(lease_until=now, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(n)
+        .where(n.update_state == UpdateState.SENDING, n.state == State.SENT)
+        .values(update_next_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)

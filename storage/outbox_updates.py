@@ -2,19 +2,20 @@
 outcome changes (answered, claimed, snoozed, not needed). Rows are claimed with the same
 lease-and-attempt scheme as deliveries (``storage.outbox``), on their own columns
 (``update_state``, ``update_attempts``, ``update_version``), so an edit and a delivery of
-the same row never contend.
+the same row never contend. Edits are renewed like deliveries (``renew_updates``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Nudge
-from storage.outbox import LEASE, State, UpdateState, claimable, rowcount
+from storage.outbox import LEASE, Held, State, UpdateState, claimable, rowcount
 
 
 @dataclass(frozen=True)
@@ -116,3 +117,22 @@ async def finish_update(
         .execution_options(synchronize_session=False)
     )
     return rowcount(result) == 1
+
+
+async def renew_updates(
+    session: AsyncSession, held: Sequence[Held], now: datetime, lease: timedelta = LEASE
+) -> int:
+    """``storage.outbox.renew`` for in-place edits: (id, update attempt) pairs still held."""
+    if not held:
+        return 0
+    n = Nudge
+    result = await session.execute(
+        update(n)
+        .where(
+            tuple_(n.id, n.update_attempts).in_(sorted(held)),
+            n.update_state == UpdateState.SENDING,
+        )
+        .values(update_next_at=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)

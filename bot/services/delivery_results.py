@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import outbox
-from storage.db import Database
+from storage.db import Database, describe_error, is_unavailable
 
 log = logging.getLogger("nudgebot.delivery")
 
@@ -33,15 +34,24 @@ class Backoff:
 
 
 Write = Callable[[AsyncSession], Awaitable[object]]
+Released = Callable[[Iterable[int]], None]
+RETRY_FIRST = 0.5  # seconds before recording a result again while the database is away
+RETRY_CAP = 5.0
 
 
 class GroupCommit:
     """Records send results as they arrive: whatever completed while one commit ran goes into
     the next. A result waits for at most one commit — never for the rest of its batch — which
-    keeps the at-most-once window (storage.outbox) short without a transaction per row."""
+    keeps the at-most-once window (storage.outbox) short without a transaction per row.
 
-    def __init__(self, db: Database) -> None:
+    A result that cannot be written because the database is away is kept and written again
+    (backoff up to ``RETRY_CAP``) until it lands: dropping it would send the nudge twice once
+    its lease ran out. ``released`` hears which rows' results are committed, so their leases
+    stop being renewed (``bot.services.leases``)."""
+
+    def __init__(self, db: Database, released: Released | None = None) -> None:
         self.db = db
+        self.released = released
         self._sent: list[outbox.SentRecord] = []
         self._queue: list[tuple[int, Write]] = []
         self._wake = asyncio.Event()
@@ -66,17 +76,43 @@ class GroupCommit:
             # that no two transactions ever wait on each other's rows (no deadlock to abort
             # a commit of "sent").
             if sent:
-                async with self.db.write() as session:
-                    held = await outbox.mark_sent_many(session, sorted(sent, key=lambda r: r.id))
-                if held < len(sent):
-                    log.warning("%d sent nudge(s) had lost their lease to another replica",
-                                len(sent) - held)  # fmt: skip
+                await self._write("sent nudges", partial(self._write_sent, sent))
+                self._release(r.id for r in sent)
             if batch:
-                async with self.db.write() as session:
-                    for _nid, write in sorted(batch, key=lambda item: item[0]):
-                        await write(session)
+                await self._write("delivery results", partial(self._write_batch, batch))
+                self._release(nid for nid, _write in batch)
             if self._closed and not self._queue and not self._sent:
                 return
+
+    async def _write_sent(self, sent: list[outbox.SentRecord]) -> None:
+        async with self.db.write() as session:
+            held = await outbox.mark_sent_many(session, sorted(sent, key=lambda r: r.id))
+        if held < len(sent):
+            log.warning("%d sent nudge(s) had lost their lease to another replica",
+                        len(sent) - held)  # fmt: skip
+
+    async def _write_batch(self, batch: list[tuple[int, Write]]) -> None:
+        async with self.db.write() as session:
+            for _nid, write in sorted(batch, key=lambda item: item[0]):
+                await write(session)
+
+    async def _write(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
+        delay = RETRY_FIRST
+        while True:
+            try:
+                await attempt()
+                return
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                log.warning("could not record %s (%s); retry in %.1fs", what,
+                            describe_error(exc), delay)  # fmt: skip
+            await asyncio.sleep(delay)
+            delay = min(RETRY_CAP, delay * 2)
+
+    def _release(self, ids: Iterable[int]) -> None:
+        if self.released is not None:
+            self.released(ids)
 
     async def __aenter__(self) -> GroupCommit:
         self._writer = asyncio.create_task(self._run())

@@ -21,6 +21,7 @@ from bot.config import Config
 from bot.domain.ports import Delivered, DeliveryError, Messenger, Recipient
 from bot.services.digest import DigestWriter, OnCallReport
 from bot.services.engagement import monday_of, week_key
+from bot.services.failures import log_failure
 from storage import digests_repo as repo
 from storage.db import Database
 
@@ -92,8 +93,8 @@ class DigestService:
         self._checked = now
         try:
             await self.due_digests(now, send)
-        except Exception:
-            log.exception("weekly digests: check failed; the next tick retries")
+        except Exception as exc:
+            log_failure(log, "weekly digests: check failed; the next tick retries", exc)
 
     def slots_due(self, now: datetime) -> list[Slot]:
         if not self.config.digest.enabled:

@@ -3,7 +3,9 @@
 Results are recorded one row at a time, as soon as each platform call returns, which keeps
 the at-most-once window (see ``storage.outbox``) to a single UPDATE. Transient errors retry
 with exponential backoff and jitter; a platform's ``Retry-After`` is honoured as a floor;
-``DeliveryError(permanent=True)`` fails the row at once and is logged.
+``DeliveryError(permanent=True)`` fails the row at once and is logged. Claims are held on
+short leases renewed while their call is in flight (``bot.services.leases``); a call is
+bounded by ``CALL_TIMEOUT``, not by the lease.
 
 Sends run in per-recipient lanes (``Deliverer.deliver``). A messenger that paces each
 recipient itself (Slack: about a message a second per channel) says how many sends one
@@ -35,17 +37,23 @@ from bot.domain.ports import (
 )
 from bot.services.delivery_results import Backoff, GroupCommit
 from bot.services.nudge_batching import Batcher
+
+from bot.services.leases import Leases
 from bot.services.nudge_settings import NudgeSettings
 from storage import outbox, outbox_updates
-from storage.db import Database
+from storage.db import Database, describe_error, is_unavailable
 from storage.nudge_cards import Card, Line, cards, transcripts
-from storage.outbox import LEASE, Claimed, Lane, State, lane
+from storage.outbox import Claimed, Lane, State, lane
 from storage.outbox_updates import ClaimedUpdate
 
 log = logging.getLogger("nudgebot.delivery")
 
 TRANSCRIPT_LINES = 5
 TRANSCRIPT_CHARS = 300
+# A platform call may take this long (pacing, a slow API) before it counts as failed; its
+# lease is renewed meanwhile. A timed-out call may still have been delivered, so this is
+# generous rather than tight.
+CALL_TIMEOUT = 45.0
 Now = Callable[[], datetime]
 
 
@@ -67,7 +75,7 @@ class Deliverer:
         backoff: Backoff | None = None,
         concurrency: int = 64,
         update_concurrency: int = 32,
-        call_timeout: float = LEASE.total_seconds() * 0.75,
+        call_timeout: float = CALL_TIMEOUT,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -77,6 +85,7 @@ class Deliverer:
         self.rng = rng or random.Random()
         self.backoff = backoff or Backoff()
         self.call_timeout = call_timeout
+        self.renew_every = outbox.RENEW_EVERY.total_seconds()
         self.concurrency = concurrency
         self._gate = asyncio.Semaphore(update_concurrency)  # in-place updates, unpaced
         self.batcher = Batcher(settings)
@@ -92,9 +101,10 @@ class Deliverer:
         flight finishes (each call bounded by ``call_timeout``; a paced lane holds at most
         ``lane_depth`` sends). Returns how many rows were claimed."""
         inflight: dict[asyncio.Task[None], Lane] = {}
-        async with GroupCommit(self.db) as results:
+        leases = Leases(self.db, self.now, every=self.renew_every)
+        async with leases.renewing(), GroupCommit(self.db, leases.release) as results:
             try:
-                return await self._pump(limit, deadline, results, inflight)
+                return await self._pump(limit, deadline, results, inflight, leases)
             finally:
                 for task in inflight:  # only when cancelled: a crash, the lease covers it
                     task.cancel()
@@ -105,10 +115,12 @@ class Deliverer:
         deadline: float | None,
         results: GroupCommit,
         inflight: dict[asyncio.Task[None], Lane],
+        leases: Leases,
     ) -> int:
         total = 0
         load: Counter[Lane] = Counter()
         drained = False
+        failure: Exception | None = None
         while True:
             # Claim until every lane with due work is full, the budget is spent or nothing
             # else is due; one claim per round trip, however many lanes it fills.
@@ -116,20 +128,36 @@ class Deliverer:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 room = min(self.concurrency - len(inflight), limit - total)
-                got = await self._claim(room, load)
+                try:
+                    got = await self._claim(room, load)
+                    for c in got.rows:
+                        leases.hold(c.id, c.attempt)
+                    views = await self._views(got.rows, self.now(), require_waiting=True)
+                except Exception as exc:
+                    # The database went away mid-tick: claim nothing more, but let the sends
+                    # already on the wire finish and their results land (a cancelled call
+                    # may have been delivered, and would go out again). Unsent claims wait
+                    # out their lease.
+                    if not is_unavailable(exc) or not inflight:
+                        raise
+                    log.warning("claiming nudges failed (%s); finishing %d in flight",
+                                describe_error(exc), len(inflight))  # fmt: skip
+                    failure, drained = exc, True
+                    break
                 drained = got.drained
                 total += len(got.rows)
-                views = await self._views(got.rows, self.now(), require_waiting=True)
                 for c in got.rows:
                     task = asyncio.create_task(self._send(c, views.get(c.id), results))
                     inflight[task] = lane(c)
                     load[lane(c)] += 1
             if not inflight:
+                if failure is not None:
+                    raise failure
                 return total
             done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 key = inflight.pop(task)
-                if load[key] >= self.lane_depth(key):
+                if load[key] >= self.lane_depth(key) and failure is None:
                     drained = False  # the last claim left this lane out: it may have more
                 load[key] -= 1
                 if not load[key]:
@@ -198,8 +226,11 @@ class Deliverer:
             claimed = await outbox_updates.claim_updates(session, now, limit)
         if not claimed:
             return 0
-        views = await self._views(claimed, now, require_waiting=False)
-        async with GroupCommit(self.db) as results:
+        leases = Leases(self.db, self.now, updates=True, every=self.renew_every)
+        for c in claimed:
+            leases.hold(c.id, c.attempt)
+        async with leases.renewing(), GroupCommit(self.db, leases.release) as results:
+            views = await self._views(claimed, now, require_waiting=False)
             await asyncio.gather(
                 *(self._guarded(self._edit(c, views.get(c.id), results)) for c in claimed)
             )

@@ -28,6 +28,7 @@ from bot.services.nudge_plan import Planner
 from bot.services.nudge_settings import NudgeSettings
 from bot.services.nudge_summaries import SummarySender
 from storage import nudges_repo as repo
+from storage import outbox
 from storage.db import Database
 
 log = logging.getLogger("nudgebot.engine")
@@ -152,6 +153,18 @@ class NudgeEngine:
 
     async def act(self, request: ActionRequest) -> ActionResult:
         return await self.actions.act(request)
+
+    async def void_stale_claims(self) -> int:
+        """SQLite, at start: every claim in the file was made by a process that is gone (one
+        process per file), so its rows are due now instead of after their lease. PostgreSQL
+        replicas' claims may be live; there a dead replica's leases simply run out."""
+        if not self.db.is_sqlite:
+            return 0
+        async with self.db.write() as session:
+            freed = await outbox.void_claims(session, self.now())
+        if freed:
+            log.info("%d nudge(s) claimed by a process that is gone: due again now", freed)
+        return freed
 
     async def reconcile(self, batch: int = 500) -> int:
         """Re-plan every waiting conversation under the current config: due times are

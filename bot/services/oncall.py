@@ -26,6 +26,7 @@ import httpx
 from bot.config import Config
 from bot.domain.ical_limits import IcalError
 from bot.domain.turns import RotationError, Schedule, Turn
+from bot.services.failures import log_failure
 from bot.services.ical_feed import FeedStatus, IcalFeed, person_resolver
 from bot.services.oncall_schedules import Status, build_schedules
 from bot.services.waiting import iso
@@ -308,14 +309,14 @@ class OncallService:
         while True:
             try:
                 await self.refresh()
-            except Exception:
-                log.exception("on-call refresh failed; the next round retries")
+            except Exception as exc:
+                log_failure(log, "on-call refresh failed; the next round retries", exc)
             now = self.now()
             if self._job is not None:
                 try:
                     await self._job(now)
-                except Exception:
-                    log.exception("on-call job failed; the next round retries")
+                except Exception as exc:
+                    log_failure(log, "on-call job failed; the next round retries", exc)
             await asyncio.sleep(self._sleep_for(now))
 
     def _sleep_for(self, now: datetime) -> float:

@@ -10,20 +10,21 @@ import logging
 import time
 from collections.abc import Callable
 
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.web.errors import error
 from bot.web.metrics import Metrics
+from storage.db import describe_error, is_unavailable
 
 log = logging.getLogger("nudgebot.web")
 OTHER = "other"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# Exceptions that mean "the database is not there right now": the honest answer is 503 with
-# a retry hint (webhook senders retry), not a 500 that reads like a bug.
-# (psycopg and sqlite3 connection failures and "database is locked" all arrive as these.)
-UNAVAILABLE: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+# The one place a database fault becomes an HTTP answer: "the database is not there right
+# now" (storage.db.is_unavailable: PostgreSQL down or restarting, SQLite locked past its busy
+# timeout) is 503 with a retry hint — Slack, Telegram and webhook senders deliver again, and
+# nothing was acknowledged — not a 500 that reads like a bug.
+RETRY_AFTER = "5"
 
 
 def route_template(routes: list[BaseRoute], scope: Scope) -> str:
@@ -89,11 +90,14 @@ class ObserveMiddleware:
                 # Headers are gone; all we can do is let the server drop the connection.
                 log.exception("error after the response started: %s %s", scope["method"], route)
                 raise
-            if isinstance(exc, UNAVAILABLE):
-                log.warning("database unavailable for %s %s: %r", scope["method"], route, exc)
+            if is_unavailable(exc):
+                log.warning("database unavailable for %s %s: %s", scope["method"], route,
+                            describe_error(exc))  # fmt: skip
                 status = 503
                 response = error(
-                    503, f"database unavailable ({type(exc).__name__}); retry", {"Retry-After": "5"}
+                    503,
+                    f"database unavailable ({type(exc).__name__}); retry",
+                    {"Retry-After": RETRY_AFTER},
                 )
             else:
                 log.exception("unhandled error in %s %s", scope["method"], route)

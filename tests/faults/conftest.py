@@ -1,0 +1,3 @@
+from tests.faults.pgserver import pg_server
+
+__all__ = ["pg_server"]
