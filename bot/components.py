@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from starlette.routing import BaseRoute
 
+from bot.domain.channel_namer import ChannelNamer
 from bot.domain.ports import Messenger, Replier
 
 Hook = Callable[[], Awaitable[None]]
@@ -23,6 +24,7 @@ class Component:
     routes: Sequence[BaseRoute] = ()
     messenger: Messenger | None = None
     replier: Replier | None = None  # posts the Reply button's text into customer threads
+    namer: ChannelNamer | None = None  # channel/chat names for the dashboard
     start: Hook | None = None
     stop: Hook | None = None
     # Reported by /readyz: a component that failed to start makes the replica not ready.
