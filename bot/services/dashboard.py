@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.domain.routing import Routing
+from bot.services.dashboard_history import History, HistoryCache
 from bot.services.digest import OnCallReport
 from bot.services.engagement import (
     WEEK,
@@ -41,6 +42,7 @@ class DashboardData:
     days: list[DayPoint]
     engagement: dict[str, Any]
     oncall: Mapping[str, Any] | None  # `oncall --json`; None when no schedule is wired
+    figures_at: datetime | None = None  # when stats/days/engagement were computed
 
 
 async def gather(
@@ -51,15 +53,29 @@ async def gather(
     since: datetime,
     oncall: OnCallReport | None = None,
     query: Query | None = None,
+    cache: HistoryCache | None = None,
+    window: str = "",
 ) -> DashboardData:
-    tz = config.tz
+    """``window`` names the ``since`` choice as the user typed it (the cache's key)."""
     waiting = await waiting_page(db, routing, now, query or Query(limit=WAITING_ROWS))
+
+    async def compute() -> History:
+        return await history(db, config, now, since)
+
+    past = await cache.get(window, compute) if cache is not None else await compute()
+    on_call = await oncall(now) if oncall is not None else None
+    return DashboardData(
+        now, since, waiting, past.stats, past.days, past.engagement, on_call, past.computed_at
+    )
+
+
+async def history(db: Database, config: Config, now: datetime, since: datetime) -> History:
+    tz = config.tz
     stats = await report(db, since, now, now, tz=tz)
     days = await daily_reply_times(db, now, tz, CHART_DAYS)
     trend_start = local_midnight(monday_of(now, tz) - (TREND_WEEKS - 1) * WEEK, tz)
     trend = await weekly_engagement(db, trend_start, now, tz, config.timezone)
-    on_call = await oncall(now) if oncall is not None else None
-    return DashboardData(now, since, waiting, stats, days, trend, on_call)
+    return History(now, stats, days, trend)
 
 
 def default_since(now: datetime) -> datetime:

@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.app import Runtime
 from bot.services.channel_names import ChannelNames
+from bot.services.dashboard_history import HistoryCache
 from bot.web import api, conversation, dashboard, export, health, hooks, oncall, session
 from bot.web.errors import ApiError, api_error, http_exception
 from bot.web.metrics import Metrics
@@ -71,5 +72,6 @@ def create_app(
         api_token=token,
         ready_checks=tuple(ready_checks),
         names=ChannelNames(rt.db, rt.namers, rt.now),
+        history=HistoryCache(),
     )
     return app

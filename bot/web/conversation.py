@@ -41,8 +41,8 @@ async def show(request: Request) -> Response:
         return login_page(status=401 if "authorization" in request.headers else 200)
     view = await load_view(request, _id(request))
     done = request.query_params.get("done")
-    return page(f"Nudgebot · conversation {view.stored.head.id}", view.body(DONE.get(done or "", "")),
-                logout=True)  # fmt: skip
+    notice = DONE.get(done or "", "")
+    return page(f"Nudgebot · conversation {view.stored.head.id}", view.body(notice), logout=True)
 
 
 async def _form(request: Request) -> dict[str, str] | None:

@@ -207,7 +207,8 @@ _BODY = """$notice<section><h2>At a glance <span class="muted">since $since</spa
 <section><h2>Engagement: replies vs broadcasts, last 12 weeks</h2>$engagement</section>
 <section><h2>By person</h2>$by_person</section>
 <section><h2>By source</h2>$by_source</section>
-<p class="muted">Updated $updated ($tz). The waiting list refreshes every $refresh seconds.</p>"""
+<p class="muted">Updated $updated ($tz); figures over time as of $figures (kept a minute).
+The waiting list refreshes every $refresh seconds.</p>"""
 
 
 def _notice(message: str) -> Safe:
@@ -230,9 +231,12 @@ async def index(request: Request) -> Response:
     raw = request.query_params.get("since")
     notices: list[Safe] = []
     status, since = 200, default_since(now)
+    # The history cache's key: the window as typed, so "7d" is one entry as the clock moves.
+    window = f"{CHART_DAYS}d"
     if raw is not None and raw.strip():
         try:
             since = since_param(raw, now)
+            window = raw.strip()
         except ApiError as exc:
             status = 400
             notices.append(_notice(f"{exc.message} Showing the last {CHART_DAYS} days instead."))
@@ -251,14 +255,30 @@ async def index(request: Request) -> Response:
     await rt.oncall.prepare()
     try:
         data = await gather(
-            rt.db, rt.config, rt.routing, now, since, oncall_reporter(rt.oncall), query
+            rt.db,
+            rt.config,
+            rt.routing,
+            now,
+            since,
+            oncall_reporter(rt.oncall),
+            query,
+            web.history,
+            window,
         )
     except BadQuery as exc:  # a cursor from elsewhere: the first page, with a notice
         status = 400
         notices.append(_notice(f"{exc} Showing the first page instead."))
         query = Query(limit=WAITING_ROWS, sort=query.sort)
         data = await gather(
-            rt.db, rt.config, rt.routing, now, since, oncall_reporter(rt.oncall), query
+            rt.db,
+            rt.config,
+            rt.routing,
+            now,
+            since,
+            oncall_reporter(rt.oncall),
+            query,
+            web.history,
+            window,
         )
     view = View(data, rt.config)
     body = render(
@@ -274,6 +294,7 @@ async def index(request: Request) -> Response:
         by_person=view.breakdown("by_person", "person"),
         by_source=view.breakdown("by_source", "source"),
         updated=view.when(now),
+        figures=view.when(data.figures_at or now),
         tz=rt.config.timezone,
         refresh=REFRESH_SECONDS,
     )

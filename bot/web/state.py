@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from bot.app import Runtime
 from bot.services.channel_names import ChannelNames
+from bot.services.dashboard_history import HistoryCache
 from bot.web.metrics import Metrics
 
 # A readiness check answers None when its part is ready, else a short reason.
@@ -22,6 +23,7 @@ class WebState:
     api_token: str | None  # None: NUDGEBOT_API_TOKEN unset, the API refuses everyone
     ready_checks: Sequence[ReadyCheck] = ()
     names: ChannelNames | None = None  # set by create_app; None only in hand-built states
+    history: HistoryCache | None = None  # the dashboard's history figures, kept a minute
 
     @property
     def channel_names(self) -> ChannelNames:

@@ -88,9 +88,7 @@ class WaitingView:
             ),
             self._select("sort", "sort", list(_SORT_LABELS.items()), q.sort),
         ]
-        hidden = (
-            void("input", type="hidden", name="since", value=self.since) if self.since else ""
-        )
+        hidden = void("input", type="hidden", name="since", value=self.since) if self.since else ""
         return element(
             "form",
             join([*fields, hidden, element("button", "Filter", type="submit")]),

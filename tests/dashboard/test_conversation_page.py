@@ -45,8 +45,11 @@ async def test_the_page_shows_transcript_periods_and_responsible(
     cid = await conv_id(seeded, "w3")  # Hank at 11:00 on 24 Nov, Carol after 2h
     page = (await client.get(f"/conversations/{cid}", headers=bearer())).text
     assert "Hank" in page and "Tue 24 Nov 2026 11:00" in page and "Tue 24 Nov 2026 13:00" in page
-    assert re.search(r"<td>Tue 24 Nov 2026 11:00</td><td>Tue 24 Nov 2026 11:15</td>"
-                     r"<td>Tue 24 Nov 2026 13:00, answered by Carol</td><td>yes</td>", page)  # fmt: skip
+    period = (
+        r"<td>Tue 24 Nov 2026 11:00</td><td>Tue 24 Nov 2026 11:15</td>"
+        r"<td>Tue 24 Nov 2026 13:00, answered by Carol</td><td>yes</td>"
+    )
+    assert re.search(period, page)
     assert "Nobody is waiting here now." in page and "Act on it" not in page
     assert 'href="https://support.example/website/w3"' in page and "Open on webhook" in page
     # Waiting now, owned by Alice (no hours: always within them).
@@ -73,7 +76,7 @@ async def test_edits_and_deletions_are_marked(rt: Runtime, client: httpx.AsyncCl
 async def test_customer_text_is_escaped_and_links_are_web_only(
     seeded: Runtime, client: httpx.AsyncClient
 ) -> None:
-    page = (await client.get(f"/conversations/{await conv_id(seeded, 'w5')}", headers=bearer()))
+    page = await client.get(f"/conversations/{await conv_id(seeded, 'w5')}", headers=bearer())
     assert "script-src" not in page.headers["content-security-policy"]
     text = page.text
     assert HOSTILE not in text and "<b>bold</b>" not in text and "<script>" not in text

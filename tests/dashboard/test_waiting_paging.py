@@ -122,7 +122,7 @@ async def test_filters_and_counts(rt: Runtime, client: httpx.AsyncClient) -> Non
 async def test_sort_by_due_time(rt: Runtime, client: httpx.AsyncClient) -> None:
     await fill(rt, 6)
     by_wait = (await client.get("/api/waiting?sort=waiting", headers=bearer())).json()
-    by_due = (await client.get("/api/waiting?sort=due&limit=4", headers=bearer()))
+    by_due = await client.get("/api/waiting?sort=due&limit=4", headers=bearer())
     dues = [r["due_at"] for r in by_due.json()]
     assert dues == sorted(dues)
     nxt = by_due.headers["x-next-cursor"]

@@ -107,7 +107,7 @@ async def test_channel_names_from_conversations_info_cached(
     names = slack.rt
     await _names_idle(web)
     again = (await web.get("/")).text
-    assert f'title="{CHANNEL}" class="channel">#{CHANNEL.lower()}</span>' in again  # the name, id as tooltip
+    assert f'title="{CHANNEL}" class="channel">#{CHANNEL.lower()}</span>' in again
     assert len(slack.fake.calls_to("conversations.info")) == 1
     await web.get("/")
     await _names_idle(web)
