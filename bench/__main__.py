@@ -1,4 +1,4 @@
-"""``python -m bench [--only import|waiting|catchup|faults] [--db sqlite|postgresql|both] [--quick]``.
+"""``python -m bench [--only import|waiting|catchup|faults|dashboard] [--db sqlite|postgresql|both] [--quick]``.
 
 Prints every figure next to its baseline, the ratio, the target and a verdict. Nothing here
 asserts: a missed target is reported, not raised.
@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import faults_bench, import_bench, waiting_bench
+from bench import dashboard_bench, faults_bench, import_bench, waiting_bench
 from bench.common import BACKENDS, Table, load, machine, pg_available, verdict
 
 
@@ -173,11 +173,34 @@ def bench_waiting(backends: list[str], sizes: tuple[int, int], iterations: int) 
     print(table.render())
 
 
+def bench_dashboard(backends: list[str], total: int, waiting: int, iterations: int) -> None:
+    warmup = max(3, iterations // 10)
+    print(
+        f"\n== Dashboard at scale: {waiting:,} waiting in {_size(total)} conversations of "
+        f"history (+ a period and 1-2 messages each); {iterations} timed calls per path after "
+        f"{warmup} warm-up, paths taking turns =="
+    )
+    target = dashboard_bench.TARGET_P50
+    table = Table(("db", "path", "latency", "x raw", f"p50 <= {target * 1000:.0f} ms"))
+    for backend in backends:
+        before = load()
+        run = dashboard_bench.run_dashboard(backend, total, waiting, iterations, warmup)
+        print(f"  {backend}: filled in {run.fill_seconds:.0f} s; load before {before}, "
+              f"after {load()}")  # fmt: skip
+        raw = run.latencies[dashboard_bench.PATH_RAW].p50
+        for path, latency in run.latencies.items():
+            ok = path == dashboard_bench.PATH_RAW or latency.p50 <= target
+            table.add(backend, path, latency.describe(), f"{latency.p50 / raw:.0f}", verdict(ok))
+    print(table.render())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description="Nudgebot benchmarks, printed next to their baselines."
     )
-    parser.add_argument("--only", choices=("import", "waiting", "catchup", "faults"))
+    parser.add_argument(
+        "--only", choices=("import", "waiting", "catchup", "faults", "dashboard")
+    )
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--quick", action="store_true", help="20k messages, 100k conversations")
     parser.add_argument("--profile", action="store_true", help="cProfile the SQLite import")
@@ -185,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, help="messages to import (default 100,000)")
     parser.add_argument("--conversations", type=int, help="big history (default 1,000,000)")
     parser.add_argument("--iterations", type=int, default=300, help="timed queries (default 300)")
+    parser.add_argument("--waiting", type=int, help="dashboard: waiting (default 20,000)")
     args = parser.parse_args(argv)
 
     print(f"machine: {machine()}")
@@ -204,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "faults"):  # PostgreSQL here is a private server, restarted at will
         faults_bench.run(sqlite="sqlite" in args.db or args.db == "both",
                          postgresql=args.db in ("postgresql", "both"))  # fmt: skip
+
+    if args.only in (None, "dashboard"):
+        total = args.conversations or (100_000 if args.quick else dashboard_bench.TOTAL)
+        waiting = args.waiting or (5_000 if args.quick else dashboard_bench.WAITING)
+        # Every dashboard call does several queries: fewer iterations keep the run bounded.
+        bench_dashboard(backends, total, waiting, max(5, min(args.iterations, 30)))
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average now {load()}")
     return 0
 

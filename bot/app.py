@@ -12,6 +12,7 @@ from adapters.console.messenger import ConsoleMessenger
 from adapters.console.recording import JsonlMessenger
 from bot.components import Component
 from bot.config import Config, load_config
+from bot.domain.channel_namer import ChannelNamer
 from bot.domain.clock import BusinessClock
 from bot.domain.ports import Messenger, Replier
 from bot.domain.routing import Routing
@@ -112,6 +113,7 @@ class Runtime:
     now: Now = field(default=utcnow)
     messengers: dict[str, Messenger] = field(default_factory=dict)
     repliers: dict[str, Replier] = field(default_factory=dict)
+    namers: dict[str, ChannelNamer] = field(default_factory=dict)  # channel names (dashboard)
     engine: NudgeEngine | None = None
     scheduler: Scheduler | None = None
     # The rotations (bot.services.oncall); from_config binds routing's on_call to it.
@@ -138,6 +140,8 @@ class Runtime:
             self.messengers.setdefault(component.messenger.platform, component.messenger)
         if component.replier is not None:
             self.repliers.setdefault(component.replier.platform, component.replier)
+        if component.namer is not None:
+            self.namers.setdefault(component.namer.platform, component.namer)
 
     async def start(self) -> None:
         """Re-plan waiting conversations under this config, then run the scheduler.

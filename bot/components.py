@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from starlette.routing import BaseRoute
 
 from bot.domain.catchup import CatchUpFeed
+
+from bot.domain.channel_namer import ChannelNamer
 from bot.domain.ports import Messenger, Replier
 
 Hook = Callable[[], Awaitable[None]]
@@ -24,6 +26,7 @@ class Component:
     routes: Sequence[BaseRoute] = ()
     messenger: Messenger | None = None
     replier: Replier | None = None  # posts the Reply button's text into customer threads
+    namer: ChannelNamer | None = None  # channel/chat names for the dashboard
     start: Hook | None = None
     stop: Hook | None = None
     # Reported by /readyz: a component that failed to start makes the replica not ready.

@@ -44,11 +44,12 @@ async def record_action(
     *,
     until: datetime | None = None,
     note: str = "",
+    via: str = "",
 ) -> None:
     await session.execute(
         insert(ActionRecord).values(
             conversation_id=conversation_id, kind=kind, person=person, at=at, until=until,
-            note=note,
+            note=note, via=via,
         )
     )  # fmt: skip
 

@@ -181,6 +181,8 @@ class ActionRecord(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str] = mapped_column(Text, default="")
+    # Where it was done: web (the conversation page), slack, telegram; "" before 0011.
+    via: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
 
 class Nudge(Base):
@@ -416,3 +418,15 @@ class DashboardSession(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the id
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+class ChannelName(Base):
+    """A channel's or chat's display name as its platform reported it (Slack
+    ``conversations.info``, Telegram ``getChat``), so the dashboard shows names, not ids;
+    refreshed when older than a day (see bot.services.channel_names)."""
+
+    __tablename__ = "channel_names"
+
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)

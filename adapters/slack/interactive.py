@@ -146,7 +146,8 @@ async def nudge_action(deps: Deps, body: Body, action: Body, respond: AsyncRespo
     if kind == ActionKind.SNOOZE and until is None:
         return
     result = await act_quietly(
-        deps, ActionRequest(conversation, kind, person, now, until=until, nudge_id=nudge)
+        deps,
+        ActionRequest(conversation, kind, person, now, until=until, nudge_id=nudge, via="slack"),
     )
     await respond(text=result.message, response_type="ephemeral", replace_original=False)
 
@@ -193,7 +194,7 @@ async def deliver_reply(
     posted message as this person's team reply; Slack's echo of it is our bot's own message
     and is ignored. Failures reach the person as a DM: the modal has closed by now."""
     request = ActionRequest(
-        conversation, ActionKind.REPLY, person, deps.now(), text=text, nudge_id=nudge
+        conversation, ActionKind.REPLY, person, deps.now(), text=text, nudge_id=nudge, via="slack"
     )
     result = await act_quietly(deps, request)
     if not result.ok:

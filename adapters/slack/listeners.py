@@ -122,7 +122,7 @@ async def reaction(deps: Deps, event: Mapping[str, Any]) -> None:
     conversation = await deps.core.conversation_of(source.id, message_id(channel, ts))
     if conversation is None:
         return
-    request = ActionRequest(conversation, kind, person, deps.now())
+    request = ActionRequest(conversation, kind, person, deps.now(), via="slack")
     deps.background.spawn(interactive.act_quietly(deps, request), f"reaction:{kind}")
 
 

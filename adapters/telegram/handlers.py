@@ -135,7 +135,7 @@ class Handlers:
             if until - now > timedelta(days=30):
                 return "Snoozes reach 30 days at most."
         result = await self.act(
-            ActionRequest(conversation, ActionKind.SNOOZE, person, now, until=until)
+            ActionRequest(conversation, ActionKind.SNOOZE, person, now, until=until, via="telegram")
         )
         return render.esc(result.message)
 
@@ -165,7 +165,7 @@ class Handlers:
         until = actions.snooze_until(press.press.button, now, self._zone(press.person))
         result = await self.act(ActionRequest(
             press.press.conversation_id, press.press.kind, press.person, now, until=until,
-            nudge_id=press.press.nudge_id,
+            nudge_id=press.press.nudge_id, via="telegram",
         ))  # fmt: skip
         return result.message
 
@@ -184,7 +184,7 @@ class Handlers:
         conversation nudged here) and stores the post as this member's team reply."""
         result = await self.act(ActionRequest(
             reply.conversation_id, ActionKind.REPLY, reply.person, self.now(),
-            text=reply.text, nudge_id=reply.nudge_id,
+            text=reply.text, nudge_id=reply.nudge_id, via="telegram",
         ))  # fmt: skip
         return ("✅ " if result.ok else "❌ ") + render.esc(result.message)
 

@@ -155,6 +155,8 @@ class ActionRequest:
     until: datetime | None = None  # snooze target
     text: str = ""  # reply text
     nudge_id: int | None = None
+    via: str = ""  # where it was done: slack | telegram | web (shown in the history)
+    note: str = ""  # kept with the action, e.g. "assigned by Alice" from the web
 
 
 @dataclass(frozen=True)

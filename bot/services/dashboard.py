@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.domain.routing import Routing
+from bot.services.dashboard_history import History, HistoryCache
 from bot.services.digest import OnCallReport
 from bot.services.engagement import (
     WEEK,
@@ -24,25 +25,24 @@ from bot.services.engagement import (
     weekly_engagement,
 )
 from bot.services.stats import report
-from bot.services.waiting import WaitingRow, list_waiting
+from bot.services.waiting_page import Page, Query, waiting_page
 from storage.db import Database
-from storage.queries import count_waiting_by_source
 
 CHART_DAYS = 30
 TREND_WEEKS = 12
-WAITING_ROWS = 200
+WAITING_ROWS = 50  # one page of the waiting list; the rest is a click (or a cursor) away
 
 
 @dataclass(frozen=True)
 class DashboardData:
     now: datetime
     since: datetime
-    waiting: list[WaitingRow]  # oldest first, at most WAITING_ROWS
-    waiting_total: int
+    waiting: Page  # one page of the (filtered, sorted) waiting list, with counts
     stats: dict[str, Any]  # report() of [since, now): the `stats --json` dict
     days: list[DayPoint]
     engagement: dict[str, Any]
     oncall: Mapping[str, Any] | None  # `oncall --json`; None when no schedule is wired
+    figures_at: datetime | None = None  # when stats/days/engagement were computed
 
 
 async def gather(
@@ -52,18 +52,30 @@ async def gather(
     now: datetime,
     since: datetime,
     oncall: OnCallReport | None = None,
+    query: Query | None = None,
+    cache: HistoryCache | None = None,
+    window: str = "",
 ) -> DashboardData:
+    """``window`` names the ``since`` choice as the user typed it (the cache's key)."""
+    waiting = await waiting_page(db, routing, now, query or Query(limit=WAITING_ROWS))
+
+    async def compute() -> History:
+        return await history(db, config, now, since)
+
+    past = await cache.get(window, compute) if cache is not None else await compute()
+    on_call = await oncall(now) if oncall is not None else None
+    return DashboardData(
+        now, since, waiting, past.stats, past.days, past.engagement, on_call, past.computed_at
+    )
+
+
+async def history(db: Database, config: Config, now: datetime, since: datetime) -> History:
     tz = config.tz
-    waiting = await list_waiting(db, routing, now, limit=WAITING_ROWS)
-    async with db.read() as session:
-        counts = await count_waiting_by_source(session)
     stats = await report(db, since, now, now, tz=tz)
     days = await daily_reply_times(db, now, tz, CHART_DAYS)
     trend_start = local_midnight(monday_of(now, tz) - (TREND_WEEKS - 1) * WEEK, tz)
     trend = await weekly_engagement(db, trend_start, now, tz, config.timezone)
-    on_call = await oncall(now) if oncall is not None else None
-    total = sum(n for n, _ in counts.values())
-    return DashboardData(now, since, waiting, total, stats, days, trend, on_call)
+    return History(now, stats, days, trend)
 
 
 def default_since(now: datetime) -> datetime:

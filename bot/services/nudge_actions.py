@@ -70,14 +70,18 @@ class Actions:
                 return ActionResult(False, "That conversation no longer exists.")
             if req.kind is ActionKind.UNCLAIM:
                 await repo.set_claim(session, conv.id, None)
-                await repo.record_action(session, conv.id, req.kind.value, person, req.at)
+                await repo.record_action(
+                    session, conv.id, req.kind.value, person, req.at, via=req.via, note=req.note
+                )
                 now = self.now()
                 wake = (await self.planner.refresh(session, [conv.id], now)).wake_at(now)
                 result = ActionResult(True, "Unclaimed: routing is back to normal.")
             elif conv.waiting_since is None:
                 return await self._not_waiting(session, conv.id)
             elif req.kind is ActionKind.NOT_NEEDED:
-                await repo.record_action(session, conv.id, req.kind.value, person, req.at)
+                await repo.record_action(
+                    session, conv.id, req.kind.value, person, req.at, via=req.via, note=req.note
+                )
                 await recompute(session, [conv.id], self.rules())  # its hook settles nudges
                 result = ActionResult(True, "Marked as not needed: nobody will be nudged.")
             else:
@@ -100,7 +104,9 @@ class Actions:
         now = self.now()
         if req.kind is ActionKind.CLAIM:
             await repo.set_claim(session, conv.id, person)
-            await repo.record_action(session, conv.id, req.kind.value, person, req.at)
+            await repo.record_action(
+                session, conv.id, req.kind.value, person, req.at, via=req.via, note=req.note
+            )
             outcome = Outcome(OutcomeKind.CLAIMED.value, person, req.at, after)
             await settle_rows(session, rows, outcome, now, tracks=(Track.RESPONSIBLE,))
             if conv.claimed_by and conv.claimed_by != person:
@@ -112,7 +118,16 @@ class Actions:
             if until <= req.at:
                 return ActionResult(False, "A snooze must end in the future.")
             await repo.set_snooze(session, conv.id, until)
-            await repo.record_action(session, conv.id, req.kind.value, person, req.at, until=until)
+            await repo.record_action(
+                session,
+                conv.id,
+                req.kind.value,
+                person,
+                req.at,
+                until=until,
+                via=req.via,
+                note=req.note,
+            )
             outcome = Outcome(OutcomeKind.SNOOZED.value, person, req.at, after, until)
             await settle_rows(session, rows, outcome, now, tracks=None)
             local = until.astimezone(ZoneInfo(self.settings.timezone(person)))
@@ -164,6 +179,12 @@ class Actions:
         await ingest(self.db, [message], self.rules())
         async with self.db.write() as session:
             await repo.record_action(
-                session, conv.id, ActionKind.REPLY.value, person, req.at, note=text[:500]
+                session,
+                conv.id,
+                ActionKind.REPLY.value,
+                person,
+                req.at,
+                note=text[:500],
+                via=req.via,
             )
         return ActionResult(True, "Replied in the thread.")

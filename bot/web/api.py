@@ -14,9 +14,10 @@ from starlette.responses import JSONResponse, Response
 
 from bot.domain.durations import parse_since
 from bot.services.stats import report
-from bot.services.waiting import list_waiting
+from bot.services.waiting_page import BadQuery, Page, Query, waiting_page
 from bot.web.errors import ApiError, echo
 from bot.web.state import WebState, web_state
+from storage.waiting_page import SORTS
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -57,13 +58,35 @@ def _limit(raw: str | None) -> int:
     return value
 
 
-async def waiting(request: Request) -> Response:
-    web = authorize(request)
-    config = web.rt.config
+_TRUE = ("1", "true", "yes", "overdue")
+_FALSE = ("0", "false", "no", "not_due")
+
+
+def _overdue(raw: str | None) -> bool | None:
+    if raw is None or raw == "":
+        return None
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ApiError(400, f"overdue must be true or false, not {echo(raw)}")
+
+
+def waiting_query(request: Request, *, default_limit: int = DEFAULT_LIMIT) -> Query:
+    """The filters, sort and cursor of a waiting-list request; ApiError 400 for a bad one.
+
+    ``offset`` is refused rather than ignored: paging is by ``cursor`` (the ``next`` of the
+    page before), which stays right while conversations come and go."""
+    config = web_state(request).rt.config
     query = request.query_params
-    limit = _limit(query.get("limit"))
-    source = query.get("source")
-    person = query.get("person")
+    if "offset" in query:
+        raise ApiError(400, "offset is not supported: page with cursor= (the previous page's next)")
+    raw_limit = query.get("limit")
+    limit = _limit(raw_limit) if raw_limit is not None else default_limit
+    source = query.get("source") or None
+    person = query.get("person") or None
+    platform = query.get("platform") or None
     # Same rules as the CLI: with a config that names sources/team, a typo is an error
     # rather than an empty list that looks like "nobody is waiting".
     if source is not None and config.sources and source not in config.sources:
@@ -71,11 +94,60 @@ async def waiting(request: Request) -> Response:
         raise ApiError(400, f"source {echo(source)} is not a configured source (known: {known})")
     if person is not None and config.team and person not in config.team:
         raise ApiError(400, f"person {echo(person)} is not on the team in the config")
-    await web.rt.oncall.prepare()  # stored overrides and calendars decide who's on call
-    rows = await list_waiting(
-        web.rt.db, web.rt.routing, web.rt.now(), source=source, person=person, limit=limit
+    platforms = {s.platform for s in config.sources.values()}
+    if platform is not None and platforms and platform not in platforms:
+        known = ", ".join(sorted(platforms))
+        raise ApiError(400, f"platform {echo(platform)} is used by no source (known: {known})")
+    sort = query.get("sort") or "waiting"
+    if sort not in SORTS:
+        raise ApiError(400, f"sort must be one of {', '.join(SORTS)}, not {echo(sort)}")
+    return Query(
+        source=source,
+        person=person,
+        platform=platform,
+        overdue=_overdue(query.get("overdue")),
+        sort=sort,
+        cursor=query.get("cursor") or None,
+        limit=limit,
     )
-    return JSONResponse([row.as_json() for row in rows])
+
+
+async def load_page(request: Request, q: Query) -> Page:
+    web = web_state(request)
+    await web.rt.oncall.prepare()  # stored overrides and calendars decide who's on call
+    try:
+        return await waiting_page(web.rt.db, web.rt.routing, web.rt.now(), q)
+    except BadQuery as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+async def waiting(request: Request) -> Response:
+    """The rows of ``nudgebot waiting --json``, a page at a time.
+
+    The body stays the CLI's bare list (scripts written for it keep working); the next page's
+    cursor travels in ``X-Next-Cursor`` and a ``Link: rel="next"`` header. ``envelope=1``
+    answers ``{"rows", "next", "counts"}`` instead, rows with ``channel_name`` and ``page``."""
+    web = authorize(request)
+    q = waiting_query(request)
+    result = await load_page(request, q)
+    headers = {"X-Total-Count": str(result.counts.matching)}
+    if result.next is not None:
+        headers["X-Next-Cursor"] = result.next
+        link = request.url.include_query_params(cursor=result.next)
+        headers["Link"] = f'<{link.path}?{link.query}>; rel="next"'
+    if request.query_params.get("envelope") not in ("1", "true", "yes"):
+        return JSONResponse([row.as_json() for row in result.rows], headers=headers)
+    names = await web.channel_names.names((r.platform, r.channel) for r in result.rows)
+    rows = [
+        {
+            **r.as_json(),
+            "channel_name": names.get((r.platform, r.channel), r.channel),
+            "page": f"/conversations/{r.conversation}",
+        }
+        for r in result.rows
+    ]
+    body = {"rows": rows, "next": result.next, "counts": result.counts.as_json()}
+    return JSONResponse(body, headers=headers)
 
 
 def since_param(value: str, now: datetime) -> datetime:

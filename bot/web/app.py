@@ -11,7 +11,9 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from bot.app import Runtime
-from bot.web import api, dashboard, export, health, hooks, oncall, session
+from bot.services.channel_names import ChannelNames
+from bot.services.dashboard_history import HistoryCache
+from bot.web import api, conversation, dashboard, export, health, hooks, oncall, session
 from bot.web.errors import ApiError, api_error, http_exception
 from bot.web.metrics import Metrics
 from bot.web.metrics import metrics as default_metrics
@@ -42,6 +44,8 @@ def create_app(
     table: list[BaseRoute] = [
         *routes,
         Route("/", dashboard.index, methods=["GET"]),
+        Route("/conversations/{conversation_id}", conversation.show, methods=["GET"]),
+        Route("/conversations/{conversation_id}", conversation.act, methods=["POST"]),
         Route("/login", session.login, methods=["POST"]),
         Route("/logout", session.logout, methods=["POST"]),
         Route("/healthz", health.healthz, methods=["GET"]),
@@ -66,6 +70,11 @@ def create_app(
         exception_handlers={HTTPException: http_exception, ApiError: api_error},
     )
     app.state.web = WebState(
-        rt=rt, metrics=registry, api_token=token, ready_checks=tuple(ready_checks)
+        rt=rt,
+        metrics=registry,
+        api_token=token,
+        ready_checks=tuple(ready_checks),
+        names=ChannelNames(rt.db, rt.namers, rt.now),
+        history=HistoryCache(),
     )
     return app

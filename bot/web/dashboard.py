@@ -9,24 +9,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from bot.config import Config
 from bot.domain.durations import format_duration
-from bot.services.dashboard import CHART_DAYS, DashboardData, default_since, gather
+from bot.services.dashboard import CHART_DAYS, WAITING_ROWS, DashboardData, default_since, gather
 from bot.services.digest import oncall_reporter
-from bot.services.waiting import WaitingRow
-from bot.web.api import since_param
+from bot.services.waiting_page import BadQuery, Page, Query
+from bot.web.api import load_page, since_param, waiting_query
 from bot.web.chart import chart_table, reply_time_chart
 from bot.web.errors import ApiError
-from bot.web.html import Safe, element, join, render, row_of, table
-from bot.web.page import login_page, page
+from bot.web.fmt import People
+from bot.web.html import Safe, element, join, render, table
+from bot.web.page import HEADERS, login_page, page
 from bot.web.session import authenticated
 from bot.web.state import web_state
+from bot.web.waiting_view import WaitingView
 
 REFRESH_SECONDS = 30
 
@@ -64,12 +66,18 @@ class View:
         except OverflowError:  # ?since=0001-01-01 in a zone west of UTC
             return at.isoformat()
 
+    def person_link(self, person: object) -> Safe:
+        if not isinstance(person, str) or self.config.person(person) is None:
+            return element("span", self.name(person) if isinstance(person, str) else "nobody")
+        href = f"/?{urlencode({'person': person})}#waiting"
+        return element("a", self.name(person), href=href)
+
     def kpis(self) -> Safe:
         s = self.d.stats
-        overdue = sum(1 for r in self.d.waiting if r.overdue)
+        counts = self.d.waiting.counts
         tiles = [
-            ("waiting now", self.d.waiting_total),
-            ("overdue now", overdue),
+            ("waiting now", counts.total),
+            ("overdue now", counts.overdue_total),
             ("SLA met", _pct(s["sla_met_ratio"])),
             ("first response, median", _dur(s["first_response"]["median_seconds"])),
             ("reply time, median", _dur(s["reply"]["median_seconds"])),
@@ -80,42 +88,6 @@ class View:
             join(element("div", join([element("b", v), k]), class_="kpi") for k, v in tiles),
             class_="kpis",
         )
-
-    def waiting_row(self, r: WaitingRow) -> Safe:
-        due = (
-            join([element("span", "overdue", class_="badge"), " since ", self.when(r.due_at)])
-            if r.overdue and r.due_at
-            else (f"in {_dur((r.due_at - self.d.now).total_seconds())}" if r.due_at else "–")
-        )
-        cells = [
-            r.customer or "–",
-            f"{r.source}" + (f" · {r.channel}" if r.channel else ""),
-            _dur(r.waiting_seconds),
-            due,
-            ", ".join(self.name(p) for p in r.responsible_all) or "nobody",
-            r.nudges_sent,
-            r.last_message[:140],
-            _link(r.url),
-        ]
-        return row_of(cells, class_="overdue" if r.overdue else None)
-
-    def waiting(self) -> Safe:
-        rows = self.d.waiting
-        if not rows:
-            return Safe("<p>Nobody is waiting. 🎉</p>")
-        more = self.d.waiting_total - len(rows)
-        note = render('<p class="muted">… and $n more.</p>', n=more) if more > 0 else Safe("")
-        headers = (
-            "customer",
-            "where",
-            "waiting",
-            "due",
-            "responsible",
-            "nudges",
-            "last message",
-            "",
-        )
-        return join([table(headers, [self.waiting_row(r) for r in rows], class_="waiting"), note])
 
     def oncall(self) -> Safe:
         report = self.d.oncall
@@ -131,7 +103,7 @@ class View:
             rows.append(
                 (
                     rotation,
-                    self.name(turn.get("on_call")) or "nobody",
+                    self.person_link(turn.get("on_call")),
                     self.when(datetime.fromisoformat(until.replace("Z", "+00:00")))
                     if isinstance(until, str) and until
                     else "–",
@@ -183,9 +155,20 @@ class View:
         groups: Mapping[str, Mapping[str, Any]] = self.d.stats[key]
         if not groups:
             return Safe('<p class="muted">No conversations in this period.</p>')
+        field = "person" if key == "by_person" else "source"
+
+        def first(k: str) -> Safe:
+            # A row leads to the waiting list filtered to it (a person or source unknown to
+            # the config — an imported author id — has no filter, so no link).
+            known = self.config.person(k) if field == "person" else self.config.source(k)
+            text = self.name(k) if field == "person" else k
+            if known is None:
+                return element("span", text)
+            return element("a", text, href=f"/?{urlencode({field: k})}#waiting")
+
         rows = [
             (
-                self.name(k) if key == "by_person" else k,
+                first(k),
                 b["replies"],
                 b["broadcasts"],
                 _dur(b["first_response"]["median_seconds"]),
@@ -218,13 +201,18 @@ _BODY = """$notice<section><h2>At a glance <span class="muted">since $since</spa
 <input id="since" name="since" value="$since_value" size="14">
 <button type="submit">Show</button><span class="muted">7d, 30d, 12w or a date like 2026-11-01
 </span></form></section>
-<section><h2>Who's waiting</h2>$waiting</section>
+<section><h2>Who's waiting</h2><div id="waiting">$waiting</div></section>
 <section><h2>On call</h2>$oncall</section>
 <section><h2>Reply time per day</h2>$chart</section>
 <section><h2>Engagement: replies vs broadcasts, last 12 weeks</h2>$engagement</section>
 <section><h2>By person</h2>$by_person</section>
 <section><h2>By source</h2>$by_source</section>
-<p class="muted">Updated $updated ($tz). This page refreshes every $refresh seconds.</p>"""
+<p class="muted">Updated $updated ($tz); figures over time as of $figures (kept a minute).
+The waiting list refreshes every $refresh seconds.</p>"""
+
+
+def _notice(message: str) -> Safe:
+    return render('<section class="notice error" role="alert">$m</section>', m=message)
 
 
 async def index(request: Request) -> Response:
@@ -241,34 +229,87 @@ async def index(request: Request) -> Response:
     rt = web.rt
     now = rt.now()
     raw = request.query_params.get("since")
-    notice, status, since = Safe(""), 200, default_since(now)
+    notices: list[Safe] = []
+    status, since = 200, default_since(now)
+    # The history cache's key: the window as typed, so "7d" is one entry as the clock moves.
+    window = f"{CHART_DAYS}d"
     if raw is not None and raw.strip():
         try:
             since = since_param(raw, now)
+            window = raw.strip()
         except ApiError as exc:
             status = 400
-            notice = render(
-                '<section class="notice error" role="alert">$m Showing the last '
-                "$days days instead.</section>",
-                m=exc.message,
-                days=CHART_DAYS,
-            )
-    data = await gather(rt.db, rt.config, rt.routing, now, since, oncall_reporter(rt.oncall))
+            notices.append(_notice(f"{exc.message} Showing the last {CHART_DAYS} days instead."))
+    try:
+        query = waiting_query(request, default_limit=WAITING_ROWS)
+    except ApiError as exc:
+        status = 400
+        notices.append(_notice(f"{exc.message} Showing everyone waiting instead."))
+        query = Query(limit=WAITING_ROWS)
+    people = People(rt.config)
+    since_arg = raw if raw is not None and raw.strip() else None
+    if request.query_params.get("rows") == "1":  # the page's script, every REFRESH_SECONDS
+        result = await load_page(request, query)
+        section = await _waiting_section(request, result, query, people, now, since_arg)
+        return HTMLResponse(section, status_code=status, headers=HEADERS)
+    await rt.oncall.prepare()
+    try:
+        data = await gather(
+            rt.db,
+            rt.config,
+            rt.routing,
+            now,
+            since,
+            oncall_reporter(rt.oncall),
+            query,
+            web.history,
+            window,
+        )
+    except BadQuery as exc:  # a cursor from elsewhere: the first page, with a notice
+        status = 400
+        notices.append(_notice(f"{exc} Showing the first page instead."))
+        query = Query(limit=WAITING_ROWS, sort=query.sort)
+        data = await gather(
+            rt.db,
+            rt.config,
+            rt.routing,
+            now,
+            since,
+            oncall_reporter(rt.oncall),
+            query,
+            web.history,
+            window,
+        )
     view = View(data, rt.config)
     body = render(
         _BODY,
-        notice=notice,
+        notice=join(notices),
         since=view.when(since),
         kpis=view.kpis(),
         since_value=raw if raw is not None else f"{CHART_DAYS}d",
-        waiting=view.waiting(),
+        waiting=await _waiting_section(request, data.waiting, query, people, now, since_arg),
         oncall=view.oncall(),
         chart=view.chart(),
         engagement=view.engagement(),
         by_person=view.breakdown("by_person", "person"),
         by_source=view.breakdown("by_source", "source"),
         updated=view.when(now),
+        figures=view.when(data.figures_at or now),
         tz=rt.config.timezone,
         refresh=REFRESH_SECONDS,
     )
-    return page("Nudgebot · dashboard", body, status=status, refresh=REFRESH_SECONDS, logout=True)
+    return page("Nudgebot · dashboard", body, status=status, logout=True, script=True)
+
+
+async def _waiting_section(
+    request: Request,
+    result: Page,
+    query: Query,
+    people: People,
+    now: datetime,
+    since: str | None,
+) -> Safe:
+    names = await web_state(request).channel_names.names(
+        (r.platform, r.channel) for r in result.rows
+    )
+    return WaitingView(result, query, people, now, names, since).section()

@@ -46,6 +46,11 @@ def element(tag: str, content: object = "", **attrs: object) -> Safe:
     return Safe(f"<{' '.join(parts)}>{esc(content)}</{tag}>")
 
 
+def void(tag: str, **attrs: object) -> Safe:
+    """An element without content or end tag (``<input …>``), attributes as ``element``."""
+    return Safe(element(tag, **attrs).removesuffix(f"></{tag}>") + ">")
+
+
 def row_of(cells: Iterable[object], **attrs: object) -> Safe:
     """A ``<tr>`` of ``<td>`` cells; pass it to ``table`` to give a row attributes."""
     return element("tr", join(element("td", c) for c in cells), **attrs)

@@ -1,7 +1,8 @@
 """The page shell shared by the dashboard and its login form: layout, style, security headers.
 
-No script anywhere: the Content-Security-Policy allows none, only this module's one style
-block (by its hash) and form posts to ourselves.
+The Content-Security-Policy allows this module's one style block (by its hash), form posts to
+ourselves and, on the dashboard only, the one script below (by its hash): it reloads the
+waiting list's rows every 30 seconds from the same page with ``?rows=1``.
 """
 
 from __future__ import annotations
@@ -42,17 +43,37 @@ color:#fff;cursor:pointer}
 header button{background:transparent;border-color:#94a3b8}
 form.since{display:flex;gap:.5rem;align-items:center}
 details summary{cursor:pointer;color:#475569}
+a.row-link{color:inherit;font-weight:600}
+.filters{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin:.4rem 0 .8rem}
+.filters label{display:flex;flex-direction:column;font-size:.8rem;color:#475569}
+.pager{display:flex;gap:1rem;margin:.6rem 0}
+.transcript .team td{background:#f0f9ff}.deleted{text-decoration:line-through;color:#94a3b8}
+.actions form{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}
+.who{font-size:1.05rem}
 """
+# The dashboard's row refresh: fetch the same URL with rows=1, swap the section's markup (our
+# own escaped HTML), keep the scroll position; a failed fetch keeps the old rows.
+SCRIPT = """(function(){var s=document.getElementById("waiting");if(!s)return;
+setInterval(function(){var u=new URL(location.href);u.searchParams.set("rows","1");
+fetch(u,{credentials:"same-origin"}).then(function(r){return r.ok?r.text():null})
+.then(function(t){if(t!==null)s.innerHTML=t}).catch(function(){})},30000)})();"""
 _STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
+_CSP = (
+    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 HEADERS = {
-    "Content-Security-Policy": (
-        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src 'self' data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
+    "Content-Security-Policy": _CSP,
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
+}
+# Only the script above, and fetches back to ourselves for it.
+SCRIPT_HEADERS = {
+    **HEADERS,
+    "Content-Security-Policy": f"{_CSP}; script-src 'sha256-{_SCRIPT_HASH}'; connect-src 'self'",
 }
 
 _SHELL = """<!doctype html>
@@ -68,7 +89,7 @@ $refresh<title>$title</title>
 <main>
 $body
 </main>
-</body>
+$script</body>
 </html>
 """
 
@@ -86,7 +107,13 @@ $error<form method="post" action="/login">
 
 
 def page(
-    title: str, body: Safe, *, status: int = 200, refresh: int | None = None, logout: bool = False
+    title: str,
+    body: Safe,
+    *,
+    status: int = 200,
+    refresh: int | None = None,
+    logout: bool = False,
+    script: bool = False,
 ) -> HTMLResponse:
     html = render(
         _SHELL,
@@ -97,8 +124,10 @@ def page(
         else Safe(""),
         logout=Safe(_LOGOUT) if logout else Safe(""),
         body=body,
+        script=Safe(f"<script>{SCRIPT}</script>\n") if script else Safe(""),
     )
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+    headers = SCRIPT_HEADERS if script else HEADERS
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def login_page(error: str | None = None, *, status: int = 200) -> HTMLResponse:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from adapters.slack.names import SlackChannelNames
 from adapters.slack.service import DEFAULT_API_URL, SlackService, SlackSettings
 from bot.app import Runtime
 from bot.components import Component
@@ -47,6 +48,7 @@ def component(service: SlackService) -> Component:
         routes=service.routes,
         messenger=service.messenger,
         replier=service.messenger,
+        namer=SlackChannelNames(service.client),
         start=service.start,
         stop=service.stop,
         ready=service.ready,

@@ -25,6 +25,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from telegram.ext import ApplicationBuilder
 
+from adapters.telegram.names import TelegramChatNames
 from adapters.telegram.polling import Poller
 from adapters.telegram.ratelimit import ChatRateLimiter
 from adapters.telegram.service import AnyApplication, TelegramService
@@ -204,6 +205,7 @@ def assemble(
         routes=[webhook_route(service, settings.secret)],
         messenger=service.messenger,
         replier=service.messenger,
+        namer=TelegramChatNames(service.bot),
         start=start,
         stop=stop,
         ready=service.ready,

@@ -199,3 +199,185 @@ def test_login_see_waiting_list_and_chart(server: str, browser: Any) -> None:
     assert "Sign in to the dashboard" in browser.page_source
     assert browser.get_cookie("nudgebot_session") is None
     assert shutil.which("chromium") or Path(CHROMIUM).exists()
+
+
+# --- the conversation page and the filtered list, with Slack behind it ----------------------
+
+DOC_IMAGES = REPO / "docs" / "img"
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[Any]:
+    """The fake Slack Web API on an event loop of its own thread (the app has another)."""
+    from tests.dashboard.kit import NOW
+    from tests.fakes.slack_api import FakeSlack
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    started = FakeSlack(clock=lambda: NOW.timestamp()).start()
+    fake = asyncio.run_coroutine_threadsafe(started, loop).result(10)
+    yield fake
+    asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+    loop.close()
+
+
+class _SlackServer(_Server):
+    """The app with the Slack adapter attached, built and started on uvicorn's own loop."""
+
+    def __init__(self, config: uvicorn.Config, rt: Runtime, api_url: str) -> None:
+        super().__init__(config, rt)
+        self.api_url = api_url
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.part: Any = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        from adapters.slack.service import SlackService, SlackSettings
+        from bot.core_impl import CoreService
+        from bot.wiring.slack import component
+        from tests.fakes.slack_api import BOT_TOKEN
+
+        self.loop = asyncio.get_running_loop()
+        settings = SlackSettings(
+            bot_token=BOT_TOKEN, signing_secret="s" * 32, api_url=self.api_url, post_interval=0
+        )
+        service = SlackService(settings, CoreService(self.rt), self.rt.config, self.rt.now)
+        self.part = component(service)
+        self.rt.attach(self.part)
+        await self.part.start()
+        await super().startup(sockets)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.part is not None:
+            await self.part.stop()
+        await super().shutdown(sockets)
+
+    def call(self, coro: Any) -> Any:
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+
+@pytest.fixture
+def slack_server(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_slack: Any
+) -> Iterator[tuple[str, _SlackServer]]:
+    from tests.dashboard.kit import NOW
+
+    config: Config = write_config(tmp_path)
+
+    async def seed_once() -> None:
+        rt = Runtime.from_config(config, db_url, now=lambda: NOW)
+        try:
+            await seed(rt)
+        finally:
+            await rt.close()
+
+    asyncio.run(seed_once())
+    monkeypatch.setenv("NUDGEBOT_API_TOKEN", TOKEN)
+    monkeypatch.delenv("NUDGEBOT_PUBLIC_URL", raising=False)
+    rt = Runtime.from_config(config, db_url, now=lambda: NOW)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    # The app is made on the first request, once the adapter is attached (routes, names).
+    late = _LateApp()
+    uv = _SlackServer(
+        uvicorn.Config(late, log_level="warning", ws="none", lifespan="off"), rt, fake_slack.api_url
+    )
+    late.server = uv
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(400):
+        if uv.started:
+            break
+        threading.Event().wait(0.05)
+    assert uv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}", uv
+    uv.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+class _LateApp:
+    """An ASGI app that builds the real one on its first request (after the adapter starts)."""
+
+    def __init__(self) -> None:
+        self.server: _SlackServer | None = None
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.app is None:
+            assert self.server is not None
+            self.app = create_app(self.server.rt, routes=self.server.part.routes, metrics=Metrics())
+        await self.app(scope, receive, send)
+
+
+def _small_shot(driver: Any, path: Path, width: int = 1100, most: int = 2000) -> None:
+    """A screenshot for the docs: the page's own height up to ``most`` pixels (palette PNG
+    when Pillow is there, to keep the file small)."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, min(int(height) + 20, most))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(path)), path
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    with Image.open(path) as image:
+        image.convert("RGB").quantize(colors=64).save(path, optimize=True)
+
+
+def test_filtered_list_conversation_page_claim_updates_slack(
+    slack_server: tuple[str, _SlackServer], browser: Any, fake_slack: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    base, uv = slack_server
+    engine = uv.rt.engine
+    assert engine is not None
+    uv.call(engine.tick())  # Jules waited since Thursday: Alice gets her nudge in Slack
+    [dm] = [
+        c for c in fake_slack.calls_to("chat.postMessage") if c.params["channel"] == "U0ALICE01"
+    ]
+
+    browser.get(base + "/")
+    browser.find_element(By.ID, "token").send_keys(TOKEN)
+    browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+    _wait_for(browser, By.CSS_SELECTOR, "form.filters")
+    Select(browser.find_element(By.NAME, "person")).select_by_value("bob")
+    Select(browser.find_element(By.NAME, "overdue")).select_by_value("true")
+    browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    _wait_for(browser, By.CSS_SELECTOR, "select[name=person] option[value=bob][selected]")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.waiting tbody tr")
+    assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == [
+        '<script>alert("x")</script> & "Mallory"'
+    ]
+    assert "1 of 3 waiting match" in browser.page_source
+    _small_shot(browser, DOC_IMAGES / "dashboard-filtered.png", most=640)
+
+    # Every row leads to its conversation: Jules's, from the unfiltered list.
+    browser.get(base + "/")
+    browser.find_element(By.LINK_TEXT, "Jules").click()
+    _wait_for(browser, By.CSS_SELECTOR, "section.actions")
+    assert "Responsible now: Alice Liddell" in browser.find_element(By.CLASS_NAME, "who").text
+    Select(browser.find_element(By.ID, "as")).select_by_value("bob")
+    browser.find_element(By.CSS_SELECTOR, "button[value=claim]").click()
+    notice = _wait_for(browser, By.CSS_SELECTOR, "section.notice")
+    assert notice.text == "Claimed. Nudges already sent say so."
+    assert "Responsible now: Bob" in browser.find_element(By.CLASS_NAME, "who").text
+    history = browser.find_element(By.CSS_SELECTOR, "table.history").text
+    assert "claim Bob web" in history
+
+    uv.call(engine.tick())  # the owed in-place update goes out
+    updates = fake_slack.calls_to("chat.update")
+    assert updates, "the Slack nudge was not updated"
+    assert "*Claimed* by Bob" in updates[-1].params["blocks"][0]["text"]["text"]
+    assert updates[-1].params["channel"].startswith("D") and dm.params["channel"] == "U0ALICE01"
+    browser.refresh()
+    _wait_for(browser, By.CSS_SELECTOR, "table.nudges")
+    assert "claimed by Bob" in browser.find_element(By.CSS_SELECTOR, "table.nudges").text
+    assert browser.execute_script("return window.__xss === undefined")
+    _small_shot(browser, DOC_IMAGES / "conversation.png", most=1250)

@@ -366,6 +366,15 @@ class FakeTelegramAPI:
                 return ready[: int(params.get("limit") or 100)]
             time.sleep(0.01)
 
+    # Chats the bot is not in: getChat answers 400 "chat not found", as Telegram does.
+    unknown_chats: set[int] = field(default_factory=set)
+
+    def _api_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
+        value = int(params["chat_id"])
+        if value in self.unknown_chats:
+            raise _ApiError(400, "Bad Request: chat not found")
+        return {**self._chat(value), "accent_color_id": 0, "max_reaction_count": 11}
+
 
 class _ApiError(Exception):
     def __init__(self, code: int, text: str) -> None:
