@@ -1,4 +1,4 @@
-"""``python -m bench [--only import|waiting|catchup|faults|dashboard] [--db sqlite|postgresql|both] [--quick]``.
+"""``python -m bench [--only import|waiting|catchup|faults|dashboard] [--db …] [--quick]``.
 
 Prints every figure next to its baseline, the ratio, the target and a verdict. Nothing here
 asserts: a missed target is reported, not raised.
@@ -198,9 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description="Nudgebot benchmarks, printed next to their baselines."
     )
-    parser.add_argument(
-        "--only", choices=("import", "waiting", "catchup", "faults", "dashboard")
-    )
+    parser.add_argument("--only", choices=("import", "waiting", "catchup", "faults", "dashboard"))
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--quick", action="store_true", help="20k messages, 100k conversations")
     parser.add_argument("--profile", action="store_true", help="cProfile the SQLite import")

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from starlette.routing import BaseRoute
 
 from bot.domain.catchup import CatchUpFeed
-
 from bot.domain.channel_namer import ChannelNamer
 from bot.domain.ports import Messenger, Replier
 

@@ -225,7 +225,7 @@ class Nudge(Base):
             "next_attempt_at",
             sqlite_where=text("next_attempt_at IS NOT NULL"),
             postgresql_where=text("next_attempt_at IS NOT NULL"),
-
+        ),
         # Only rows in flight: a dead process's expired claims are found first (storage.outbox).
         Index(
             "ix_nudges_leased",
@@ -407,6 +407,7 @@ class SummaryPost(Base):
     recipient_address: Mapped[str] = mapped_column(String(255))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+
 class DashboardSession(Base):
     """A dashboard sign-in. The cookie holds a random id (and a MAC with the API token); the
     row holds only its SHA-256, so logging out on one replica ends it on every replica, and
@@ -418,6 +419,7 @@ class DashboardSession(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the id
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
 
 class ChannelName(Base):
     """A channel's or chat's display name as its platform reported it (Slack

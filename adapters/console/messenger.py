@@ -16,7 +16,6 @@ from rich.text import Text
 from bot.domain.durations import format_duration
 from bot.domain.ports import Delivered, NudgeUpdate, NudgeView, Outcome, Recipient, Step
 from bot.domain.summary import SummaryView
-
 from bot.domain.untrusted import md_display, safe_url, terminal
 
 _TITLES = {

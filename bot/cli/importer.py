@@ -26,9 +26,8 @@ from adapters.webhook.schema import PersonResolver, SchemaError, line_parser
 from bot.app import Runtime
 from bot.cli.common import ConfigOption, ago, err, fail, out, run_async, runtime
 from bot.domain.events import InboundMessage
-from bot.services.import_history import ImportedWaiting, settle_import
-
 from bot.domain.untrusted import terminal
+from bot.services.import_history import ImportedWaiting, settle_import
 from bot.services.ingest import ingest
 from storage.models import Message
 

@@ -36,9 +36,8 @@ from bot.domain.ports import (
     TranscriptLine,
 )
 from bot.services.delivery_results import Backoff, GroupCommit
-from bot.services.nudge_batching import Batcher
-
 from bot.services.leases import Leases
+from bot.services.nudge_batching import Batcher
 from bot.services.nudge_settings import NudgeSettings
 from storage import outbox, outbox_updates
 from storage.db import Database, describe_error, is_unavailable

@@ -5,7 +5,7 @@ nudges, claimed under a lease like the outbox), ``summary_posts`` (what the hour
 counts), ``conversations.imported_wait`` and an index on the nudges a recipient got lately.
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0009
 Create Date: 2026-12-03
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0006"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
