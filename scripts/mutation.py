@@ -61,7 +61,10 @@ TARGETS = (
     Target("htmltext", "bot/domain/htmltext.py", ("tests/polled/test_polling_domain.py",)),
 )  # fmt: skip
 
-STALL = 300  # seconds without a tested mutant: the run is stuck (see _supervise)
+# mutmut stops a mutant's test run after TIME_MULTIPLIER × the clean run's time (a hang is a
+# kill); a run that tests no mutant for STALL seconds, well past that, is stuck instead.
+TIME_MULTIPLIER = 3
+STALL = 900
 KILLED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a hang or a crawl is caught too
 
 
@@ -90,6 +93,7 @@ def run(target: Target, python: str, budget: float) -> dict[str, object]:
         "nice", "-n", "10", python, "-m", "mutmut", "run",
         "--paths-to-mutate", target.path, "--runner", runner,
         "--disable-mutation-types", "string,fstring", "--simple-output", "--no-progress",
+        "--test-time-multiplier", str(TIME_MULTIPLIER),
     ]  # fmt: skip
     started = time.monotonic()
     finished = _supervise(command, where, started + budget)
