@@ -242,6 +242,6 @@ def test_a_snooze_ending_early_nudges_again_without_waiting_the_interval() -> No
     first = Planned(Track.RESPONSIBLE, 0, "person:alice", T0 + 15 * M, T0 + 15 * M, T0 + 15 * M)
     period = PeriodFacts(T0, T0 + 15 * M, snoozed_until=T0 + 20 * M, snoozed_at=T0 + 16 * M)
     result = plan(EVERY_30, period, [first], People(), T0 + 20 * M)
-    assert [(s.seq, s.at, [d.target.key for d in s.deliveries]) for s in result.slots] == [
-        (1, T0 + 20 * M, ["person:alice"])
-    ]
+    got = [(s.seq, s.at, [(d.target.key, d.step, d.placeholder) for d in s.deliveries])
+           for s in result.slots]  # fmt: skip
+    assert got == [(1, T0 + 20 * M, [("person:alice", Step.REMINDER, False)])]
