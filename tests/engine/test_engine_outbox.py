@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.domain.ports import DeliveryError, Outcome, Step
@@ -286,3 +287,22 @@ async def test_a_retry_of_a_row_whose_conversation_moved_on_cancels_it(db: Datab
         assert await outbox.mark_retry(s, claimed.id, claimed.attempt, DUE + LEASE, "timeout")
     (row,) = await h.rows()
     assert (row.state, row.next_attempt_at, row.update_state) == ("cancelled", None, None)
+
+
+async def test_an_update_is_claimed_exactly_when_it_falls_due(db: Database) -> None:
+    from dataclasses import FrozenInstanceError
+
+    from storage import outbox_updates
+
+    h = await due_harness(db, remind_every=None)
+    await h.tick(DUE)
+    await h.team("t1", DUE + timedelta(minutes=3), "bob")  # the sent nudge now owes an edit
+    (row,) = await h.rows()
+    due = row.update_next_at
+    assert due is not None and row.update_state == "pending"
+    async with db.write() as s:
+        assert await outbox_updates.claim_updates(s, due - timedelta(microseconds=1), 10) == []
+        (claimed,) = await outbox_updates.claim_updates(s, due, 10)
+    assert claimed.id == row.id
+    with pytest.raises(FrozenInstanceError):
+        claimed.attempt = 9  # type: ignore[misc]
