@@ -536,3 +536,27 @@ def test_states_and_periods_are_frozen_with_empty_text_defaults() -> None:
     assert period.answer_message_id is None and period.open
     with pytest.raises(FrozenInstanceError):
         period.ended_at = T0  # type: ignore[misc]
+
+
+def test_a_thread_without_customers_has_no_customer_or_responder() -> None:
+    state = compute_state([team("b1", 0)], (), DEFAULT_CLOSING_WORDS)
+    assert (state.customer_id, state.customer_name, state.first_responder) == (None, None, None)
+
+
+def test_the_link_is_the_first_messages_that_has_one() -> None:
+    first = MessageFact("m1", t(0), False, "cust-9", url="https://x.example/1")
+    second = MessageFact("m2", t(1), False, "cust-9", url="https://x.example/2")
+    linkless = MessageFact("m00", t(-2), False, "cust-9")
+    deleted = MessageFact("m0", t(-1), False, "cust-9", deleted=True, url="https://x.example/0")
+    state = compute_state([second, linkless, deleted, first], (), DEFAULT_CLOSING_WORDS)
+    assert state.url == "https://x.example/1"  # a deleted message's link only as a last resort
+    only_deleted = compute_state([linkless, deleted], (), DEFAULT_CLOSING_WORDS)
+    assert only_deleted.url == "https://x.example/0"
+
+
+def test_a_message_and_an_action_in_the_same_instant_apply_message_first() -> None:
+    """Whatever the ids: a "not needed" at the very instant a customer wrote ends that
+    customer's wait (the message is taken to have come first)."""
+    for mid in ("a1", "z9"):
+        state = compute_state([cust(mid, 5)], (not_needed(5),), DEFAULT_CLOSING_WORDS)
+        assert state.waiting_since is None, mid

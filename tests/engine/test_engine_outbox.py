@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.domain.ports import DeliveryError, Outcome, Step
@@ -236,3 +237,72 @@ async def test_concurrent_claims_never_share_a_row(db_url: str) -> None:
             await s.execute(update(Nudge).values(state="cancelled", next_attempt_at=None))
     finally:
         await db.dispose()
+
+
+async def _claimed_row(db: Database) -> tuple[Harness, outbox.Claimed]:
+    h = await due_harness(db, remind_every=None)
+    h.clock.set(DUE)
+    async with db.write() as s:
+        await h.engine.planner.plan(s, [await h.cid("t1")], DUE)
+    async with db.write() as s:
+        (claimed,) = await outbox.claim_deliveries(s, DUE, 10)
+    return h, claimed
+
+
+async def test_the_outbox_reports_its_next_work_and_its_states(db: Database) -> None:
+    h = await due_harness(db, remind_every=None)
+    async with db.read() as s:
+        assert await outbox.next_work_at(s) is None
+        assert await outbox.counts_by_state(s) == {}
+    async with db.write() as s:
+        await h.engine.planner.plan(s, [await h.cid("t1")], DUE)
+    async with db.read() as s:
+        assert await outbox.next_work_at(s) == DUE
+        assert await outbox.counts_by_state(s) == {"pending": 1}
+    async with db.write() as s:
+        assert await outbox.mark_sent_many(s, []) == 0
+
+
+async def test_retry_and_failure_of_the_holder_are_recorded_with_a_bounded_error(
+    db: Database,
+) -> None:
+    h, claimed = await _claimed_row(db)
+    long_error = "e" * 5000
+    async with db.write() as s:
+        assert await outbox.mark_retry(s, claimed.id, claimed.attempt, DUE + LEASE, long_error)
+    (row,) = await h.rows()
+    assert (row.state, row.next_attempt_at, len(row.last_error)) == ("pending", DUE + LEASE, 2000)
+    async with db.write() as s:
+        (again,) = await outbox.claim_deliveries(s, DUE + LEASE, 10)
+        assert await outbox.mark_failed(s, again.id, again.attempt, long_error)
+    (row,) = await h.rows()
+    assert (row.state, row.next_attempt_at, len(row.last_error)) == ("failed", None, 2000)
+
+
+async def test_a_retry_of_a_row_whose_conversation_moved_on_cancels_it(db: Database) -> None:
+    h, claimed = await _claimed_row(db)
+    async with db.write() as s:
+        await s.execute(update(Nudge).where(Nudge.id == claimed.id).values(outcome="answered"))
+    async with db.write() as s:
+        assert await outbox.mark_retry(s, claimed.id, claimed.attempt, DUE + LEASE, "timeout")
+    (row,) = await h.rows()
+    assert (row.state, row.next_attempt_at, row.update_state) == ("cancelled", None, None)
+
+
+async def test_an_update_is_claimed_exactly_when_it_falls_due(db: Database) -> None:
+    from dataclasses import FrozenInstanceError
+
+    from storage import outbox_updates
+
+    h = await due_harness(db, remind_every=None)
+    await h.tick(DUE)
+    await h.team("t1", DUE + timedelta(minutes=3), "bob")  # the sent nudge now owes an edit
+    (row,) = await h.rows()
+    due = row.update_next_at
+    assert due is not None and row.update_state == "pending"
+    async with db.write() as s:
+        assert await outbox_updates.claim_updates(s, due - timedelta(microseconds=1), 10) == []
+        (claimed,) = await outbox_updates.claim_updates(s, due, 10)
+    assert claimed.id == row.id
+    with pytest.raises(FrozenInstanceError):
+        claimed.attempt = 9  # type: ignore[misc]

@@ -191,3 +191,57 @@ def test_ladder_records_are_frozen_with_absent_actions_as_none() -> None:
     for record, field_name in ((period, "due_at"), (delivery, "not_before"), (slot, "at")):
         with pytest.raises(FrozenInstanceError):
             setattr(record, field_name, T0)
+
+
+# Claims and snoozes restart the cadence only when made after the last slot was planned (or,
+# before any slot, at or after the period's start). The slot below was planned at 15 min
+# for a recipient available from 20 min, so the regular cadence gives 20 + 30 = 50 min and a
+# restart at 15 min would give 45 min.
+ASLEEP = Planned(Track.RESPONSIBLE, 0, "person:alice", T0 + 15 * M, T0 + 20 * M, T0 + 15 * M)
+EVERY_30 = LadderPolicy(UTC_CLOCK, 30 * M)
+
+
+def test_a_claim_made_as_the_slot_was_planned_does_not_restart() -> None:
+    claim = PeriodFacts(T0, T0 + 15 * M, claimed_by="bob", claimed_at=T0 + 15 * M)
+    assert next_at(EVERY_30, claim, [ASLEEP]) == T0 + 50 * M
+    later = PeriodFacts(T0, T0 + 15 * M, claimed_by="bob", claimed_at=T0 + 15 * M + M)
+    assert next_at(EVERY_30, later, [ASLEEP]) == T0 + 46 * M
+
+
+def test_old_claims_and_snoozes_do_not_restart() -> None:
+    old_claim = PeriodFacts(T0, T0 + 15 * M, claimed_by="bob", claimed_at=T0 + 5 * M)
+    assert next_at(EVERY_30, old_claim, [ASLEEP]) == T0 + 50 * M
+    old_snooze = PeriodFacts(T0, T0 + 15 * M, snoozed_until=T0 + 4 * 60 * M,
+                             snoozed_at=T0 + 5 * M)  # fmt: skip
+    assert next_at(EVERY_30, old_snooze, [ASLEEP]) == T0 + 50 * M
+    same_time = PeriodFacts(T0, T0 + 15 * M, snoozed_until=T0 + 4 * 60 * M,
+                            snoozed_at=T0 + 15 * M)  # fmt: skip
+    assert next_at(EVERY_30, same_time, [ASLEEP]) == T0 + 50 * M
+
+
+def test_a_snooze_before_the_first_slot_moves_it() -> None:
+    until = T0 + 3 * 60 * M
+    at_start = PeriodFacts(T0, T0 + 15 * M, snoozed_until=until, snoozed_at=T0)
+    assert next_at(EVERY_30, at_start, []) == until
+    before = PeriodFacts(T0, T0 + 15 * M, snoozed_until=until,
+                         snoozed_at=T0 - timedelta(microseconds=1))  # fmt: skip
+    assert next_at(EVERY_30, before, []) == T0 + 15 * M  # an earlier period's snooze
+    short = PeriodFacts(T0, T0 + 15 * M, snoozed_until=T0 + 5 * M, snoozed_at=T0 + 1 * M)
+    assert next_at(EVERY_30, short, []) == T0 + 15 * M  # never before the due time
+
+
+def test_a_claim_at_the_due_time_keeps_it() -> None:
+    at_due = PeriodFacts(T0, T0 + 15 * M, claimed_by="bob", claimed_at=T0 + 15 * M)
+    assert next_at(EVERY_30, at_due, []) == T0 + 15 * M
+    after_due = PeriodFacts(T0, T0 + 15 * M, claimed_by="bob", claimed_at=T0 + 16 * M)
+    assert next_at(EVERY_30, after_due, []) == T0 + 46 * M
+
+
+def test_a_snooze_ending_early_nudges_again_without_waiting_the_interval() -> None:
+    """The snooze asked for the nudge: the recipient, nudged 5 minutes before, gets it."""
+    first = Planned(Track.RESPONSIBLE, 0, "person:alice", T0 + 15 * M, T0 + 15 * M, T0 + 15 * M)
+    period = PeriodFacts(T0, T0 + 15 * M, snoozed_until=T0 + 20 * M, snoozed_at=T0 + 16 * M)
+    result = plan(EVERY_30, period, [first], People(), T0 + 20 * M)
+    got = [(s.seq, s.at, [(d.target.key, d.step, d.placeholder) for d in s.deliveries])
+           for s in result.slots]  # fmt: skip
+    assert got == [(1, T0 + 20 * M, [("person:alice", Step.REMINDER, False)])]

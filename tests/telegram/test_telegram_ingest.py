@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from tests.telegram.tg_kit import (
     UNWATCHED,
     Harness,
     as_replied,
+    harness,
     payload,
 )
 
@@ -366,3 +368,16 @@ async def test_a_bug_while_storing_is_logged_and_answered_200(
     response = await tg.post(payload("supergroup_message"))
     assert response.status_code == 200  # redelivering would fail the same way, forever
     assert "could not be stored" in caplog.text
+
+
+async def test_an_update_before_the_adapter_started_is_503_to_retry(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Telegram redelivers non-2xx: an update that arrives while the adapter is still
+    starting is answered 503 with Retry-After, not lost and not half-stored."""
+    async with harness(tmp_path, db_url, start=False) as early:
+        response = await early.post(payload("supergroup_message"))
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5"
+        assert "starting" in response.json()["error"]
+        assert await early.stored() == []

@@ -262,3 +262,20 @@ async def test_separate_apps_share_nothing_but_the_database(
         await post_hook(one, message(1))
         await post_hook(two, message(1))
     assert await stored(rt) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("at", "status"),
+    [
+        ("1969-12-31T23:59:59Z", 400),
+        ("1970-01-01T00:00:00Z", 200),  # the first instant every database stores
+        ("2999-12-31T23:59:59Z", 200),
+        ("3000-01-01T00:00:00Z", 400),
+    ],
+)
+async def test_message_times_are_bounded_to_what_every_database_stores(
+    client: httpx.AsyncClient, rt: Runtime, at: str, status: int
+) -> None:
+    response = await post_hook(client, message(1, at=at))
+    assert response.status_code == status, response.text
+    assert await stored(rt) == ((1, 1) if status == 200 else (0, 0))
