@@ -40,9 +40,12 @@ class Server(uvicorn.Server):
 def server_config(app: ASGIApp, host: str, port: int, **deadlines: Any) -> uvicorn.Config:
     """How `run` and `demo` serve: every connection under bot.web.deadlines' header and body
     deadlines and per-address cap (``deadlines`` overrides them, for tests)."""
+    # log_config=None: uvicorn's records go to the root handlers, through bot.logsafety's
+    # filter, instead of uvicorn's own handlers that would bypass it.
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", http=guarded_protocol(**deadlines)
-    )
+        app, host=host, port=port, log_level="warning", log_config=None,
+        http=guarded_protocol(**deadlines),
+    )  # fmt: skip
 
 
 async def serve(process: Process, host: str, port: int) -> None:

@@ -285,5 +285,6 @@ def test_ingest_keeps_only_http_links() -> None:
         return InboundMessage("s", "webhook", "m", "t", NOW, Author("c"), False, url=url)
 
     assert msg("https://ok.example/a").url == "https://ok.example/a"
-    for bad in ("javascript:alert(1)", "tg://x", "https://x|y> <!channel>", "data:,x", "ftp://x"):
+    for bad in ("javascript:alert(1)", "tg://x", "https://x|y> <!channel>", "data:,x", "ftp://x",
+                "https://good.example@evil.example/"):  # fmt: skip
         assert msg(bad).url == ""
