@@ -19,6 +19,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -124,6 +125,54 @@ def _bounded(
     return select(func.count()).select_from(inner).scalar_subquery()
 
 
+def _count_columns(
+    lane: Lane, now: datetime, limits: tuple[int, timedelta, int], claimed: Sequence[int]
+) -> list[ScalarSelect[int]]:
+    batch_after, window, per_hour = limits
+    n = Nudge
+    need = batch_after + 1
+    return [
+        _bounded(Nudge, [*lane_of(lane), n.sent_at >= now - window], need),
+        _bounded(Nudge, [*lane_of(lane), n.next_attempt_at.is_not(None),
+                         n.next_attempt_at <= now + LEASE, n.state == State.SENDING,
+                         n.id.not_in(claimed) if claimed else true()],
+                 max(need, per_hour)),
+        _bounded(Nudge, [*lane_of(lane), n.next_attempt_at.is_not(None),
+                         n.next_attempt_at <= now + window, n.state == State.PENDING],
+                 need),
+        _bounded(Nudge, _hour_nudges(lane, now), per_hour),
+        _bounded(SummaryPost, _hour_posts(lane, now), per_hour),
+    ]  # fmt: skip
+
+
+def _hour_nudges(lane: Lane, now: datetime) -> list[ColumnElement[bool]]:
+    return [*lane_of(lane), Nudge.sent_at > now - HOUR]
+
+
+def _hour_posts(lane: Lane, now: datetime) -> list[ColumnElement[bool]]:
+    p = SummaryPost
+    return [p.recipient_platform == lane[0], p.recipient_address == lane[1], p.at > now - HOUR]
+
+
+async def _counts(
+    session: AsyncSession, lane: Lane, now: datetime, per_hour: int, row: Sequence[Any]
+) -> LaneCounts:
+    recent, in_flight, upcoming, sent, posted = (int(x or 0) for x in row)
+    free_at = None
+    if sent + posted >= per_hour:
+        # Full: the hour has room again once its per_hour-th newest message is an hour old.
+        n, p = Nudge, SummaryPost
+        times = [
+            *(await session.scalars(select(n.sent_at).where(*_hour_nudges(lane, now))
+                                    .order_by(n.sent_at.desc()).limit(per_hour))).all(),
+            *(await session.scalars(select(p.at).where(*_hour_posts(lane, now))
+                                    .order_by(p.at.desc()).limit(per_hour))).all(),
+        ]  # fmt: skip
+        newest = sorted((t for t in times if t is not None), reverse=True)
+        free_at = newest[per_hour - 1] + HOUR
+    return LaneCounts(recent + in_flight, upcoming, sent + posted + in_flight, free_at)
+
+
 async def lane_counts(
     session: AsyncSession,
     lane: Lane,
@@ -137,42 +186,33 @@ async def lane_counts(
     its counts is a range of one recipient's index entries (``ix_nudges_lane``: sent_at;
     ``ix_nudges_lane_due``: next_attempt_at) cut off at the limit it is compared with,
     whatever the history."""
-    batch_after, window, per_hour = limits
-    n, p = Nudge, SummaryPost
-    need = batch_after + 1
-    hour_nudges = [*lane_of(lane), n.sent_at > now - HOUR]
-    hour_posts = [p.recipient_platform == lane[0], p.recipient_address == lane[1],
-                  p.at > now - HOUR]  # fmt: skip
-    row = (
-        await session.execute(
-            select(
-                _bounded(Nudge, [*lane_of(lane), n.sent_at >= now - window], need),
-                _bounded(Nudge, [*lane_of(lane), n.next_attempt_at.is_not(None),
-                                 n.next_attempt_at <= now + LEASE, n.state == State.SENDING,
-                                 n.id.not_in(claimed) if claimed else true()],
-                         max(need, per_hour)),
-                _bounded(Nudge, [*lane_of(lane), n.next_attempt_at.is_not(None),
-                                 n.next_attempt_at <= now + window, n.state == State.PENDING],
-                         need),
-                _bounded(Nudge, hour_nudges, per_hour),
-                _bounded(SummaryPost, hour_posts, per_hour),
-            )
-        )
-    ).one()  # fmt: skip
-    recent, in_flight, upcoming, sent, posted = (int(x or 0) for x in row)
-    last_hour = sent + posted + in_flight
-    free_at = None
-    if sent + posted >= per_hour:
-        # Full: the hour has room again once its per_hour-th newest message is an hour old.
-        times = [
-            *(await session.scalars(select(n.sent_at).where(*hour_nudges)
-                                    .order_by(n.sent_at.desc()).limit(per_hour))).all(),
-            *(await session.scalars(select(p.at).where(*hour_posts)
-                                    .order_by(p.at.desc()).limit(per_hour))).all(),
-        ]  # fmt: skip
-        newest = sorted((t for t in times if t is not None), reverse=True)
-        free_at = newest[per_hour - 1] + HOUR
-    return LaneCounts(recent + in_flight, upcoming, last_hour, free_at)
+    row = (await session.execute(select(*_count_columns(lane, now, limits, claimed)))).one()
+    return await _counts(session, lane, now, limits[2], row)
+
+
+async def lock_and_count(
+    session: AsyncSession,
+    lane: Lane,
+    person: str | None,
+    now: datetime,
+    limits: tuple[int, timedelta, int],
+    claimed: Sequence[int],
+) -> tuple[LaneSummary, LaneCounts]:
+    """``lock_lanes`` and ``lane_counts`` for one lane in one round trip (the claim path)."""
+    s = NudgeSummary
+    stmt = select(s.id, s.window_until, s.post_due, s.platform_ref,
+                  *_count_columns(lane, now, limits, claimed)).where(
+        s.recipient_platform == lane[0], s.recipient_address == lane[1]
+    )  # fmt: skip
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=s)
+    found = (await session.execute(stmt)).first()
+    if found is None:
+        locked = (await lock_lanes(session, [(lane[0], lane[1], person)]))[lane]
+        return locked, await lane_counts(session, lane, now, limits, claimed)
+    sid, until, post_due, ref, *counts = found
+    summary = LaneSummary(int(sid), until, bool(post_due), ref)
+    return summary, await _counts(session, lane, now, limits[2], counts)
 
 
 async def batch_rows(session: AsyncSession, ids: Sequence[int], now: datetime, note: str) -> int:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Conversation, Nudge, NudgeSummary, SummaryPost
 from storage.outbox import LEASE, rowcount
-from storage.summaries import BATCHED, Lane, SummaryState, lane_of
+from storage.summaries import BATCHED, EDIT_DELAY, Lane, SummaryState, lane_of
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,12 @@ async def finish(
     elif failed:
         values = {
             "state": case((changed, SummaryState.PENDING), else_=SummaryState.FAILED),
-            "next_attempt_at": case((changed, now), else_=None),
+            "next_attempt_at": case((changed, now + EDIT_DELAY), else_=None),
         }
     else:
         values = {
             "state": case((changed, SummaryState.PENDING), else_=SummaryState.IDLE),
-            "next_attempt_at": case((changed, now), else_=None),
+            "next_attempt_at": case((changed, now + EDIT_DELAY), else_=None),
         }
         if posted is not None:
             values.update(platform_ref=posted, posted_at=now, post_due=False,

@@ -45,12 +45,16 @@ class Batcher:
         by_lane: dict[Lane, list[Claimed]] = defaultdict(list)
         for c in rows:
             by_lane[lane(c)].append(c)
-        locked = await summaries.lock_lanes(
-            session, [(k[0], k[1], group[0].recipient_person) for k, group in by_lane.items()]
-        )
         keep: list[Claimed] = []
-        for key in sorted(by_lane):
-            keep.extend(await self._decide(session, key, by_lane[key], locked[key], now))
+        for key in sorted(by_lane):  # (platform, address) order: the summaries' lock order
+            group = by_lane[key]
+            limits = self.settings.config.nudge_limits(group[0].recipient_person)
+            summary, counts = await summaries.lock_and_count(
+                session, key, group[0].recipient_person, now,
+                (limits.batch_after, limits.batch_window, limits.max_messages_per_hour),
+                [c.id for c in group],
+            )  # fmt: skip
+            keep.extend(await self._decide(session, key, group, summary, counts, now))
         return sorted(keep, key=lambda c: (c.not_before, c.id))
 
     async def _decide(
@@ -59,6 +63,7 @@ class Batcher:
         key: Lane,
         group: list[Claimed],
         summary: summaries.LaneSummary,
+        counts: summaries.LaneCounts,
         now: datetime,
     ) -> list[Claimed]:
         limits = self.settings.config.nudge_limits(group[0].recipient_person)
@@ -70,9 +75,6 @@ class Batcher:
             await summaries.touch(session, summary.id, now + summaries.EDIT_DELAY)
             log.debug("%d nudge(s) to %s into the open summary", len(ids) + swept, key)
             return []
-        counts = await summaries.lane_counts(
-            session, key, now, (limits.batch_after, window, limits.max_messages_per_hour), ids
-        )
         overdue = [c for c in group if c.attempt == 1 and c.not_before < now - window]
         burst = counts.recent + len(group) + counts.upcoming > limits.batch_after
         if burst or len(overdue) >= 2:

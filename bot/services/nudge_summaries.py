@@ -31,6 +31,7 @@ from storage.summary_claims import ClaimedSummary
 
 log = logging.getLogger("nudgebot.delivery")
 OLDEST = 5  # conversations listed with buttons; the rest are one link away
+IN_FLIGHT_RECHECK = timedelta(seconds=5)
 PUBLIC_URL_ENV = "NUDGEBOT_PUBLIC_URL"
 Now = Callable[[], datetime]
 
@@ -102,8 +103,10 @@ class SummarySender:
                     session, (c.recipient_platform, c.recipient_address), now,
                     (limits.batch_after, limits.batch_window, limits.max_messages_per_hour), [],
                 )  # fmt: skip
-            if counts.last_hour >= limits.max_messages_per_hour and counts.free_at is not None:
-                later = max(now, counts.free_at)
+            if counts.last_hour >= limits.max_messages_per_hour:
+                # Full: wait for the hour to have room (a nudge still in flight counts too,
+                # its time is not known yet: look again shortly).
+                later = max(now, counts.free_at) if counts.free_at else now + IN_FLIGHT_RECHECK
                 async with self.db.write() as session:
                     await summary_claims.finish(
                         session,
