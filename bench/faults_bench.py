@@ -200,19 +200,32 @@ def kill_run(backend: str, url: str, folder: Path, replicas: int) -> dict[str, o
 
 
 def _held_by_survivors(url: str, ids: set[int]) -> set[int]:
-    """Right after the kill every 'sending' row is someone's; the survivors' rows are those
-    whose lease moves (renewed) or that finish within one renewal period. The dead replica's
-    cannot: nobody may take them before their lease (≥ 6.7 s after its last renewal) ends."""
+    """Which of the rows 'sending' at the kill the survivors held: a survivor's row changes
+    before its lease ends (finished, retried, or renewed); the dead replica's stays exactly
+    as it was until its lease runs out (then a survivor takes it over at once). Watched every
+    0.1 s until every row is decided (at most one lease)."""
     engine = create_engine(sync_url(url))
-    query = text("SELECT id, state, lease_until FROM nudges WHERE id = ANY(:ids)")
+    query = text("SELECT id, state, attempts, lease_until FROM nudges WHERE id = ANY(:ids)")
+    survivors: set[int] = set()
     try:
         with engine.connect() as conn:
-            first = {r[0]: (r[1], r[2]) for r in conn.execute(query, {"ids": list(ids)})}
-            time.sleep(4)
-            later = {r[0]: (r[1], r[2]) for r in conn.execute(query, {"ids": list(ids)})}
+            first = {r[0]: tuple(r[1:]) for r in conn.execute(query, {"ids": list(ids)})}
+            undecided = set(first)
+            while undecided:
+                now = conn.execute(text("SELECT now() AT TIME ZONE 'UTC'")).scalar_one()
+                rows = {r[0]: tuple(r[1:]) for r in conn.execute(query, {"ids": list(undecided)})}
+                for nid in list(undecided):
+                    lapsed = first[nid][2] is None or first[nid][2] <= now
+                    if rows.get(nid) != first[nid] and not lapsed:
+                        survivors.add(nid)  # finished, retried or renewed within its lease
+                        undecided.discard(nid)
+                    elif lapsed:
+                        undecided.discard(nid)  # untouched until its lease ran out: the dead's
+                conn.rollback()
+                time.sleep(0.1)
     finally:
         engine.dispose()
-    return {i for i in ids if later.get(i) != first.get(i)}
+    return survivors
 
 
 def ingest_under_restart(pg: PgServer, folder: Path) -> dict[str, object]:

@@ -22,12 +22,19 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.console.recording import RecordingMessenger
+from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
 from bot.config import parse_config
+from bot.core_impl import CoreService
 from bot.web.app import create_app
+from bot.wiring.slack import component
 from storage.migrate import upgrade
 from storage.models import Message, Nudge
+from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.faults.pgserver import PgServer
+from tests.slack.slack_payloads import SECRET as SLACK_SECRET
+from tests.slack.slack_payloads import message as slack_message
+from tests.slack.slack_payloads import post as slack_post
 
 SECRET = "s3cret-for-faults"
 CONFIG = f"""\
@@ -166,3 +173,51 @@ async def test_sqlite_locked_by_another_process_is_503_and_never_stalls_the_loop
         other.close()
         await client.aclose()
         await rt.close()
+
+
+SLACK_CONFIG = """\
+timezone: UTC
+team:
+  alice: {name: Alice, slack: U0ALICE01, owner: true}
+sources:
+  acme: {platform: slack, channels: [C0CUST001], owner: alice, customers: everyone-else}
+"""
+
+
+async def test_slack_signed_event_during_a_postgres_restart(pg_server: PgServer) -> None:
+    """A Slack event that cannot be stored is not acknowledged (503): Slack's retry, once
+    the database is back, is stored — once."""
+    fake = await FakeSlack().start()
+    rt = Runtime.from_config(parse_config(SLACK_CONFIG), private_pg(pg_server, "slack"))
+    service = SlackService(
+        SlackSettings(bot_token=BOT_TOKEN, signing_secret=SLACK_SECRET, api_url=fake.api_url),
+        CoreService(rt), rt.config, rt.now,
+    )  # fmt: skip
+    part = component(service)
+    assert part.start is not None and part.stop is not None
+    await part.start()
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(rt, routes=part.routes)), base_url="http://t"
+    )
+    now = datetime.now(UTC).timestamp()
+    first = slack_message(f"{now:.6f}", event_id="Ev0FAULT001")
+    second = slack_message(f"{now + 1:.6f}", event_id="Ev0FAULT002", thread_ts=f"{now:.6f}")
+    try:
+        assert (await slack_post(client, first)).status_code == 200
+        pg_server.stop()
+        refused = await slack_post(client, second)
+        assert refused.status_code == 503  # not acknowledged: Slack delivers it again
+        pg_server.start()
+        assert (await slack_post(client, second, retry=1)).status_code == 200
+        assert (await slack_post(client, second, retry=2)).status_code == 200
+        await service.deps.background.drain()
+        async with rt.db.read() as s:
+            rows = (await s.scalars(select(Message.message_id))).all()
+        assert len(rows) == 2 and len(set(rows)) == 2
+    finally:
+        if not pg_server.running():
+            pg_server.start()
+        await client.aclose()
+        await part.stop()
+        await rt.close()
+        await fake.stop()
