@@ -1,4 +1,4 @@
-"""``GET /``: the owners' dashboard, server-rendered, refreshing itself every 30 seconds.
+"""``GET /``: the owners' dashboard, server-rendered; its waiting rows refresh every 30 seconds.
 
 Without a valid bearer header or session cookie it shows the login form and no data. Bad
 ``?since=`` input gets a notice (and status 400) over the default window, never a 500.
