@@ -89,8 +89,7 @@ def _check_sqlite(parsed: URL, shown: str) -> None:
     parent = Path(database).expanduser().resolve().parent
     if not parent.is_dir():
         raise DatabaseURLError(
-            f"DATABASE_URL {shown!r}: directory {parent} does not exist; create it or "
-            "fix the path"
+            f"DATABASE_URL {shown!r}: directory {parent} does not exist; create it or fix the path"
         )
 
 

@@ -2,24 +2,55 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from bot.cli.common import ConfigOption, err, fail, out, run_async, runtime
-from bot.cli.demo import demo
-from bot.cli.history import history
-from bot.cli.importer import import_command
-from bot.cli.init import init
-from bot.cli.oncall import oncall_app
-from bot.cli.queries import stats, waiting
-from bot.cli.reports import digest
-from bot.config import ConfigError, load_config
-from bot.config.loader import resolve_config_path
-from storage.db import DatabaseURLError, database_url
-from storage.migrate import head, upgrade
+
+# Each command's module is imported when that command runs (or help lists it): `waiting`
+# must not pay for Bolt, python-telegram-bot, Alembic and the demo, which `run` and `demo` use.
+LAZY: dict[str, tuple[str, str]] = {
+    "waiting": ("bot.cli.queries", "waiting"),
+    "stats": ("bot.cli.queries", "stats"),
+    "import": ("bot.cli.importer", "import_command"),
+    "history": ("bot.cli.history", "history"),
+    "digest": ("bot.cli.reports", "digest"),
+    "demo": ("bot.cli.demo", "demo"),
+    "init": ("bot.cli.init", "init"),
+    "oncall": ("bot.cli.oncall", "oncall_app"),
+}
+
+
+def lazy_command(name: str) -> click.Command:
+    module, attr = LAZY[name]
+    target: Any = getattr(importlib.import_module(module), attr)
+    if isinstance(target, typer.Typer):
+        command: click.Command = typer.main.get_group(target)
+    else:
+        single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class LazyGroup(TyperGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in LAZY:
+            found = lazy_command(cmd_name)
+            self.add_command(found, cmd_name)
+        return found
+
 
 app = typer.Typer(
     name="nudgebot",
@@ -27,23 +58,18 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(oncall_app, name="oncall")
-
-app.command("waiting")(waiting)
-app.command("stats")(stats)
-app.command("import")(import_command)
-app.command("history")(history)
-app.command("digest")(digest)
-app.command("demo")(demo)
-app.command("init")(init)
 
 
 @app.command("check-config")
 def check_config(config: ConfigOption = None) -> None:
     """Validate the config file and print every problem with its key path and fix."""
+    from bot.config import ConfigError, load_config
+    from bot.config.loader import resolve_config_path
+
     path = resolve_config_path(config)
     try:
         cfg = load_config(config)
@@ -64,6 +90,9 @@ def check_config(config: ConfigOption = None) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations (DATABASE_URL; `run` also does this at start)."""
+    from storage.db import DatabaseURLError, database_url
+    from storage.migrate import head, upgrade
+
     try:
         applied = upgrade(database_url())
     except DatabaseURLError as exc:

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from bot.cli.common import ConfigOption, fail, out, print_json, run_async, runtime
-from bot.cli.reports import print_engagement, write_csv
+from bot.cli.common import (
+    ConfigOption,
+    PlainOption,
+    TzOption,
+    display_zone,
+    fail,
+    local_time,
+    out,
+    print_json,
+    print_table,
+    run_async,
+    runtime,
+    zone_label,
+)
 from bot.domain.durations import format_duration, parse_since
-from bot.services.stats import report
-from bot.services.waiting import WaitingRow, list_waiting
+
+if TYPE_CHECKING:
+    from bot.services.waiting import WaitingRow
+
+
+DEFAULT_LIMIT = 50
 
 
 def waiting(
@@ -24,52 +40,79 @@ def waiting(
         typer.Option("--person", help="Only conversations this person is responsible for"),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="At most this many rows")
+        int | None,
+        typer.Option(
+            "--limit", min=1, help=f"At most this many rows [table default: {DEFAULT_LIMIT}]"
+        ),
     ] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Every waiting conversation")] = False,
+    plain: PlainOption = False,
+    tz: TzOption = None,
 ) -> None:
-    """Who's waiting on us: conversations waiting for a reply, oldest first."""
+    """Who's waiting on us: conversations waiting for a reply, oldest first.
+
+    The table shows the oldest 50 and how many more there are (--limit N, --all);
+    --json prints every row unless --limit is given."""
+    from bot.services.waiting import count_waiting, list_waiting
+
+    if show_all and limit is not None:
+        fail("--all and --limit: choose one")
     rt = runtime(config)
+    zone = display_zone(rt.config, tz)
     if source is not None and rt.config.sources and source not in rt.config.sources:
         known = ", ".join(sorted(rt.config.sources))
         fail(f"--source {source!r} is not a configured source (known: {known})")
     if person is not None and rt.config.team and person not in rt.config.team:
         fail(f"--person {person!r} is not on the team in the config")
+    cap = None if show_all or (as_json and limit is None) else (limit or DEFAULT_LIMIT)
 
-    async def go() -> list[WaitingRow]:
+    async def go() -> tuple[list[WaitingRow], int]:
         try:
             await rt.oncall.prepare()  # stored overrides and calendars decide who's on call
-            return await list_waiting(
-                rt.db, rt.routing, rt.now(), source=source, person=person, limit=limit
-            )
+            rows = await list_waiting(
+                rt.db, rt.routing, rt.now(), source=source, person=person,
+                limit=None if person else cap,
+            )  # fmt: skip
+            if person is not None:  # responsibility is known only after routing
+                return rows[:cap] if cap else rows, len(rows)
+            total = len(rows) if cap is None or len(rows) < cap else None
+            return rows, total if total is not None else await count_waiting(rt.db, source)
         finally:
             await rt.close()
 
-    rows = run_async(go)
+    rows, total = run_async(go)
     if as_json:
         print_json([r.as_json() for r in rows])
         return
     if not rows:
         out.print("Nobody is waiting. :tada:")
         return
-    table = Table(title=f"{len(rows)} waiting, oldest first")
-    for col in ("customer", "where", "waiting for", "responsible", "due", "last message"):
-        table.add_column(col, overflow="fold")
+    now = rt.now()
+    table_rows = []
     for r in rows:
         where = f"{r.source}" + (f" #{r.channel}" if r.channel else "")
         due = (
-            "[bold red]overdue[/]"
+            "overdue"
             if r.overdue
-            else (f"in {format_duration(r.due_at - rt.now())}" if r.due_at else "-")
+            else (f"in {format_duration(r.due_at - now)}" if r.due_at else "-")
         )
-        table.add_row(
-            r.customer,
-            where,
+        names = [rt.config.display_name(p) for p in r.responsible_all]
+        table_rows.append([
+            str(r.conversation), r.customer, where,
             format_duration(timedelta(seconds=r.waiting_seconds)),
-            ", ".join(r.responsible_all) or "-",
-            due,
-            r.last_message[:80],
-        )
-    out.print(table)
+            local_time(r.waiting_since, zone), ", ".join(names) or "-", due,
+            r.last_message[:200],
+        ])  # fmt: skip
+    shown = f"{len(rows)} of {total}" if total > len(rows) else f"{total}"
+    print_table(
+        f"{shown} waiting, oldest first (times in {zone_label(zone)})",
+        ["id", "customer", "where", "waiting for", "since", "responsible", "due",
+         "last message"],
+        table_rows,
+        plain=plain,
+    )  # fmt: skip
+    if total > len(rows) and not plain:
+        out.print(f"… and {total - len(rows)} more (--limit N, --all)")
 
 
 def stats(
@@ -81,6 +124,9 @@ def stats(
     ] = False,
 ) -> None:
     """Response times (median, p90), SLA met, replies vs broadcasts, by source and person."""
+    from bot.cli.reports import print_engagement, write_csv
+    from bot.services.stats import report
+
     rt = runtime(config)
     now = rt.now()
     try:

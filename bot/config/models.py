@@ -224,6 +224,11 @@ class Config:
     def source(self, source_id: str) -> Source | None:
         return self.sources.get(source_id)
 
+    def display_name(self, person_id: str) -> str:
+        """A member's name for people to read (``Alice``, not ``person:alice``)."""
+        person = self.team.get(person_id.removeprefix("person:"))
+        return (person.name or person.id) if person is not None else person_id
+
     def owners(self) -> tuple[str, ...]:
         """Ids of every member with ``owner: true``, in file order."""
         return tuple(p.id for p in self.team.values() if p.owner)
