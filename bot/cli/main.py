@@ -64,9 +64,28 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
+StrictOption = Annotated[
+    bool, typer.Option("--strict", help="Treat warnings (setups that would do nothing) as errors")
+]
+
+
+def print_report(config: Any, path: str, *, strict: bool) -> None:
+    """The startup report and its warnings; with ``strict``, warnings stop here."""
+    from bot.config.report import startup_report
+
+    report = startup_report(config, path)
+    for line in report.lines:
+        out.print(f"  {line}", markup=False, soft_wrap=True)
+    for warning in report.warnings:
+        err.print(f"warning: {warning}", markup=False, soft_wrap=True)
+    if strict and report.warnings:
+        fail(f"{len(report.warnings)} warning(s) and --strict: fix them first", code=1)
+
+
 @app.command("check-config")
-def check_config(config: ConfigOption = None) -> None:
-    """Validate the config file and print every problem with its key path and fix."""
+def check_config(config: ConfigOption = None, strict: StrictOption = False) -> None:
+    """Validate the config file and print every problem with its key path and fix, then what
+    each source and person will do (credentials, policy, where nudges go)."""
     from bot.config import ConfigError, load_config
     from bot.config.loader import resolve_config_path
 
@@ -77,14 +96,13 @@ def check_config(config: ConfigOption = None) -> None:
         for issue in exc.issues:
             err.print(str(issue), markup=False, soft_wrap=True)
         fail(f"{len(exc.issues)} problem(s) found in {path}", code=1)
-    if cfg.path is None:
-        out.print(f"{path} does not exist: using the built-in empty config (no team, no sources)")
-        return
-    out.print(
-        f"{cfg.path}: OK — {len(cfg.team)} people, {len(cfg.sources)} sources, "
-        f"{len(cfg.rotations)} rotations, {len(cfg.policies)} policies",
-        markup=False,
-    )
+    if cfg.path is not None:
+        out.print(
+            f"{cfg.path}: OK — {len(cfg.team)} people, {len(cfg.sources)} sources, "
+            f"{len(cfg.rotations)} rotations, {len(cfg.policies)} policies",
+            markup=False,
+        )
+    print_report(cfg, str(path), strict=strict)
 
 
 @db_app.command("upgrade")
@@ -110,6 +128,7 @@ def run(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="Bind address [$NUDGEBOT_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Bind port [$NUDGEBOT_PORT]")] = None,
+    strict: StrictOption = False,
 ) -> None:
     """Serve HTTP, run the adapters and the scheduler."""
     from bot.cli.serve import serve
@@ -123,7 +142,10 @@ def run(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from bot.config.loader import resolve_config_path
+
     rt = runtime(config)
+    print_report(rt.config, str(resolve_config_path(config)), strict=strict)
     bind_host = host or os.environ.get("NUDGEBOT_HOST", "127.0.0.1")
     raw_port = port if port is not None else os.environ.get("NUDGEBOT_PORT", "8080")
     try:
