@@ -153,3 +153,19 @@ def parse_local(option: str, value: str, zone: ZoneInfo) -> datetime:
     except (ValueError, OverflowError):
         fail(f"{option} {value!r} is not an ISO-8601 time such as 2026-12-24T10:00")
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
+
+
+def check_port(host: str, port: int, option: str) -> None:
+    """uvicorn exits the process with a traceback when it cannot bind; say so in one line
+    before anything starts."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(
+                f"cannot listen on {host}:{port} ({exc.strerror}); stop what uses it or "
+                f"choose another port with {option} {port + 1}"
+            )

@@ -16,7 +16,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from rich.console import Console
 
 from adapters.console.messenger import ConsoleMessenger
 from bot.app import Runtime
-from bot.cli.common import fail
+from bot.cli.common import check_port, fail
 from bot.cli.serve import Server
 from bot.config import parse_config
 from bot.demo.config import demo_config
@@ -152,16 +151,6 @@ async def _run(rt: Runtime, console: Console, *, host: str, port: int, speed: fl
         await process.stop()
 
 
-def _check_port(host: str, port: int) -> None:
-    """uvicorn exits the process when it cannot bind; say so before starting anything."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            fail(f"cannot listen on {host}:{port} ({exc.strerror}); try --port {port + 1}")
-
-
 def demo(
     port: Annotated[int, typer.Option(help="Dashboard port")] = 8080,
     host: Annotated[str, typer.Option(help="Dashboard bind address")] = "127.0.0.1",
@@ -177,7 +166,7 @@ def demo(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     os.environ.setdefault("NUDGEBOT_TICK_SECONDS", "1")
-    _check_port(host, port)
+    check_port(host, port, "--port")
     console = Console(highlight=False)
     setup, rt = prepare(speed)
     messenger = ConsoleMessenger(console)

@@ -11,7 +11,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from bot.cli.common import ConfigOption, err, fail, out, run_async, runtime
+from bot.cli.common import ConfigOption, check_port, err, fail, out, run_async, runtime
 
 # Each command's module is imported when that command runs (or help lists it): `waiting`
 # must not pay for Bolt, python-telegram-bot, Alembic and the demo, which `run` and `demo` use.
@@ -152,6 +152,12 @@ def run(
         bind_port = int(raw_port)
     except ValueError:
         fail(f"NUDGEBOT_PORT {raw_port!r} is not a port number")
+    check_port(bind_host, bind_port, "--port (or NUDGEBOT_PORT)")
+    from bot.wiring.preflight import preflight
+
+    if (problem := run_async(lambda: preflight(os.environ))) is not None:
+        run_async(rt.close)
+        fail(problem)
     try:
         tick_seconds()  # refuse a bad NUDGEBOT_TICK_SECONDS now, not when the scheduler starts
         process = assemble(rt)

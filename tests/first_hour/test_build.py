@@ -86,7 +86,8 @@ def test_suites_stream_progress_with_a_prefix(tmp_path: Path) -> None:
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "pytest").write_text(
-        '#!/bin/sh\necho "line one $NUDGEBOT_TEST_DB"\nwhile [ ! -e "$GATE" ]; do sleep 0.05; done\necho "line two"\n'
+        '#!/bin/sh\necho "line one $NUDGEBOT_TEST_DB"\n'
+        'while [ ! -e "$GATE" ]; do sleep 0.05; done\necho "line two"\n'
     )
     (fake / "pytest").chmod(0o755)
     gate = tmp_path / "gate"
