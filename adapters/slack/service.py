@@ -8,6 +8,7 @@ failure on our side is a 503 (Slack retries it) rather than a 500.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,13 @@ from bot.domain.ports import Core
 
 log = logging.getLogger("nudgebot.slack")
 DEFAULT_API_URL = "https://slack.com/api/"
+RETRY_START = (2.0, 300.0)  # first wait and longest wait between auth.test attempts (s)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
 MAX_BODY = 1 << 20
 
 
@@ -125,6 +133,7 @@ class SlackService:
         self._socket: AsyncSocketModeHandler | None = None
         self._session: aiohttp.ClientSession | None = None
         self._started = False
+        self._retrying: asyncio.Task[None] | None = None
 
     @staticmethod
     def _name_of(config: Config) -> Callable[[str], str]:
@@ -181,15 +190,39 @@ class SlackService:
         self.client.session = self.bolt_client.session = self._session
         try:
             await self.deps.identity.get()
-        except SlackUnavailable as exc:  # Slack down at boot: events retry until it answers
-            log.warning("Slack auth.test failed at start: %s", exc)
+        except SlackUnavailable as exc:  # Slack down at boot: keep asking, with backoff
+            log.warning("Slack auth.test failed at start (will retry): %s", _first_line(exc))
+            self._retrying = asyncio.create_task(self._keep_asking(), name="slack-auth-retry")
         if self.settings.app_token:
             self._socket = AsyncSocketModeHandler(self.app, self.settings.app_token)
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
         self._started = True
 
+    async def _keep_asking(self) -> None:
+        """One log line per attempt (the traceback only at DEBUG); /readyz shows Slack as not
+        ready meanwhile, and the rest of the process keeps serving."""
+        wait, longest = RETRY_START
+        attempt = 1
+        while True:
+            await asyncio.sleep(wait)
+            attempt += 1
+            try:
+                await self.deps.identity.get()
+            except SlackUnavailable as exc:
+                log.warning("Slack auth.test attempt %d failed (next in %.0fs): %s", attempt,
+                            min(wait * 2, longest), _first_line(exc))  # fmt: skip
+                log.debug("Slack auth.test failure", exc_info=True)
+                wait = min(wait * 2, longest)
+            else:
+                log.info("Slack answered auth.test after %d attempts", attempt)
+                return
+
     async def stop(self) -> None:
         self._started = False
+        if self._retrying is not None:
+            self._retrying.cancel()
+            await asyncio.gather(self._retrying, return_exceptions=True)
+            self._retrying = None
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None

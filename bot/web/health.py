@@ -63,22 +63,45 @@ async def database_problem(db: Database, deadline: float = READY_TIMEOUT) -> str
     return None
 
 
+def component_name(check: object, index: int) -> str:
+    """Adapters' checks carry their component's name (bot.wiring.process)."""
+    return str(getattr(check, "component", f"check-{index}"))
+
+
 async def readyz(request: Request) -> Response:
+    """503 while any part is not ready, as before; the body says which part (``components``:
+    each ``ok`` or ``not ready``) so a degraded Slack is told apart from a lost database.
+    ``?required=database,…`` lets only the named parts decide the status (the compose
+    healthcheck asks for the database: the dashboard and API stay up while Slack is down)."""
     web = web_state(request)
-    problems = []
+    problems: dict[str, str] = {}
     if (problem := await database_problem(web.rt.db)) is not None:
-        problems.append(problem)
-    for check in web.ready_checks:
+        problems["database"] = problem
+    names = ["database"]
+    for i, check in enumerate(web.ready_checks):
+        name = component_name(check, i)
+        names.append(name)
         try:
             problem = await check()
         except Exception as exc:
             problem = f"readiness check failed: {_reason(exc)}"
         if problem is not None:
-            problems.append(problem)
+            problems[name] = problem
+    components = {name: "not ready" if name in problems else "ok" for name in names}
+    wanted = request.query_params.get("required")
+    deciding = set(wanted.split(",")) if wanted else set(names)
+    failing = [problems[n] for n in names if n in problems and n in deciding]
     if problems:
-        log.warning("not ready: %s", "; ".join(problems))
-        return JSONResponse({"ok": False, "error": "; ".join(problems)}, status_code=503)
-    return JSONResponse({"ok": True})
+        log.warning("not ready: %s", "; ".join(f"{n}: {p}" for n, p in problems.items()))
+    if failing:
+        return JSONResponse(
+            {"ok": False, "error": "; ".join(failing), "components": components},
+            status_code=503,
+        )
+    body: dict[str, object] = {"ok": True, "components": components}
+    if problems:
+        body["degraded"] = sorted(problems)
+    return JSONResponse(body)
 
 
 async def _waiting_counts(db: Database) -> dict[str, tuple[int, datetime | None]] | None:

@@ -32,6 +32,7 @@ def _ready_check(component: Component) -> Callable[[], Awaitable[str | None]]:
     async def check() -> str | None:
         return None if component.ready() else f"{component.name} has not started"
 
+    check.component = component.name  # type: ignore[attr-defined]  # /readyz names it
     return check
 
 
