@@ -129,7 +129,7 @@ TzOption = Annotated[
 
 def display_zone(config: Any, tz: str | None) -> ZoneInfo:
     """The one time-zone rule of the CLI: ``--tz``, else the config's ``timezone``."""
-    name = tz or getattr(config, "timezone", "UTC")
+    name = str(tz or getattr(config, "timezone", "UTC"))
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -7,7 +7,6 @@ import logging
 import os
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -27,11 +26,13 @@ LAZY: dict[str, tuple[str, str]] = {
 }
 
 
-def lazy_command(name: str) -> click.Command:
+# Typer's click types are annotated as Any: some typer versions vendor their own click.
+def lazy_command(name: str) -> Any:
     module, attr = LAZY[name]
     target: Any = getattr(importlib.import_module(module), attr)
+    command: Any
     if isinstance(target, typer.Typer):
-        command: click.Command = typer.main.get_group(target)
+        command = typer.main.get_group(target)
     else:
         single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
         single.command(name)(target)
@@ -41,10 +42,10 @@ def lazy_command(name: str) -> click.Command:
 
 
 class LazyGroup(TyperGroup):
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(LAZY))
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         found = super().get_command(ctx, cmd_name)
         if found is None and cmd_name in LAZY:
             found = lazy_command(cmd_name)

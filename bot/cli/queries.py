@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -122,6 +123,7 @@ def stats(
     as_csv: Annotated[
         bool, typer.Option("--csv", help="Conversations with first response and reply times, CSV")
     ] = False,
+    tz: TzOption = None,
 ) -> None:
     """Response times (median, p90), SLA met, replies vs broadcasts, by source and person."""
     from bot.cli.reports import print_engagement, write_csv
@@ -149,7 +151,7 @@ def stats(
     if as_json:
         print_json(data)
         return
-    _print_stats(data)
+    _print_stats(data, display_zone(rt.config, tz))
     print_engagement(data)
 
 
@@ -159,8 +161,16 @@ def _fmt(seconds: object) -> str:
     return format_duration(timedelta(seconds=float(seconds)))
 
 
-def _print_stats(data: dict[str, object]) -> None:
-    table = Table(title=f"Response times {data['since']} → {data['until']}")
+def _when(value: object, zone: ZoneInfo) -> str:
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return local_time(parsed, zone)
+
+
+def _print_stats(data: dict[str, object], zone: ZoneInfo) -> None:
+    table = Table(
+        title=f"Response times {_when(data['since'], zone)} → {_when(data['until'], zone)} "
+        f"(times in {zone_label(zone)})"
+    )
     for col in (
         "",
         "first resp. median",
