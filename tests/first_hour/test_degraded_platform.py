@@ -44,6 +44,7 @@ async def test_slack_down_after_start_degrades_readyz_only(db_url: str, tmp_path
         )
     base = f"http://127.0.0.1:{port}"
     seen: list[dict[str, object]] = []
+    degraded_seen = 0
     try:
         async with httpx.AsyncClient(timeout=2) as client:
             deadline = time.monotonic() + 90
@@ -62,10 +63,14 @@ async def test_slack_down_after_start_degrades_readyz_only(db_url: str, tmp_path
                     assert ready.json()["components"]["slack"] == "not ready"
                     assert ready.json()["components"]["database"] == "ok"
                     core = await client.get(f"{base}/readyz?required=database")
-                    assert core.status_code == 200 and core.json()["degraded"] == ["slack"]
+                    assert core.status_code == 200  # the database alone decides
+                    # (Slack may have come back between the two requests)
+                    assert core.json().get("degraded", ["slack"]) == ["slack"]
+                    degraded_seen += "degraded" in core.json()
                 assert time.monotonic() < deadline, log.read_text()[-3000:]
                 await asyncio.sleep(0.3)
         assert any(s.get("ok") is False for s in seen), "Slack was never seen degraded"
+        assert degraded_seen, "/readyz?required=database never named Slack as degraded"
         assert seen[-1]["components"] == {"database": "ok", "slack": "ok"}
         proc.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
