@@ -1,4 +1,4 @@
-"""``python -m bench [--only import|waiting|catchup|faults|dashboard] [--db …] [--quick]``.
+"""``python -m bench [--only import|waiting|catchup|faults|dashboard|cli] [--db …] [--quick]``.
 
 Prints every figure next to its baseline, the ratio, the target and a verdict. Nothing here
 asserts: a missed target is reported, not raised.
@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import dashboard_bench, faults_bench, import_bench, waiting_bench
+from bench import cli_bench, dashboard_bench, faults_bench, import_bench, waiting_bench
 from bench.common import BACKENDS, Table, load, machine, pg_available, verdict
 
 
@@ -194,11 +194,37 @@ def bench_dashboard(backends: list[str], total: int, waiting: int, iterations: i
     print(table.render())
 
 
+def bench_cli(backends: list[str], rounds: int) -> None:
+    print(
+        f"\n== `nudgebot waiting` as a process: {cli_bench.CONVERSATIONS:,} waiting "
+        f"conversations, best of {rounds} rounds taken in turns =="
+    )
+    table = Table(("db", "python -c pass", "raw query (python + driver)", "nudgebot waiting",
+                   "waiting - pass", "target", "verdict"))  # fmt: skip
+    for backend in backends:
+        before = load()
+        best = cli_bench.run_cli(backend, rounds)
+        wall = best["nudgebot waiting"]
+        table.add(
+            backend,
+            f"{best['python -c pass']:.3f} s",
+            f"{best['raw query (python + driver)']:.3f} s",
+            f"{wall:.3f} s",
+            f"{wall - best['python -c pass']:.3f} s",
+            f"<= {cli_bench.TARGET} s (SQLite)" if backend == "sqlite" else "-",
+            verdict(wall <= cli_bench.TARGET) if backend == "sqlite" else "-",
+        )
+        print(f"  {backend}: load before {before}, after {load()}")
+    print(table.render())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description="Nudgebot benchmarks, printed next to their baselines."
     )
-    parser.add_argument("--only", choices=("import", "waiting", "catchup", "faults", "dashboard"))
+    parser.add_argument(
+        "--only", choices=("import", "waiting", "catchup", "faults", "dashboard", "cli")
+    )
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--quick", action="store_true", help="20k messages, 100k conversations")
     parser.add_argument("--profile", action="store_true", help="cProfile the SQLite import")
@@ -232,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         waiting = args.waiting or (5_000 if args.quick else dashboard_bench.WAITING)
         # Every dashboard call does several queries: fewer iterations keep the run bounded.
         bench_dashboard(backends, total, waiting, max(5, min(args.iterations, 30)))
+
+    if args.only in (None, "cli"):
+        bench_cli(backends, max(1, args.rounds))
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average now {load()}")
     return 0
 

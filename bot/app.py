@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from adapters.console.messenger import ConsoleMessenger
@@ -16,15 +17,14 @@ from bot.domain.channel_namer import ChannelNamer
 from bot.domain.clock import BusinessClock
 from bot.domain.ports import Messenger, Replier
 from bot.domain.routing import Routing
-from bot.scheduler import Scheduler, tick_seconds
-from bot.services.digest import oncall_reporter
-from bot.services.digest_send import DigestService, messenger_send
-from bot.services.handoffs import handoff_job
 from bot.services.ingest import Rules
 from bot.services.nudge_engine import NudgeEngine
 from bot.services.nudge_settings import NudgeSettings
 from bot.services.oncall import OncallService
 from storage.db import Database, connect
+
+if TYPE_CHECKING:
+    from bot.scheduler import Scheduler
 
 Now = Callable[[], datetime]
 
@@ -115,7 +115,7 @@ class Runtime:
     repliers: dict[str, Replier] = field(default_factory=dict)
     namers: dict[str, ChannelNamer] = field(default_factory=dict)  # channel names (dashboard)
     engine: NudgeEngine | None = None
-    scheduler: Scheduler | None = None
+    scheduler: Scheduler | None = None  # bot.scheduler, loaded by start()
     # The rotations (bot.services.oncall); from_config binds routing's on_call to it.
     oncall_service: OncallService | None = None
 
@@ -148,6 +148,13 @@ class Runtime:
         Idempotent: a second call while running does nothing."""
         if self.scheduler is not None and self.scheduler.running:
             return
+        # Only processes that run the scheduler load it (and the digests): the read-only
+        # commands (`waiting`, `stats`, …) build a Runtime too and must start at once.
+        from bot.scheduler import Scheduler, tick_seconds
+        from bot.services.digest import oncall_reporter
+        from bot.services.digest_send import DigestService, messenger_send
+        from bot.services.handoffs import handoff_job
+
         engine = self.engine
         assert engine is not None
 

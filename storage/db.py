@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -83,20 +85,55 @@ def database_url(explicit: str | None = None) -> str:
     return explicit or os.environ.get("DATABASE_URL") or DEFAULT_URL
 
 
+_USERINFO = re.compile(r"(?P<user>[^:/@\s]*):[^@/\s]+@")
+
+
+def redacted(url: str) -> str:
+    """``url`` with any password replaced, for messages: DATABASE_URL errors never echo it."""
+    return _USERINFO.sub(r"\g<user>:***@", url)
+
+
 def _parse(url: str) -> URL:
+    shown = redacted(url)
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
         raise DatabaseURLError(
-            f"DATABASE_URL {url!r} is not a database URL; use sqlite:///path.db or "
-            "postgresql+psycopg://user@host/db"
-        ) from exc
+            f"DATABASE_URL {shown!r} is not a database URL; use sqlite:///path.db or "
+            "postgresql://user@host/db"
+        ) from None if "@" in url else exc
     backend = parsed.get_backend_name()
+    if backend == "postgres":  # what most providers hand out (Heroku, Render, Supabase…)
+        parsed = parsed.set(drivername="postgresql")
+        backend = "postgresql"
     if backend not in ("sqlite", "postgresql"):
         raise DatabaseURLError(
-            f"DATABASE_URL {url!r}: {backend} is not supported; use sqlite or postgresql"
+            f"DATABASE_URL {shown!r}: {backend} is not supported; use sqlite or postgresql"
         )
+    if backend == "sqlite":
+        _check_sqlite(parsed, shown)
     return parsed
+
+
+def _check_sqlite(parsed: URL, shown: str) -> None:
+    if parsed.host:  # sqlite://x.db: the file name was read as a host
+        name = parsed.host + (f"/{parsed.database}" if parsed.database else "")
+        raise DatabaseURLError(
+            f"DATABASE_URL {shown!r}: use three slashes for a file, sqlite:///{name} "
+            f"(relative) or sqlite:////abs/path/{name.rsplit('/', 1)[-1]} (absolute)"
+        )
+    database = parsed.database or ""
+    if database in ("", ":memory:"):
+        # Each pooled connection would otherwise see its own empty in-memory database.
+        raise DatabaseURLError(
+            f"DATABASE_URL {shown!r}: in-memory SQLite is not supported; use sqlite:///path.db"
+        )
+    # Never create directories: a typo in the path must not become an empty new database.
+    parent = Path(database).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise DatabaseURLError(
+            f"DATABASE_URL {shown!r}: directory {parent} does not exist; create it or fix the path"
+        )
 
 
 def async_url(url: str) -> URL:

@@ -27,10 +27,6 @@ def _config() -> Config:
 def upgrade(url: str | None = None, revision: str = "head") -> list[str]:
     """Upgrade to ``revision``; returns the revisions applied (empty when already current)."""
     engine = create_engine(sync_url(database_url(url)), poolclass=NullPool)
-    if engine.dialect.name == "sqlite":
-        path = engine.url.database
-        if path:
-            Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
     cfg = _config()
     try:
         with engine.connect() as conn:

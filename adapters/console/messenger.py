@@ -95,20 +95,33 @@ def format_duration_seconds(seconds: int) -> str:
 
 
 class ConsoleMessenger:
-    """Prints each nudge as a panel and each in-place update as a line under its id."""
+    """Prints each nudge as a panel, and each outcome once per conversation and waiting
+    period (a first nudge, a reminder and an escalation are all updated when it is answered;
+    one line says so). Counts what it printed, for the demo's closing summary."""
 
     def __init__(self, console: Console | None = None, platform: str = "console") -> None:
         self.console = console or Console()
         self.platform = platform
         self._ids = itertools.count(1)
+        self.nudges_sent = 0
+        # (conversation, waiting since) -> seconds to the answer (None: not timed)
+        self.answered: dict[tuple[int, datetime], int | None] = {}
+        self._told: set[tuple[int, datetime, Outcome]] = set()
 
     async def send_nudge(self, view: NudgeView) -> Delivered:
         ref = f"console:{next(self._ids)}"
+        self.nudges_sent += 1
         self.console.print(render_nudge(view))
         return Delivered(ref)
 
     async def update_nudge(self, ref: str, view: NudgeView, update: NudgeUpdate) -> None:
-        line = Text(f"{ref} #{view.conversation_id}: ")
+        key = (view.conversation_id, view.waiting_since, update.outcome)
+        if key in self._told:
+            return
+        self._told.add(key)
+        if update.outcome is Outcome.ANSWERED:
+            self.answered[(view.conversation_id, view.waiting_since)] = update.after_seconds
+        line = Text(f"#{view.conversation_id} {view.customer or 'a customer'}: ")
         line.append_text(render_update(update, view.recipient.timezone))
         self.console.print(line)
 

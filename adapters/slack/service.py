@@ -8,6 +8,7 @@ failure on our side is a 503 (Slack retries it) rather than a 500.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -47,6 +48,13 @@ from bot.domain.ports import Core, DeadLetter
 
 log = logging.getLogger("nudgebot.slack")
 DEFAULT_API_URL = "https://slack.com/api/"
+RETRY_START = (2.0, 300.0)  # first wait and longest wait between auth.test attempts (s)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
 MAX_BODY = 1 << 20
 # What Bolt's middleware and our listeners raise when a signed payload has an unexpected
 # shape (``"event": []``, ``"actions": 1``): the payload's fault, and a retry fails the same
@@ -174,6 +182,7 @@ class SlackService:
         self._socket: AsyncSocketModeHandler | None = None
         self._session: aiohttp.ClientSession | None = None
         self._started = False
+        self._retrying: asyncio.Task[None] | None = None
 
     @staticmethod
     def _name_of(config: Config) -> Callable[[str], str]:
@@ -280,8 +289,9 @@ class SlackService:
         self.client.session = self.bolt_client.session = self._session
         try:
             await self.deps.identity.get()
-        except SlackUnavailable as exc:  # Slack down at boot: events retry until it answers
-            log.warning("Slack auth.test failed at start: %s", exc)
+        except SlackUnavailable as exc:  # Slack down at boot: keep asking, with backoff
+            log.warning("Slack auth.test failed at start (will retry): %s", _first_line(exc))
+            self._retrying = asyncio.create_task(self._keep_asking(), name="slack-auth-retry")
         if self.settings.app_token:
             self._socket = AsyncSocketModeHandler(self.app, self.settings.app_token)
             self._socket.client.message_listeners.append(self._on_socket_message)
@@ -297,8 +307,31 @@ class SlackService:
                 log.info("Socket Mode reconnected: catching up")
                 self.catchup.wake()
 
+    async def _keep_asking(self) -> None:
+        """One log line per attempt (the traceback only at DEBUG); /readyz shows Slack as not
+        ready meanwhile, and the rest of the process keeps serving."""
+        wait, longest = RETRY_START
+        attempt = 1
+        while True:
+            await asyncio.sleep(wait)
+            attempt += 1
+            try:
+                await self.deps.identity.get()
+            except SlackUnavailable as exc:
+                log.warning("Slack auth.test attempt %d failed (next in %.0fs): %s", attempt,
+                            min(wait * 2, longest), _first_line(exc))  # fmt: skip
+                log.debug("Slack auth.test failure", exc_info=True)
+                wait = min(wait * 2, longest)
+            else:
+                log.info("Slack answered auth.test after %d attempts", attempt)
+                return
+
     async def stop(self) -> None:
         self._started = False
+        if self._retrying is not None:
+            self._retrying.cancel()
+            await asyncio.gather(self._retrying, return_exceptions=True)
+            self._retrying = None
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None

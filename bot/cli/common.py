@@ -8,17 +8,17 @@ import re
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from bot.app import Runtime
-from bot.config import ConfigError
 from bot.domain.untrusted import terminal
-from storage.db import DatabaseURLError
-from storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
 
 T = TypeVar("T")
 err = Console(stderr=True, highlight=False)
@@ -37,10 +37,15 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def runtime(config: str | None, *, migrate: bool = True) -> Runtime:
     """Load config and database, turning every expected failure into a clear message."""
+    from bot.app import Runtime
+    from bot.config import ConfigError
+    from storage.db import DatabaseURLError
+    from storage.schema_version import ensure_schema
+
     try:
         rt = Runtime.build(config)
         if migrate:
-            upgrade(rt.db.url)
+            ensure_schema(rt.db.url)
         return rt
     except ConfigError as exc:
         for issue in exc.issues:
@@ -101,3 +106,89 @@ def ago(delta: timedelta) -> str:
     from bot.domain.durations import format_duration
 
     return format_duration(delta)
+
+
+# Piped output is printed whole: rich would otherwise cut rows at 80 columns.
+_PIPE_WIDTH = 100_000
+
+
+def print_table(title: str, columns: list[str], rows: list[list[str]], *, plain: bool) -> None:
+    """A table that fits the terminal, prints whole when piped, or is TSV with ``--plain``.
+    Cells are rich-escaped: customer text never becomes markup."""
+    if plain:
+
+        def tsv(value: str) -> str:
+            return terminal(value).replace("\t", " ").replace("\n", " ")
+
+        sys.stdout.write("\t".join(columns) + "\n")
+        for row in rows:
+            sys.stdout.write("\t".join(tsv(v) for v in row) + "\n")
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    tty = out.is_terminal
+    table = Table(title=title)
+    for i, col in enumerate(columns):
+        last = i == len(columns) - 1
+        table.add_column(col, overflow="ellipsis" if tty and last else "fold",
+                         no_wrap=tty and last)  # fmt: skip
+    for row in rows:
+        table.add_row(*(escape(terminal(v)) for v in row))
+    if tty:
+        out.print(table)
+    else:
+        Console(highlight=False, width=_PIPE_WIDTH).print(table, crop=False)
+
+
+PlainOption = Annotated[bool, typer.Option("--plain", help="Tab-separated values, one row a line")]
+
+
+TzOption = Annotated[
+    str | None,
+    typer.Option("--tz", help="Show times in this IANA zone [default: the config's timezone]"),
+]
+
+
+def display_zone(config: Any, tz: str | None) -> ZoneInfo:
+    """The one time-zone rule of the CLI: ``--tz``, else the config's ``timezone``."""
+    name = str(tz or getattr(config, "timezone", "UTC"))
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail(f"--tz {name!r} is not a time zone; use an IANA name such as Europe/Berlin")
+
+
+def zone_label(zone: ZoneInfo) -> str:
+    return zone.key
+
+
+def local_time(value: datetime, zone: ZoneInfo) -> str:
+    """Minutes, in ``zone``, with its abbreviation: ``2026-12-24 10:00 CET``."""
+    local = value.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def parse_local(option: str, value: str, zone: ZoneInfo) -> datetime:
+    """An ISO time; without an offset it is read in ``zone`` (the config's or --tz)."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        fail(f"{option} {value!r} is not an ISO-8601 time such as 2026-12-24T10:00")
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
+
+
+def check_port(host: str, port: int, option: str) -> None:
+    """uvicorn exits the process with a traceback when it cannot bind; say so in one line
+    before anything starts."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(
+                f"cannot listen on {host}:{port} ({exc.strerror}); stop what uses it or "
+                f"choose another port with {option} {port + 1}"
+            )

@@ -16,11 +16,12 @@ import random
 import secrets
 import shutil
 import signal
-import socket
+import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -30,17 +31,19 @@ from rich.console import Console
 from adapters.console.messenger import ConsoleMessenger
 from bot import logsafety
 from bot.app import Runtime
-from bot.cli.common import fail
+from bot.cli.common import check_port, fail
 from bot.cli.serve import Server, server_config
 from bot.config import parse_config
 from bot.demo.config import demo_config
 from bot.demo.feed import Feeder
 from bot.demo.stream import demo_stream
+from bot.domain.durations import format_duration
 from bot.web.app import create_app
 from bot.wiring.process import Process
 from storage.migrate import upgrade
 
 TOKEN_ENV = "NUDGEBOT_API_TOKEN"
+DEFAULT_DURATION = 90.0  # seconds: long enough for every step of the ladder at --speed 1
 # Variables that would make the demo reach real platforms or change how the dashboard behaves.
 _SCRUB = ("NUDGEBOT_PUBLIC_URL", "NUDGEBOT_MESSENGER", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN",
           "TELEGRAM_BOT_TOKEN")  # fmt: skip
@@ -69,6 +72,18 @@ def prepare(speed: float) -> tuple[Setup, Runtime]:
     return Setup(workdir, url, config_path, token), rt
 
 
+def cli_command() -> str:
+    """How to call this install's CLI from another terminal: after README command 1 the
+    script is in .venv/bin, which is not on PATH."""
+    script = Path(sys.executable).with_name("nudgebot")
+    if not script.exists():
+        return f"{sys.executable} -m bot"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def banner(console: Console, setup: Setup, host: str, port: int) -> None:
     """Plain lines, never wrapped: the token and the command must survive copy and paste."""
     lines = (
@@ -83,12 +98,13 @@ def banner(console: Console, setup: Setup, host: str, port: int) -> None:
         ("Who's waiting, from another terminal:", ""),
         (
             f"  DATABASE_URL={setup.database_url} NUDGEBOT_CONFIG={setup.config_path} "
-            "nudgebot waiting",
+            f"{cli_command()} waiting",
             "bold",
         ),
         (
             "First nudge after 10s, reminders every 10s, escalation to the owner 20s after the "
-            "first nudge (divided by --speed). Ctrl-C stops the demo.",
+            "first nudge (divided by --speed). The demo ends by itself after --duration "
+            "(default 90 s; 0 runs until Ctrl-C) with a summary; Ctrl-C stops it sooner.",
             "dim",
         ),
     )
@@ -135,23 +151,13 @@ async def _run(rt: Runtime, console: Console, *, host: str, port: int, speed: fl
         await process.stop()
 
 
-def _check_port(host: str, port: int) -> None:
-    """uvicorn exits the process when it cannot bind; say so before starting anything."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            fail(f"cannot listen on {host}:{port} ({exc.strerror}); try --port {port + 1}")
-
-
 def demo(
     port: Annotated[int, typer.Option(help="Dashboard port")] = 8080,
     host: Annotated[str, typer.Option(help="Dashboard bind address")] = "127.0.0.1",
     speed: Annotated[float, typer.Option(min=0.25, max=10.0, help="Time compression")] = 1.0,
     duration: Annotated[
-        float | None, typer.Option(min=1.0, help="Stop after this many seconds")
-    ] = None,
+        float, typer.Option(min=0.0, help="Stop after this many seconds (0: until Ctrl-C)")
+    ] = DEFAULT_DURATION,
     keep: Annotated[bool, typer.Option(help="Keep the temporary database and config")] = False,
     seed: Annotated[int | None, typer.Option(help="Random seed for the customer stream")] = None,
 ) -> None:
@@ -161,7 +167,7 @@ def demo(
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     logsafety.install()
     os.environ.setdefault("NUDGEBOT_TICK_SECONDS", "1")
-    _check_port(host, port)
+    check_port(host, port, "--port")
     console = Console(highlight=False)
     setup, rt = prepare(speed)
     messenger = ConsoleMessenger(console)
@@ -170,8 +176,8 @@ def demo(
     banner(console, setup, host, port)
     failure: str | None = None
     try:
-        asyncio.run(_run(rt, console, host=host, port=port, speed=speed, duration=duration,
-                         seed=seed))  # fmt: skip
+        asyncio.run(_run(rt, console, host=host, port=port, speed=speed,
+                         duration=duration or None, seed=seed))  # fmt: skip
     except (RuntimeError, OSError) as exc:
         failure = str(exc)
     finally:
@@ -181,4 +187,17 @@ def demo(
             shutil.rmtree(setup.workdir, ignore_errors=True)
     if failure:
         fail(failure)
-    console.print("demo stopped", style="green")
+    console.print(closing_summary(messenger), style="green", markup=False)
+
+
+def closing_summary(messenger: ConsoleMessenger) -> str:
+    times = sorted(t for t in messenger.answered.values() if t is not None)
+    median = (
+        f", median reply {format_duration(timedelta(seconds=statistics.median(times)))}"
+        if times
+        else ""
+    )
+    return (
+        f"demo stopped: {messenger.nudges_sent} nudge(s) sent, "
+        f"{len(messenger.answered)} conversation(s) answered after a nudge{median}"
+    )

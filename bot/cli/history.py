@@ -7,7 +7,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from bot.cli.common import ConfigOption, cell, fail, out, print_json, run_async, runtime
+from bot.cli.common import (
+    ConfigOption,
+    TzOption,
+    cell,
+    display_zone,
+    fail,
+    out,
+    print_json,
+    run_async,
+    runtime,
+    zone_label,
+)
 from bot.services.history import conversation_history
 from bot.services.waiting import iso
 from storage.actions_repo import Event
@@ -22,6 +33,7 @@ def history(
     conversation: Annotated[int, typer.Argument(help="Conversation id (as in `waiting --json`)")],
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Events as JSON, oldest first")] = False,
+    tz: TzOption = None,
 ) -> None:
     """A conversation's history: every message, action (who, when) and nudge."""
     rt = runtime(config)
@@ -38,12 +50,14 @@ def history(
     if as_json:
         print_json([event_json(e) for e in events])
         return
-    table = Table(title=f"Conversation {conversation}")
-    for col in ("when (UTC)", "", "who", "what", "detail"):
+    zone = display_zone(rt.config, tz)
+    table = Table(title=f"Conversation {conversation} (times in {zone_label(zone)})")
+    for col in ("when", "", "who", "what", "detail"):
         table.add_column(col, overflow="fold")
     for e in events:
+        at = e.at.astimezone(zone)
         table.add_row(
-            e.at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, cell(e.who), cell(e.what[:120]),
-            cell(e.detail),
+            f"{at:%Y-%m-%d %H:%M:%S} {at.tzname()}", e.kind,
+            cell(rt.config.display_name(e.who)), cell(e.what[:120]), cell(e.detail),
         )  # fmt: skip
     out.print(table)

@@ -179,6 +179,10 @@ def write_private(path: Path, text: str) -> None:
             os.close(fd)
 
 
+def _template(path: Path) -> bool:
+    return path.name == "slack-app-manifest.yaml" and "YOUR-HOST" in path.read_text("utf-8")
+
+
 def init(
     config: Annotated[Path, typer.Option("--config", "-c", help="Config file to write")] = Path(
         "nudgebot.yaml"
@@ -198,7 +202,8 @@ def init(
     """Write a commented nudgebot.yaml, slack-app-manifest.yaml and .env (fresh secrets)."""
     folder = config.parent
     manifest, env_file = folder / "slack-app-manifest.yaml", folder / ".env"
-    existing = [p for p in (config, manifest) if p.exists()]
+    # The checkout's own manifest is the unfilled template (YOUR-HOST): nobody's work to lose.
+    existing = [p for p in (config, manifest) if p.exists() and not _template(p)]
     if existing and not force:
         fail(f"{', '.join(map(str, existing))} already exist(s); use --force to overwrite", 1)
     flags = {"person": person, "name": name, "slack": slack_id, "telegram": telegram_id,

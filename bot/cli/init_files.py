@@ -37,7 +37,7 @@ def _person(a: Answers) -> str:
         else "    # slack: U0XXXXXXX             # Slack user ID (profile → ⋮ → Copy member ID)",
         f"    telegram: {a.telegram}           # numeric Telegram user ID"
         if a.telegram
-        else "    # telegram: 111111111          # numeric Telegram user ID (ask @userinfobot)",
+        else "    # telegram: 111111111          # numeric Telegram user ID (/whoami to the bot)",
     ]
     if a.notify:
         lines.append(

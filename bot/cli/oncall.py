@@ -4,21 +4,36 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from bot.app import Runtime
-from bot.cli.common import ConfigOption, err, fail, out, print_json, run_async, runtime
+from bot.cli.common import (
+    ConfigOption,
+    TzOption,
+    display_zone,
+    err,
+    fail,
+    local_time,
+    out,
+    parse_local,
+    print_json,
+    run_async,
+    runtime,
+    zone_label,
+)
 from bot.domain.durations import DurationError, format_duration, parse_duration
 from bot.domain.untrusted import terminal
 from bot.services.oncall import OncallError
-from bot.services.oncall_schedules import Status
 from bot.services.waiting import iso
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+    from bot.services.oncall_schedules import Status
 
 T = TypeVar("T")
 oncall_app = typer.Typer(
@@ -28,12 +43,13 @@ oncall_app = typer.Typer(
 )
 
 
-def _time(option: str, value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-    except (ValueError, OverflowError):
-        fail(f"{option} {value!r} is not an ISO-8601 time such as 2026-12-24T10:00:00+01:00")
+def _time(option: str, value: str, rt: Runtime, ctx: typer.Context) -> datetime:
+    """Without an offset, ``value`` is read in the CLI's zone (--tz, else the config's)."""
+    return parse_local(option, value, _zone(rt, ctx))
+
+
+def _zone(rt: Runtime, ctx: typer.Context) -> ZoneInfo:
+    return display_zone(rt.config, (ctx.obj or {}).get("tz"))
 
 
 def _config(ctx: typer.Context, config: str | None) -> str | None:
@@ -61,10 +77,10 @@ def _name(rt: Runtime, person: str | None) -> str:
     return f"{found.name} ({person})" if found is not None and found.name != person else person
 
 
-def _local(at: datetime | None, tz: str) -> str:
+def _local(at: datetime | None, zone: ZoneInfo) -> str:
     if at is None:
         return "-"
-    return f"{at.astimezone(ZoneInfo(tz)):%a %Y-%m-%d %H:%M}"
+    return f"{at.astimezone(zone):%a %Y-%m-%d %H:%M}"
 
 
 @oncall_app.callback()
@@ -75,13 +91,14 @@ def oncall(
         str | None, typer.Option("--at", help="ISO-8601 time to ask about (default: now)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Answer as JSON")] = False,
+    tz: TzOption = None,
 ) -> None:
     """Who is on call in every rotation, now or --at a time."""
-    ctx.obj = {"config": config}
+    ctx.obj = {"config": config, "tz": tz}
     if ctx.invoked_subcommand is not None:
         return
-    when = _time("--at", at) if at is not None else None
     rt = runtime(config)
+    when = _time("--at", at, rt, ctx) if at is not None else None
     moment = when or rt.now()
 
     def answer() -> tuple[dict[str, Any], list[Status]]:
@@ -92,18 +109,17 @@ def oncall(
     if as_json:
         print_json(report)
         return
-    _print_statuses(rt, statuses, moment)
+    _print_statuses(rt, statuses, moment, _zone(rt, ctx))
 
 
-def _print_statuses(rt: Runtime, statuses: list[Status], at: datetime) -> None:
+def _print_statuses(rt: Runtime, statuses: list[Status], at: datetime, tz: ZoneInfo) -> None:
     if not statuses:
         out.print("No rotations are configured (add rotations: to the config).")
         return
-    table = Table(title=f"On call at {iso(at)}")
+    table = Table(title=f"On call at {local_time(at, tz)} (times in {zone_label(tz)})")
     for col in ("rotation", "on call", "since", "until", "next"):
         table.add_column(col, overflow="fold")
     for s in statuses:
-        tz = rt.config.rotations[s.rotation].timezone
         table.add_row(
             s.rotation,
             _name(rt, s.person) if s.person else "[dim]nobody[/]",
@@ -149,9 +165,9 @@ def take(
             fail(f"--for: {exc}")
         if span <= timedelta(0):
             fail(f"--for {length!r} must be longer than zero")
-    end = _time("--until", until) if until is not None else None
-    begin = _time("--from", start) if start is not None else None
     rt = runtime(_config(ctx, config))
+    end = _time("--until", until, rt, ctx) if until is not None else None
+    begin = _time("--from", start, rt, ctx) if start is not None else None
     try:
         by = f"cli:{getpass.getuser()}"
     except Exception:
@@ -171,10 +187,10 @@ def take(
         first, last = run_async(go)
     except OncallError as exc:
         fail(str(exc))
-    tz = rt.config.rotations[rotation].timezone
+    tz = _zone(rt, ctx)
     out.print(
         f"{_name(rt, person)} is on call in {rotation} from {_local(first, tz)} until "
-        f"{_local(last, tz)} ({tz}, {format_duration(last - first)}).",
+        f"{_local(last, tz)} ({zone_label(tz)}, {format_duration(last - first)}).",
         markup=False,
     )
 
@@ -189,8 +205,8 @@ def turns(
     config: ConfigOption = None,
 ) -> None:
     """The turns of ROTATION over the next --days days (overrides applied)."""
-    begin = _time("--from", start) if start is not None else None
     rt = runtime(_config(ctx, config))
+    begin = _time("--from", start, rt, ctx) if start is not None else None
     first = begin or rt.now()
     try:
         listed = _with_oncall(
@@ -207,8 +223,8 @@ def turns(
             ]
         )  # fmt: skip
         return
-    tz = rt.config.rotations[rotation].timezone
-    table = Table(title=f"{rotation}: turns from {_local(first, tz)} ({tz})")
+    tz = _zone(rt, ctx)
+    table = Table(title=f"{rotation}: turns from {_local(first, tz)} ({zone_label(tz)})")
     for col in ("on call", "from", "until", "length", ""):
         table.add_column(col)
     for t in listed:

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from bot.cli.common import ConfigOption, cell, fail, out, print_json, run_async, runtime
-from bot.cli.reports import print_engagement, write_csv
+from bot.cli.common import (
+    ConfigOption,
+    PlainOption,
+    TzOption,
+    cell,
+    display_zone,
+    fail,
+    local_time,
+    out,
+    print_json,
+    print_table,
+    run_async,
+    runtime,
+    zone_label,
+)
 from bot.domain.durations import format_duration, parse_since
-from bot.services.stats import report
-from bot.services.waiting import WaitingRow, list_waiting
+
+if TYPE_CHECKING:
+    from bot.services.waiting import WaitingRow
+
+
+DEFAULT_LIMIT = 50
 
 
 def waiting(
@@ -25,52 +43,79 @@ def waiting(
         typer.Option("--person", help="Only conversations this person is responsible for"),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="At most this many rows")
+        int | None,
+        typer.Option(
+            "--limit", min=1, help=f"At most this many rows [table default: {DEFAULT_LIMIT}]"
+        ),
     ] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Every waiting conversation")] = False,
+    plain: PlainOption = False,
+    tz: TzOption = None,
 ) -> None:
-    """Who's waiting on us: conversations waiting for a reply, oldest first."""
+    """Who's waiting on us: conversations waiting for a reply, oldest first.
+
+    The table shows the oldest 50 and how many more there are (--limit N, --all);
+    --json prints every row unless --limit is given."""
+    from bot.services.waiting import count_waiting, list_waiting
+
+    if show_all and limit is not None:
+        fail("--all and --limit: choose one")
     rt = runtime(config)
+    zone = display_zone(rt.config, tz)
     if source is not None and rt.config.sources and source not in rt.config.sources:
         known = ", ".join(sorted(rt.config.sources))
         fail(f"--source {source!r} is not a configured source (known: {known})")
     if person is not None and rt.config.team and person not in rt.config.team:
         fail(f"--person {person!r} is not on the team in the config")
+    cap = None if show_all or (as_json and limit is None) else (limit or DEFAULT_LIMIT)
 
-    async def go() -> list[WaitingRow]:
+    async def go() -> tuple[list[WaitingRow], int]:
         try:
             await rt.oncall.prepare()  # stored overrides and calendars decide who's on call
-            return await list_waiting(
-                rt.db, rt.routing, rt.now(), source=source, person=person, limit=limit
-            )
+            rows = await list_waiting(
+                rt.db, rt.routing, rt.now(), source=source, person=person,
+                limit=None if person else cap,
+            )  # fmt: skip
+            if person is not None:  # responsibility is known only after routing
+                return rows[:cap] if cap else rows, len(rows)
+            total = len(rows) if cap is None or len(rows) < cap else None
+            return rows, total if total is not None else await count_waiting(rt.db, source)
         finally:
             await rt.close()
 
-    rows = run_async(go)
+    rows, total = run_async(go)
     if as_json:
         print_json([r.as_json() for r in rows])
         return
     if not rows:
         out.print("Nobody is waiting. :tada:")
         return
-    table = Table(title=f"{len(rows)} waiting, oldest first")
-    for col in ("customer", "where", "waiting for", "responsible", "due", "last message"):
-        table.add_column(col, overflow="fold")
+    now = rt.now()
+    table_rows = []
     for r in rows:
         where = f"{r.source}" + (f" #{r.channel}" if r.channel else "")
         due = (
-            "[bold red]overdue[/]"
+            "overdue"
             if r.overdue
-            else (f"in {format_duration(r.due_at - rt.now())}" if r.due_at else "-")
+            else (f"in {format_duration(r.due_at - now)}" if r.due_at else "-")
         )
-        table.add_row(
-            cell(r.customer),
-            cell(where),
+        names = [rt.config.display_name(p) for p in r.responsible_all]
+        table_rows.append([
+            str(r.conversation), r.customer, where,
             format_duration(timedelta(seconds=r.waiting_seconds)),
-            cell(", ".join(r.responsible_all) or "-"),
-            due,
-            cell(r.last_message[:80]),
-        )
-    out.print(table)
+            local_time(r.waiting_since, zone), ", ".join(names) or "-", due,
+            r.last_message[:200],
+        ])  # fmt: skip
+    shown = f"{len(rows)} of {total}" if total > len(rows) else f"{total}"
+    print_table(
+        f"{shown} waiting, oldest first (times in {zone_label(zone)})",
+        ["id", "customer", "where", "waiting for", "since", "responsible", "due",
+         "last message"],
+        table_rows,
+        plain=plain,
+    )  # fmt: skip
+    if total > len(rows) and not plain:
+        out.print(f"… and {total - len(rows)} more (--limit N, --all)")
 
 
 def stats(
@@ -80,8 +125,12 @@ def stats(
     as_csv: Annotated[
         bool, typer.Option("--csv", help="Conversations with first response and reply times, CSV")
     ] = False,
+    tz: TzOption = None,
 ) -> None:
     """Response times (median, p90), SLA met, replies vs broadcasts, by source and person."""
+    from bot.cli.reports import print_engagement, write_csv
+    from bot.services.stats import report
+
     rt = runtime(config)
     now = rt.now()
     try:
@@ -104,7 +153,7 @@ def stats(
     if as_json:
         print_json(data)
         return
-    _print_stats(data)
+    _print_stats(data, display_zone(rt.config, tz))
     print_engagement(data)
 
 
@@ -114,8 +163,16 @@ def _fmt(seconds: object) -> str:
     return format_duration(timedelta(seconds=float(seconds)))
 
 
-def _print_stats(data: dict[str, object]) -> None:
-    table = Table(title=f"Response times {data['since']} → {data['until']}")
+def _when(value: object, zone: ZoneInfo) -> str:
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return local_time(parsed, zone)
+
+
+def _print_stats(data: dict[str, object], zone: ZoneInfo) -> None:
+    table = Table(
+        title=f"Response times {_when(data['since'], zone)} → {_when(data['until'], zone)} "
+        f"(times in {zone_label(zone)})"
+    )
     for col in (
         "",
         "first resp. median",

@@ -161,6 +161,12 @@ class Policy:
         return self.holidays.split("-", 1)[1]
 
 
+# For sources without `policy:` when the config has no policy named `default`.
+BUILTIN_POLICY = Policy(
+    id="built-in default", reply_within=timedelta(hours=1), remind_every=timedelta(hours=1)
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Source:
     id: str
@@ -266,14 +272,23 @@ class Config:
             return self.nudges
         return found.nudges.over(self.nudges)
 
+    def display_name(self, person_id: str) -> str:
+        """A member's name for people to read (``Alice``, not ``person:alice``)."""
+        person = self.team.get(person_id.removeprefix("person:"))
+        return (person.name or person.id) if person is not None else person_id
+
     def owners(self) -> tuple[str, ...]:
         """Ids of every member with ``owner: true``, in file order."""
         return tuple(p.id for p in self.team.values() if p.owner)
 
     def policy_for(self, source_id: str) -> Policy | None:
+        """The source's ``policy``; without one, the policy named ``default`` (the loader
+        fills that in), else the built-in default: a source is never silently not nudged."""
         source = self.sources.get(source_id)
-        if source is None or source.policy is None:
+        if source is None:
             return None
+        if source.policy is None:
+            return BUILTIN_POLICY
         return self.policies.get(source.policy)
 
     def person_by_platform(self, platform: str, user_id: str | int) -> str | None:

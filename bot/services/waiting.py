@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.domain.routing import Routing
 from storage.db import Database
-from storage.queries import WaitingRecord, waiting
+from storage.queries import WaitingRecord, count_waiting_by_source, waiting
 
 
 @dataclass(frozen=True)
@@ -96,3 +96,11 @@ async def list_waiting(
         if limit is not None:
             rows = rows[:limit]
     return rows
+
+
+async def count_waiting(db: Database, source: str | None = None) -> int:
+    async with db.read() as session:
+        counts = await count_waiting_by_source(session)
+    if source is not None:
+        return counts.get(source, (0, None))[0]
+    return sum(count for count, _oldest in counts.values())

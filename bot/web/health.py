@@ -64,26 +64,50 @@ async def database_problem(db: Database, deadline: float = READY_TIMEOUT) -> str
     return None
 
 
+def component_name(check: object) -> str:
+    """Adapters' checks carry their component's name (bot.wiring.process)."""
+    return str(getattr(check, "component", "adapters"))
+
+
 async def readyz(request: Request) -> Response:
-    """Ready or not, and which component is not: anyone may ask, so the details (driver
-    errors, file paths) go to the log only."""
+    """503 while any part is not ready; the body names the parts (``components``: each ``ok``
+    or ``not ready``) so a degraded Slack is told apart from a lost database. Anyone may ask,
+    so the reasons (driver errors, file paths) go to the log only. ``?required=database,…``
+    lets only the named parts decide the status (the compose healthcheck asks for the
+    database: the dashboard and API stay up while Slack is down)."""
     web = web_state(request)
-    problems: list[tuple[str, str]] = []
+    problems: dict[str, str] = {}
     if (problem := await database_problem(web.rt.db)) is not None:
-        problems.append(("database", problem))
+        problems["database"] = problem
+    names = ["database"]
     for check in web.ready_checks:
+        name = component_name(check)
+        names.append(name)
         try:
             problem = await check()
         except Exception as exc:
             problem = f"readiness check failed: {_reason(exc)}"
         if problem is not None:
-            problems.append((str(getattr(check, "component", "adapters")), problem))
+            problems.setdefault(name, problem)
+    names = list(dict.fromkeys(names))
+    components = {name: "not ready" if name in problems else "ok" for name in names}
+    wanted = request.query_params.get("required")
+    deciding = set(wanted.split(",")) if wanted else set(names)
+    failing = [n for n in names if n in problems and n in deciding]
     if problems:
-        log.warning("not ready: %s", "; ".join(f"{c}: {p}" for c, p in problems))
-        names = list(dict.fromkeys(c for c, _ in problems))
-        body = {"ok": False, "error": f"not ready: {', '.join(names)}", "not_ready": names}
+        log.warning("not ready: %s", "; ".join(f"{n}: {p}" for n, p in problems.items()))
+    if failing:
+        body = {
+            "ok": False,
+            "error": f"not ready: {', '.join(failing)}",
+            "not_ready": failing,
+            "components": components,
+        }
         return JSONResponse(body, status_code=503)
-    return JSONResponse({"ok": True})
+    ready: dict[str, object] = {"ok": True, "components": components}
+    if problems:
+        ready["degraded"] = sorted(problems)
+    return JSONResponse(ready)
 
 
 async def _waiting_counts(db: Database) -> dict[str, tuple[int, datetime | None]] | None:

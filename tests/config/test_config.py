@@ -21,6 +21,7 @@ from bot.config import (
     parse_config,
     resolve_config_path,
 )
+from bot.config.models import BUILTIN_POLICY
 
 # The example from DESIGN.md ("Config file"), verbatim: it is part of the fixed interface.
 EXAMPLE = (Path(__file__).parent / "design_example.yaml").read_text(encoding="utf-8")
@@ -95,7 +96,8 @@ def test_example_policy(example: Config) -> None:
     assert policy.escalate_after == timedelta(hours=1)
     assert policy.escalate_to == Escalation("owner")
     assert policy.tz == ZoneInfo("Europe/Berlin")
-    assert example.policy_for("website") is None  # no policy and no policy named "default"
+    # No policy and no policy named "default": the built-in default, never "not nudged".
+    assert example.policy_for("website") is BUILTIN_POLICY
     assert example.policy_for("nope") is None
 
 

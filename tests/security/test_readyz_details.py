@@ -32,7 +32,12 @@ async def test_database_errors_stay_in_the_log(
     finally:
         await rt.close()
     assert response.status_code == 503
-    body = {"ok": False, "error": "not ready: database", "not_ready": ["database"]}
+    body = {
+        "ok": False,
+        "error": "not ready: database",
+        "not_ready": ["database"],
+        "components": {"database": "not ready"},
+    }
     assert response.json() == body
     assert "database unavailable" in caplog.text  # the operator still sees why
     for detail in ("hunter2", "127.0.0.1", "prod_db", "psycopg", "OperationalError", "5432"):

@@ -27,7 +27,7 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
 async def test_readyz_with_a_working_database(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"ok": True}
+    assert response.json() == {"ok": True, "components": {"database": "ok"}}
 
 
 async def test_readyz_when_sqlite_file_was_deleted(
@@ -58,7 +58,10 @@ async def test_readyz_when_sqlite_file_was_deleted(
 async def test_readyz_when_sqlite_directory_is_gone(
     make_app: AppFactory, config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    runtime = Runtime.from_config(config, f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
+    # Present at start (DATABASE_URL never creates directories), removed while running.
+    (tmp_path / "gone").mkdir()
+    runtime = Runtime.from_config(config, f"sqlite:///{tmp_path / 'gone' / 'dir.db'}")
+    (tmp_path / "gone").rmdir()
     try:
         async with client_for(make_app(runtime=runtime)) as client:
             response = await client.get("/readyz")

@@ -1,0 +1,105 @@
+"""`nudgebot waiting` as a user runs it: wall time of the whole process on a database with
+10,000 waiting conversations, beside `python -c pass` (the interpreter's own start) and the
+raw driver query (sqlite3 / psycopg: the oldest 50 waiting rows plus the count).
+
+Each command runs as a subprocess, several times in turn; the best of each is reported, as
+timeit does, because the shared machine's speed drifts from one second to the next."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.common import fresh_database, pg_connect, sqlite_connect
+
+CONVERSATIONS = 10_000
+TARGET = 0.3  # seconds, wall, SQLite
+_COLUMNS = (
+    "id", "source", "thread_key", "platform", "channel", "thread", "url", "customer_id",
+    "customer_name", "started_at", "waiting_since", "due_at", "last_message_at", "last_text",
+    "customer_messages", "team_messages", "nudges_sent", "version",
+)  # fmt: skip
+_RAW = (
+    "import sys, {mod}; c = {connect}; "
+    "rows = c.execute('SELECT id, source, platform, channel, thread, customer_id, "
+    "customer_name, waiting_since, due_at, claimed_by, nudges_sent, last_text, url "
+    "FROM conversations WHERE waiting_since IS NOT NULL ORDER BY waiting_since, id "
+    "LIMIT 50').fetchall(); "
+    "n = c.execute('SELECT count(*) FROM conversations WHERE waiting_since IS NOT NULL')"
+    ".fetchone()[0]; print(len(rows), n)"
+)
+
+
+def populate(url: str, backend: str, total: int = CONVERSATIONS) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    sqlite = backend == "sqlite"
+
+    def fmt(d: datetime) -> object:
+        return d.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else d.replace(tzinfo=UTC)
+
+    rows = []
+    for i in range(1, total + 1):
+        since = now - timedelta(minutes=total - i + 5)
+        rows.append((
+            i, f"source-{i % 5}", f"t{i:08d}", "import", "", f"t{i:08d}",
+            f"https://support.example.com/t/{i}", f"cust-{i}", f"Customer {i}", fmt(since),
+            fmt(since), fmt(since + timedelta(hours=1)), fmt(since),
+            "Could you check my order again please, it is still not here?", 1, 0, 0, 1,
+        ))  # fmt: skip
+    names = ", ".join(_COLUMNS)
+    if sqlite:
+        conn = sqlite_connect(url)
+        marks = ", ".join("?" * len(_COLUMNS))
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(f"INSERT INTO conversations ({names}) VALUES ({marks})", rows)
+        conn.execute("COMMIT")
+        conn.close()
+        return
+    with pg_connect(url) as pg:
+        with pg.cursor() as cur, cur.copy(f"COPY conversations ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        pg.commit()
+        pg.autocommit = True
+        pg.execute("VACUUM ANALYZE conversations")
+
+
+def _wall(argv: list[str], env: dict[str, str], cwd: str) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
+    took = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip()[-500:]}")
+    return took
+
+
+def run_cli(backend: str, rounds: int = 5) -> dict[str, float]:
+    """Best wall time (seconds) of each command over ``rounds`` rounds taken in turns."""
+    with fresh_database(backend) as url:
+        populate(url, backend)
+        folder = os.path.dirname(url.removeprefix("sqlite:///")) if backend == "sqlite" else "."
+        env = {k: v for k, v in os.environ.items() if k != "NUDGEBOT_CONFIG"}
+        env["DATABASE_URL"] = url
+        env["COLUMNS"] = "160"
+        nudgebot = str(Path(sys.executable).with_name("nudgebot"))
+        if backend == "sqlite":
+            path = url.removeprefix("sqlite:///")
+            raw = _RAW.format(mod="sqlite3", connect=f"sqlite3.connect({path!r})")
+        else:
+            libpq = url.replace("postgresql+psycopg://", "postgresql://")
+            raw = _RAW.format(mod="psycopg", connect=f"psycopg.connect({libpq!r})")
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "raw query (python + driver)": [sys.executable, "-c", raw],
+            "nudgebot waiting": [nudgebot, "waiting"],
+        }
+        _wall(commands["nudgebot waiting"], env, folder)  # warm the page cache once
+        best = dict.fromkeys(commands, float("inf"))
+        for _ in range(rounds):
+            for name, argv in commands.items():
+                best[name] = min(best[name], _wall(argv, env, folder))
+        return best

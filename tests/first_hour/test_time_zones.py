@@ -1,0 +1,51 @@
+"""One time-zone rule in the CLI: times shown in the config's timezone (or --tz), labelled;
+--at without an offset read in that zone; people by name."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+CONFIG = """\
+timezone: Europe/Berlin
+team:
+  alice: {name: Alice, owner: true}
+  bob: {name: Bob}
+rotations:
+  support: {members: [alice, bob], shift: 1w, handoff: "mon 09:00", start: 2026-11-02,
+            timezone: Europe/Berlin}
+"""
+
+
+def _cli(db_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "nudgebot.yaml").write_text(CONFIG)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGEBOT_")}
+    env.update(DATABASE_URL=db_url, COLUMNS="200")
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_oncall_at_without_offset_is_read_in_the_config_zone(db_url: str, tmp_path: Path) -> None:
+    done = _cli(db_url, tmp_path, "oncall", "--at", "2026-12-24T10:00", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "2026-12-24T09:00:00Z" in json.dumps(json.loads(done.stdout))
+
+
+def test_oncall_table_is_labelled_in_the_config_zone(db_url: str, tmp_path: Path) -> None:
+    done = _cli(db_url, tmp_path, "oncall", "--at", "2026-12-24T10:00")
+    assert done.returncode == 0, done.stderr
+    assert "On call at 2026-12-24 10:00 CET (times in Europe/Berlin)" in done.stdout
+    utc = _cli(db_url, tmp_path, "oncall", "--at", "2026-12-24T10:00", "--tz", "UTC")
+    assert "On call at 2026-12-24 10:00 UTC (times in UTC)" in utc.stdout
+
+
+def test_stats_title_is_local_without_microseconds(db_url: str, tmp_path: Path) -> None:
+    done = _cli(db_url, tmp_path, "stats")
+    assert done.returncode == 0, done.stderr
+    title = next(line for line in done.stdout.splitlines() if "Response times" in line)
+    assert "(times in Europe/Berlin)" in title
+    assert not re.search(r"\d\d:\d\d:\d\d\.\d+", title)
