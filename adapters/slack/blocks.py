@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain.ports import NudgeUpdate, NudgeView, Outcome, Step, TranscriptLine
+from bot.domain.reply_window import describe_window
 
 Block = dict[str, Any]
 NameOf = Callable[[str], str]
@@ -111,6 +112,15 @@ def transcript(lines: Sequence[TranscriptLine], platform: str, tz: str, now: dat
 
 
 def headline(view: NudgeView, name_of: NameOf) -> str:
+    text = _headline(view, name_of)
+    if view.reply_window_closes is None:
+        return text
+    closes = local(view.reply_window_closes, view.recipient.timezone, view.now)
+    note = describe_window(view.reply_window_closes, view.now)
+    return f"{text}\n:hourglass_flowing_sand: {note} (window closes {closes})."
+
+
+def _headline(view: NudgeView, name_of: NameOf) -> str:
     waited = duration(view.waiting_seconds)
     customer, place = (
         who(view.customer, view.platform),

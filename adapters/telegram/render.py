@@ -19,6 +19,7 @@ from adapters.telegram import actions
 from adapters.telegram.actions import Button
 from bot.domain.durations import format_duration
 from bot.domain.ports import NudgeUpdate, NudgeView, OnCallItem, Outcome, Step, WaitingItem
+from bot.domain.reply_window import describe_window
 
 MAX_MESSAGE = 4096
 _BUDGET = 3800  # room for the header, status and footer around the transcript
@@ -105,6 +106,10 @@ def nudge_html(view: NudgeView, update: NudgeUpdate | None = None) -> str:
         f"{where} for <b>{waited}</b> · since {clock(view.waiting_since, zone, view.now)}"
         + (f", due {clock(view.due_at, zone, view.now)}" if view.due_at else "")
     )
+    if view.reply_window_closes is not None:
+        note = describe_window(view.reply_window_closes, view.now)
+        closes = clock(view.reply_window_closes, zone, view.now)
+        parts.append(f"⏳ {esc(note)} (window closes {closes})")
     if view.step is Step.ESCALATION and view.responsible:
         parts.append("Responsible: " + esc(", ".join(view.responsible)))
     if view.transcript:

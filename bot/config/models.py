@@ -16,9 +16,11 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.hours import WeeklyHours
 
-Platform = Literal["slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "import"]
+Platform = Literal[
+    "slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "whatsapp", "import"
+]  # fmt: skip
 PLATFORMS: tuple[Platform, ...] = (
-    "slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "import",
+    "slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "whatsapp", "import",
 )  # fmt: skip
 Notify = Literal["slack", "telegram"]
 EscalationKind = Literal["owner", "rotation", "person", "slack-channel"]
@@ -150,6 +152,7 @@ class Source:
     categories: tuple[str, ...] = ()
     repo: str | None = None  # github "owner/name"
     api_url: str | None = None
+    phone_number_id: str | None = None  # whatsapp: the business number's Graph API id
     extra: Mapping[str, Any] = field(default_factory=dict)  # other platform-specific keys
 
     def __post_init__(self) -> None:
