@@ -18,8 +18,11 @@ from tests.whatsapp.wa_kit import APP_SECRET, VERIFY_TOKEN, Harness
         {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN[:-1], "hub.challenge": "42"},
         {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "42"},
         {"hub.mode": "subscribe", "hub.challenge": "42"},
-        {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN,
-         "hub.challenge": "<script>alert(1)</script>"},
+        {
+            "hub.mode": "subscribe",
+            "hub.verify_token": VERIFY_TOKEN,
+            "hub.challenge": "<script>alert(1)</script>",
+        },
         {"hub.mode": "subscribe", "hub.verify_token": "ü" * 3, "hub.challenge": "42"},
     ],
 )

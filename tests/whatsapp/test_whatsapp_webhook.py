@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.domain.events import ActionKind
 from bot.domain.ports import ActionRequest
+from bot.wiring import whatsapp
 from tests.whatsapp import payloads as p
 from tests.whatsapp.wa_kit import T0, VERIFY_TOKEN, Harness
 
@@ -36,8 +39,12 @@ async def test_text_message_is_stored_as_the_customers_waiting_conversation(wa: 
 
 
 async def test_image_with_caption_interactive_button_and_list_replies(wa: Harness) -> None:
-    for payload in (p.image(ts=p.TS + 1), p.button_reply(ts=p.TS + 2),
-                    p.list_reply(ts=p.TS + 3), p.image(None, wamid="wamid.nocap", ts=p.TS + 4)):
+    for payload in (
+        p.image(ts=p.TS + 1),
+        p.button_reply(ts=p.TS + 2),
+        p.list_reply(ts=p.TS + 3),
+        p.image(None, wamid="wamid.nocap", ts=p.TS + 4),
+    ):
         assert (await wa.post(payload)).status_code == 200  # fmt: skip
     texts = [text for _, _, text, _ in await wa.messages()]
     assert texts == ["[image] Can I get this in blue?", "Change", "Priority Mail Express",
@@ -100,3 +107,16 @@ async def test_readyz_reports_the_component(wa: Harness) -> None:
     response = await wa.client.get("/readyz")
     assert response.status_code == 503
     assert "whatsapp has not started" in response.json()["error"]
+
+
+async def test_the_process_builds_whatsapp_only_when_configured(
+    wa: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert whatsapp.build(wa.rt, wa.core, env={}) is None
+    assert "WHATSAPP_TOKEN is unset" in caplog.text
+    env = {"WHATSAPP_TOKEN": "t", "WHATSAPP_APP_SECRET": "s", "WHATSAPP_VERIFY_TOKEN": "v"}
+    component = whatsapp.build(wa.rt, wa.core, env=env)
+    assert component is not None and component.replier is not None
+    assert {getattr(r, "path", "") for r in component.routes} == {"/whatsapp/webhook"}
+    assert component.stop is not None
+    await component.stop()
