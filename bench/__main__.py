@@ -1,4 +1,4 @@
-"""``python -m bench [--only import|waiting] [--db sqlite|postgresql|both] [--quick]``.
+"""``python -m bench [--only import|waiting|whatsapp] [--db sqlite|postgresql|both] [--quick]``.
 
 Prints every figure next to its baseline, the ratio, the target and a verdict. Nothing here
 asserts: a missed target is reported, not raised.
@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import import_bench, waiting_bench
+from bench import import_bench, waiting_bench, whatsapp_bench
 from bench.common import BACKENDS, Table, load, machine, pg_available, verdict
 
 
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description="Nudgebot benchmarks, printed next to their baselines."
     )
-    parser.add_argument("--only", choices=("import", "waiting"))
+    parser.add_argument("--only", choices=("import", "waiting", "whatsapp"))
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--quick", action="store_true", help="20k messages, 100k conversations")
     parser.add_argument("--profile", action="store_true", help="cProfile the SQLite import")
@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "waiting"):
         big = args.conversations or (100_000 if args.quick else 1_000_000)
         bench_waiting(backends, (10_000, big), args.iterations)
+    if args.only in (None, "whatsapp"):
+        whatsapp_bench.report(whatsapp_bench.run(backends, args.quick))
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average now {load()}")
     return 0
 
