@@ -57,12 +57,13 @@ def config_yaml() -> str:
 class Workload:
     seed: int = 11
     sent: int = 0
+    customers: int = CUSTOMERS
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
 
     def notification(self) -> dict[str, Any]:
-        wa_id = str(4915100000000 + self.rng.randrange(CUSTOMERS))
+        wa_id = str(4915100000000 + self.rng.randrange(self.customers))
         self.sent += 1
         text = "Hi, my order still hasn't arrived, could you check? " * self.rng.randint(1, 3)
         message = {"from": wa_id, "id": f"wamid.BENCH{self.sent:012d}",
@@ -182,10 +183,10 @@ class Result:
 
 
 def measure(kind: str, db_url: str, config_path: str, sizes: tuple[int, int, int],
-            seconds: float) -> Result:  # fmt: skip
+            seconds: float, customers: int = CUSTOMERS) -> Result:  # fmt: skip
     warm, many, few = sizes
     server = Server(kind, db_url, config_path)
-    work = Workload()
+    work = Workload(customers=customers)
     try:
         asyncio.run(drive(server.port, [work.request(server.port) for _ in range(warm)], 32, 60))
         requests = [work.request(server.port) for _ in range(many)]
@@ -205,23 +206,26 @@ def measure(kind: str, db_url: str, config_path: str, sizes: tuple[int, int, int
     return result
 
 
-def run(backends: list[str], quick: bool) -> list[tuple[str, list[Result]]]:
+def run(
+    backends: list[str], quick: bool, customers: int = CUSTOMERS
+) -> list[tuple[str, list[Result]]]:
     sizes = (300, 3000, 1500) if quick else (500, 10000, 4000)
     seconds = 15.0 if quick else 30.0
     print(f"\n== WhatsApp signed webhooks → stored: {sizes[1]:,} notifications with 32 "
-          f"senders, {sizes[2]:,} with 16 (after {sizes[0]} warm-up), uvicorn on 127.0.0.1 "
-          f"==")  # fmt: skip
+          f"senders, {sizes[2]:,} with 16 (after {sizes[0]} warm-up), {customers:,} customers, "
+          f"uvicorn on 127.0.0.1 ==")  # fmt: skip
     out: list[tuple[str, list[Result]]] = []
     with tempfile.TemporaryDirectory(prefix="nudgebot_wabench_") as folder:
         config_path = str(Path(folder) / "nudgebot.yaml")
         Path(config_path).write_text(config_yaml(), encoding="utf-8")
         before = load()
-        baselines = [measure(k, "", config_path, sizes, seconds) for k in ("bare", "verify")]
+        baselines = [measure(k, "", config_path, sizes, seconds, customers)
+                     for k in ("bare", "verify")]  # fmt: skip
         print(f"  baselines: done (load before {before}, after {load()})")
         for backend in backends:
             before = load()
             with fresh_database(backend) as url:
-                full = measure("nudgebot", url, config_path, sizes, seconds)
+                full = measure("nudgebot", url, config_path, sizes, seconds, customers)
             print(f"  {backend}: done (load before {before}, after {load()})")
             out.append((backend, [*baselines, full]))
     return out
@@ -257,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])  # fmt: skip
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--customers", type=int, default=CUSTOMERS,
+                        help=f"distinct senders (default {CUSTOMERS})")  # fmt: skip
     parser.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--db-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--config", default="", help=argparse.SUPPRESS)
@@ -266,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"machine: {machine()}")
     started = time.perf_counter()
-    report(run(backends_for(args.db), args.quick))
+    report(run(backends_for(args.db), args.quick, max(1, args.customers)))
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average now {load()}")
     return 0
 
