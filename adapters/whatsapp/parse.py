@@ -32,6 +32,9 @@ MAX_TEXT = 40_000
 MAX_ID = 255
 # Plain-text stand-ins for what a customer sent when it is not text.
 MEDIA = ("image", "video", "audio", "document", "sticker")
+# Not something to answer: an emoji reaction to a message, a notice that the customer
+# changed number. Skipped (validated like the rest, but never stored).
+SKIPPED = ("reaction", "system")
 # Timestamps outside this range are not Meta's: refuse rather than overflow the clock.
 EARLIEST, LATEST = 0, 32_503_680_000  # 1970 .. 3000
 
@@ -56,7 +59,7 @@ class Status:
 class Notification:
     messages: tuple[InboundMessage, ...]
     statuses: tuple[Status, ...]
-    ignored: int  # changes for numbers no source watches, or other webhook fields
+    ignored: int  # other numbers' changes, other webhook fields, reactions, system notices
 
 
 SourceOf = Callable[[str], str | None]  # phone_number_id -> source id, or None: not ours
@@ -90,11 +93,9 @@ def _text(value: Any, where: str, *, limit: int = MAX_ID, required: bool = True)
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise Malformed(f"{where}: is not valid Unicode (lone surrogate)") from None
-    return text[:limit] if limit == MAX_TEXT else _short(text, limit, where)
-
-
-def _short(text: str, limit: int, where: str) -> str:
-    if len(text) > limit:
+    if limit == MAX_TEXT:
+        return text[:limit]  # what a person wrote is kept, cut at 40,000 characters
+    if len(text) > limit:  # an id this long is not Meta's
         raise Malformed(f"{where}: longer than {limit} characters")
     return text
 
@@ -124,8 +125,10 @@ def message_text(msg: Mapping[str, Any], where: str) -> str:
         inter = _obj(body, f"{where}.interactive")
         sub = _text(inter.get("type"), f"{where}.interactive.type")
         reply = _obj(inter.get(sub), f"{where}.interactive.{sub}")
-        title = _text(reply.get("title"), f"{where}.interactive.{sub}.title", limit=MAX_TEXT)
-        return title
+        # button_reply / list_reply carry a title; a flow's nfm_reply only a body
+        shown = reply.get("title") if reply.get("title") is not None else reply.get("body")
+        title = _text(shown, f"{where}.interactive.{sub}.title", limit=MAX_TEXT, required=False)
+        return title or f"[{sub}]"
     if kind == "button":  # a quick-reply button of a template
         button = _obj(body, f"{where}.button")
         return _text(button.get("text"), f"{where}.button.text", limit=MAX_TEXT)
@@ -133,9 +136,6 @@ def message_text(msg: Mapping[str, Any], where: str) -> str:
         place = _obj(body, f"{where}.location")
         name = _text(place.get("name"), f"{where}.location.name", limit=MAX_TEXT, required=False)
         return f"[location] {name}".rstrip()
-    if kind == "reaction":
-        emoji = _obj(body, f"{where}.reaction").get("emoji")
-        return f"[reaction] {_text(emoji, f'{where}.reaction.emoji', required=False)}".rstrip()
     return f"[{kind}]"
 
 
@@ -153,9 +153,13 @@ def _names(value: Mapping[str, Any], where: str) -> dict[str, str]:
 
 def _message(
     msg: Any, where: str, source: str, number: str, names: Mapping[str, str]
-) -> InboundMessage:
+) -> InboundMessage | None:
     msg = _obj(msg, where)
     wa_id = _text(msg.get("from"), f"{where}.from")
+    if msg.get("type") in SKIPPED:
+        _text(msg.get("id"), f"{where}.id")
+        _time(msg.get("timestamp"), f"{where}.timestamp")
+        return None
     return InboundMessage(
         source=source,
         platform=PLATFORM,
@@ -212,7 +216,11 @@ def parse_notification(body: bytes, source_of: SourceOf) -> Notification:
                 continue
             names = _names(value, where)
             for i, msg in enumerate(_list(value.get("messages"), f"{where}.messages")):
-                messages.append(_message(msg, f"{where}.messages[{i}]", source, number, names))
+                parsed = _message(msg, f"{where}.messages[{i}]", source, number, names)
+                if parsed is None:
+                    ignored += 1
+                else:
+                    messages.append(parsed)
             for i, st in enumerate(_list(value.get("statuses"), f"{where}.statuses")):
                 statuses.append(_status(st, f"{where}.statuses[{i}]", number))
     return Notification(tuple(messages), tuple(statuses), ignored)

@@ -120,3 +120,24 @@ async def test_the_process_builds_whatsapp_only_when_configured(
     assert {getattr(r, "path", "") for r in component.routes} == {"/whatsapp/webhook"}
     assert component.stop is not None
     await component.stop()
+
+
+async def test_reactions_open_no_wait_and_unknown_kinds_are_kept(wa: Harness) -> None:
+    reaction = p.text()
+    message = reaction["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.update(type="reaction", reaction={"message_id": "wamid.ours", "emoji": "👍"})
+    del message["text"]
+    response = await wa.post(reaction)
+    assert response.status_code == 200 and response.json()["received"] == 0
+    flow = p.button_reply(wamid="wamid.flow")
+    inter = flow["entry"][0]["changes"][0]["value"]["messages"][0]["interactive"]
+    inter.clear()
+    inter.update(type="nfm_reply", nfm_reply={"name": "flow", "body": "Sent",
+                                              "response_json": "{}"})  # fmt: skip
+    unknown = p.text(wamid="wamid.unknown", ts=p.TS + 5)
+    um = unknown["entry"][0]["changes"][0]["value"]["messages"][0]
+    um.update(type="order", order={"catalog_id": "1"})
+    del um["text"]
+    assert (await wa.post(flow)).status_code == 200
+    assert (await wa.post(unknown)).status_code == 200
+    assert [text for _, _, text, _ in await wa.messages()] == ["Sent", "[order]"]
