@@ -231,7 +231,15 @@ def update_line(view: NudgeView, update: NudgeUpdate, name_of: NameOf) -> str:
 def updated_blocks(view: NudgeView, update: NudgeUpdate, link: str, name_of: NameOf) -> list[Block]:
     """The nudge after something happened: the outcome on top, buttons only while they help."""
     blocks = [
-        section(update_line(view, update, name_of) + "\n" + headline(view, name_of)),
+        section(
+            update_line(view, update, name_of)
+            + "\n"
+            + (
+                _headline(view, name_of)  # answered: the reply window no longer matters
+                if update.outcome in (Outcome.ANSWERED, Outcome.NOT_NEEDED)
+                else headline(view, name_of)
+            )
+        ),
         *_body(view, link),
     ]
     buttons: Block | None = None

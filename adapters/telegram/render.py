@@ -106,7 +106,8 @@ def nudge_html(view: NudgeView, update: NudgeUpdate | None = None) -> str:
         f"{where} for <b>{waited}</b> · since {clock(view.waiting_since, zone, view.now)}"
         + (f", due {clock(view.due_at, zone, view.now)}" if view.due_at else "")
     )
-    if view.reply_window_closes is not None:
+    resolved = update is not None and update.outcome in (Outcome.ANSWERED, Outcome.NOT_NEEDED)
+    if view.reply_window_closes is not None and not resolved:
         note = describe_window(view.reply_window_closes, view.now)
         closes = clock(view.reply_window_closes, zone, view.now)
         parts.append(f"⏳ {esc(note)} (window closes {closes})")
@@ -116,7 +117,6 @@ def nudge_html(view: NudgeView, update: NudgeUpdate | None = None) -> str:
         parts.append(f"<blockquote>{transcript(view)}</blockquote>")
     if view.url:
         parts.append(f'<a href="{html.escape(view.url, quote=True)}">Open the conversation</a>')
-    resolved = update is not None and update.outcome in (Outcome.ANSWERED, Outcome.NOT_NEEDED)
     if view.can_reply and not resolved:
         prompt = PROMPT_TELEGRAM if view.platform == "telegram" else PROMPT_ELSEWHERE
         parts.append(prompt.format(who=who))

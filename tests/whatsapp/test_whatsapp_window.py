@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from adapters.slack.blocks import nudge_blocks
+from adapters.slack.blocks import nudge_blocks, updated_blocks
 from adapters.telegram.render import nudge_html
-from bot.domain.ports import Delivered, NudgeUpdate, NudgeView, Recipient
+from bot.domain.ports import Delivered, NudgeUpdate, NudgeView, Outcome, Recipient
 from bot.domain.reply_window import (
     describe_window,
     due_within_window,
@@ -110,3 +111,14 @@ async def test_the_nudge_says_when_the_window_closes(wa: Harness) -> None:
     telegram = nudge_html(view)
     assert "reply within 23h 40m or a template is needed" in telegram
     assert "window closes" in telegram
+    # once answered, the window no longer matters and is not shown; while snoozed it is
+    answered = NudgeUpdate(Outcome.ANSWERED, "alice", view.now, 60)
+    assert "reply within" not in nudge_html(view, answered)
+    assert "reply within" not in str(updated_blocks(view, answered, "https://x", str))
+    snoozed = NudgeUpdate(Outcome.SNOOZED, "alice", view.now, 60, view.now + H)
+    assert "reply within" in nudge_html(view, snoozed)
+    assert "reply within" in str(updated_blocks(view, snoozed, "https://x", str))
+    # other platforms' nudges carry no window line
+    plain = replace(view, platform="telegram", reply_window_closes=None)
+    assert "reply within" not in nudge_html(plain)
+    assert "template" not in str(nudge_blocks(plain, "https://x", str))
