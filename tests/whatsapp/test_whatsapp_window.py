@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
 from adapters.slack.blocks import nudge_blocks, updated_blocks
 from adapters.telegram.render import nudge_html
+from bot.cli.main import app
 from bot.domain.ports import Delivered, NudgeUpdate, NudgeView, Outcome, Recipient
 from bot.domain.reply_window import (
     describe_window,
@@ -70,13 +76,39 @@ async def test_a_due_time_inside_the_window_is_kept(wa: Harness) -> None:
     assert item.due_at == T0 + timedelta(minutes=15)
 
 
-async def test_waiting_json_shows_when_the_window_closes(wa: Harness) -> None:
+async def test_waiting_json_shows_when_the_window_closes(
+    wa: Harness, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await wa.post(p.text())
     await wa.post(p.text("and in red?", wamid="wamid.2", ts=p.TS + 600))
     [row] = await list_waiting(wa.rt.db, wa.rt.routing, wa.clock())
     data = row.as_json()
     assert data["reply_window_closes_at"] == "2025-06-09T21:09:43Z"  # last message + 24 h
     assert data["platform"] == "whatsapp"
+    # the console script prints the same rows
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("NUDGEBOT_CONFIG", str(tmp_path / "nudgebot.yaml"))
+    monkeypatch.delenv("NUDGEBOT_MESSENGER", raising=False)
+    # in a thread of its own: the CLI runs its own event loop
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["waiting", "--json"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    [printed] = json.loads(result.stdout)
+    assert printed["reply_window_closes_at"] == "2025-06-09T21:09:43Z"
+
+
+async def test_other_platforms_have_no_window(tmp_path: Path, db_url: str) -> None:
+    from bot.domain.events import Author, InboundMessage
+    from bot.services.ingest import ingest
+
+    async with harness(tmp_path, db_url, CONFIG + "  site:\n    platform: webhook\n"
+                       "    secret: s\n    policy: slow\n") as wa:  # fmt: skip
+        message = InboundMessage(source="site", platform="webhook", message_id="m1",
+                                 thread="t1", at=T0, author=Author("c1"), is_team=False,
+                                 text="hi")  # fmt: skip
+        await ingest(wa.rt.db, [message], wa.rt.rules)
+        [row] = await list_waiting(wa.rt.db, wa.rt.routing, wa.clock())
+        assert row.as_json()["reply_window_closes_at"] is None
+        assert row.due_at == T0 + 48 * H  # a 2-day policy is not capped off WhatsApp
 
 
 class Captured:
