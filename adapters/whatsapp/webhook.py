@@ -78,7 +78,10 @@ def webhook_routes(
                 for source, n in per_source.items():
                     counted(request, source, n)
         if note.statuses:
-            await sink.statuses(request, note.statuses)
+            try:
+                await sink.statuses(request, note.statuses)
+            except Exception as exc:  # reports are best effort: never a reason to redeliver
+                log.warning("WhatsApp statuses not looked up: %s", type(exc).__name__)
         return JSONResponse(
             {"ok": True, "received": len(note.messages), "statuses": len(note.statuses)}
         )

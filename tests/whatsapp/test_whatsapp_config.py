@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bot.app import Runtime
+from bot.config import load_config
 from bot.config.errors import Issues
 from bot.config.sources import parse_source
+from bot.wiring.process import assemble
 from bot.wiring.whatsapp import WhatsAppConfigError, WhatsAppSettings
+from tests.whatsapp.wa_kit import CONFIG
 
 
 def _parse(raw: dict[str, object]) -> tuple[object, list[tuple[str, str, str]]]:
@@ -62,3 +68,27 @@ def test_settings_from_the_environment() -> None:
         WhatsAppSettings.from_env({"WHATSAPP_TOKEN": "t", "WHATSAPP_VERIFY_TOKEN": "v"})
     with pytest.raises(WhatsAppConfigError, match="not an http"):
         WhatsAppSettings.from_env({**env, "WHATSAPP_API_URL": "graph.facebook.com"})
+
+
+async def test_nudgebot_run_assembles_whatsapp_from_the_environment(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("SLACK_BOT_TOKEN", "TELEGRAM_BOT_TOKEN", "NUDGEBOT_MESSENGER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WHATSAPP_TOKEN", "t")
+    monkeypatch.setenv("WHATSAPP_APP_SECRET", "s")
+    monkeypatch.setenv("WHATSAPP_VERIFY_TOKEN", "v")
+    path = tmp_path / "nudgebot.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    rt = Runtime.from_config(load_config(str(path)), db_url)
+    try:
+        process = assemble(rt)
+        assert [c.name for c in process.components if c.name == "whatsapp"] == ["whatsapp"]
+        assert "whatsapp" in rt.repliers
+        paths = {getattr(r, "path", "") for r in process.app.routes}
+        assert "/whatsapp/webhook" in paths
+        for component in process.components:
+            if component.stop is not None:
+                await component.stop()
+    finally:
+        await rt.close()
