@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from adapters.whatsapp.verify import sign
 from tests.whatsapp import payloads as p
@@ -129,3 +130,18 @@ async def test_a_lying_content_length_is_cut_off(wa: Harness) -> None:
         headers={"X-Hub-Signature-256": "sha256=00", "Content-Type": "application/json"},
     )  # fmt: skip
     assert response.status_code == 413
+
+
+async def test_a_database_hiccup_is_503_with_retry_after_and_statuses_stay_200(
+    wa: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(*_args: object) -> None:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(wa.core, "ingest", down)
+    monkeypatch.setattr(wa.core, "conversation_of", down)
+    response = await wa.post(p.text())
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert await wa.messages() == []
+    assert (await wa.post(p.status("wamid.x"))).status_code == 200
