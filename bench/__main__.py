@@ -1,4 +1,5 @@
-"""``python -m bench [--only import|waiting|catchup|faults|dashboard|cli] [--db …] [--quick]``.
+"""``python -m bench [--only import|waiting|catchup|faults|dashboard|cli|whatsapp] [--db …]
+[--quick]``.
 
 Prints every figure next to its baseline, the ratio, the target and a verdict. Nothing here
 asserts: a missed target is reported, not raised.
@@ -12,7 +13,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import cli_bench, dashboard_bench, faults_bench, import_bench, waiting_bench
+from bench import (
+    cli_bench,
+    dashboard_bench,
+    faults_bench,
+    import_bench,
+    waiting_bench,
+    whatsapp_bench,
+)
 from bench.common import BACKENDS, Table, load, machine, pg_available, verdict
 
 
@@ -223,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench", description="Nudgebot benchmarks, printed next to their baselines."
     )
     parser.add_argument(
-        "--only", choices=("import", "waiting", "catchup", "faults", "dashboard", "cli")
+        "--only",
+        choices=("import", "waiting", "catchup", "faults", "dashboard", "cli", "whatsapp"),
     )
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--quick", action="store_true", help="20k messages, 100k conversations")
@@ -261,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.only in (None, "cli"):
         bench_cli(backends, max(1, args.rounds))
+
+    if args.only in (None, "whatsapp"):
+        whatsapp_bench.report(whatsapp_bench.run(backends, args.quick))
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average now {load()}")
     return 0
 

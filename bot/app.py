@@ -62,7 +62,12 @@ def build_rules(config: Config) -> Rules:
         clock, within = entry
         return clock.add(since, within)  # type: ignore[arg-type]
 
-    return Rules(closing_words=tuple(config.closing_words), due_at=due_at)
+    platforms = {s.id: str(s.platform) for s in config.sources.values()}
+
+    def platform_of(source: str) -> str:
+        return platforms.get(source, "")
+
+    return Rules(closing_words=tuple(config.closing_words), due_at=due_at, platform_of=platform_of)
 
 
 def build_routing(

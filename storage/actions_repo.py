@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ActionRecord, Conversation, Message, Nudge, WaitingPeriod
@@ -93,6 +93,17 @@ async def last_customer_message(session: AsyncSession, conversation_id: int) -> 
         .where(m.conversation_id == conversation_id, m.is_team.is_(False), m.deleted.is_(False))
         .order_by(m.at.desc(), m.message_id.desc())
         .limit(1)
+    )
+    return found
+
+
+async def last_customer_message_at(session: AsyncSession, conversation_id: int) -> datetime | None:
+    """When the customer last wrote (reply windows run from it)."""
+    m = Message
+    found: datetime | None = await session.scalar(
+        select(func.max(m.at)).where(
+            m.conversation_id == conversation_id, m.is_team.is_(False), m.deleted.is_(False)
+        )
     )
     return found
 

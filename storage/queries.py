@@ -27,6 +27,7 @@ class WaitingRecord:
     nudges_sent: int
     last_text: str
     url: str
+    last_message_at: datetime | None = None  # while waiting: the customer's last message
 
 
 async def waiting(
@@ -56,6 +57,7 @@ async def waiting(
             sent,
             c.last_text,
             c.url,
+            c.last_message_at,
         )
         .where(c.waiting_since.is_not(None))
         .order_by(c.waiting_since, c.id)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.ports import NudgeUpdate, NudgeView, Outcome, Step, TranscriptLine
 from bot.domain.untrusted import safe_url, slack_link, slack_text
+from bot.domain.reply_window import describe_window
 
 Block = dict[str, Any]
 NameOf = Callable[[str], str]
@@ -114,6 +115,15 @@ def transcript(lines: Sequence[TranscriptLine], platform: str, tz: str, now: dat
 
 
 def headline(view: NudgeView, name_of: NameOf) -> str:
+    text = _headline(view, name_of)
+    if view.reply_window_closes is None:
+        return text
+    closes = local(view.reply_window_closes, view.recipient.timezone, view.now)
+    note = describe_window(view.reply_window_closes, view.now)
+    return f"{text}\n:hourglass_flowing_sand: {note} (window closes {closes})."
+
+
+def _headline(view: NudgeView, name_of: NameOf) -> str:
     waited = duration(view.waiting_seconds)
     customer, place = (
         who(view.customer, view.platform),
@@ -225,7 +235,15 @@ def update_line(view: NudgeView, update: NudgeUpdate, name_of: NameOf) -> str:
 def updated_blocks(view: NudgeView, update: NudgeUpdate, link: str, name_of: NameOf) -> list[Block]:
     """The nudge after something happened: the outcome on top, buttons only while they help."""
     blocks = [
-        section(update_line(view, update, name_of) + "\n" + headline(view, name_of)),
+        section(
+            update_line(view, update, name_of)
+            + "\n"
+            + (
+                _headline(view, name_of)  # answered: the reply window no longer matters
+                if update.outcome in (Outcome.ANSWERED, Outcome.NOT_NEEDED)
+                else headline(view, name_of)
+            )
+        ),
         *_body(view, link),
     ]
     buttons: Block | None = None

@@ -18,6 +18,7 @@ from adapters.telegram.actions import Button
 from bot.domain.durations import format_duration
 from bot.domain.ports import NudgeUpdate, NudgeView, OnCallItem, Outcome, Step, WaitingItem
 from bot.domain.untrusted import Bold, Code, Link, html_link, html_text, md_parse, safe_url
+from bot.domain.reply_window import describe_window
 
 MAX_MESSAGE = 4096
 _BUDGET = 3800  # room for the header, status and footer around the transcript
@@ -105,6 +106,11 @@ def nudge_html(view: NudgeView, update: NudgeUpdate | None = None) -> str:
         f"{where} for <b>{waited}</b> · since {clock(view.waiting_since, zone, view.now)}"
         + (f", due {clock(view.due_at, zone, view.now)}" if view.due_at else "")
     )
+    resolved = update is not None and update.outcome in (Outcome.ANSWERED, Outcome.NOT_NEEDED)
+    if view.reply_window_closes is not None and not resolved:
+        note = describe_window(view.reply_window_closes, view.now)
+        closes = clock(view.reply_window_closes, zone, view.now)
+        parts.append(f"⏳ {esc(note)} (window closes {closes})")
     if view.step is Step.ESCALATION and view.responsible:
         parts.append("Responsible: " + esc(", ".join(view.responsible)))
     if view.transcript:

@@ -16,9 +16,11 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.hours import WeeklyHours
 
-Platform = Literal["slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "import"]
+Platform = Literal[
+    "slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "whatsapp", "import"
+]  # fmt: skip
 PLATFORMS: tuple[Platform, ...] = (
-    "slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "import",
+    "slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "whatsapp", "import",
 )  # fmt: skip
 Notify = Literal["slack", "telegram"]
 EscalationKind = Literal["owner", "rotation", "person", "slack-channel"]
@@ -190,6 +192,7 @@ class Source:
     api_url: str | None = None
     backfill: timedelta | None = None  # slack: how far back a channel with nothing stored is read
     reconcile_every: timedelta | None = None  # slack: how often history is re-read
+    phone_number_id: str | None = None  # whatsapp: the business number's Graph API id
     extra: Mapping[str, Any] = field(default_factory=dict)  # other platform-specific keys
 
     def __post_init__(self) -> None:

@@ -13,7 +13,7 @@ from bot.config.models import PLATFORMS, Platform, Source
 SOURCE_KEYS = (
     "platform", "owner", "rotation", "policy", "channels", "chats", "customers", "secret",
     "instance", "token", "poll_every", "url", "api_key", "api_username", "categories", "repo",
-    "api_url", "backfill", "reconcile_every",
+    "api_url", "backfill", "reconcile_every", "phone_number_id",
 )  # fmt: skip
 CUSTOMERS = ("everyone-else", "external")
 DEFAULT_POLICY = "default"
@@ -27,8 +27,19 @@ _REQUIRED: dict[str, dict[str, str]] = {
     "discourse": {"url": "add e.g. url: https://forum.example.com"},
     "github": {"repo": "add e.g. repo: acme/widget"},
     "x": {"token": "add token: ${X_BEARER_TOKEN}"},
+    "whatsapp": {
+        "phone_number_id": 'add phone_number_id: "1234567890" (WhatsApp Manager → API Setup)'
+    },
 }
-_ONLY_FOR = {"channels": "slack", "chats": "telegram", "reconcile_every": "slack"}
+# A WhatsApp source reads only these; its credentials come from WHATSAPP_* variables.
+WHATSAPP_KEYS = ("platform", "owner", "rotation", "policy", "customers", "phone_number_id")
+_DIGITS = re.compile(r"^\d{1,32}$")
+_ONLY_FOR = {
+    "channels": "slack",
+    "chats": "telegram",
+    "reconcile_every": "slack",
+    "phone_number_id": "whatsapp",
+}
 _URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _CHAT = re.compile(r"^(?:-?\d+|@[A-Za-z0-9_]{4,})$")
@@ -109,6 +120,29 @@ def _extra(e: fields.Entry, platform: Platform | None) -> dict[str, object]:
     return extra
 
 
+def _whatsapp(e: fields.Entry) -> str | None:
+    """Strict keys: a typo next to a number id would otherwise be silently ignored."""
+    # Keys the entry itself flagged ("did you mean") are not repeated here.
+    stray = [k for k in e.raw if k in SOURCE_KEYS and k not in WHATSAPP_KEYS and k not in _ONLY_FOR]
+    for key in [*stray, *e.extra]:
+        if isinstance(key, str):
+            guess = closest(key, WHATSAPP_KEYS)
+            fix = (f"did you mean {guess!r}?" if guess
+                   else f"a whatsapp source takes: {', '.join(WHATSAPP_KEYS)}; "
+                        "WHATSAPP_TOKEN etc. are environment variables")  # fmt: skip
+            e.issues.add(e.at(key), f"unknown key {key!r} for a whatsapp source", fix)
+    number = e.text("phone_number_id", '"1234567890"')
+    if number is not None and not _DIGITS.match(number):
+        e.issues.add(
+            e.at("phone_number_id"),
+            f"{number!r} is not a phone number id",
+            "use the numeric Phone number ID from WhatsApp Manager → API Setup, "
+            "not the phone number itself",
+        )
+        return None
+    return number
+
+
 def _ref(e: fields.Entry, key: str, kind: str, known: Collection[str], section: str) -> str | None:
     if not e.has(key):
         return None
@@ -174,6 +208,7 @@ def parse_source(
         api_url=_url(e, "api_url", "https://api.github.com"),
         backfill=e.duration("backfill") if platform == "slack" else None,
         reconcile_every=e.duration("reconcile_every") if platform == "slack" else None,
+        phone_number_id=_whatsapp(e) if platform == "whatsapp" else None,
         extra={key: fields.freeze(value) for key, value in _extra(e, platform).items()},
     )
     if source.reconcile_every is not None and source.reconcile_every.total_seconds() < 60:

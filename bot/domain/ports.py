@@ -64,6 +64,8 @@ class NudgeView:
     transcript: tuple[TranscriptLine, ...]  # newest last, already trimmed
     url: str
     can_reply: bool  # the customer's platform accepts a reply posted by us
+    # WhatsApp: when a free-form reply stops being possible (None: no such window)
+    reply_window_closes: datetime | None = None
 
     @property
     def waiting_seconds(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.conversation import DEFAULT_CLOSING_WORDS, ConversationState, compute_state
 from bot.domain.events import InboundMessage, Kind, MessageFact
 from bot.domain.merge import fold, stored
+from bot.domain.reply_window import due_within_window, window_closes_at
 from storage.db import Database
 from storage.ingest_repo import (
     PeriodRow,
@@ -36,6 +37,10 @@ def _no_due(_source: str, _since: datetime) -> datetime | None:
     return None
 
 
+def _no_platform(_source: str) -> str:
+    return ""
+
+
 def _at_due(_source: str, _since: datetime, due: datetime) -> datetime | None:
     return due
 
@@ -53,6 +58,9 @@ class Rules:
     # is a function of its source and due time, written with the row; the hook then only
     # hears the time (to wake the scheduler), which saves it reading back what was written.
     first_nudge: FirstNudgeFn = field(default=_at_due)
+    # source -> platform, for platforms with a reply window (WhatsApp: 24 h after the
+    # customer's last message), which caps the current period's due time.
+    platform_of: Callable[[str], str] = field(default=_no_platform)
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,13 @@ def _period_rows(
         for p in state.periods
     ]  # fmt: skip
     due = rows[-1].due_at if state.waiting_since and rows else None
+    if due is not None:
+        # While waiting, the newest message is the customer's: the window runs from it.
+        closes = window_closes_at(rules.platform_of(source), state.last_message_at)
+        capped = due_within_window(due, closes)
+        if capped != due:
+            rows[-1] = replace(rows[-1], due_at=capped)
+            due = capped
     return rows, due
 
 

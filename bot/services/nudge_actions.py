@@ -22,6 +22,7 @@ from bot.domain.events import ActionKind, Author, InboundMessage
 from bot.domain.ladder_inputs import Track
 from bot.domain.ports import ActionRequest, ActionResult, DeliveryError, Replier, ReplyTarget
 from bot.domain.ports import Outcome as OutcomeKind
+from bot.domain.reply_window import describe_window, window_closes_at, window_open
 from bot.services.ingest import Rules, ingest, recompute
 from bot.services.nudge_plan import Planner, settle_rows
 from bot.services.nudge_settings import NudgeSettings
@@ -150,8 +151,18 @@ class Actions:
         async with self.db.read() as session:
             conv = await repo.lock_conversation(session, req.conversation_id, lock=False)
             reply_to = await repo.last_customer_message(session, req.conversation_id)
+            last_at = await repo.last_customer_message_at(session, req.conversation_id)
         if conv is None:
             return ActionResult(False, "That conversation no longer exists.")
+        closes = window_closes_at(conv.platform, last_at)
+        if not window_open(closes, self.now()):
+            # Refused here rather than failing at the platform (WhatsApp error 131047).
+            assert closes is not None
+            return ActionResult(
+                False,
+                f"Not sent: {describe_window(closes, self.now())} (closed "
+                f"{closes:%Y-%m-%d %H:%M} UTC, 24 h after the customer's last message).",
+            )
         replier = self.repliers.get(conv.platform)
         if replier is None:
             return ActionResult(

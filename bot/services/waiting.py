@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.domain.reply_window import window_closes_at
 from bot.domain.routing import Routing
 from storage.db import Database
 from storage.queries import WaitingRecord, count_waiting_by_source, waiting
@@ -29,6 +30,7 @@ class WaitingRow:
     nudges_sent: int
     last_message: str
     url: str
+    reply_window_closes_at: datetime | None = None  # WhatsApp's 24 h window; None elsewhere
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +50,9 @@ class WaitingRow:
             "nudges_sent": self.nudges_sent,
             "last_message": self.last_message,
             "url": self.url,
+            "reply_window_closes_at": (
+                iso(self.reply_window_closes_at) if self.reply_window_closes_at else None
+            ),
         }
 
 
@@ -74,6 +79,7 @@ def to_row(record: WaitingRecord, routing: Routing, now: datetime) -> WaitingRow
         nudges_sent=record.nudges_sent,
         last_message=record.last_text,
         url=record.url,
+        reply_window_closes_at=window_closes_at(record.platform, record.last_message_at),
     )
 
 

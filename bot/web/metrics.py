@@ -149,6 +149,12 @@ class Metrics:
             "HTTP requests answered, by route template, method and status.",
             ("route", "method", "status"),
         )
+        self.platform_events = Counter(
+            "nudgebot_platform_events_total",
+            "Platform notifications that are not messages (e.g. WhatsApp delivery statuses "
+            "of our replies), by platform and event.",
+            ("platform", "event"),
+        )
         self.http_duration = Histogram(
             "nudgebot_http_request_duration_seconds",
             "Time to answer an HTTP request, by route template.",
@@ -179,6 +185,10 @@ class Metrics:
         if count:
             self.ingested.inc(source, amount=count)
 
+    def platform_event(self, platform: str, event: str, count: int = 1) -> None:
+        if count:
+            self.platform_events.inc(platform, event, amount=count)
+
     def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.http_requests.inc(route, method, str(status))
         self.http_duration.observe(seconds, route)
@@ -199,6 +209,7 @@ class Metrics:
             self.http_duration.family(),
             self.catchup_read.family(),
             self.catchup_failures.family(),
+            self.platform_events.family(),
         ]
         up = Family(
             "nudgebot_database_up",

@@ -14,7 +14,7 @@ from bot.core_impl import CoreService
 from bot.services.catchup import CatchUpService
 from bot.web.app import create_app
 from bot.web.metrics import metrics
-from bot.wiring import polled, slack, telegram
+from bot.wiring import polled, slack, telegram, whatsapp
 
 log = logging.getLogger("nudgebot.process")
 
@@ -23,7 +23,8 @@ def build_components(rt: Runtime) -> list[Component]:
     """Every platform that the config and environment switch on; each attached to the
     runtime so the nudge engine delivers (and replies) through it."""
     core = CoreService(rt)
-    components = [c for c in (slack.build(rt, core), telegram.build(rt, core)) if c is not None]
+    built = (slack.build(rt, core), telegram.build(rt, core), whatsapp.build(rt, core))
+    components = [c for c in built if c is not None]
     components.extend(polled.build(rt, core))
     for component in components:
         rt.attach(component)
