@@ -76,9 +76,9 @@ async def readyz(request: Request) -> Response:
     lets only the named parts decide the status (the compose healthcheck asks for the
     database: the dashboard and API stay up while Slack is down)."""
     web = web_state(request)
-    problems: dict[str, str] = {}
+    problems: dict[str, list[str]] = {}
     if (problem := await database_problem(web.rt.db)) is not None:
-        problems["database"] = problem
+        problems["database"] = [problem]
     names = ["database"]
     for check in web.ready_checks:
         name = component_name(check)
@@ -88,14 +88,14 @@ async def readyz(request: Request) -> Response:
         except Exception as exc:
             problem = f"readiness check failed: {_reason(exc)}"
         if problem is not None:
-            problems.setdefault(name, problem)
+            problems.setdefault(name, []).append(problem)
     names = list(dict.fromkeys(names))
     components = {name: "not ready" if name in problems else "ok" for name in names}
     wanted = request.query_params.get("required")
     deciding = set(wanted.split(",")) if wanted else set(names)
     failing = [n for n in names if n in problems and n in deciding]
     if problems:
-        log.warning("not ready: %s", "; ".join(f"{n}: {p}" for n, p in problems.items()))
+        log.warning("not ready: %s", "; ".join(f"{n}: {p}" for n, ps in problems.items() for p in ps))
     if failing:
         body = {
             "ok": False,

@@ -22,7 +22,7 @@ team:
   bob: {name: Bob, telegram: "42"}
   carol: {name: Carol}
 sources:
-  website: {platform: webhook, secret: s3cret, owner: alice}
+  website: {platform: webhook, secret: Qm9yZWFsaXMtd2ViaG9vay1zZWNyZXQtMDAwMDAwMDA, owner: alice}
   gh: {platform: github, repo: acme/widget, discusions: true}
   tg: {platform: telegram, chats: ["-100123"], private_chat: true}
   sl: {platform: slack, channels: [C01]}
