@@ -13,8 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain.ports import NudgeUpdate, NudgeView, Outcome, Step, TranscriptLine
-from bot.domain.untrusted import safe_url, slack_link, slack_text
 from bot.domain.reply_window import describe_window
+from bot.domain.untrusted import safe_url, slack_link, slack_text
 
 Block = dict[str, Any]
 NameOf = Callable[[str], str]

@@ -95,7 +95,8 @@ async def readyz(request: Request) -> Response:
     deciding = set(wanted.split(",")) if wanted else set(names)
     failing = [n for n in names if n in problems and n in deciding]
     if problems:
-        log.warning("not ready: %s", "; ".join(f"{n}: {p}" for n, ps in problems.items() for p in ps))
+        reasons = (f"{n}: {p}" for n, ps in problems.items() for p in ps)
+        log.warning("not ready: %s", "; ".join(reasons))
     if failing:
         body = {
             "ok": False,

@@ -29,7 +29,9 @@ team:
 rotations:
   support: {members: [alice, bob], shift: 1w, handoff: "mon 09:00", start: 2026-11-02}
 sources:
-  website: {platform: webhook, secret: Qm9yZWFsaXMtd2ViaG9vay1zZWNyZXQtMDAwMDAwMDA, owner: alice, rotation: support}
+  website:
+    {platform: webhook, secret: Qm9yZWFsaXMtd2ViaG9vay1zZWNyZXQtMDAwMDAwMDA, owner: alice,
+     rotation: support}
 """
 
 

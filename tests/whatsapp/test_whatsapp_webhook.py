@@ -101,9 +101,7 @@ async def test_status_updates_store_nothing_and_count_only_our_replies(wa: Harne
     assert sent.body["to"] == p.SHEENA
 
 
-async def test_readyz_reports_the_component(
-    wa: Harness, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_readyz_reports_the_component(wa: Harness, caplog: pytest.LogCaptureFixture) -> None:
     assert (await wa.client.get("/readyz")).status_code == 200
     await wa.wa.service.stop()
     response = await wa.client.get("/readyz")
