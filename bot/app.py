@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -115,6 +115,10 @@ class Runtime:
     db: Database
     rules: Rules
     routing: Routing
+    # The rest by keyword only: a field added among them must not shift a caller's
+    # positional arguments into the wrong slot (an engine passed as ``namers`` once made
+    # ``__post_init__`` quietly build a default engine in its place).
+    _: KW_ONLY
     now: Now = field(default=utcnow)
     messengers: dict[str, Messenger] = field(default_factory=dict)
     repliers: dict[str, Replier] = field(default_factory=dict)
@@ -200,7 +204,7 @@ class Runtime:
         oncall = OncallService(config, db, now=now)
         routing = build_routing(config, on_call=oncall.on_call)
         return cls(
-            config, db, build_rules(config), routing, now, messengers=messengers_from_env(),
+            config, db, build_rules(config), routing, now=now, messengers=messengers_from_env(),
             oncall_service=oncall,
         )  # fmt: skip
 

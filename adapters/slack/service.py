@@ -229,6 +229,10 @@ class SlackService:
             try:
                 check_signature(self.settings.signing_secret, body, headers, time.time())
             except Unauthorized as exc:
+                # Bolt logged this rejection; it no longer sees the request, so one line
+                # here — the reason and the size, never the unverified body.
+                log.info("Invalid request signature: %s (body: %d bytes, not logged)",
+                         exc, len(body))  # fmt: skip
                 return _error(401, str(exc))
             content_type = headers.get(b"content-type", b"").decode("latin-1")
             try:

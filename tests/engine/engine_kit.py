@@ -18,7 +18,7 @@ from bot.app import Runtime, build_routing, build_rules
 from bot.config import Config, Escalation, NudgeLimits, Person, Policy, Source
 from bot.domain.events import ActionKind, Author, InboundMessage
 from bot.domain.hours import parse_hours
-from bot.domain.ports import ActionRequest, ActionResult, NudgeView, Step
+from bot.domain.ports import ActionRequest, ActionResult, Messenger, NudgeView, Replier, Step
 from bot.services.delivery_results import Backoff
 from bot.services.ingest import ingest
 from bot.services.nudge_engine import NudgeEngine, TickResult
@@ -137,14 +137,17 @@ class Harness:
         """A runtime for ``config`` on the same database and clock (a restart)."""
         routing = build_routing(config, on_call=self.on_call)
         rules = build_rules(config)
-        messengers = {"slack": self.messenger, "telegram": self.messenger}
-        repliers = {"slack": self.messenger}
+        messengers: dict[str, Messenger] = {"slack": self.messenger, "telegram": self.messenger}
+        repliers: dict[str, Replier] = {"slack": self.messenger}
         engine = NudgeEngine(
             self.db, NudgeSettings.build(config, routing), rules, self.clock,
             messengers=messengers, repliers=repliers, rng=random.Random(7),
             backoff=Backoff(base=5.0, cap=600.0, max_attempts=5),
         )  # fmt: skip
-        return Runtime(config, self.db, rules, routing, self.clock, messengers, repliers, engine)
+        return Runtime(
+            config, self.db, rules, routing, now=self.clock, messengers=messengers,
+            repliers=repliers, engine=engine,
+        )  # fmt: skip
 
     @property
     def engine(self) -> NudgeEngine:

@@ -117,8 +117,11 @@ async def test_a_slow_call_keeps_its_claim_past_the_lease(db: Database) -> None:
     assert row.next_attempt_at is None and row.lease_until is None
 
 
+# Flood limits out of the way: this is about each claimed row going out once, so the 20
+# nudges to Alice must go one by one, not batched into a summary (nudges.batch_after).
 CONFIG = """\
 timezone: UTC
+nudges: {batch_after: 100, max_messages_per_hour: 100}
 team:
   alice: {name: Alice, slack: U0ALICE01, owner: true}
 policies:

@@ -239,16 +239,24 @@ async def test_updates_ptb_cannot_read_are_acknowledged_and_kept(tg: Harness) ->
 
 
 async def test_bad_bodies_say_what_is_wrong(tg: Harness) -> None:
-    """The 400's message names the problem (a client can fix it from the answer alone)."""
+    """The 400's message names the problem (a client can fix it from the answer alone).
+
+    Only a body that is no update at all is a 400: an object with an integer ``update_id``
+    that python-telegram-bot cannot read (``{"update_id": 7, "message": "hello"}``) is
+    acknowledged and kept as a dead letter, so Telegram's queue moves on
+    (test_updates_ptb_cannot_read_are_acknowledged_and_kept)."""
+    not_an_update = "not a Telegram update: expected an object with an integer update_id"
     expected = {
         b"{not json": "body is not valid JSON",
-        b'{"update_id": "7"}': "not a Telegram update: expected an object with an integer "
-        "update_id",
-        b'{"update_id": 7, "message": "hello"}': "malformed Telegram update",
+        b'{"update_id": "7"}': not_an_update,
+        b"[]": not_an_update,
+        b'{"update_id": 1, "x": ' * 5000 + b"1" + b"}" * 5000: "body is nested too deeply",
     }
     for body, message in expected.items():
-        error = (await tg.post(body)).json()["error"]
-        assert error.startswith(message), (body, error)
+        response = await tg.post(body)
+        assert response.status_code == 400, (body[:40], response.text)
+        error = response.json()["error"]
+        assert error.startswith(message), (body[:40], error)
 
 
 async def test_unknown_update_kinds_are_accepted_and_ignored(tg: Harness) -> None:
