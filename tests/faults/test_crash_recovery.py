@@ -168,3 +168,60 @@ def test_run_delivers_a_dead_process_claims_on_its_first_tick(tmp_path: Path) ->
 
 def _lines(path: Path) -> list[dict[str, object]]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+async def _plan_and_claim(url: str, config: Path) -> int:
+    """What a process killed mid-delivery leaves behind: 20 customers waiting past their due
+    time (stored as live events are), every nudge claimed, none sent."""
+    rt = Runtime.build(str(config), url)
+    try:
+        assert rt.engine is not None
+        engine = rt.engine
+        now = rt.now()
+        at = now - timedelta(minutes=5)
+        messages = [
+            InboundMessage(
+                source="hooks",
+                platform="webhook",
+                message_id=f"m{i}",
+                thread=f"t{i}",
+                channel="",
+                at=at,
+                author=Author(f"c{i}", "Dana"),
+                is_team=False,
+                text="Hello?",
+            )
+            for i in range(20)
+        ]
+        await ingest(rt.db, messages, rt.rules)
+        async with rt.db.write() as s:
+            ids = await nudges_repo.claim_due_conversations(s, now, 100)
+            await engine.planner.plan(s, ids, now)
+        async with rt.db.write() as s:
+            return len(await outbox.claim_deliveries(s, now, 100))
+    finally:
+        await rt.close()
+
+
+async def test_expired_claims_go_before_the_backlog(db: Database) -> None:
+    """A dead process's claims were due before anything still pending: they are taken first,
+    not queued behind a backlog by their lease end (which is what next_attempt_at holds)."""
+    h = Harness(db, Clock(T0), make_config(remind_every=None))
+    for n in range(5):
+        await h.customer(f"t{n}", T0 + timedelta(seconds=n))
+    now = h.clock.set(DUE + timedelta(seconds=5))
+    async with db.write() as s:
+        await h.engine.planner.plan(s, [await h.cid(f"t{n}") for n in range(5)], now)
+    newest = max(r.id for r in await h.rows())
+    async with db.write() as s:  # claimed by a process that then died: held for one lease
+        await s.execute(
+            update(Nudge)
+            .where(Nudge.id == newest)
+            .values(
+                state="sending", attempts=1, lease_until=now + LEASE, next_attempt_at=now + LEASE
+            )
+        )
+    async with db.write() as s:
+        got = await outbox.claim_for_lanes(s, now + LEASE, 1, {}, lambda _lane: 99)
+    # Four rows pending since DUE, one expired claim: the claim goes first.
+    assert [(c.id, c.attempt) for c in got.rows] == [(newest, 2)]
