@@ -181,8 +181,9 @@ def zone_label(zone: ZoneInfo) -> str:
 
 def local_time(value: datetime, zone: ZoneInfo) -> str:
     """Minutes, in ``zone``, with its abbreviation: ``2026-12-24 10:00 CET``."""
-    local = value.astimezone(zone)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+    from bot.domain.localtime import labelled
+
+    return labelled(value, zone)
 
 
 def parse_local(option: str, value: str, zone: ZoneInfo) -> datetime:
