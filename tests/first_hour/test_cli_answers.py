@@ -23,7 +23,8 @@ UNUSED_ROOTS = {"slack_bolt", "telegram", "alembic", "icalendar", "recurring_ica
 UNUSED = {"bot.demo", "bot.cli.demo", "bot.services.nudge_engine", "bot.services.nudge_settings",
           "bot.services.nudge_plan", "bot.services.nudge_deliver", "bot.services.ical_feed",
           "bot.domain.ical_schedule", "bot.scheduler"}  # fmt: skip
-# `waiting` reads through the bare driver (bot.cli.fastpath): no SQLAlchemy, no httpx, no app.
+# `waiting` and `oncall` read through the bare driver (bot.cli.fastpath): no SQLAlchemy,
+# no httpx, no app.
 # (psycopg itself loads asyncio; sqlite3 does not.)
 FAST_ROOTS = {"sqlalchemy", "httpx", "aiosqlite"} | ({"asyncio"} if BACKEND == "sqlite" else set())
 FAST = {"bot.app", "bot.services.oncall", "storage.db", "storage.models"}
@@ -73,8 +74,12 @@ def test_read_commands_never_import_bolt_ptb_alembic_the_demo_or_the_nudge_engin
     assert line == "HEAVY:", line
 
 
-@pytest.mark.parametrize("argv", [["waiting"], ["waiting", "--json"], ["waiting", "--all"]])
-def test_waiting_reads_without_sqlalchemy_httpx_or_the_app(
+FAST_COMMANDS = [["waiting"], ["waiting", "--json"], ["waiting", "--all"], ["oncall"],
+                 ["oncall", "--json"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("argv", FAST_COMMANDS)
+def test_waiting_and_oncall_read_without_sqlalchemy_httpx_or_the_app(
     db_url: str, tmp_path: Path, argv: list[str]
 ) -> None:
     populate(db_url, BACKEND, 3)

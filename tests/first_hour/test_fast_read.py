@@ -93,6 +93,9 @@ async def test_fast_path_answers_as_the_full_path(
         finally:
             view.close()
         await rt.oncall.prepare()
+        for at in (now, now + timedelta(hours=6), now + timedelta(days=9)):  # `oncall --at`
+            assert view.oncall.report(at) == rt.oncall.report(at)
+        assert view.oncall.report(now)["rotations"]["support"]["on_call"] == "bob"
         full = await list_waiting(rt.db, rt.routing, now, source=source, person=person,
                                   limit=limit)  # fmt: skip
         full_total = len(full) if person else await count_waiting(rt.db, source)
