@@ -144,11 +144,15 @@ class Harness:
             messengers=messengers, repliers=repliers, rng=random.Random(7),
             backoff=Backoff(base=5.0, cap=600.0, max_attempts=5),
         )  # fmt: skip
-        return Runtime(config, self.db, rules, routing, self.clock, messengers, repliers, engine)
+        # By keyword: positionally the engine landed in ``namers`` (a field added before it)
+        # and the runtime built a default one, without this kit's backoff and seed.
+        return Runtime(
+            config, self.db, rules, routing, self.clock, messengers, repliers,
+            built_engine=engine,
+        )  # fmt: skip
 
     @property
     def engine(self) -> NudgeEngine:
-        assert self.rt.engine is not None
         return self.rt.engine
 
     async def restart(self, config: Config) -> int:
