@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
@@ -175,7 +176,7 @@ def stats(
     if as_json:
         print_json(data)
         return
-    _print_stats(data, display_zone(rt.config, tz))
+    _print_stats(data, display_zone(rt.config, tz), rt.config.display_name)
     print_engagement(data)
 
 
@@ -190,7 +191,7 @@ def _when(value: object, zone: ZoneInfo) -> str:
     return local_time(parsed, zone)
 
 
-def _print_stats(data: dict[str, object], zone: ZoneInfo) -> None:
+def _print_stats(data: dict[str, object], zone: ZoneInfo, name: Callable[[str], str] = str) -> None:
     table = Table(
         title=f"Response times {_when(data['since'], zone)} → {_when(data['until'], zone)} "
         f"(times in {zone_label(zone)})"
@@ -230,5 +231,6 @@ def _print_stats(data: dict[str, object], zone: ZoneInfo) -> None:
         section = data[group]
         assert isinstance(section, dict)
         for key, bucket in section.items():
-            add(cell(f"{group[3:]}: {key}"), bucket)  # imported author ids are outside text
+            shown = name(key) if group == "by_person" else key  # Alice, not person:alice
+            add(cell(f"{group[3:]}: {shown}"), bucket)  # imported author ids are outside text
     out.print(table)

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.config import Config, parse_config
 
 CONFIG = """\
@@ -89,3 +91,18 @@ def test_dashboard_and_digest_name_people_never_person_ids() -> None:
     turn = {"on_call": "alice", "until": "2026-12-07T08:00:00Z", "next": "person:bob"}
     lines = writer._oncall({"rotations": {"support": turn}}, ZoneInfo("Europe/Berlin"))
     assert lines == ["support: Alice until Mon 07 Dec 09:00 CET, then Bob"]
+
+
+def test_stats_names_people(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.cli.common import out
+    from bot.cli.queries import _print_stats
+
+    times = {"median_seconds": 60, "p90_seconds": 120}
+    bucket = {"first_response": times, "reply": times, "sla_met_ratio": 1.0, "replies": 1,
+              "broadcasts": 0, "unanswered": 0}  # fmt: skip
+    data = {**bucket, "since": "2026-12-01T00:00:00Z", "until": "2026-12-02T00:00:00Z",
+            "by_source": {}, "by_person": {"person:alice": bucket}}  # fmt: skip
+    monkeypatch.setattr(out, "width", 200)
+    with out.capture() as captured:
+        _print_stats(data, ZoneInfo("Europe/Berlin"), _berlin().display_name)
+    assert "person: Alice" in captured.get() and "person:alice" not in captured.get()
