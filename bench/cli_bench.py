@@ -95,6 +95,26 @@ sources:
 """
 
 
+# The same config plus a rotation read from an iCal file: only the full path (SQLAlchemy,
+# the on-call service with icalendar) can answer it, so this is the full path's time in the
+# same run, beside the read-only path's.
+CALENDAR = """\
+BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//nudgebot bench//EN
+BEGIN:VEVENT
+UID:turn-1@bench
+DTSTAMP:20261101T000000Z
+DTSTART:20261102T080000Z
+DTEND:20261109T080000Z
+RRULE:FREQ=WEEKLY
+SUMMARY:Bob
+END:VEVENT
+END:VCALENDAR
+"""
+FULL = "nudgebot waiting (full path: an iCal rotation)"
+
+
 def _wall(argv: list[str], env: dict[str, str], cwd: str) -> float:
     start = time.perf_counter()
     done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
@@ -112,6 +132,9 @@ def run_cli(backend: str, rounds: int = 5) -> dict[str, float]:
     with fresh_database(backend) as url, tempfile.TemporaryDirectory() as folder:
         populate(url, backend)
         Path(folder, "nudgebot.yaml").write_text(CONFIG)
+        Path(folder, "oncall.ics").write_text(CALENDAR)
+        full = Path(folder, "full.yaml")
+        full.write_text(CONFIG.replace("sources:", "  calendar: {ical: oncall.ics}\nsources:"))
         drop = ("NUDGEBOT_CONFIG", "PYTHONDONTWRITEBYTECODE", "NUDGEBOT_MESSENGER")
         env = {k: v for k, v in os.environ.items() if k not in drop}
         env["DATABASE_URL"] = url
@@ -127,6 +150,7 @@ def run_cli(backend: str, rounds: int = 5) -> dict[str, float]:
             "python -c pass": [sys.executable, "-c", "pass"],
             "raw query (python + driver)": [sys.executable, "-c", raw],
             "nudgebot waiting": [nudgebot, "waiting"],
+            FULL: [nudgebot, "waiting", "--config", str(full)],
         }
         _wall(commands["nudgebot waiting"], env, folder)  # warm the page cache once
         best = dict.fromkeys(commands, float("inf"))
