@@ -18,33 +18,21 @@ from bot.domain.clock import BusinessClock
 from bot.domain.ports import Messenger, Replier
 from bot.domain.routing import Routing
 from bot.services.ingest import Rules
-from bot.services.nudge_engine import NudgeEngine
-from bot.services.nudge_settings import NudgeSettings
 from bot.services.oncall import OncallService
+from bot.services.routes import build_routing
 from storage.db import Database, connect
 
 if TYPE_CHECKING:
     from bot.scheduler import Scheduler
+    from bot.services.nudge_engine import NudgeEngine
+
+__all__ = ["Runtime", "build_routing", "build_rules", "messengers_from_env"]
 
 Now = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _person_in_hours(config: Config) -> Callable[[str, datetime], bool]:
-    def in_hours(person_id: str, at: datetime) -> bool:
-        person = config.person(person_id)
-        if person is None or person.hours is None:
-            return True
-        return person.hours.contains(at.astimezone(ZoneInfo(person.timezone)).replace(tzinfo=None))
-
-    return in_hours
-
-
-def _no_rotation(_rotation: str, _at: datetime) -> str | None:
-    return None
 
 
 def build_rules(config: Config) -> Rules:
@@ -68,18 +56,6 @@ def build_rules(config: Config) -> Rules:
         return platforms.get(source, "")
 
     return Rules(closing_words=tuple(config.closing_words), due_at=due_at, platform_of=platform_of)
-
-
-def build_routing(
-    config: Config, on_call: Callable[[str, datetime], str | None] = _no_rotation
-) -> Routing:
-    return Routing(
-        source_owner={s.id: s.owner for s in config.sources.values() if s.owner},
-        source_rotation={s.id: s.rotation for s in config.sources.values() if s.rotation},
-        owners=config.owners(),
-        in_hours=_person_in_hours(config),
-        on_call=on_call,
-    )
 
 
 MESSENGER_ENV = "NUDGEBOT_MESSENGER"
@@ -108,12 +84,13 @@ class Runtime:
 
     ``messengers``/``repliers`` are filled by the adapters' components (``attach``) or the
     environment (``NUDGEBOT_MESSENGER``); ``start()``/``stop()`` run the nudge scheduler.
-    ``rules`` carries the nudge engine's ingest hook once the runtime is built.
+    ``rules`` carries the nudge engine's ingest hook; the engine is built when first used
+    (``engine``, ``rules``, ``start()``): the read-only commands never load it.
     """
 
     config: Config
     db: Database
-    rules: Rules
+    base_rules: Rules  # the config's; ``rules`` adds the engine's hook
     routing: Routing
     # The rest by keyword only: a field added among them must not shift a caller's
     # positional arguments into the wrong slot (an engine passed as ``namers`` once made
@@ -123,7 +100,7 @@ class Runtime:
     messengers: dict[str, Messenger] = field(default_factory=dict)
     repliers: dict[str, Replier] = field(default_factory=dict)
     namers: dict[str, ChannelNamer] = field(default_factory=dict)  # channel names (dashboard)
-    engine: NudgeEngine | None = None
+    built_engine: NudgeEngine | None = None  # see ``engine``
     scheduler: Scheduler | None = None  # bot.scheduler, loaded by start()
     # The rotations (bot.services.oncall); from_config binds routing's on_call to it.
     oncall_service: OncallService | None = None
@@ -134,14 +111,23 @@ class Runtime:
             self.oncall_service = OncallService(self.config, self.db, now=self.now)
         return self.oncall_service
 
-    def __post_init__(self) -> None:
-        if self.engine is None:
+    @property
+    def engine(self) -> NudgeEngine:
+        if self.built_engine is None:
+            from bot.services.nudge_engine import NudgeEngine
+            from bot.services.nudge_settings import NudgeSettings
+
             settings = NudgeSettings.build(self.config, self.routing)
-            self.engine = NudgeEngine(
-                self.db, settings, self.rules, self.now, messengers=self.messengers,
+            self.built_engine = NudgeEngine(
+                self.db, settings, self.base_rules, self.now, messengers=self.messengers,
                 repliers=self.repliers,
             )  # fmt: skip
-        self.rules = self.engine.rules
+        return self.built_engine
+
+    @property
+    def rules(self) -> Rules:
+        """What ingest applies: the config's rules with the nudge engine's hook."""
+        return self.engine.rules
 
     def attach(self, component: Component) -> None:
         """Deliver through a component's messenger (and replier) unless one is set already."""
@@ -165,8 +151,6 @@ class Runtime:
         from bot.services.handoffs import handoff_job
 
         engine = self.engine
-        assert engine is not None
-
         digests = DigestService(self.db, self.config, oncall_reporter(self.oncall))
         send_digest = messenger_send(self.messengers)
 
@@ -185,8 +169,8 @@ class Runtime:
     async def stop(self) -> None:
         if self.oncall_service is not None:
             await self.oncall_service.stop()
-        if self.engine is not None:
-            self.engine.wake = None
+        if self.built_engine is not None:
+            self.built_engine.wake = None
         if self.scheduler is not None:
             await self.scheduler.stop()
             self.scheduler = None

@@ -35,8 +35,6 @@ class CoreService:
 
     async def act(self, request: ActionRequest) -> ActionResult:
         """Claim, snooze, not needed, reply, unclaim (bot.services.nudge_actions)."""
-        if self.rt.engine is None:
-            return ActionResult(False, "Actions are not available in this process.")
         return await self.rt.engine.act(request)
 
     async def waiting(self, person: str | None = None) -> Sequence[WaitingItem]:

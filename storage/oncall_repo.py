@@ -7,7 +7,6 @@ a retry is taken over by a compare-and-set UPDATE, which also exactly one replic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import CursorResult, or_, select, update
@@ -15,20 +14,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.db import Database
 from storage.models import OncallHandoff, OncallOverride
+from storage.records import StoredOverride
+
+__all__ = ["StoredOverride"]  # defined in storage.records, which the fast read path shares
 
 SENDING, SENT, FAILED = "sending", "sent", "failed"
-
-
-@dataclass(frozen=True)
-class StoredOverride:
-    id: int
-    rotation: str
-    person: str
-    start: datetime
-    end: datetime
-    created_at: datetime
-    created_by: str
-    note: str
 
 
 async def add_override(

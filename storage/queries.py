@@ -10,24 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.models import Conversation, Message, Nudge, WaitingPeriod
+from storage.records import WaitingRecord
 
-
-@dataclass(frozen=True)
-class WaitingRecord:
-    id: int
-    source: str
-    platform: str
-    channel: str
-    thread: str
-    customer_id: str | None
-    customer_name: str | None
-    waiting_since: datetime
-    due_at: datetime | None
-    claimed_by: str | None
-    nudges_sent: int
-    last_text: str
-    url: str
-    last_message_at: datetime | None = None  # while waiting: the customer's last message
+__all__ = ["WaitingRecord"]  # defined in storage.records, which the fast read path shares
 
 
 async def waiting(

@@ -28,7 +28,10 @@ from sqlalchemy import Boolean, DateTime, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.records import instant, when
 from storage.sqlite_inline import InlineConnection
+
+__all__ = ["instant", "when"]  # shared with storage.fastread (storage.records)
 
 _KEY = "nudgebot_raw"
 
@@ -40,23 +43,6 @@ def to_db(value: Any, sqlite: bool) -> Any:
     if sqlite and isinstance(value, bool):
         return int(value)
     return value
-
-
-def when(value: Any) -> datetime | None:
-    """A stored time as ``UTCDateTime`` reads it: aware UTC (from text on SQLite)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    assert isinstance(value, datetime)
-    return value.replace(tzinfo=UTC)
-
-
-def instant(value: Any) -> datetime:
-    """``when`` for a NOT NULL column."""
-    found = when(value)
-    assert found is not None
-    return found
 
 
 def _naive(value: datetime) -> datetime:

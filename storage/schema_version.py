@@ -10,12 +10,6 @@ import re
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
-
-from storage.db import database_url, sync_url
-
 VERSIONS = Path(__file__).resolve().parent / "migrations" / "versions"
 _REVISION = re.compile(r'^revision(?:: str)? = "([^"]+)"', re.M)
 _DOWN = re.compile(r'^down_revision(?:: str \| None)? = "([^"]+)"', re.M)
@@ -38,6 +32,13 @@ def head_revision() -> str | None:
 
 
 def current_revision(url: str | None = None) -> str | None:
+    # SQLAlchemy only here: the fast read path (storage.fastread) needs head_revision alone.
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.pool import NullPool
+
+    from storage.db import database_url, sync_url
+
     engine = create_engine(sync_url(database_url(url)), poolclass=NullPool)
     try:
         with engine.connect() as conn:

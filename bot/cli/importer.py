@@ -170,7 +170,6 @@ async def import_file(
             select(func.count()).select_from(Message).where(Message.source == source)
         )
     report.new = int(after or 0) - int(before or 0)
-    assert rt.engine is not None
     report.waiting = await settle_import(
         rt.db, rt.engine.settings, report.conversations, rt.now(), nudge=nudge
     )

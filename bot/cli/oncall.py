@@ -28,11 +28,12 @@ from bot.cli.common import (
 )
 from bot.domain.durations import DurationError, format_duration, parse_duration
 from bot.domain.untrusted import terminal
-from bot.services.oncall import OncallError
+from bot.services.oncall_view import OncallError
 from bot.services.waiting import iso
 
 if TYPE_CHECKING:
     from bot.app import Runtime
+    from bot.cli.fastpath import ReadView
     from bot.services.oncall_schedules import Status
 
 T = TypeVar("T")
@@ -43,12 +44,12 @@ oncall_app = typer.Typer(
 )
 
 
-def _time(option: str, value: str, rt: Runtime, ctx: typer.Context) -> datetime:
+def _time(option: str, value: str, rt: Runtime | ReadView, ctx: typer.Context) -> datetime:
     """Without an offset, ``value`` is read in the CLI's zone (--tz, else the config's)."""
     return parse_local(option, value, _zone(rt, ctx))
 
 
-def _zone(rt: Runtime, ctx: typer.Context) -> ZoneInfo:
+def _zone(rt: Runtime | ReadView, ctx: typer.Context) -> ZoneInfo:
     return display_zone(rt.config, (ctx.obj or {}).get("tz"))
 
 
@@ -70,7 +71,7 @@ def _with_oncall(rt: Runtime, work: Callable[[], T]) -> T:
     return run_async(go)
 
 
-def _name(rt: Runtime, person: str | None) -> str:
+def _name(rt: Runtime | ReadView, person: str | None) -> str:
     if person is None:
         return "-"
     found = rt.config.person(person)
@@ -97,22 +98,36 @@ def oncall(
     ctx.obj = {"config": config, "tz": tz}
     if ctx.invoked_subcommand is not None:
         return
-    rt = runtime(config)
-    when = _time("--at", at, rt, ctx) if at is not None else None
-    moment = when or rt.now()
+    from bot.cli.fastpath import open_view
 
-    def answer() -> tuple[dict[str, Any], list[Status]]:
-        statuses = [rt.oncall.status(rid, moment) for rid in rt.oncall.rotation_ids]
-        return rt.oncall.report(moment), statuses
+    view = open_view(config)  # None: the full path (calendars, a new database, …)
+    if view is not None:
+        view.close()  # the stored overrides are loaded; the rest is the config's
+        when = _time("--at", at, view, ctx) if at is not None else None
+        moment = when or view.now
+        statuses = [view.oncall.status(rid, moment) for rid in view.oncall.rotation_ids]
+        report = view.oncall.report(moment)
+        shown: Runtime | ReadView = view
+    else:
+        rt = runtime(config)
+        when = _time("--at", at, rt, ctx) if at is not None else None
+        moment = when or rt.now()
 
-    report, statuses = _with_oncall(rt, answer)
+        def answer() -> tuple[dict[str, Any], list[Status]]:
+            statuses = [rt.oncall.status(rid, moment) for rid in rt.oncall.rotation_ids]
+            return rt.oncall.report(moment), statuses
+
+        report, statuses = _with_oncall(rt, answer)
+        shown = rt
     if as_json:
         print_json(report)
         return
-    _print_statuses(rt, statuses, moment, _zone(rt, ctx))
+    _print_statuses(shown, statuses, moment, _zone(shown, ctx))
 
 
-def _print_statuses(rt: Runtime, statuses: list[Status], at: datetime, tz: ZoneInfo) -> None:
+def _print_statuses(
+    rt: Runtime | ReadView, statuses: list[Status], at: datetime, tz: ZoneInfo
+) -> None:
     if not statuses:
         out.print("No rotations are configured (add rotations: to the config).")
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
@@ -28,6 +29,7 @@ from bot.cli.common import (
 from bot.domain.durations import format_duration, parse_since
 
 if TYPE_CHECKING:
+    from bot.config import Config
     from bot.services.waiting import WaitingRow
 
 
@@ -56,41 +58,28 @@ def waiting(
 
     The table shows the oldest 50 and how many more there are (--limit N, --all);
     --json prints every row unless --limit is given."""
-    from bot.services.waiting import count_waiting, list_waiting
+    from bot.cli.fastpath import open_view
 
     if show_all and limit is not None:
         fail("--all and --limit: choose one")
-    rt = runtime(config)
-    zone = display_zone(rt.config, tz)
-    if source is not None and rt.config.sources and source not in rt.config.sources:
-        known = ", ".join(sorted(rt.config.sources))
-        fail(f"--source {source!r} is not a configured source (known: {known})")
-    if person is not None and rt.config.team and person not in rt.config.team:
-        fail(f"--person {person!r} is not on the team in the config")
     cap = None if show_all or (as_json and limit is None) else (limit or DEFAULT_LIMIT)
-
-    async def go() -> tuple[list[WaitingRow], int]:
+    view = open_view(config)
+    if view is not None:
         try:
-            await rt.oncall.prepare()  # stored overrides and calendars decide who's on call
-            rows = await list_waiting(
-                rt.db, rt.routing, rt.now(), source=source, person=person,
-                limit=None if person else cap,
-            )  # fmt: skip
-            if person is not None:  # responsibility is known only after routing
-                return rows[:cap] if cap else rows, len(rows)
-            total = len(rows) if cap is None or len(rows) < cap else None
-            return rows, total if total is not None else await count_waiting(rt.db, source)
+            _check_filters(view.config, source, person)
+            rows, total = view.waiting(source=source, person=person, limit=cap)
         finally:
-            await rt.close()
-
-    rows, total = run_async(go)
+            view.close()
+        cfg, now = view.config, view.now
+    else:  # the full path: migrates a new database, loads calendars, says what is wrong
+        rows, total, cfg, now = _waiting_full(config, source, person, cap)
+    zone = display_zone(cfg, tz)
     if as_json:
         print_json([r.as_json() for r in rows])
         return
     if not rows:
         out.print("Nobody is waiting. :tada:")
         return
-    now = rt.now()
     table_rows = []
     for r in rows:
         where = f"{r.source}" + (f" #{r.channel}" if r.channel else "")
@@ -99,7 +88,7 @@ def waiting(
             if r.overdue
             else (f"in {format_duration(r.due_at - now)}" if r.due_at else "-")
         )
-        names = [rt.config.display_name(p) for p in r.responsible_all]
+        names = [cfg.display_name(p) for p in r.responsible_all]
         table_rows.append([
             str(r.conversation), r.customer, where,
             format_duration(timedelta(seconds=r.waiting_seconds)),
@@ -116,6 +105,40 @@ def waiting(
     )  # fmt: skip
     if total > len(rows) and not plain:
         out.print(f"… and {total - len(rows)} more (--limit N, --all)")
+
+
+def _check_filters(config: Config, source: str | None, person: str | None) -> None:
+    if source is not None and config.sources and source not in config.sources:
+        known = ", ".join(sorted(config.sources))
+        fail(f"--source {source!r} is not a configured source (known: {known})")
+    if person is not None and config.team and person not in config.team:
+        fail(f"--person {person!r} is not on the team in the config")
+
+
+def _waiting_full(
+    config: str | None, source: str | None, person: str | None, cap: int | None
+) -> tuple[list[WaitingRow], int, Config, datetime]:
+    from bot.services.waiting import count_waiting, list_waiting
+
+    rt = runtime(config)
+    _check_filters(rt.config, source, person)
+
+    async def go() -> tuple[list[WaitingRow], int]:
+        try:
+            await rt.oncall.prepare()  # stored overrides and calendars decide who's on call
+            rows = await list_waiting(
+                rt.db, rt.routing, rt.now(), source=source, person=person,
+                limit=None if person else cap,
+            )  # fmt: skip
+            if person is not None:  # responsibility is known only after routing
+                return rows[:cap] if cap else rows, len(rows)
+            total = len(rows) if cap is None or len(rows) < cap else None
+            return rows, total if total is not None else await count_waiting(rt.db, source)
+        finally:
+            await rt.close()
+
+    rows, total = run_async(go)
+    return rows, total, rt.config, rt.now()
 
 
 def stats(
@@ -153,7 +176,7 @@ def stats(
     if as_json:
         print_json(data)
         return
-    _print_stats(data, display_zone(rt.config, tz))
+    _print_stats(data, display_zone(rt.config, tz), rt.config.display_name)
     print_engagement(data)
 
 
@@ -168,7 +191,7 @@ def _when(value: object, zone: ZoneInfo) -> str:
     return local_time(parsed, zone)
 
 
-def _print_stats(data: dict[str, object], zone: ZoneInfo) -> None:
+def _print_stats(data: dict[str, object], zone: ZoneInfo, name: Callable[[str], str] = str) -> None:
     table = Table(
         title=f"Response times {_when(data['since'], zone)} → {_when(data['until'], zone)} "
         f"(times in {zone_label(zone)})"
@@ -208,5 +231,6 @@ def _print_stats(data: dict[str, object], zone: ZoneInfo) -> None:
         section = data[group]
         assert isinstance(section, dict)
         for key, bucket in section.items():
-            add(cell(f"{group[3:]}: {key}"), bucket)  # imported author ids are outside text
+            shown = name(key) if group == "by_person" else key  # Alice, not person:alice
+            add(cell(f"{group[3:]}: {shown}"), bucket)  # imported author ids are outside text
     out.print(table)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from functools import cache
-
-import holidays as holidays_package
+from typing import TYPE_CHECKING
 
 from bot.config import fields
 from bot.config.errors import Issues, child, closest
@@ -15,6 +14,18 @@ POLICY_KEYS = (
     "reply_within", "business_hours", "timezone", "holidays", "remind_every", "escalate_after",
     "escalate_to",
 )  # fmt: skip
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def _package() -> ModuleType:
+    # Loaded only for a policy with `holidays:` (a tenth of a second): the read-only commands
+    # load the config on every start.
+    import holidays
+
+    return holidays
+
+
 _ESCALATE_FIX = "write owner, rotation:NAME, person:ID or slack-channel:CHANNEL_ID"
 
 
@@ -22,13 +33,13 @@ _ESCALATE_FIX = "write owner, rotation:NAME, person:ID or slack-channel:CHANNEL_
 def _supported() -> dict[str, tuple[str, ...]]:
     return {
         country.upper(): tuple(subdivisions)
-        for country, subdivisions in holidays_package.list_supported_countries().items()
+        for country, subdivisions in _package().list_supported_countries().items()
     }
 
 
 def _holidays_exist(country: str, subdivision: str | None) -> bool:
     try:
-        holidays_package.country_holidays(country, subdiv=subdivision)
+        _package().country_holidays(country, subdiv=subdivision)
     except Exception:  # the package raises assorted errors for codes it lacks
         return False
     return True

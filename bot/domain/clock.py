@@ -17,11 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import holidays as holidays_lib
-
 from bot.domain.hours import ALWAYS, WeeklyHours
+
+if TYPE_CHECKING:
+    import holidays as holidays_lib
 
 # add() scans forward day by day; a clock with no open time in this many consecutive days is
 # treated as never open (e.g. no windows at all) instead of looping forever.
@@ -37,6 +39,8 @@ def holiday_calendar(code: str) -> holidays_lib.HolidayBase:
     Observed days (e.g. US Independence Day moved to a Friday) count as holidays: that is when
     businesses actually close.
     """
+    import holidays as holidays_lib  # a tenth of a second: only for policies with holidays
+
     country, _, subdiv = code.strip().upper().partition("-")
     try:
         return holidays_lib.country_holidays(country, subdiv=subdiv or None)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Config
 from bot.domain.durations import format_duration
+from bot.domain.localtime import SHORT, labelled
 from bot.domain.untrusted import md_link
 from bot.domain.untrusted import md_literal as lit
 from bot.services.engagement import WEEK, local_midnight, monday_of, week_key
@@ -87,8 +88,8 @@ class DigestWriter:
         return ZoneInfo(found.timezone if found is not None else self.config.timezone)
 
     def name(self, person: str | None) -> str:
-        found = self.config.person(person) if person else None
-        return found.name if found is not None else (person or "")
+        """A member by name (``Alice``, never ``person:alice``); anyone else as given."""
+        return self.config.display_name(person) if person else ""
 
     async def compose(self, person: str | None, now: datetime) -> Digest:
         """The digest for ``person`` (None: the team, on the config's clock) as of ``now``:
@@ -190,4 +191,4 @@ def _local(value: object, tz: ZoneInfo) -> str:
         at = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return value
-    return f"{at.astimezone(tz):%a %d %b %H:%M}" if at.tzinfo else value
+    return labelled(at, tz, SHORT) if at.tzinfo else value

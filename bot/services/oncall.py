@@ -19,59 +19,50 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING
 
 from bot.config import Config
-from bot.domain.ical_limits import IcalError
-from bot.domain.turns import RotationError, Schedule, Turn
 from bot.services.failures import log_failure
-from bot.services.ical_feed import FeedStatus, IcalFeed, person_resolver
-from bot.services.oncall_schedules import Status, build_schedules
+from bot.services.oncall_view import KEEP, OncallError, OncallView, utcnow
 from bot.services.waiting import iso
 from storage.db import Database
 from storage.oncall_repo import StoredOverride, add_override, load_overrides
 
+if TYPE_CHECKING:  # httpx and icalendar load only where a rotation has a calendar
+    import httpx
+
+    from bot.services.ical_feed import FeedStatus, IcalFeed
+
+__all__ = ["KEEP", "OncallError", "OncallService"]  # OncallError lives in bot.services.oncall_view
+
 log = logging.getLogger("nudgebot.oncall")
 Job = Callable[[datetime], Awaitable[object]]
-# Stored overrides that ended longer ago than this are not loaded (exports look 2 weeks back).
-KEEP = timedelta(days=35)
 RELOAD_EVERY = timedelta(seconds=30)
 
 
-class OncallError(ValueError):
-    """A request about rotations that cannot be met; the message says why and what to do."""
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class OncallService:
+class OncallService(OncallView):
     def __init__(
         self,
         config: Config,
         db: Database,
         *,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utcnow,
         http: httpx.AsyncClient | None = None,
         reload_every: timedelta = RELOAD_EVERY,
     ) -> None:
-        self.config, self.db, self.now = config, db, now
+        super().__init__(config, now=now)
+        self.db = db
         self.reload_every = reload_every
         self._http = http
         self._own_http = http is None
-        resolve = person_resolver(config)
-        self.feeds = {
-            r.id: IcalFeed(r, resolve) for r in config.rotations.values() if r.ical is not None
-        }
-        self._stored: tuple[StoredOverride, ...] = ()
+        self.feeds: dict[str, IcalFeed] = {}
+        calendars = [r for r in config.rotations.values() if r.ical is not None]
+        if calendars:
+            from bot.services.ical_feed import IcalFeed, person_resolver
+
+            resolve = person_resolver(config)
+            self.feeds = {r.id: IcalFeed(r, resolve) for r in calendars}
         self._stored_loaded = False
-        self._schedules: dict[str, Schedule] = {}
-        self._problems: dict[str, str] = {}
-        self._cache: dict[str, Turn] = {}
-        self._logged: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._job: Job | None = None
         started = now()
@@ -82,97 +73,18 @@ class OncallService:
 
     # --- schedules -----------------------------------------------------------------------
 
-    @property
-    def rotation_ids(self) -> tuple[str, ...]:
-        return tuple(self.config.rotations)
-
-    def schedule(self, rotation_id: str) -> Schedule | None:
-        return self._schedules.get(rotation_id)
-
     def problem(self, rotation_id: str) -> str | None:
         """Why the rotation's schedule is incomplete right now (a calendar that failed)."""
         feed = self.feeds.get(rotation_id)
         if feed is not None and feed.error is not None:
             return feed.error
-        return self._problems.get(rotation_id)
+        return super().problem(rotation_id)
 
     def feed_status(self) -> dict[str, FeedStatus]:
         return {rid: feed.status() for rid, feed in self.feeds.items()}
 
     def _rebuild(self) -> None:
-        calendars = {rid: (feed.schedule, feed.where) for rid, feed in self.feeds.items()}
-        self._schedules, self._problems = build_schedules(self.config, calendars, self._stored)
-        self._cache.clear()
-
-    def turn_at(self, rotation_id: str, at: datetime) -> Turn | None:
-        """The effective turn containing ``at``; None when nobody is on call, the rotation is
-        unknown, or its calendar cannot answer (logged once per message)."""
-        cached = self._cache.get(rotation_id)
-        if cached is not None and cached.start <= at < cached.end:
-            return cached
-        schedule = self._schedules.get(rotation_id)
-        if schedule is None:
-            return None
-        try:
-            turn = schedule.on_call(at)
-        except (RotationError, IcalError) as exc:
-            self._log_once(rotation_id, str(exc))
-            return None
-        if turn is not None:
-            self._cache[rotation_id] = turn
-        return turn
-
-    def on_call(self, rotation_id: str, at: datetime) -> str | None:
-        """Routing's hook: the person on call in ``rotation_id`` at ``at``, or None."""
-        turn = self.turn_at(rotation_id, at)
-        return turn.person if turn else None
-
-    def status(self, rotation_id: str, at: datetime) -> Status:
-        schedule = self._schedules.get(rotation_id)
-        if schedule is None:
-            raise OncallError(self.unknown(rotation_id))
-        problem = self.problem(rotation_id)
-        try:
-            turn = schedule.on_call(at)
-            following = schedule.next_turn(at)
-        except (RotationError, IcalError) as exc:
-            return Status(rotation_id, at, None, None, None, None, str(exc))
-        if turn is None:
-            until = following.start if following else None
-            return Status(rotation_id, at, None, None, until, following, problem)
-        return Status(rotation_id, at, turn.person, turn.start, turn.end, following, problem)
-
-    def report(self, at: datetime) -> dict[str, Any]:
-        """``oncall --json`` / ``GET /api/oncall``; ``problems`` only appears when a rotation's
-        schedule is incomplete (a calendar that failed to load)."""
-        statuses = [self.status(rid, at) for rid in self.rotation_ids]
-        body: dict[str, Any] = {
-            "at": iso(at.astimezone(UTC)),
-            "rotations": {s.rotation: s.as_json() for s in statuses},
-        }
-        problems = {s.rotation: s.problem for s in statuses if s.problem}
-        if problems:
-            body["problems"] = problems
-        return body
-
-    def turns(self, rotation_id: str, start: datetime, end: datetime) -> list[Turn]:
-        schedule = self._schedules.get(rotation_id)
-        if schedule is None:
-            raise OncallError(self.unknown(rotation_id))
-        try:
-            return schedule.turns(start, end)
-        except (RotationError, IcalError) as exc:
-            raise OncallError(f"rotation {rotation_id!r}: {exc}") from None
-
-    def unknown(self, rotation_id: str) -> str:
-        known = ", ".join(self.rotation_ids) or "none are configured"
-        return f"unknown rotation {rotation_id!r} (known: {known})"
-
-    def _log_once(self, rotation_id: str, message: str) -> None:
-        key = f"{rotation_id}:{message}"
-        if key not in self._logged and len(self._logged) < 1000:
-            self._logged.add(key)
-            log.warning("rotation %s cannot say who is on call: %s", rotation_id, message)
+        self.use(self._stored, {rid: (f.schedule, f.where) for rid, f in self.feeds.items()})
 
     # --- taking a turn -------------------------------------------------------------------
 
@@ -276,6 +188,8 @@ class OncallService:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
+            import httpx
+
             self._http = httpx.AsyncClient(headers={"User-Agent": "nudgebot (on-call calendar)"})
         return self._http
 

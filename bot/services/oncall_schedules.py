@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Config, Rotation
-from bot.domain.ical_schedule import IcalSchedule
 from bot.domain.overlay import Nobody, Overlaid
 from bot.domain.rotation import Override, WeeklyRotation
 from bot.domain.turns import RotationError, Schedule, Turn
 from bot.services.waiting import iso
-from storage.oncall_repo import StoredOverride
+from storage.records import StoredOverride
+
+if TYPE_CHECKING:  # icalendar loads only where a rotation has a calendar (bot.services.ical_feed)
+    from bot.domain.ical_schedule import IcalSchedule
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.domain.reply_window import window_closes_at
 from bot.domain.routing import Routing
-from storage.db import Database
-from storage.queries import WaitingRecord, count_waiting_by_source, waiting
+
+if TYPE_CHECKING:  # SQLAlchemy only where the database is read through it: the fast read
+    # path (bot.cli.fastpath) builds these rows without importing it.
+    from storage.db import Database
+    from storage.records import WaitingRecord
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,21 @@ async def list_waiting(
 ) -> list[WaitingRow]:
     """Oldest first. ``person`` filters on who is responsible now, which the database can't
     know (hours and rotations live in the config), so that filter runs here."""
+    from storage.queries import waiting
+
     async with db.read() as session:
         records = await waiting(session, source=source, limit=None if person else limit)
+    return by_person(records, routing, now, person, limit)
+
+
+def by_person(
+    records: list[WaitingRecord],
+    routing: Routing,
+    now: datetime,
+    person: str | None,
+    limit: int | None,
+) -> list[WaitingRow]:
+    """``records`` as rows; ``person`` keeps those the person is responsible for now."""
     rows = [to_row(r, routing, now) for r in records]
     if person is not None:
         rows = [r for r in rows if person in r.responsible_all]
@@ -105,6 +121,8 @@ async def list_waiting(
 
 
 async def count_waiting(db: Database, source: str | None = None) -> int:
+    from storage.queries import count_waiting_by_source
+
     async with db.read() as session:
         counts = await count_waiting_by_source(session)
     if source is not None:

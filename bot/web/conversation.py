@@ -94,8 +94,6 @@ async def act(request: Request) -> Response:
         request_ = ActionRequest(conversation, ActionKind.NOT_NEEDED, actor, now, via="web")
     else:
         return await _again(request, conversation, "Unknown action.", 400)
-    if rt.engine is None:
-        return await _again(request, conversation, "Actions are not available here.", 503)
     result = await rt.engine.act(request_)
     if not result.ok:
         return await _again(request, conversation, result.message, 409)

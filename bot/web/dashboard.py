@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 
 from bot.config import Config
 from bot.domain.durations import format_duration
+from bot.domain.localtime import PAGE, labelled
 from bot.services.dashboard import CHART_DAYS, WAITING_ROWS, DashboardData, default_since, gather
 from bot.services.digest import oncall_reporter
 from bot.services.waiting_page import BadQuery, Page, Query
@@ -57,12 +58,12 @@ class View:
         self.tz = ZoneInfo(config.timezone)
 
     def name(self, person: str | None) -> str:
-        found = self.config.person(person) if person else None
-        return found.name if found is not None else (person or "")
+        """A member by name (``Alice``, never ``person:alice``); anyone else as given."""
+        return self.config.display_name(person) if person else ""
 
     def when(self, at: datetime) -> str:
         try:
-            return f"{at.astimezone(self.tz):%a %d %b %Y %H:%M}"
+            return labelled(at, self.tz, PAGE)  # e.g. Thu 24 Dec 2026 10:00 CET
         except OverflowError:  # ?since=0001-01-01 in a zone west of UTC
             return at.isoformat()
 

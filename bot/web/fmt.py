@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Config
 from bot.domain.durations import format_duration
+from bot.domain.localtime import PAGE, labelled
 from bot.web.html import Safe, element
 
 
@@ -37,11 +38,11 @@ class People:
         self.tz = ZoneInfo(config.timezone)
 
     def name(self, person: str | None) -> str:
-        found = self.config.person(person) if person else None
-        return found.name if found is not None else (person or "")
+        """A member by name (``Alice``, never ``person:alice``); anyone else as given."""
+        return self.config.display_name(person) if person else ""
 
     def when(self, at: datetime) -> str:
         try:
-            return f"{at.astimezone(self.tz):%a %d %b %Y %H:%M}"
+            return labelled(at, self.tz, PAGE)  # e.g. Thu 24 Dec 2026 10:00 CET
         except OverflowError:  # ?since=0001-01-01 in a zone west of UTC
             return at.isoformat()

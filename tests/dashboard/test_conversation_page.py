@@ -44,10 +44,11 @@ async def test_the_page_shows_transcript_periods_and_responsible(
 ) -> None:
     cid = await conv_id(seeded, "w3")  # Hank at 11:00 on 24 Nov, Carol after 2h
     page = (await client.get(f"/conversations/{cid}", headers=bearer())).text
-    assert "Hank" in page and "Tue 24 Nov 2026 11:00" in page and "Tue 24 Nov 2026 13:00" in page
+    assert "Hank" in page and "Tue 24 Nov 2026 11:00 UTC" in page
+    assert "Tue 24 Nov 2026 13:00 UTC" in page
     period = (
-        r"<td>Tue 24 Nov 2026 11:00</td><td>Tue 24 Nov 2026 11:15</td>"
-        r"<td>Tue 24 Nov 2026 13:00, answered by Carol</td><td>yes</td>"
+        r"<td>Tue 24 Nov 2026 11:00 UTC</td><td>Tue 24 Nov 2026 11:15 UTC</td>"
+        r"<td>Tue 24 Nov 2026 13:00 UTC, answered by Carol</td><td>yes</td>"
     )
     assert re.search(period, page)
     assert "Nobody is waiting here now." in page and "Act on it" not in page
@@ -56,7 +57,7 @@ async def test_the_page_shows_transcript_periods_and_responsible(
     cid = await conv_id(seeded, "a3")
     page = (await client.get(f"/conversations/{cid}", headers=bearer())).text
     assert "Responsible now: <b>Alice Liddell</b> — Alice Liddell owns this source" in page
-    assert "overdue since Thu 26 Nov 2026 08:15" in page and "Act on it" in page
+    assert "overdue since Thu 26 Nov 2026 08:15 UTC" in page and "Act on it" in page
 
 
 async def test_edits_and_deletions_are_marked(rt: Runtime, client: httpx.AsyncClient) -> None:
@@ -69,7 +70,7 @@ async def test_edits_and_deletions_are_marked(rt: Runtime, client: httpx.AsyncCl
     gone = dataclasses.replace(second, kind=Kind.DELETE, at=NOW - timedelta(minutes=5))
     await ingest(rt.db, [edit, gone], rt.rules)
     page = (await client.get(f"/conversations/{await conv_id(rt, 'e1')}", headers=bearer())).text
-    assert "Where is my parcel?" in page and "edited Mon 30 Nov 2026 09:20" in page
+    assert "Where is my parcel?" in page and "edited Mon 30 Nov 2026 09:20 UTC" in page
     assert re.search(r'<span class="deleted">Order 42</span> <span class="badge">deleted', page)
 
 

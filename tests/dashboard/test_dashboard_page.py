@@ -200,7 +200,7 @@ async def test_the_dashboard_shows_everything(seeded: Runtime, client: httpx.Asy
     oncall = page[page.index("<h2>On call</h2>") :]
     assert re.search(
         r'<td>support</td><td><a href="/\?person=alice#waiting">Alice Liddell</a></td>'
-        r"<td>Mon 07 Dec 2026 09:00</td>"
+        r"<td>Mon 07 Dec 2026 09:00 UTC</td>"
         r"<td>Bob</td>",
         oncall,
     )

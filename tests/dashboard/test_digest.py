@@ -125,7 +125,7 @@ async def test_digest_figures_match_stats_json(
     assert slow.index("Jules in acme") < slow.index("Hank in website: 2h 00m, answered by Carol")
     assert "still waiting · [open](https://support.example/acme/a3)" in slow
     # Who's on call: alice's turn started at 09:00 UTC today (the rotation is on UTC).
-    assert "support: Alice Liddell until Mon 07 Dec 10:00, then Bob" in text
+    assert "support: Alice Liddell until Mon 07 Dec 10:00 CET, then Bob" in text
 
 
 async def test_empty_database_digest(rt: Runtime) -> None:
@@ -176,7 +176,7 @@ async def test_digest_through_slack(
         f"*Reply time* median {dur(reply['median_seconds'])}, p90 {dur(reply['p90_seconds'])} "
         f"over {reply['count']}"
     ) in posted
-    assert "support: Alice Liddell until Mon 07 Dec 10:00, then Bob" in posted
+    assert "support: Alice Liddell until Mon 07 Dec 10:00 CET, then Bob" in posted
 
 
 async def test_digest_through_telegram(

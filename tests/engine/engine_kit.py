@@ -146,12 +146,11 @@ class Harness:
         )  # fmt: skip
         return Runtime(
             config, self.db, rules, routing, now=self.clock, messengers=messengers,
-            repliers=repliers, engine=engine,
+            repliers=repliers, built_engine=engine,
         )  # fmt: skip
 
     @property
     def engine(self) -> NudgeEngine:
-        assert self.rt.engine is not None
         return self.rt.engine
 
     async def restart(self, config: Config) -> int:

@@ -8,7 +8,13 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.config import Config, parse_config
 
 CONFIG = """\
 timezone: Europe/Berlin
@@ -49,3 +55,54 @@ def test_stats_title_is_local_without_microseconds(db_url: str, tmp_path: Path) 
     title = next(line for line in done.stdout.splitlines() if "Response times" in line)
     assert "(times in Europe/Berlin)" in title
     assert not re.search(r"\d\d:\d\d:\d\d\.\d+", title)
+
+
+# --- the same rule on the dashboard and in the digests ------------------------------------
+
+
+def _berlin() -> Config:
+    return parse_config(CONFIG)
+
+
+def test_dashboard_times_are_in_the_config_zone_and_labelled() -> None:
+    from bot.web.dashboard import View
+    from bot.web.fmt import People
+
+    at = datetime(2026, 12, 24, 9, 0, tzinfo=UTC)
+    summer = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+    people = People(_berlin())
+    assert people.when(at) == "Thu 24 Dec 2026 10:00 CET"
+    assert people.when(summer) == "Wed 01 Jul 2026 11:00 CEST"
+    view = View.__new__(View)  # the overview page's own formatter: same rule
+    View.__init__(view, None, _berlin())  # type: ignore[arg-type]
+    assert view.when(at) == "Thu 24 Dec 2026 10:00 CET"
+
+
+def test_dashboard_and_digest_name_people_never_person_ids() -> None:
+    from bot.services.digest import DigestWriter
+    from bot.web.fmt import People
+
+    config = _berlin()
+    assert People(config).name("person:alice") == "Alice"
+    assert People(config).name("alice") == "Alice"
+    assert People(config).name("U0STRANGER") == "U0STRANGER"  # not a member: as given
+    writer = DigestWriter(None, config)  # type: ignore[arg-type]
+    assert writer.name("person:bob") == "Bob"
+    turn = {"on_call": "alice", "until": "2026-12-07T08:00:00Z", "next": "person:bob"}
+    lines = writer._oncall({"rotations": {"support": turn}}, ZoneInfo("Europe/Berlin"))
+    assert lines == ["support: Alice until Mon 07 Dec 09:00 CET, then Bob"]
+
+
+def test_stats_names_people(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.cli.common import out
+    from bot.cli.queries import _print_stats
+
+    times = {"median_seconds": 60, "p90_seconds": 120}
+    bucket = {"first_response": times, "reply": times, "sla_met_ratio": 1.0, "replies": 1,
+              "broadcasts": 0, "unanswered": 0}  # fmt: skip
+    data = {**bucket, "since": "2026-12-01T00:00:00Z", "until": "2026-12-02T00:00:00Z",
+            "by_source": {}, "by_person": {"person:alice": bucket}}  # fmt: skip
+    monkeypatch.setattr(out, "width", 200)
+    with out.capture() as captured:
+        _print_stats(data, ZoneInfo("Europe/Berlin"), _berlin().display_name)
+    assert "person: Alice" in captured.get() and "person:alice" not in captured.get()
