@@ -22,6 +22,7 @@ from bot.domain.ports import Delivered, DeliveryError, Messenger, Recipient
 from bot.services.digest import DigestWriter, OnCallReport
 from bot.services.engagement import monday_of, week_key
 from bot.services.failures import log_failure
+from bot.services.recipients import recipient_of
 from storage import digests_repo as repo
 from storage.db import Database
 
@@ -45,14 +46,6 @@ class Outcome:
     week: str
     sent: bool
     detail: str  # the platform ref, or why not
-
-
-def recipient_of(config: Config, person_id: str) -> Recipient | None:
-    person = config.person(person_id)
-    if person is None or person.notify is None:
-        return None
-    address = person.slack if person.notify == "slack" else person.telegram
-    return Recipient(person.notify, address, person.id, person.timezone) if address else None
 
 
 def slot_for(config: Config, person_id: str, now: datetime) -> Slot:
