@@ -24,7 +24,7 @@ from bot.domain.turns import Turn
 from bot.domain.untrusted import md_link
 from bot.domain.untrusted import md_literal as lit
 from bot.services.oncall import OncallService
-from bot.services.recipients import recipient_of
+from bot.services.recipients import messenger_send, recipient_of
 from bot.services.waiting import WaitingRow, list_waiting
 from storage.db import Database
 from storage.oncall_repo import claim_handoff, finish_handoff
@@ -35,18 +35,6 @@ GRACE = timedelta(hours=1)  # a replica down at the hand-off still sends it this
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 5
 OLDEST = 3
-
-
-def messenger_send(messengers: Mapping[str, Messenger]) -> Send:
-    """``send`` through the runtime's messengers, looked up at send time (adapters attach late)."""
-
-    async def send(recipient: Recipient, text: str) -> object:
-        messenger = messengers.get(recipient.platform)
-        if messenger is None:
-            raise DeliveryError(f"no {recipient.platform} messenger is running")
-        return await messenger.send_text(recipient, text)
-
-    return send
 
 
 def _local(at: datetime, tz: str) -> str:
