@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.console.messenger import ConsoleMessenger
 from adapters.console.recording import JsonlMessenger
+from bot import platforms
 from bot.components import Component
 from bot.config import Config, load_config
 from bot.domain.channel_namer import ChannelNamer
@@ -75,7 +76,8 @@ def messengers_from_env(env: Mapping[str, str] | None = None) -> dict[str, Messe
         messenger = JsonlMessenger(raw.removeprefix("record:"))
     else:
         raise ValueError(f"{MESSENGER_ENV}={raw!r}: use console or record:/path/to/file.jsonl")
-    return {platform: messenger for platform in ("slack", "telegram", "console", "record")}
+    nudging = [p.name for p in platforms.with_capability(platforms.Can.NUDGE)]
+    return {platform: messenger for platform in (*nudging, "console", "record")}
 
 
 @dataclass

@@ -17,6 +17,7 @@ from bot.domain.ports import (
     DeadLetter,
     LatestQuery,
     OnCallItem,
+    ReplyTarget,
     WaitingItem,
 )
 from bot.services.dead_letters import keep_dead_letter
@@ -67,7 +68,7 @@ class CoreService:
             items.append(OnCallItem(rid, s.person, s.since, s.until, nxt))
         return items
 
-    async def conversation_ref(self, conversation_id: int) -> tuple[str, str, str, str] | None:
+    async def conversation_ref(self, conversation_id: int) -> ReplyTarget | None:
         c = Conversation
         async with self.rt.db.read() as session:
             row = (
@@ -75,20 +76,7 @@ class CoreService:
                     select(c.source, c.platform, c.channel, c.thread).where(c.id == conversation_id)
                 )
             ).first()
-        return (row[0], row[1], row[2], row[3]) if row else None
-
-    async def last_customer_message_id(self, conversation_id: int) -> str | None:
-        m = Message
-        async with self.rt.db.read() as session:
-            found: str | None = await session.scalar(
-                select(m.message_id)
-                .where(
-                    m.conversation_id == conversation_id, m.is_team.is_(False), m.deleted.is_(False)
-                )
-                .order_by(m.at.desc(), m.message_id.desc())
-                .limit(1)
-            )
-        return found
+        return ReplyTarget(row[0], row[1], row[2], row[3]) if row else None
 
     async def thread_of(self, source: str, message_ids: Sequence[str]) -> Mapping[str, str]:
         if not message_ids:

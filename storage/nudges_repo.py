@@ -16,6 +16,7 @@ from sqlalchemy import Table, case, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.domain.events import ActionKind
+from bot.domain.ports import NudgeUpdate
 from storage.db import insert_for
 from storage.models import Conversation, Nudge, NudgeSummary, WaitingPeriod
 from storage.outbox import FINAL_OUTCOMES, State, UpdateState
@@ -221,17 +222,8 @@ async def cancel(session: AsyncSession, ids: Sequence[int], reason: str) -> int:
     return done
 
 
-@dataclass(frozen=True)
-class Outcome:
-    outcome: str
-    by: str | None
-    at: datetime
-    after_seconds: int | None = None
-    until: datetime | None = None
-
-
 async def flag_outcome(
-    session: AsyncSession, ids: Sequence[int], outcome: Outcome, now: datetime
+    session: AsyncSession, ids: Sequence[int], outcome: NudgeUpdate, now: datetime
 ) -> None:
     """Owe an in-place update to delivered (or in-flight) rows; the newest outcome wins."""
     n = Nudge
@@ -240,7 +232,7 @@ async def flag_outcome(
             update(n)
             .where(n.id.in_(part), n.state.in_((State.SENDING, State.SENT)))
             .values(
-                outcome=outcome.outcome,
+                outcome=outcome.outcome.value,
                 outcome_by=outcome.by,
                 outcome_at=outcome.at,
                 outcome_after=outcome.after_seconds,
@@ -255,7 +247,7 @@ async def flag_outcome(
 
 
 async def flag_batched(
-    session: AsyncSession, ids: Sequence[int], outcome: Outcome, now: datetime
+    session: AsyncSession, ids: Sequence[int], outcome: NudgeUpdate, now: datetime
 ) -> int:
     """Record the outcome on nudges batched into a summary and owe that summary an edit."""
     n = Nudge
@@ -263,7 +255,7 @@ async def flag_batched(
         await session.execute(
             update(n)
             .where(n.id.in_(part), n.state == BATCHED)
-            .values(outcome=outcome.outcome, outcome_by=outcome.by, outcome_at=outcome.at,
+            .values(outcome=outcome.outcome.value, outcome_by=outcome.by, outcome_at=outcome.at,
                     outcome_after=outcome.after_seconds, outcome_until=outcome.until)
             .execution_options(synchronize_session=False)
         )  # fmt: skip

@@ -1,9 +1,9 @@
 """Driver-level statements inside a SQLAlchemy transaction, for the ingest hot path.
 
-A Core statement costs ~350 µs of CPU in SQLAlchemy on this project's 2-core reference
-machine (cache lookup, parameter processing, result metadata, greenlet switches), against
-~10 µs for the same statement through the DB-API. Ingest runs about fifteen statements per
-batch, so the machinery cost more than the work. The few statements on that path are
+A Core statement costs tens of times more CPU in SQLAlchemy (cache lookup, parameter
+processing, result metadata, greenlet switches) than the same statement through the DB-API
+(figures: docs/benchmarks.md). Ingest runs about fifteen statements per batch, so the
+machinery cost more than the work. The few statements on that path are
 written here once in SQL (``?`` placeholders, turned into ``%b`` for psycopg: binary
 parameters, whose array dumper does not quote each element with regular expressions as the
 text one does) and converted exactly as the column types would (``storage.models.UTCDateTime``:

@@ -1,9 +1,9 @@
 """A SQLite connection for SQLAlchemy's aiosqlite dialect that runs each call in the caller.
 
 aiosqlite runs every call on a worker thread and wakes the event loop for each result: a
-statement costs four thread hand-offs (cursor, execute, fetch, close), measured at about
-0.3 ms each on a 2-core VM, against a few microseconds for the statement itself. A short
-write transaction of ten statements spent ~12 ms waiting on hand-offs. Running the calls
+statement costs four thread hand-offs (cursor, execute, fetch, close), each far slower than
+the statement itself on a busy machine, so a short write transaction spent most of its time
+waiting on hand-offs (figures: docs/benchmarks.md). Running the calls
 in the event-loop thread instead removes that, at the price of blocking the loop for as
 long as SQLite works, so ``storage.db`` uses this connection only for write transactions
 (short, and serialised within the process so that none ever waits on another's lock while

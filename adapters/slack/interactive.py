@@ -163,7 +163,7 @@ async def open_reply(
         return
     conversation, nudge, _ = parsed
     ref = await deps.core.conversation_ref(conversation)
-    place = blocks.where(ref[1], ref[2], ref[0]) if ref else "the conversation"
+    place = blocks.where(ref.platform, ref.channel, ref.source) if ref else "the conversation"
     await client.views_open(
         trigger_id=str(body.get("trigger_id") or ""),
         view=blocks.reply_modal(conversation, nudge, place),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,7 @@ from adapters.slack.batching import IngestBatcher
 from adapters.slack.events import Watch, Workspace
 from adapters.slack.messenger import SlackMessenger
 from bot.domain.ports import Core
+from bot.inbox import RecentIds
 
 log = logging.getLogger("nudgebot.slack")
 
@@ -102,22 +102,9 @@ class Background:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-class RecentEvents:
-    """``event_id``s handled lately: a Slack retry of an event we did handle (our ack was
-    merely late) is acknowledged without doing the work again. Stored messages are deduped by
-    the database anyway; this spares the rest (App Home, reactions) and the write."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._seen: OrderedDict[str, None] = OrderedDict()
-
-    def __contains__(self, event_id: object) -> bool:
-        return event_id in self._seen
-
-    def add(self, event_id: str) -> None:
-        self._seen[event_id] = None
-        if len(self._seen) > self.size:
-            self._seen.popitem(last=False)
+# ``event_id``s handled lately: a Slack retry of an event we did handle (our ack was merely
+# late) is acknowledged without doing the work again (App Home, reactions, the write).
+RecentEvents = RecentIds[str]
 
 
 @dataclass

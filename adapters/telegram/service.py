@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
@@ -45,6 +44,7 @@ from adapters.telegram.updates import (
 )
 from bot.config import Config
 from bot.domain.ports import Core, DeadLetter
+from bot.inbox import RecentIds
 
 log = logging.getLogger("nudgebot.telegram")
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
@@ -97,7 +97,7 @@ class TelegramService:
         self.transient = transient
         self.started = False
         self._initialized = False
-        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._seen: RecentIds[int] = RecentIds(_SEEN)
         self._failures: dict[int, BaseException] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._starter: asyncio.Task[None] | None = None
@@ -137,13 +137,13 @@ class TelegramService:
             raise NotStarted("the Telegram adapter is still starting")
         if update.update_id in self._seen:
             return  # Telegram redelivered what we already handled
-        self._remember(update.update_id)
+        self._seen.add(update.update_id)
         await self.application.process_update(update)
         failure = self._failures.pop(id(update), None)
         if failure is None:
             return
         if isinstance(failure, self.transient):
-            self._seen.pop(update.update_id, None)  # let the redelivery try again
+            self._seen.discard(update.update_id)  # let the redelivery try again
             raise failure
         # A bug, or an update the database refuses: a redelivery would fail the same way and
         # hold up every update behind it, so it is kept as a dead letter instead. If even that
@@ -153,7 +153,7 @@ class TelegramService:
         try:
             await self.keep(body, f"could not be stored: {type(failure).__name__}: {failure}")
         except Exception:
-            self._seen.pop(update.update_id, None)
+            self._seen.discard(update.update_id)
             raise
 
     async def keep(self, raw: bytes, reason: str, data: dict[str, Any] | None = None) -> None:
@@ -172,11 +172,6 @@ class TelegramService:
         if chat is None:
             return None
         return self.sources.for_chat(Chat(chat["id"], chat["type"], username=chat.get("username")))
-
-    def _remember(self, update_id: int) -> None:
-        self._seen[update_id] = None
-        while len(self._seen) > _SEEN:
-            self._seen.popitem(last=False)
 
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         bot = self.application.bot

@@ -15,7 +15,6 @@ from bot.config.loader import (
 from bot.config.models import (
     DEFAULT_CLOSING_WORDS,
     DEFAULT_ICAL_REFRESH,
-    PLATFORMS,
     Config,
     Escalation,
     EscalationKind,
@@ -36,7 +35,6 @@ __all__ = [
     "DEFAULT_CONFIG_PATH",
     "DEFAULT_ICAL_REFRESH",
     "ENV_VAR",
-    "PLATFORMS",
     "Config",
     "ConfigError",
     "ConfigIssue",

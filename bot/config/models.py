@@ -14,15 +14,12 @@ from types import MappingProxyType
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from bot import platforms
 from bot.domain.hours import WeeklyHours
 
-Platform = Literal[
-    "slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "whatsapp", "import"
-]  # fmt: skip
-PLATFORMS: tuple[Platform, ...] = (
-    "slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "whatsapp", "import",
-)  # fmt: skip
-Notify = Literal["slack", "telegram"]
+# A registered platform's name (bot.platforms): sources' ``platform:``, members' ``notify:``.
+Platform = str
+Notify = str
 EscalationKind = Literal["owner", "rotation", "person", "slack-channel"]
 DEFAULT_CLOSING_WORDS: tuple[str, ...] = ("thanks", "thank you", "ok", "great", "👍")
 DEFAULT_ICAL_REFRESH = timedelta(minutes=10)
@@ -65,6 +62,10 @@ class NudgeOverrides:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Person:
+    """A team member. Their address on each platform that nudges (``slack:``,
+    ``telegram:`` …, one YAML key per registered platform) is in ``addresses``; ``slack``
+    and ``telegram`` are kept as keyword arguments and attributes for brevity."""
+
     id: str
     name: str = ""  # defaults to the id
     slack: str | None = None  # Slack user ID
@@ -77,15 +78,30 @@ class Person:
     github: str | None = None  # login
     handles: tuple[str, ...] = ()  # e.g. @alice@mastodon.social, forum names
     nudges: NudgeOverrides | None = None  # their own ``nudges:`` limits
+    # platform name -> address there; slack/telegram above are folded in
+    addresses: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if not self.name:
             object.__setattr__(self, "name", self.id)
+        known = {"slack": self.slack, "telegram": self.telegram, **self.addresses}
+        addresses = {k: v for k, v in known.items() if v}
+        object.__setattr__(self, "addresses", MappingProxyType(addresses))
+        object.__setattr__(self, "slack", addresses.get("slack"))
+        object.__setattr__(self, "telegram", addresses.get("telegram"))
+        if self.notify is None:  # None: the first platform (registry order) with an address
+            object.__setattr__(self, "notify", platforms.default_notify(addresses))
+
+    def address(self, platform: str) -> str | None:
+        return self.addresses.get(platform)
+
+    def nudge_address(self) -> tuple[str, str] | None:
+        """(platform, address) where this member's nudges, digests and hand-offs go: their
+        ``notify`` platform; None when they have no address there."""
         if self.notify is None:
-            default: Notify | None = (
-                "slack" if self.slack else "telegram" if self.telegram else None
-            )
-            object.__setattr__(self, "notify", default)
+            return None
+        address = self.addresses.get(self.notify)
+        return (self.notify, address) if address else None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -203,13 +219,15 @@ def _norm_handle(value: str) -> str:
     return value.strip().lstrip("@").lower()
 
 
+def self_addressed() -> tuple[str, ...]:
+    """Platforms whose ids are members' addresses (``slack:``, ``telegram:`` …)."""
+    return tuple(p.name for p in platforms.addressable())
+
+
 def _identity_keys(person: Person) -> list[tuple[str, str]]:
     """(kind, normalised value) pairs under which a person can be recognised."""
     keys: list[tuple[str, str]] = []
-    if person.slack:
-        keys.append(("slack", person.slack))
-    if person.telegram:
-        keys.append(("telegram", person.telegram))
+    keys.extend(person.addresses.items())  # slack, telegram, … matched exactly
     if person.github:
         keys.append(("github", person.github.lower()))
     if person.email:
@@ -303,7 +321,7 @@ class Config:
         raw = str(user_id).strip()
         if not raw:
             return None
-        if platform in ("slack", "telegram"):
+        if platform in self_addressed():
             return self._identities.get((platform, raw))
         if platform == "github":
             return self._identities.get(("github", raw.lower())) or self._identities.get(
@@ -320,7 +338,7 @@ class Config:
         raw = str(value).strip()
         if raw in self.team:
             return raw
-        for kind in ("slack", "telegram", "github", "email", "handle"):
+        for kind in (*self_addressed(), "github", "email", "handle"):
             found = self.person_by_platform(kind, raw)
             if found is not None:
                 return found

@@ -11,20 +11,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from bot import platforms
 from bot.config.errors import closest
 from bot.config.models import BUILTIN_POLICY, Config, Policy, Source
-from bot.config.sources import SOURCE_KEYS
+from bot.config.sources import source_keys
 
-# Messengers and their credentials in the environment (DESIGN: "off when unset").
-MESSENGER_ENV = {"slack": "SLACK_BOT_TOKEN", "telegram": "TELEGRAM_BOT_TOKEN"}
-# Options each platform's adapter reads besides SOURCE_KEYS (kept in `Source.extra`).
-PLATFORM_OPTIONS: Mapping[str, tuple[str, ...]] = {
-    "slack": ("reactions",),
-    "telegram": ("private_chats",),
-    "github": ("pull_requests", "backfill", "discussions", "maintainers"),
-    "mastodon": ("account_id",),
-    "x": ("web_url", "user_id"),
-}
+
+def messenger_env() -> dict[str, str]:
+    """Messengers and their credentials in the environment (DESIGN: "off when unset")."""
+    return {p.name: p.messenger_env for p in platforms.all_platforms() if p.messenger_env}
+
+
+def _options(platform: str) -> tuple[str, ...]:
+    """Options the platform's adapter reads besides the source keys (`Source.extra`)."""
+    spec = platforms.get(platform)
+    return spec.options if spec is not None else ()
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def describe_policy(policy: Policy) -> str:
 
 def _credentials(source: Source, env: Mapping[str, str]) -> tuple[str, str | None]:
     """(what the report says, a warning or None)."""
-    variable = MESSENGER_ENV.get(source.platform)
+    variable = messenger_env().get(source.platform)
     if variable is not None:
         if env.get(variable, "").strip():
             return f"{variable} set", None
@@ -71,17 +72,17 @@ def _credentials(source: Source, env: Mapping[str, str]) -> tuple[str, str | Non
 
 
 def _unknown_options(source: Source) -> list[str]:
-    known = tuple(SOURCE_KEYS) + PLATFORM_OPTIONS.get(source.platform, ())
+    options = _options(source.platform)
+    known = source_keys() + options
     found = []
     for key in source.extra:
-        if key in PLATFORM_OPTIONS.get(source.platform, ()):
+        if key in options:
             continue
         guess = closest(key, known)
         hint = (
             f"did you mean {guess!r}?"
             if guess
-            else f"{source.platform} sources read: "
-            + (", ".join(PLATFORM_OPTIONS.get(source.platform, ())) or "no extra options")
+            else f"{source.platform} sources read: " + (", ".join(options) or "no extra options")
         )
         found.append(f"sources.{source.id}.{key}: unknown option, ignored — {hint}")
     return found
@@ -89,8 +90,8 @@ def _unknown_options(source: Source) -> list[str]:
 
 def messengers_configured(env: Mapping[str, str]) -> set[str]:
     if env.get("NUDGEBOT_MESSENGER", "").strip():  # console/record stand in for every platform
-        return set(MESSENGER_ENV)
-    return {name for name, var in MESSENGER_ENV.items() if env.get(var, "").strip()}
+        return set(messenger_env())
+    return {name for name, var in messenger_env().items() if env.get(var, "").strip()}
 
 
 def startup_report(
@@ -118,22 +119,23 @@ def startup_report(
             warnings.append(warning)
         warnings.extend(_unknown_options(source))
     ready = messengers_configured(env)
+    variables = messenger_env()
     for person in config.team.values():
         where = person.notify
         if where is None:
-            lines.append(f"person {person.id}: nudges go nowhere (no slack: or telegram: id)")
-            warnings.append(
-                f"team.{person.id}: nudges for {person.name} go nowhere — add slack: or telegram:"
-            )
+            keys = " or ".join(f"{p.name}:" for p in platforms.addressable())
+            lines.append(f"person {person.id}: nudges go nowhere (no {keys} id)")
+            warnings.append(f"team.{person.id}: nudges for {person.name} go nowhere — add {keys}")
             continue
-        ok = where in ready
+        ok = where in ready or where not in variables  # no variable: nothing to check
+        variable = variables.get(where, "its credentials")
         lines.append(
             f"person {person.id}: nudges go to {where}"
-            + ("" if ok else f" (not configured: {MESSENGER_ENV[where]} is not set)")
+            + ("" if ok else f" (not configured: {variable} is not set)")
         )
         if not ok:
             warnings.append(
-                f"team.{person.id}: notify is {where} but {MESSENGER_ENV[where]} is not set; "
+                f"team.{person.id}: notify is {where} but {variable} is not set; "
                 f"nudges for {person.name} will not be delivered"
             )
     return Report(tuple(lines), tuple(warnings))

@@ -4,59 +4,56 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from typing import cast
 
+from bot import platforms
 from bot.config import fields
 from bot.config.errors import Issues, child, closest, item
-from bot.config.models import PLATFORMS, Platform, Source
+from bot.config.models import Platform, Source
 
+# Keys that are `Source` fields; a platform's own keys beyond these land in `Source.extra`.
 SOURCE_KEYS = (
     "platform", "owner", "rotation", "policy", "channels", "chats", "customers", "secret",
     "instance", "token", "poll_every", "url", "api_key", "api_username", "categories", "repo",
     "api_url", "backfill", "reconcile_every", "phone_number_id",
 )  # fmt: skip
+# Keys every platform's sources take.
+COMMON_KEYS = ("platform", "owner", "rotation", "policy", "customers")
 CUSTOMERS = ("everyone-else", "external")
 DEFAULT_POLICY = "default"
-# Keys without which an adapter for the platform cannot start at all.
-_REQUIRED: dict[str, dict[str, str]] = {
-    "webhook": {"secret": "add secret: ${WEBHOOK_SECRET} and export WEBHOOK_SECRET"},
-    "mastodon": {
-        "instance": "add e.g. instance: https://mastodon.social",
-        "token": "add token: ${MASTODON_TOKEN} (an access token of the account)",
-    },
-    "discourse": {"url": "add e.g. url: https://forum.example.com"},
-    "github": {"repo": "add e.g. repo: acme/widget"},
-    "x": {"token": "add token: ${X_BEARER_TOKEN}"},
-    "whatsapp": {
-        "phone_number_id": 'add phone_number_id: "1234567890" (WhatsApp Manager → API Setup)'
-    },
-}
-# A WhatsApp source reads only these; its credentials come from WHATSAPP_* variables.
-WHATSAPP_KEYS = ("platform", "owner", "rotation", "policy", "customers", "phone_number_id")
 _DIGITS = re.compile(r"^\d{1,32}$")
-_ONLY_FOR = {
-    "channels": "slack",
-    "chats": "telegram",
-    "reconcile_every": "slack",
-    "phone_number_id": "whatsapp",
-}
+
+
+def source_keys() -> tuple[str, ...]:
+    """Every key a source may carry: the fields, and every registered platform's keys."""
+    keys = dict.fromkeys(SOURCE_KEYS)
+    for spec in platforms.all_platforms():
+        keys.update(dict.fromkeys(spec.source_keys))
+    return tuple(keys)
+
+
+def _owned() -> dict[str, str]:
+    """key -> the one platform whose sources may carry it."""
+    return {key: p.name for p in platforms.all_platforms() for key in p.own_keys}
+
+
 _URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _CHAT = re.compile(r"^(?:-?\d+|@[A-Za-z0-9_]{4,})$")
 
 
 def _platform(e: fields.Entry) -> Platform | None:
-    if not e.require("platform", f"add platform: one of {', '.join(PLATFORMS)}"):
+    known = platforms.names()
+    if not e.require("platform", f"add platform: one of {', '.join(known)}"):
         return None
     got = e.text("platform", "slack")
     if got is None:
         return None
-    if got.lower() in PLATFORMS:
-        return cast(Platform, got.lower())
-    guess = closest(got.lower(), PLATFORMS)
+    if got.lower() in known:
+        return got.lower()
+    guess = closest(got.lower(), known)
     hint = f"did you mean {guess}? " if guess else ""
     e.issues.add(
-        e.at("platform"), f"unknown platform {got!r}", f"{hint}Use one of {', '.join(PLATFORMS)}"
+        e.at("platform"), f"unknown platform {got!r}", f"{hint}Use one of {', '.join(known)}"
     )
     return None
 
@@ -93,16 +90,18 @@ def _chats(e: fields.Entry) -> tuple[str, ...]:
     return chats
 
 
-def _checks(e: fields.Entry, platform: Platform) -> None:
-    for key, only in _ONLY_FOR.items():
-        if e.has(key) and platform != only:
+def _checks(e: fields.Entry, spec: platforms.Platform) -> None:
+    for key, only in _owned().items():
+        if e.has(key) and spec.name != only:
             e.issues.add(
                 e.at(key),
                 f"{key} is only read by {only} sources",
                 f"remove it, or set platform: {only}",
             )
-    for key, fix in _REQUIRED.get(platform, {}).items():
+    for key, fix in spec.required.items():
         e.require(key, fix)
+    if spec.strict:
+        _strict(e, spec)
     for key in ("secret", "token", "api_key"):
         value = e.get(key)
         if isinstance(value, str) and not value.strip():
@@ -111,26 +110,35 @@ def _checks(e: fields.Entry, platform: Platform) -> None:
             )
 
 
-def _extra(e: fields.Entry, platform: Platform | None) -> dict[str, object]:
-    """Keys the adapter reads itself. ``backfill`` is checked here for Slack; other platforms'
-    pollers (GitHub) read and check their own."""
+def _extra(e: fields.Entry, spec: platforms.Platform | None) -> dict[str, object]:
+    """Keys the adapter reads itself: unknown ones, and the platform's own keys that are no
+    `Source` field. ``backfill`` is checked here for Slack; other platforms' pollers
+    (GitHub) read and check their own."""
     extra = dict(e.extra)
-    if platform != "slack" and e.has("backfill"):
+    if spec is not None:
+        extra.update({k: e.get(k) for k in spec.source_keys if k not in SOURCE_KEYS and e.has(k)})
+    if (spec is None or "backfill" not in spec.source_keys) and e.has("backfill"):
         extra["backfill"] = e.get("backfill")
     return extra
 
 
-def _whatsapp(e: fields.Entry) -> str | None:
-    """Strict keys: a typo next to a number id would otherwise be silently ignored."""
+def _strict(e: fields.Entry, spec: platforms.Platform) -> None:
+    """Strict keys (WhatsApp): a typo next to a number id would otherwise be silently
+    ignored."""
+    allowed = (*COMMON_KEYS, *spec.source_keys)
+    owned = _owned()
     # Keys the entry itself flagged ("did you mean") are not repeated here.
-    stray = [k for k in e.raw if k in SOURCE_KEYS and k not in WHATSAPP_KEYS and k not in _ONLY_FOR]
+    stray = [k for k in e.raw if k in source_keys() and k not in allowed and k not in owned]
     for key in [*stray, *e.extra]:
         if isinstance(key, str):
-            guess = closest(key, WHATSAPP_KEYS)
+            guess = closest(key, allowed)
             fix = (f"did you mean {guess!r}?" if guess
-                   else f"a whatsapp source takes: {', '.join(WHATSAPP_KEYS)}; "
-                        "WHATSAPP_TOKEN etc. are environment variables")  # fmt: skip
-            e.issues.add(e.at(key), f"unknown key {key!r} for a whatsapp source", fix)
+                   else f"a {spec.name} source takes: {', '.join(allowed)}"
+                        + (f"; {spec.keys_note}" if spec.keys_note else ""))  # fmt: skip
+            e.issues.add(e.at(key), f"unknown key {key!r} for a {spec.name} source", fix)
+
+
+def _phone_number_id(e: fields.Entry) -> str | None:
     number = e.text("phone_number_id", '"1234567890"')
     if number is not None and not _DIGITS.match(number):
         e.issues.add(
@@ -171,10 +179,12 @@ def parse_source(
     if body is None:
         return None
     mark = issues.count
-    e = fields.Entry(issues, path, body, SOURCE_KEYS, extras=True)
+    e = fields.Entry(issues, path, body, source_keys(), extras=True)
     platform = _platform(e)
-    if platform is not None:
-        _checks(e, platform)
+    spec = platforms.get(platform) if platform is not None else None
+    keys: tuple[str, ...] = spec.source_keys if spec is not None else ()
+    if spec is not None:
+        _checks(e, spec)
     owner = _ref(e, "owner", "person", team, "team")
     rotation = _ref(e, "rotation", "rotation", rotations, "rotations")
     policy = _ref(e, "policy", "policy", policies, "policies")
@@ -206,10 +216,10 @@ def parse_source(
         categories=e.text_list("categories", "[support]") or (),
         repo=e.text("repo", "acme/widget"),
         api_url=_url(e, "api_url", "https://api.github.com"),
-        backfill=e.duration("backfill") if platform == "slack" else None,
-        reconcile_every=e.duration("reconcile_every") if platform == "slack" else None,
-        phone_number_id=_whatsapp(e) if platform == "whatsapp" else None,
-        extra={key: fields.freeze(value) for key, value in _extra(e, platform).items()},
+        backfill=e.duration("backfill") if "backfill" in keys else None,
+        reconcile_every=e.duration("reconcile_every") if "reconcile_every" in keys else None,
+        phone_number_id=_phone_number_id(e) if "phone_number_id" in keys else None,
+        extra={key: fields.freeze(value) for key, value in _extra(e, spec).items()},
     )
     if source.reconcile_every is not None and source.reconcile_every.total_seconds() < 60:
         issues.add(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+from bot import platforms
 from bot.config import fields
 from bot.config.errors import Issues, child
 from bot.config.interpolate import UNRESOLVED
 from bot.config.models import Notify, Person
 from bot.config.nudges import parse_overrides
 
+# A member's keys; each nudging platform's address key is added from the registry (person_keys).
 PERSON_KEYS = (
     "name",
     "slack",
@@ -23,56 +25,63 @@ PERSON_KEYS = (
     "handles",
     "nudges",
 )
-_TELEGRAM_ID = re.compile(r"^-?\d+$")
 _GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")
-_LABEL = {
-    "slack": "slack ID",
-    "telegram": "telegram ID",
-    "github": "GitHub login",
-    "email": "email",
-}
+_LABEL = {"github": "GitHub login", "email": "email"}
 
 
-def _telegram(e: fields.Entry) -> str | None:
-    value = e.get("telegram")
+def person_keys() -> tuple[str, ...]:
+    """Every key a member may carry: PERSON_KEYS and each nudging platform's address key."""
+    return tuple(dict.fromkeys((*PERSON_KEYS, *(p.name for p in platforms.addressable()))))
+
+
+def _label(kind: str) -> str:
+    spec = platforms.get(kind)
+    return spec.address.label if spec is not None and spec.address is not None else _LABEL[kind]
+
+
+def _address(e: fields.Entry, key: str, spec: platforms.PersonAddress) -> str | None:
+    if spec.pattern is None:
+        return e.text(key, spec.example) or None
+    value = e.get(key)
     if value is None or value is UNRESOLVED:
         return None
     raw = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
-    if _TELEGRAM_ID.match(raw):
+    if spec.pattern.match(raw):
         return raw
-    e.issues.add(
-        e.at("telegram"),
-        f"{fields.describe(value)} is not a Telegram user ID",
-        "use the numeric ID (e.g. 111111111); a bot cannot message @usernames",
-    )
+    e.issues.add(e.at(key), f"{fields.describe(value)} {spec.invalid}", spec.invalid_fix)
     return None
 
 
-def _notify(e: fields.Entry, person: str, slack: str | None, telegram: str | None) -> Notify | None:
+def _addresses(e: fields.Entry) -> dict[str, str]:
+    found = {}
+    for platform in platforms.addressable():
+        assert platform.address is not None
+        if (got := _address(e, platform.name, platform.address)) is not None:
+            found[platform.name] = got
+    return found
+
+
+def _notify(e: fields.Entry, person: str, addresses: dict[str, str]) -> Notify | None:
     value = e.get("notify")
     if value is None or value is UNRESOLVED:
         return None
-    if value == "slack" and slack:
-        return "slack"
-    if value == "telegram" and telegram:
-        return "telegram"
-    if value == "slack":
+    if isinstance(value, str) and addresses.get(value):
+        return value
+    places = [p for p in platforms.addressable() if p.address is not None]
+    chosen = next((p for p in places if p.name == value), None)
+    if chosen is not None and chosen.address is not None:
+        others = " or ".join(f"notify: {p.name}" for p in places if p is not chosen)
         e.issues.add(
             e.at("notify"),
-            f"notify: slack but {person} has no slack ID",
-            f"add slack: <Slack user ID, e.g. U0ALICE01> under team.{person}, or notify: telegram",
-        )
-    elif value == "telegram":
-        e.issues.add(
-            e.at("notify"),
-            f"notify: telegram but {person} has no telegram ID",
-            f"add telegram: <numeric Telegram user ID> under team.{person}, or notify: slack",
+            f"notify: {chosen.name} but {person} has no {chosen.address.label}",
+            f"add {chosen.name}: <{chosen.address.placeholder}> under team.{person}"
+            + (f", or {others}" if others else ""),
         )
     else:
         e.issues.add(
             e.at("notify"),
             f"{fields.describe(value)} is not a place to send nudges",
-            "write slack or telegram",
+            f"write {' or '.join(p.name for p in places)}",
         )
     return None
 
@@ -105,10 +114,9 @@ def parse_person(
     if body is None:
         return None
     mark = issues.count
-    e = fields.Entry(issues, path, body, PERSON_KEYS)
+    e = fields.Entry(issues, path, body, person_keys())
     name = e.text("name", "Alice Liddell")
-    slack = e.text("slack", "U0ALICE01") or None
-    telegram = _telegram(e)
+    addresses = _addresses(e)
     tz = e.zone("timezone")
     hours = e.hours("hours")
     owner = e.flag("owner")
@@ -116,14 +124,13 @@ def parse_person(
     github = _github(e)
     handles = e.text_list("handles", "[alice@mastodon.social]")
     nudges = parse_overrides(issues, e.at("nudges"), e.get("nudges")) if e.has("nudges") else None
-    notify = _notify(e, person_id, slack, telegram)
+    notify = _notify(e, person_id, addresses)
     if issues.count != mark:
         return None
     return Person(
         id=person_id,
         name=name or person_id,
-        slack=slack,
-        telegram=telegram,
+        addresses=addresses,
         timezone=tz or default_tz,
         hours=hours,
         notify=notify,
@@ -140,8 +147,7 @@ def _check_identities(issues: Issues, team: dict[str, Person]) -> None:
     seen: dict[tuple[str, str], str] = {}
     for person in team.values():
         pairs = {
-            "slack": person.slack,
-            "telegram": person.telegram,
+            **person.addresses,
             "github": person.github.lower() if person.github else None,
             "email": person.email.lower() if person.email else None,
         }
@@ -152,7 +158,7 @@ def _check_identities(issues: Issues, team: dict[str, Person]) -> None:
             if other != person.id:
                 issues.add(
                     child(child("team", person.id), kind),
-                    f"{_LABEL[kind]} {value} also belongs to {other}",
+                    f"{_label(kind)} {value} also belongs to {other}",
                     "give each person their own ID, or merge the two entries",
                 )
 

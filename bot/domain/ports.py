@@ -243,12 +243,8 @@ class Core(Protocol):
 
     async def on_call(self) -> Sequence[OnCallItem]: ...
 
-    async def conversation_ref(self, conversation_id: int) -> tuple[str, str, str, str] | None:
-        """(source, platform, channel, thread) of a conversation, for posting replies."""
-        ...
-
-    async def last_customer_message_id(self, conversation_id: int) -> str | None:
-        """Platform id of the message a reply should answer (Telegram reply_to)."""
+    async def conversation_ref(self, conversation_id: int) -> ReplyTarget | None:
+        """Where a conversation lives (``reply_to`` unset), for posting replies."""
         ...
 
     async def thread_of(self, source: str, message_ids: Sequence[str]) -> Mapping[str, str]:

@@ -12,16 +12,18 @@ period skips that week rather than sending a stale digest days late.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
-from bot.domain.ports import Delivered, DeliveryError, Messenger, Recipient
+from bot.domain.ports import Delivered, DeliveryError, Recipient
 from bot.services.digest import DigestWriter, OnCallReport
 from bot.services.engagement import monday_of, week_key
 from bot.services.failures import log_failure
+from bot.services.recipients import messenger_send as messenger_send  # where app.py reads it
+from bot.services.recipients import recipient_of
 from storage import digests_repo as repo
 from storage.db import Database
 
@@ -47,14 +49,6 @@ class Outcome:
     detail: str  # the platform ref, or why not
 
 
-def recipient_of(config: Config, person_id: str) -> Recipient | None:
-    person = config.person(person_id)
-    if person is None or person.notify is None:
-        return None
-    address = person.slack if person.notify == "slack" else person.telegram
-    return Recipient(person.notify, address, person.id, person.timezone) if address else None
-
-
 def slot_for(config: Config, person_id: str, now: datetime) -> Slot:
     """This week's digest time for the owner (the week containing ``now`` on their clock)."""
     person = config.person(person_id)
@@ -64,18 +58,6 @@ def slot_for(config: Config, person_id: str, now: datetime) -> Slot:
     # Through UTC: a slot inside a DST gap moves to the first real instant after it.
     at = datetime.combine(day, config.digest.at, tzinfo=tz).astimezone(UTC)
     return Slot(person_id, week_key(monday), at)
-
-
-def messenger_send(messengers: Mapping[str, Messenger]) -> Send:
-    """``send`` over the runtime's messengers by platform (``Runtime.messengers``)."""
-
-    async def send(recipient: Recipient, text: str) -> Delivered:
-        messenger = messengers.get(recipient.platform)
-        if messenger is None:
-            raise DeliveryError(f"no {recipient.platform} messenger is running")
-        return await messenger.send_text(recipient, text)
-
-    return send
 
 
 class DigestService:

@@ -24,6 +24,7 @@ from bot.domain.turns import Turn
 from bot.domain.untrusted import md_link
 from bot.domain.untrusted import md_literal as lit
 from bot.services.oncall import OncallService
+from bot.services.recipients import messenger_send, recipient_of
 from bot.services.waiting import WaitingRow, list_waiting
 from storage.db import Database
 from storage.oncall_repo import claim_handoff, finish_handoff
@@ -34,27 +35,6 @@ GRACE = timedelta(hours=1)  # a replica down at the hand-off still sends it this
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 5
 OLDEST = 3
-
-
-def recipient_for(config: Config, person_id: str) -> Recipient | None:
-    """Where a person's messages go (their ``notify`` platform), or None without an address."""
-    person = config.person(person_id)
-    if person is None or person.notify is None:
-        return None
-    address = person.slack if person.notify == "slack" else person.telegram
-    return Recipient(person.notify, address, person.id, person.timezone) if address else None
-
-
-def messenger_send(messengers: Mapping[str, Messenger]) -> Send:
-    """``send`` through the runtime's messengers, looked up at send time (adapters attach late)."""
-
-    async def send(recipient: Recipient, text: str) -> object:
-        messenger = messengers.get(recipient.platform)
-        if messenger is None:
-            raise DeliveryError(f"no {recipient.platform} messenger is running")
-        return await messenger.send_text(recipient, text)
-
-    return send
 
 
 def _local(at: datetime, tz: str) -> str:
@@ -112,7 +92,7 @@ async def handoff_notices(
         if attempt is None:
             continue
         key = (rid, turn.person, turn.start)
-        recipient = recipient_for(config, turn.person)
+        recipient = recipient_of(config, turn.person)
         if recipient is None:
             error = f"{turn.person} has no Slack or Telegram address to notify"
             await finish_handoff(db, *key, attempt=attempt, now=now, error=error)

@@ -20,7 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.events import ActionKind, Author, InboundMessage
 from bot.domain.ladder_inputs import Track
-from bot.domain.ports import ActionRequest, ActionResult, DeliveryError, Replier, ReplyTarget
+from bot.domain.ports import (
+    ActionRequest,
+    ActionResult,
+    DeliveryError,
+    NudgeUpdate,
+    Replier,
+    ReplyTarget,
+)
 from bot.domain.ports import Outcome as OutcomeKind
 from bot.domain.reply_window import describe_window, window_closes_at, window_open
 from bot.services.ingest import Rules, ingest, recompute
@@ -29,7 +36,6 @@ from bot.services.nudge_settings import NudgeSettings
 from storage import actions_repo as repo
 from storage import nudges_repo
 from storage.db import Database
-from storage.nudges_repo import Outcome
 
 DEFAULT_SNOOZE = timedelta(minutes=30)
 Now = Callable[[], datetime]
@@ -108,7 +114,7 @@ class Actions:
             await repo.record_action(
                 session, conv.id, req.kind.value, person, req.at, via=req.via, note=req.note
             )
-            outcome = Outcome(OutcomeKind.CLAIMED.value, person, req.at, after)
+            outcome = NudgeUpdate(OutcomeKind.CLAIMED, person, req.at, after)
             await settle_rows(session, rows, outcome, now, tracks=(Track.RESPONSIBLE,))
             if conv.claimed_by and conv.claimed_by != person:
                 before = self.settings.name(conv.claimed_by)
@@ -129,7 +135,7 @@ class Actions:
                 via=req.via,
                 note=req.note,
             )
-            outcome = Outcome(OutcomeKind.SNOOZED.value, person, req.at, after, until)
+            outcome = NudgeUpdate(OutcomeKind.SNOOZED, person, req.at, after, until)
             await settle_rows(session, rows, outcome, now, tracks=None)
             local = until.astimezone(ZoneInfo(self.settings.timezone(person)))
             return ActionResult(True, f"Snoozed until {local:%a %H:%M}.")

@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import ladder
 from bot.domain.ladder_inputs import Planned, Track
+from bot.domain.ports import NudgeUpdate
 from bot.domain.ports import Outcome as OutcomeKind
 from bot.services.nudge_settings import NudgeSettings
 from storage import nudges_repo as repo
 from storage import summaries
-from storage.nudges_repo import HistoryRow, LadderConversation, Outcome
+from storage.nudges_repo import HistoryRow, LadderConversation
 from storage.outbox import State
 from storage.summaries import BATCHED
 
@@ -214,13 +215,13 @@ class Planner:
                 current = convs[cid].waiting_since
                 if current is not None and await repo.rekey_period(session, cid, start, current):
                     continue  # an earlier message arrived late: the same wait, re-keyed
-                outcome = Outcome(OutcomeKind.NOT_NEEDED.value, None, now)
+                outcome = NudgeUpdate(OutcomeKind.NOT_NEEDED, None, now)
             else:
                 kind = (
                     OutcomeKind.ANSWERED if period.end_reason == "reply" else OutcomeKind.NOT_NEEDED
                 )
                 after = int((period.ended_at - period.started_at).total_seconds())
-                outcome = Outcome(kind.value, period.answered_by, period.ended_at, after)
+                outcome = NudgeUpdate(kind, period.answered_by, period.ended_at, after)
             await settle_rows(session, group, outcome, now, tracks=None)
             settled += len(group)
         return settled
@@ -229,7 +230,7 @@ class Planner:
 async def settle_rows(
     session: AsyncSession,
     rows: Sequence[HistoryRow],
-    outcome: Outcome,
+    outcome: NudgeUpdate,
     now: datetime,
     *,
     tracks: tuple[Track, ...] | None,

@@ -11,6 +11,7 @@ from bot.domain.clock import BusinessClock
 from bot.domain.ladder_inputs import EscalateTo, LadderPolicy, Target
 from bot.domain.ports import Recipient
 from bot.domain.routing import Route, Routing
+from bot.services.recipients import recipient_of
 
 CHANNEL_PREFIX = "slack-channel:"
 
@@ -89,14 +90,7 @@ class NudgeSettings:
         """Where a ladder target's nudge goes; None when the config gives no address."""
         if key.startswith(CHANNEL_PREFIX):
             return Recipient("slack", key.removeprefix(CHANNEL_PREFIX), None, self.config.timezone)
-        person_id = key.removeprefix("person:")
-        person = self.config.person(person_id)
-        if person is None:
-            return None
-        address = person.slack if person.notify == "slack" else person.telegram
-        if person.notify is None or not address:
-            return None
-        return Recipient(person.notify, address, person.id, person.timezone)
+        return recipient_of(self.config, key)
 
     def name(self, person: str | None) -> str:
         found = self.config.person(person) if person else None

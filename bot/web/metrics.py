@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot import platforms
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Prometheus' default buckets: request handling here ranges from sub-millisecond (healthz)
 # to seconds (a 1000-message batch on a busy SQLite).
@@ -281,8 +283,10 @@ def ical_families(feeds: Mapping[str, tuple[int, datetime | None]]) -> list[Fami
 
 def dead_letter_family(counts: Mapping[str, int]) -> Family:
     """Dead letters kept, by platform: read from the database at scrape time, so every
-    replica reports the same. Telegram, Slack and webhook report 0 rather than vanishing."""
-    names = sorted(set(counts) | {"slack", "telegram", "webhook"})
+    replica reports the same. Platforms that keep dead letters (Slack, Telegram, webhook:
+    ``Can.DEAD_LETTERS`` in the registry) report 0 rather than vanishing."""
+    keeping = {p.name for p in platforms.with_capability(platforms.Can.DEAD_LETTERS)}
+    names = sorted(set(counts) | keeping)
     samples = [("", _labels(("platform",), (n,)), float(counts.get(n, 0))) for n in names]
     return Family(
         "nudgebot_dead_letters",

@@ -1,6 +1,7 @@
-"""Polled sources from the config: every ``mastodon``, ``discourse``, ``github`` and ``x``
-source becomes a ``PolledSource`` (its own httpx client, cursor, lock and loop), grouped into
-one ``Component`` per platform whose ``replier`` posts the Reply button's text as the account.
+"""Polled sources from the config: every source whose platform declares a ``poller`` in the
+registry (``mastodon``, ``discourse``, ``github``, ``x``) becomes a ``PolledSource`` (its own
+httpx client, cursor, lock and loop), grouped into one ``Component`` per platform whose
+``replier`` posts the Reply button's text as the account.
 
     components = build(rt, core)          # [] when no polled source is configured
     for c in components: rt.attach(c)     # repliers for the nudge engine's Reply action
@@ -20,10 +21,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from adapters.discourse import DiscoursePoller
-from adapters.github import GitHubPoller
-from adapters.mastodon import MastodonPoller
-from adapters.x import XPoller
+from bot import platforms
 from bot.app import Runtime
 from bot.components import Component
 from bot.config import Source
@@ -42,15 +40,12 @@ log = logging.getLogger("nudgebot.polling")
 
 
 def _poller(source: Source, rt: Runtime) -> SourcePoller | None:
-    if source.platform == "mastodon":
-        return MastodonPoller(source, rt.config, rt.now)
-    if source.platform == "discourse":
-        return DiscoursePoller(source, rt.config, rt.now)
-    if source.platform == "github":
-        return GitHubPoller(source, rt.config, rt.now)
-    if source.platform == "x":
-        return XPoller(source, rt.config, rt.now)
-    return None
+    """The registry's poller class for the source's platform (``Platform.poller``)."""
+    spec = platforms.get(source.platform)
+    if spec is None or spec.poller is None:
+        return None
+    poller: SourcePoller = platforms.load(spec.poller)(source, rt.config, rt.now)
+    return poller
 
 
 @dataclass

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 
+from bot import platforms
 from bot.app import Runtime
 from bot.components import Component
 from bot.core_impl import CoreService
+from bot.domain.ports import Core
 from bot.services.catchup import CatchUpService
 from bot.web.app import create_app
 from bot.web.metrics import metrics
-from bot.wiring import polled, slack, telegram, whatsapp
+from bot.wiring import polled
 
 log = logging.getLogger("nudgebot.process")
 
@@ -23,12 +25,24 @@ def build_components(rt: Runtime) -> list[Component]:
     """Every platform that the config and environment switch on; each attached to the
     runtime so the nudge engine delivers (and replies) through it."""
     core = CoreService(rt)
-    built = (slack.build(rt, core), telegram.build(rt, core), whatsapp.build(rt, core))
-    components = [c for c in built if c is not None]
+    components = [
+        c for spec in platforms.all_platforms() for c in platform_components(spec, rt, core)
+    ]
     components.extend(polled.build(rt, core))
     for component in components:
         rt.attach(component)
     return components
+
+
+def platform_components(spec: platforms.Platform, rt: Runtime, core: Core) -> list[Component]:
+    """What the platform's wiring builds (``Platform.wiring``): a component, several, or
+    none when the config and environment leave it off."""
+    if spec.wiring is None:
+        return []
+    built = platforms.load(spec.wiring)(rt, core)
+    if built is None:
+        return []
+    return [built] if isinstance(built, Component) else list(built)
 
 
 def _ready_check(component: Component) -> Callable[[], Awaitable[str | None]]:

@@ -17,6 +17,7 @@ from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
 from bot.core_impl import CoreService
 from bot.domain.catchup import OVERLAP
+from bot.domain.ports import ReplyTarget
 from bot.services.catchup import CatchUpService
 from storage.cursors_repo import SourceLock
 from storage.db import connect
@@ -68,7 +69,7 @@ async def waiting_threads(slack: Slack) -> set[str]:
     for item in items:
         ref = await slack.core.conversation_ref(item.conversation_id)
         assert ref is not None
-        threads.add(ref[3])
+        threads.add(ref.thread)
     return threads
 
 
@@ -343,11 +344,8 @@ async def test_nudgebot_run_catches_up_at_start_and_counts_it(
                 break
             await asyncio.sleep(0.01)
         [item] = await CoreService(rt).waiting()
-        assert await CoreService(rt).conversation_ref(item.conversation_id) == (
-            "acme",
-            "slack",
-            ACME,
-            ts,
+        assert await CoreService(rt).conversation_ref(item.conversation_id) == ReplyTarget(
+            "acme", "slack", ACME, ts
         )
         assert metrics.catchup_read.value("acme") == before + 1
     finally:

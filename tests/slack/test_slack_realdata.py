@@ -111,7 +111,7 @@ async def waiting_threads(slack: Slack) -> set[str]:
     for item in await slack.core.waiting():
         ref = await slack.core.conversation_ref(item.conversation_id)
         assert ref is not None
-        out.add(f"{ref[2]}:{ref[3]}")
+        out.add(f"{ref.channel}:{ref.thread}")
     return out
 
 

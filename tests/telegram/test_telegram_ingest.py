@@ -155,7 +155,7 @@ async def _team_answer(tg: Harness, conversation_id: int, text: str, at: object)
 
     ref = await tg.core.conversation_ref(conversation_id)
     assert ref is not None
-    source, platform, channel, thread = ref
+    source, platform, channel, thread = ref.source, ref.platform, ref.channel, ref.thread
     await tg.core.ingest([InboundMessage(
         source=source, platform=platform, message_id=f"{channel}:9001", thread=thread,
         channel=channel, at=at, author=Author(str(ALICE), "Alice"), is_team=True,  # type: ignore[arg-type]
