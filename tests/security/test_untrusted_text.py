@@ -258,6 +258,10 @@ class _Config:
     def person(_id: str) -> None:
         return None
 
+    @staticmethod
+    def display_name(person_id: str) -> str:  # as Config's for someone not on the team
+        return person_id
+
 
 # Terminal ---------------------------------------------------------------------------------
 
