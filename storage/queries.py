@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
+from typing import Any
 
-from sqlalchemy import SQLColumnExpression, and_, case, func, or_, select
+from sqlalchemy import Select, SQLColumnExpression, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -143,9 +146,39 @@ async def team_messages_between(
     same instant as the conversation's first customer message is a reply only when its id
     sorts after that message's (ids compare by code point, as Python's sort does).
     """
+    m = Message
+    who = func.coalesce(m.person, m.author_id)
+    stmt = _team_messages(session, since, until, [m.source, who])
+    return [
+        TeamMessageCount(s, w, int(r or 0), int(b or 0))
+        for s, w, r, b in (await session.execute(stmt)).tuples()
+    ]
+
+
+async def team_messages_per_bucket(
+    session: AsyncSession, bounds: Sequence[datetime]
+) -> dict[int, tuple[int, int]]:
+    """``team_messages_between`` summed per bucket [bounds[i], bounds[i+1]) by the message's
+    time: (replies, broadcasts) per bucket index, in one statement (the weekly trend)."""
+    if len(bounds) < 2:
+        return {}
+    m = Message
+    bucket = case(
+        *((and_(m.at >= lo, m.at < hi), i) for i, (lo, hi) in enumerate(pairwise(bounds)))
+    )
+    stmt = _team_messages(session, bounds[0], bounds[-1], [bucket])
+    return {
+        int(i): (int(r or 0), int(b or 0))
+        for i, r, b in (await session.execute(stmt)).tuples()
+        if i is not None
+    }
+
+
+def _team_messages(
+    session: AsyncSession, since: datetime, until: datetime, keys: list[Any]
+) -> Select[Any]:
     m, c = Message, Conversation
     first = aliased(Message)
-    who = func.coalesce(m.person, m.author_id)
     mine: SQLColumnExpression[str] = m.message_id
     theirs: SQLColumnExpression[str] = first.message_id
     if session.bind.dialect.name == "postgresql":  # SQLite's BINARY already compares bytes
@@ -166,19 +199,14 @@ async def team_messages_between(
         or_(m.at > c.started_at, and_(m.at == c.started_at, customer_first_in_same_instant)),
     )
     is_broadcast = c.customer_messages == 0
-    stmt = (
+    return (
         select(
-            m.source,
-            who,
+            *keys,
             func.sum(case((is_reply, 1), else_=0)),
             func.sum(case((is_broadcast, 1), else_=0)),
         )
         .join(c, c.id == m.conversation_id)
         .where(m.is_team.is_(True), m.deleted.is_(False), m.at >= since, m.at < until)
         .where(or_(is_reply, is_broadcast))
-        .group_by(m.source, who)
+        .group_by(*keys)
     )
-    return [
-        TeamMessageCount(s, w, int(r or 0), int(b or 0))
-        for s, w, r, b in (await session.execute(stmt)).tuples()
-    ]
