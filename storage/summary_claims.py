@@ -10,10 +10,11 @@ leaves it owed again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import case, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Conversation, Nudge, NudgeSummary, SummaryPost
@@ -73,6 +74,23 @@ async def claim(
     )
     rows = (await session.execute(stmt)).tuples().all()
     return [ClaimedSummary(*r) for r in rows]
+
+
+async def renew(
+    session: AsyncSession, held: Sequence[tuple[int, int]], now: datetime, lease: timedelta = LEASE
+) -> int:
+    """Extend the lease of summaries still held: (id, attempt) pairs still ``sending`` with
+    that attempt (storage.outbox.renew, for summary rows). Returns how many were."""
+    if not held:
+        return 0
+    s = NudgeSummary
+    result = await session.execute(
+        update(s)
+        .where(tuple_(s.id, s.attempts).in_(sorted(held)), s.state == SummaryState.SENDING)
+        .values(next_attempt_at=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)
 
 
 async def finish(

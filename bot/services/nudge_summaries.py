@@ -22,11 +22,12 @@ from urllib.parse import quote
 from bot.domain.ports import DeliveryError, Messenger, Recipient
 from bot.domain.summary import SummaryItem, SummaryMessenger, SummaryReason, SummaryView
 from bot.services.delivery_results import Backoff
+from bot.services.leases import Leases
 from bot.services.nudge_settings import NudgeSettings
 from bot.services.waiting import WaitingRow, list_waiting
 from storage import summaries, summary_claims
 from storage.db import Database
-from storage.outbox import LEASE
+from storage.outbox import LEASE, RENEW_EVERY
 from storage.summary_claims import ClaimedSummary
 
 log = logging.getLogger("nudgebot.delivery")
@@ -80,17 +81,31 @@ class SummarySender:
         self.backoff = backoff or Backoff()
         self.public_url = public_url
         self.call_timeout = call_timeout
+        self.renew_every = RENEW_EVERY.total_seconds()
 
     def link(self, person: str | None) -> str:
         base = self.public_url if self.public_url is not None else os.environ.get(PUBLIC_URL_ENV)
         return dashboard_link(base or "", person)
 
     async def run(self, limit: int = 50) -> int:
+        """Send what is owed. Every claimed summary's lease is renewed until its result is
+        committed (bot.services.leases), as single nudges' are: the ones still queued behind
+        a slow call, and the one in flight, stay this replica's (a call may take up to
+        ``call_timeout``, longer than a lease)."""
         now = self.now()
         async with self.db.write() as session:
             claimed = await summary_claims.claim(session, now, limit)
+        if not claimed:
+            return 0
+        leases = Leases(self.db, self.now, summaries=True, every=self.renew_every)
         for c in claimed:
-            await self._one(c)
+            leases.hold(c.id, c.attempt)
+        async with leases.renewing():
+            for c in claimed:
+                try:
+                    await self._one(c)
+                finally:
+                    leases.release([c.id])
         return len(claimed)
 
     async def _one(self, c: ClaimedSummary) -> None:
