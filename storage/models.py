@@ -256,6 +256,9 @@ class Nudge(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     platform_ref: Mapped[str | None] = mapped_column(String(255))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Batched: when the summary standing for it went out (posted or edited) with it in; it
+    # then counts as sent (``nudges_sent``) without taking a message of its own (0014).
+    summarised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # What became of the conversation, shown on the sent message in place.
     outcome: Mapped[str | None] = mapped_column(String(16))
     outcome_by: Mapped[str | None] = mapped_column(String(255))

@@ -37,11 +37,12 @@ async def waiting(
     session: AsyncSession, *, source: str | None = None, limit: int | None = None
 ) -> list[WaitingRecord]:
     c = Conversation
-    # Nudges delivered in the current waiting period (the outbox's unique key serves it).
+    # Nudges delivered in the current waiting period, on their own or inside a summary
+    # message (summarised_at); the outbox's unique key serves it.
     sent = (
         select(func.count())
         .where(Nudge.conversation_id == c.id, Nudge.period_start == c.waiting_since,
-               Nudge.state == "sent")
+               or_(Nudge.state == "sent", Nudge.summarised_at.is_not(None)))
         .correlate(c)
         .scalar_subquery()
     )  # fmt: skip

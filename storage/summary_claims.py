@@ -102,9 +102,12 @@ async def finish(
     retry_at: datetime | None = None,
     error: str = "",
     failed: bool = False,
+    shown: bool = True,
 ) -> bool:
     """Record a send (``posted``: the new message's ref), an edit (neither), a retry at
-    ``retry_at`` or a failure. False when the lease was lost to another replica."""
+    ``retry_at`` or a failure. False when the lease was lost to another replica. ``shown``:
+    the message now shows the lane's batched nudges (not so for an edit a plain-text
+    messenger could not make)."""
     s = NudgeSummary
     changed = s.version != c.version
     values: dict[str, object]
@@ -131,6 +134,8 @@ async def finish(
         .execution_options(synchronize_session=False)
     )
     held = rowcount(result) == 1
+    if held and shown and not error and not failed and retry_at is None:
+        await _summarised(session, c, now)
     if held and posted is not None:
         await session.execute(
             insert(SummaryPost).values(
@@ -140,6 +145,22 @@ async def finish(
             )
         )
     return held
+
+
+async def _summarised(session: AsyncSession, c: ClaimedSummary, now: datetime) -> None:
+    """The lane's batched nudges went out inside this summary: unless it changed while it
+    was being sent (then a nudge batched meanwhile may be missing from what was sent, and
+    the send owed again marks them), every one not yet marked (``waiting --json`` counts
+    them as sent)."""
+    n, s = Nudge, NudgeSummary
+    unchanged = select(s.id).where(s.id == c.id, s.version == c.version).exists()
+    await session.execute(
+        update(n)
+        .where(*lane_of((c.recipient_platform, c.recipient_address)), n.state == BATCHED,
+               n.summarised_at.is_(None), unchanged)
+        .values(summarised_at=now)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
 
 
 async def batched_nudges(session: AsyncSession, lane: Lane) -> dict[int, int]:

@@ -113,7 +113,7 @@ async def page(
     sent = (
         select(func.count())
         .where(Nudge.conversation_id == c.id, Nudge.period_start == c.waiting_since,
-               Nudge.state == "sent")
+               or_(Nudge.state == "sent", Nudge.summarised_at.is_not(None)))
         .correlate(c)
         .scalar_subquery()
     )  # fmt: skip

@@ -146,7 +146,10 @@ class SummarySender:
         now = self.now()
         async with self.db.write() as session:
             if not error:
-                held = await summary_claims.finish(session, c, now, posted=ref if post else None)
+                shown = post or isinstance(messenger, SummaryMessenger)
+                held = await summary_claims.finish(
+                    session, c, now, posted=ref if post else None, shown=shown
+                )
                 if not held:
                     log.warning("summary %s had lost its lease to another replica", c.id)
             elif permanent or c.attempt >= self.backoff.max_attempts:
