@@ -226,6 +226,14 @@ class Nudge(Base):
             sqlite_where=text("next_attempt_at IS NOT NULL"),
             postgresql_where=text("next_attempt_at IS NOT NULL"),
         ),
+        # A recipient's batched nudges, for the escalations their summary lists (0014).
+        Index(
+            "ix_nudges_lane_batched",
+            "recipient_platform",
+            "recipient_address",
+            sqlite_where=text("state = 'batched'"),
+            postgresql_where=text("state = 'batched'"),
+        ),
         # Only rows in flight: a dead process's expired claims are found first (storage.outbox).
         Index(
             "ix_nudges_leased",

@@ -19,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Conversation, Nudge, NudgeSummary, SummaryPost
 from storage.outbox import LEASE, rowcount
+from storage.queries import WaitingRecord
 from storage.summaries import BATCHED, EDIT_DELAY, Lane, SummaryState, lane_of
+from storage.waiting_page import not_in_groups, record_columns
 
 
 @dataclass(frozen=True)
@@ -163,13 +165,44 @@ async def _summarised(session: AsyncSession, c: ClaimedSummary, now: datetime) -
     )  # fmt: skip
 
 
-async def batched_nudges(session: AsyncSession, lane: Lane) -> dict[int, int]:
-    """Conversation → latest batched nudge of ``lane`` whose wait is still on."""
+async def batched_nudges(
+    session: AsyncSession, lane: Lane, conversation_ids: Sequence[int]
+) -> dict[int, int]:
+    """Conversation → latest batched nudge of ``lane`` whose wait is still on, for these
+    conversations (the few a summary lists; uq_nudges_step serves it)."""
+    if not conversation_ids:
+        return {}
     n, c = Nudge, Conversation
     rows = await session.execute(
         select(n.conversation_id, func.max(n.id))
         .join(c, (c.id == n.conversation_id) & (c.waiting_since == n.period_start))
-        .where(*lane_of(lane), n.state == BATCHED)
+        .where(n.conversation_id.in_(list(conversation_ids)), *lane_of(lane),
+               n.state == BATCHED)
         .group_by(n.conversation_id)
-    )
+    )  # fmt: skip
     return {int(cid): int(nid) for cid, nid in rows.tuples()}
+
+
+async def escalations(
+    session: AsyncSession, lane: Lane, mine: Sequence[tuple[str, str | None]], limit: int
+) -> tuple[int, list[WaitingRecord]]:
+    """Conversations still waiting with a nudge of ``lane`` batched in their current wait and
+    a (source, claimed_by) outside ``mine`` (the groups the recipient is responsible for):
+    escalations to them. How many, and the oldest ``limit``. Read from the lane's batched
+    nudges (``ix_nudges_lane_batched``, 0014), not from everything waiting."""
+    n, c = Nudge, Conversation
+    lane_batched = select(n.conversation_id).where(*lane_of(lane), n.state == BATCHED)
+    in_this_wait = (
+        select(n.id)
+        .where(n.conversation_id == c.id, n.period_start == c.waiting_since, *lane_of(lane),
+               n.state == BATCHED)
+        .correlate(c)
+        .exists()
+    )  # fmt: skip
+    # Driven by the ids (the conversations' primary key), each checked for its current wait.
+    where = [c.id.in_(lane_batched), c.waiting_since.is_not(None), in_this_wait,
+             not_in_groups(mine)]  # fmt: skip
+    count = await session.scalar(select(func.count()).select_from(c).where(*where))
+    stmt = select(*record_columns()).where(*where).order_by(c.waiting_since, c.id).limit(limit)
+    rows = [WaitingRecord(*row) for row in (await session.execute(stmt)).tuples()]
+    return int(count or 0), rows

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from bot.config import NudgeLimits
+from bot.config.models import Escalation
 from bot.services.waiting import list_waiting
 from bot.services.waiting_page import Query, waiting_page
 from storage.db import Database
+from storage.models import Nudge
+from storage.summaries import BATCHED
 from tests.engine.engine_kit import Clock, Harness, berlin, make_config
 
 T0 = berlin("2026-06-03 10:00")
@@ -47,3 +52,33 @@ async def test_a_single_nudge_and_a_summarised_one_both_count(db: Database) -> N
     await h.tick(T0 + timedelta(minutes=15, seconds=1))
     assert [c.kind for c in h.messenger.calls if c.ok] == ["nudge", "summary"]
     assert await sent_counts(h) == {first: 1, **dict.fromkeys(burst, 1)}
+
+
+async def test_escalations_batched_to_someone_else_are_listed_apart(db: Database) -> None:
+    """Bob is not responsible (alice owns the source) but the escalations come to him: his
+    summary counts them as escalated, not as waiting on him, and lists the oldest with the
+    batched nudge behind each — read from his batched nudges, not from everything waiting."""
+    config = make_config(remind_every=None, nudges=NudgeLimits(), escalate_after="20m",
+                         escalate_to=Escalation("person", "bob"))  # fmt: skip
+    h = Harness(db, Clock(T0), config)
+    cids = [await h.customer(f"t{i}", T0 + timedelta(milliseconds=i)) for i in range(7)]
+    await h.tick(T0 + timedelta(minutes=15, seconds=1))  # alice: one summary of seven
+    await h.tick(
+        T0 + timedelta(minutes=35, seconds=1)
+    )  # due + 20m: the escalations to bob, batched
+    posted = [c.summary for c in h.messenger.calls if c.ok and c.kind == "summary"]
+    assert [(v.recipient.person, v.waiting, v.escalated) for v in posted if v] == [
+        ("alice", 7, 0),
+        ("bob", 0, 7),
+    ]
+    bob = posted[1]
+    assert bob is not None
+    assert [i.conversation_id for i in bob.oldest] == cids[:5]
+    async with db.read() as s:
+        batched = dict(
+            (await s.execute(
+                select(Nudge.conversation_id, Nudge.id)
+                .where(Nudge.recipient_person == "bob", Nudge.state == BATCHED)
+            )).tuples().all()
+        )  # fmt: skip
+    assert [i.nudge_id for i in bob.oldest] == [batched[c] for c in cids[:5]]

@@ -1,4 +1,5 @@
-"""nudges.summarised_at: when a nudge batched into a summary went out inside it
+"""nudges.summarised_at: when a nudge batched into a summary went out inside it; a
+recipient's batched nudges indexed (ix_nudges_lane_batched)
 
 Revision ID: 0014
 Revises: 0012
@@ -22,8 +23,18 @@ def upgrade() -> None:
     # successful send or edit.
     with op.batch_alter_table("nudges") as batch_op:
         batch_op.add_column(sa.Column("summarised_at", sa.DateTime(), nullable=True))
+    # Partial: only batched rows, so a summary finds its escalations without reading the
+    # recipient's whole nudge history (storage.summary_claims.escalations).
+    op.create_index(
+        "ix_nudges_lane_batched",
+        "nudges",
+        ["recipient_platform", "recipient_address"],
+        sqlite_where=sa.text("state = 'batched'"),
+        postgresql_where=sa.text("state = 'batched'"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_nudges_lane_batched", table_name="nudges")
     with op.batch_alter_table("nudges") as batch_op:
         batch_op.drop_column("summarised_at")
