@@ -142,6 +142,7 @@ async def daily_reply_times(
     dates = [first + timedelta(days=i) for i in range(days)]
     bounds = [local_midnight(d, tz) for d in [*dates, today + timedelta(days=1)]]
     async with db.read() as session:
+        await stats_queries.for_reports(session)
         *_, per_day = await stats_queries.reply_ranks(
             session, bounds[0], until, bounds, by_source=False
         )
@@ -159,6 +160,7 @@ async def weekly_engagement(
     weeks, omitted = weeks_between(since, until, tz)
     bounds = week_bounds(weeks)
     async with db.read() as session:
+        await stats_queries.for_reports(session)
         counts = await weekly_team_counts(session, weeks)
         started = await stats_queries.started_per_bucket(session, bounds)
         *_, replies = await stats_queries.reply_ranks(

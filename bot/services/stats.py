@@ -63,6 +63,7 @@ async def report(
     weeks, omitted = weeks_between(since, until, tz)
     bounds = week_bounds(weeks)
     async with db.read() as session:
+        await stats_queries.for_reports(session)
         periods = await stats_queries.period_counts(session, since, until, now)
         reply_all, reply_source, reply_person, reply_week = await stats_queries.reply_ranks(
             session, since, until, bounds
