@@ -226,6 +226,14 @@ class Nudge(Base):
             sqlite_where=text("next_attempt_at IS NOT NULL"),
             postgresql_where=text("next_attempt_at IS NOT NULL"),
         ),
+        # A recipient's batched nudges, for the escalations their summary lists (0014).
+        Index(
+            "ix_nudges_lane_batched",
+            "recipient_platform",
+            "recipient_address",
+            sqlite_where=text("state = 'batched'"),
+            postgresql_where=text("state = 'batched'"),
+        ),
         # Only rows in flight: a dead process's expired claims are found first (storage.outbox).
         Index(
             "ix_nudges_leased",
@@ -256,6 +264,9 @@ class Nudge(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     platform_ref: Mapped[str | None] = mapped_column(String(255))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Batched: when the summary standing for it went out (posted or edited) with it in; it
+    # then counts as sent (``nudges_sent``) without taking a message of its own (0014).
+    summarised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # What became of the conversation, shown on the sent message in place.
     outcome: Mapped[str | None] = mapped_column(String(16))
     outcome_by: Mapped[str | None] = mapped_column(String(255))

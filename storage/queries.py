@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
+from typing import Any
 
-from sqlalchemy import SQLColumnExpression, and_, case, func, or_, select
+from sqlalchemy import Select, SQLColumnExpression, and_, case, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -19,11 +22,12 @@ async def waiting(
     session: AsyncSession, *, source: str | None = None, limit: int | None = None
 ) -> list[WaitingRecord]:
     c = Conversation
-    # Nudges delivered in the current waiting period (the outbox's unique key serves it).
+    # Nudges delivered in the current waiting period, on their own or inside a summary
+    # message (summarised_at); the outbox's unique key serves it.
     sent = (
         select(func.count())
         .where(Nudge.conversation_id == c.id, Nudge.period_start == c.waiting_since,
-               Nudge.state == "sent")
+               or_(Nudge.state == "sent", Nudge.summarised_at.is_not(None)))
         .correlate(c)
         .scalar_subquery()
     )  # fmt: skip
@@ -128,13 +132,57 @@ async def team_messages_between(
     same instant as the conversation's first customer message is a reply only when its id
     sorts after that message's (ids compare by code point, as Python's sort does).
     """
-    m, c = Message, Conversation
-    first = aliased(Message)
+    m = Message
     who = func.coalesce(m.person, m.author_id)
+    stmt = _team_messages(session, since, until, [m.source, who])
+    return [
+        TeamMessageCount(s, w, int(r or 0), int(b or 0))
+        for s, w, r, b in (await session.execute(stmt)).tuples()
+    ]
+
+
+async def team_messages_per_bucket(
+    session: AsyncSession, bounds: Sequence[datetime]
+) -> dict[int, tuple[int, int]]:
+    """``team_messages_between`` summed per bucket [bounds[i], bounds[i+1]) by the message's
+    time: (replies, broadcasts) per bucket index, in one statement (the weekly trend)."""
+    if len(bounds) < 2:
+        return {}
+    m = Message
+    bucket = case(
+        *((and_(m.at >= lo, m.at < hi), i) for i, (lo, hi) in enumerate(pairwise(bounds)))
+    )
+    stmt = _team_messages(session, bounds[0], bounds[-1], [bucket])
+    return {
+        int(i): (int(r or 0), int(b or 0))
+        for i, r, b in (await session.execute(stmt)).tuples()
+        if i is not None
+    }
+
+
+def _team_messages(
+    session: AsyncSession, since: datetime, until: datetime, keys: list[Any]
+) -> Select[Any]:
+    m = Message
+    first = aliased(Message)
     mine: SQLColumnExpression[str] = m.message_id
     theirs: SQLColumnExpression[str] = first.message_id
-    if session.bind.dialect.name == "postgresql":  # SQLite's BINARY already compares bytes
+    pg = session.bind.dialect.name == "postgresql"
+    if pg:  # SQLite's BINARY already compares bytes
         mine, theirs = mine.collate("C"), theirs.collate("C")
+    # Each message's conversation by its primary key. PostgreSQL, given a plain join, hashes
+    # the whole conversations table (a sequential scan of the history: ~0.4 s at 200k,
+    # growing with it) to join a month's messages; a LATERAL subquery with LIMIT 1 is not
+    # pulled up into a join, so it stays one index probe per message. SQLite already loops.
+    conv = Conversation.__table__
+    c: Any = conv
+    if pg:
+        c = (
+            select(conv.c.started_at, conv.c.customer_messages)
+            .where(conv.c.id == m.conversation_id)
+            .limit(1)
+            .lateral("c")
+        )
     customer_first_in_same_instant = (
         select(first.id)
         .where(
@@ -146,24 +194,20 @@ async def team_messages_between(
         )
         .exists()
     )
+    started, customers = c.c.started_at, c.c.customer_messages
     is_reply = and_(
-        c.started_at.is_not(None),
-        or_(m.at > c.started_at, and_(m.at == c.started_at, customer_first_in_same_instant)),
+        started.is_not(None),
+        or_(m.at > started, and_(m.at == started, customer_first_in_same_instant)),
     )
-    is_broadcast = c.customer_messages == 0
-    stmt = (
+    is_broadcast = customers == 0
+    return (
         select(
-            m.source,
-            who,
+            *keys,
             func.sum(case((is_reply, 1), else_=0)),
             func.sum(case((is_broadcast, 1), else_=0)),
         )
-        .join(c, c.id == m.conversation_id)
+        .join(c, true() if pg else c.c.id == m.conversation_id)
         .where(m.is_team.is_(True), m.deleted.is_(False), m.at >= since, m.at < until)
         .where(or_(is_reply, is_broadcast))
-        .group_by(m.source, who)
+        .group_by(*keys)
     )
-    return [
-        TeamMessageCount(s, w, int(r or 0), int(b or 0))
-        for s, w, r, b in (await session.execute(stmt)).tuples()
-    ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, nulls_last, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -110,24 +111,42 @@ async def page(
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
     c = Conversation
-    sent = (
-        select(func.count())
-        .where(Nudge.conversation_id == c.id, Nudge.period_start == c.waiting_since,
-               Nudge.state == "sent")
-        .correlate(c)
-        .scalar_subquery()
-    )  # fmt: skip
     order = (c.waiting_since, c.id) if sort == "waiting" else (nulls_last(c.due_at.asc()), c.id)
     stmt = (
-        select(
-            c.id, c.source, c.platform, c.channel, c.thread, c.customer_id, c.customer_name,
-            c.waiting_since, c.due_at, c.claimed_by, sent, c.last_text, c.url,
-        )
+        select(*record_columns())
         .where(*_where(f, now), _after(sort, after))
         .order_by(*order)
         .limit(limit)
     )  # fmt: skip
     return [WaitingRecord(*row) for row in (await session.execute(stmt)).tuples()]
+
+
+def record_columns() -> list[Any]:
+    """A ``WaitingRecord``'s columns, ``nudges_sent`` counting the current period's nudges
+    delivered alone or inside a summary."""
+    c = Conversation
+    sent = (
+        select(func.count())
+        .where(Nudge.conversation_id == c.id, Nudge.period_start == c.waiting_since,
+               or_(Nudge.state == "sent", Nudge.summarised_at.is_not(None)))
+        .correlate(c)
+        .scalar_subquery()
+    )  # fmt: skip
+    return [
+        c.id, c.source, c.platform, c.channel, c.thread, c.customer_id, c.customer_name,
+        c.waiting_since, c.due_at, c.claimed_by, sent, c.last_text, c.url,
+    ]  # fmt: skip
+
+
+def not_in_groups(pairs: Sequence[tuple[str, str | None]]) -> ColumnElement[bool]:
+    """Conversations whose (source, claimed_by) is none of ``pairs``."""
+    c = Conversation
+    if not pairs:
+        return true()
+    return ~or_(*(
+        and_(c.source == s, c.claimed_by.is_(None) if who is None else c.claimed_by == who)
+        for s, who in pairs
+    ))  # fmt: skip
 
 
 def key_of(record: WaitingRecord, sort: str) -> Key:

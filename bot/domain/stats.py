@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -34,3 +34,32 @@ def summarise(values: Sequence[float]) -> Summary:
 
 def ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
+
+
+def middle_ranks(count: int) -> tuple[int, ...]:
+    """The 0-based ranks of sorted values that ``summarise`` reads for ``count`` values: the
+    median's one or two middle ones and the two p90 interpolates between."""
+    if count <= 0:
+        return ()
+    if count == 1:
+        return (0,)
+    j = 9 * (count - 1) // 10
+    return tuple(sorted({(count - 1) // 2, count // 2, j, j + 1}))
+
+
+def from_ranks(count: int, at: Mapping[int, float]) -> Summary:
+    """``summarise`` of ``count`` values of which only those at ``middle_ranks(count)`` are
+    given (``at``: rank → value, ranks of the sorted values): the database sorts and counts,
+    this does the same arithmetic, so the figures are identical to the last bit."""
+    if count == 0:
+        return Summary(0, None, None)
+    if count == 1:
+        return Summary(1, at[0], at[0])
+    if count % 2 == 1:
+        median = at[count // 2]
+    else:
+        i = count // 2
+        median = (at[i - 1] + at[i]) / 2
+    j, delta = divmod(9 * (count - 1), 10)
+    p90 = (at[j] * (10 - delta) + at[j + 1] * delta) / 10
+    return Summary(count, float(median), float(p90))

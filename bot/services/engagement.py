@@ -12,27 +12,24 @@ report window, so each week's replies and broadcasts add up to the report's tota
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.stats import Summary, ratio, summarise
+from bot.domain.stats import Summary, from_ranks, ratio
 from bot.services.waiting import iso
+from storage import stats_queries
 from storage.db import Database
-from storage.queries import (
-    FirstResponseRecord,
-    PeriodRecord,
-    first_responses_between,
-    periods_between,
-    team_messages_between,
-)
+from storage.queries import team_messages_per_bucket
+from storage.stats_queries import Ranked
 
 # A window longer than this lists its latest weeks only (and says how many it left out).
 MAX_WEEKS = 53
 WEEK = timedelta(days=7)
+_NONE = Summary(0, None, None)
 
 
 @dataclass(frozen=True)
@@ -81,44 +78,35 @@ def weeks_between(since: datetime, until: datetime, tz: tzinfo) -> tuple[list[We
     return out, omitted
 
 
+def week_bounds(weeks: Sequence[Week]) -> list[datetime]:
+    """The weeks as bucket bounds: each starts where the one before ends."""
+    if not weeks:
+        return []
+    return [w.start for w in weeks] + [weeks[-1].end]
+
+
 async def weekly_team_counts(session: AsyncSession, weeks: Sequence[Week]) -> list[tuple[int, int]]:
-    """(replies, broadcasts) per week, counted by the same query as the report's totals."""
-    out: list[tuple[int, int]] = []
-    for week in weeks:
-        counts = await team_messages_between(session, week.start, week.end)
-        out.append((sum(c.replies for c in counts), sum(c.broadcasts for c in counts)))
-    return out
-
-
-def _index(weeks: Sequence[Week], at: datetime) -> int | None:
-    for i, week in enumerate(weeks):
-        if week.start <= at < week.end:
-            return i
-    return None
+    """(replies, broadcasts) per week, counted by the same query as the report's totals
+    (grouped by week in one statement)."""
+    found = await team_messages_per_bucket(session, week_bounds(weeks))
+    return [found.get(i, (0, 0)) for i in range(len(weeks))]
 
 
 def engagement(
     weeks: Sequence[Week],
     omitted: int,
     team_counts: Sequence[tuple[int, int]],
-    periods: Sequence[PeriodRecord],
-    firsts: Sequence[FirstResponseRecord],
+    started: Mapping[int, tuple[int, int]],
+    replies: Mapping[int, Ranked],
     tz_name: str,
 ) -> dict[str, Any]:
-    replies: list[list[float]] = [[] for _ in weeks]
-    started = [0] * len(weeks)
-    answered = [0] * len(weeks)
-    for p in periods:
-        i = _index(weeks, p.started_at)
-        if i is not None and p.ended_at is not None and p.end_reason == "reply":
-            replies[i].append((p.ended_at - p.started_at).total_seconds())
-    for f in firsts:
-        i = _index(weeks, f.started_at)
-        if i is not None:
-            started[i] += 1
-            answered[i] += int(f.first_response_at is not None)
+    """``started``: per week index, conversations started and answered; ``replies``: per
+    week index, the ranked reply times of periods started that week (storage.stats_queries)."""
     rows = []
     for i, week in enumerate(weeks):
+        conversations, answered = started.get(i, (0, 0))
+        ranked = replies.get(i)
+        median = from_ranks(ranked.count, ranked.at).median_seconds if ranked else None
         rows.append(
             {
                 "week": week.key,
@@ -126,10 +114,10 @@ def engagement(
                 "to": iso(week.end),
                 "replies": team_counts[i][0],
                 "broadcasts": team_counts[i][1],
-                "conversations": started[i],
-                "answered": answered[i],
-                "answered_ratio": ratio(answered[i], started[i]),
-                "median_reply_seconds": summarise(replies[i]).median_seconds,
+                "conversations": conversations,
+                "answered": answered,
+                "answered_ratio": ratio(answered, conversations),
+                "median_reply_seconds": median,
             }
         )
     return {"timezone": tz_name, "weeks": rows, "weeks_omitted": omitted}
@@ -145,20 +133,24 @@ async def daily_reply_times(
     db: Database, until: datetime, tz: tzinfo, days: int = 30
 ) -> list[DayPoint]:
     """Median and p90 reply time of the waiting periods that started on each of the last
-    ``days`` local days (today included), oldest first; days without replies have count 0."""
+    ``days`` local days (today included), oldest first; days without replies have count 0.
+
+    A local day is [its midnight, the next one's) in UTC (``local_midnight``): exactly the
+    instants whose local date it is, DST changes included."""
     today = until.astimezone(tz).date()
     first = today - timedelta(days=days - 1)
-    since = local_midnight(first, tz)
+    dates = [first + timedelta(days=i) for i in range(days)]
+    bounds = [local_midnight(d, tz) for d in [*dates, today + timedelta(days=1)]]
     async with db.read() as session:
-        periods = await periods_between(session, since, until)
-    buckets: dict[date, list[float]] = {first + timedelta(days=i): [] for i in range(days)}
-    for p in periods:
-        if p.ended_at is None or p.end_reason != "reply":
-            continue
-        day = p.started_at.astimezone(tz).date()
-        if day in buckets:
-            buckets[day].append((p.ended_at - p.started_at).total_seconds())
-    return [DayPoint(day, summarise(values)) for day, values in sorted(buckets.items())]
+        await stats_queries.for_reports(session)
+        *_, per_day = await stats_queries.reply_ranks(
+            session, bounds[0], until, bounds, by_source=False
+        )
+    out = []
+    for i, day in enumerate(dates):
+        ranked = per_day.get(i)
+        out.append(DayPoint(day, from_ranks(ranked.count, ranked.at) if ranked else _NONE))
+    return out
 
 
 async def weekly_engagement(
@@ -166,8 +158,12 @@ async def weekly_engagement(
 ) -> dict[str, Any]:
     """``engagement`` of [since, until) alone, without the rest of the report."""
     weeks, omitted = weeks_between(since, until, tz)
+    bounds = week_bounds(weeks)
     async with db.read() as session:
-        periods = await periods_between(session, since, until)
-        firsts = await first_responses_between(session, since, until)
+        await stats_queries.for_reports(session)
         counts = await weekly_team_counts(session, weeks)
-    return engagement(weeks, omitted, counts, periods, firsts, tz_name)
+        started = await stats_queries.started_per_bucket(session, bounds)
+        *_, replies = await stats_queries.reply_ranks(
+            session, since, until, bounds, by_source=False
+        )
+    return engagement(weeks, omitted, counts, started, replies, tz_name)

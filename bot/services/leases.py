@@ -1,7 +1,8 @@
 """Keeping claims alive while their work is in flight (``storage.outbox``: short leases).
 
-A ``Leases`` belongs to one ``Deliverer.deliver`` or ``update`` call: rows are held from the
-claim until their result is committed, and a background task renews whatever is still held
+A ``Leases`` belongs to one ``Deliverer.deliver`` or ``update`` call, or one
+``SummarySender.run`` (``summaries=True``: summary rows, storage.summary_claims): rows are held
+from the claim until their result is committed, and a background task renews whatever is still held
 every ``RENEW_EVERY``. When the call returns, the task stops and nothing stays held, so a
 lease outlives its work by at most one ``LEASE`` — which is also all a killed process costs.
 """
@@ -14,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 
-from storage import outbox, outbox_updates
+from storage import outbox, outbox_updates, summary_claims
 from storage.db import Database, describe_error
 
 log = logging.getLogger("nudgebot.delivery")
@@ -28,28 +29,32 @@ class Leases:
         now: Now,
         *,
         updates: bool = False,
+        summaries: bool = False,
         every: float = outbox.RENEW_EVERY.total_seconds(),
     ) -> None:
         self.db = db
         self.now = now
         self.updates = updates  # in-place edits (update attempts) rather than deliveries
+        self.summaries = summaries  # summary messages (nudge_summaries rows)
         self.every = every
-        self.held: dict[int, int] = {}  # nudge id -> attempt
+        self.held: dict[int, int] = {}  # row id -> attempt
         self.renewals = 0
 
-    def hold(self, nudge_id: int, attempt: int) -> None:
-        self.held[nudge_id] = attempt
+    def hold(self, row_id: int, attempt: int) -> None:
+        self.held[row_id] = attempt
 
-    def release(self, nudge_ids: Iterable[int]) -> None:
-        for nudge_id in nudge_ids:
-            self.held.pop(nudge_id, None)
+    def release(self, row_ids: Iterable[int]) -> None:
+        for row_id in row_ids:
+            self.held.pop(row_id, None)
 
     async def renew(self) -> None:
         held = list(self.held.items())
         if not held:
             return
         async with self.db.write() as session:
-            if self.updates:
+            if self.summaries:
+                await summary_claims.renew(session, held, self.now())
+            elif self.updates:
                 await outbox_updates.renew_updates(session, held, self.now())
             else:
                 await outbox.renew(session, held, self.now())

@@ -15,18 +15,21 @@ import logging
 import os
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from bot.domain.ports import DeliveryError, Messenger, Recipient
 from bot.domain.summary import SummaryItem, SummaryMessenger, SummaryReason, SummaryView
 from bot.services.delivery_results import Backoff
+from bot.services.leases import Leases
 from bot.services.nudge_settings import NudgeSettings
-from bot.services.waiting import WaitingRow, list_waiting
+from bot.services.waiting import WaitingRow, to_row
+from bot.services.waiting_page import Query, people_of, waiting_page
 from storage import summaries, summary_claims
+from storage import waiting_page as waiting_store
 from storage.db import Database
-from storage.outbox import LEASE
+from storage.outbox import LEASE, RENEW_EVERY
 from storage.summary_claims import ClaimedSummary
 
 log = logging.getLogger("nudgebot.delivery")
@@ -80,17 +83,31 @@ class SummarySender:
         self.backoff = backoff or Backoff()
         self.public_url = public_url
         self.call_timeout = call_timeout
+        self.renew_every = RENEW_EVERY.total_seconds()
 
     def link(self, person: str | None) -> str:
         base = self.public_url if self.public_url is not None else os.environ.get(PUBLIC_URL_ENV)
         return dashboard_link(base or "", person)
 
     async def run(self, limit: int = 50) -> int:
+        """Send what is owed. Every claimed summary's lease is renewed until its result is
+        committed (bot.services.leases), as single nudges' are: the ones still queued behind
+        a slow call, and the one in flight, stay this replica's (a call may take up to
+        ``call_timeout``, longer than a lease)."""
         now = self.now()
         async with self.db.write() as session:
             claimed = await summary_claims.claim(session, now, limit)
+        if not claimed:
+            return 0
+        leases = Leases(self.db, self.now, summaries=True, every=self.renew_every)
         for c in claimed:
-            await self._one(c)
+            leases.hold(c.id, c.attempt)
+        async with leases.renewing():
+            for c in claimed:
+                try:
+                    await self._one(c)
+                finally:
+                    leases.release([c.id])
         return len(claimed)
 
     async def _one(self, c: ClaimedSummary) -> None:
@@ -131,7 +148,10 @@ class SummarySender:
         now = self.now()
         async with self.db.write() as session:
             if not error:
-                held = await summary_claims.finish(session, c, now, posted=ref if post else None)
+                shown = post or isinstance(messenger, SummaryMessenger)
+                held = await summary_claims.finish(
+                    session, c, now, posted=ref if post else None, shown=shown
+                )
                 if not held:
                     log.warning("summary %s had lost its lease to another replica", c.id)
             elif permanent or c.attempt >= self.backoff.max_attempts:
@@ -156,22 +176,45 @@ class SummarySender:
         return (await messenger.send_text(view.recipient, summary_text(view))).ref
 
     async def view(self, c: ClaimedSummary, now: datetime) -> SummaryView:
+        """Read what the summary shows, and only that: the grouped counts of who is waiting
+        (one row per source × claim × overdue), the recipient's oldest few (a keyset page
+        filtered to them, as ``waiting --json --person`` filters), the escalations batched to
+        them, and the batched nudges behind the listed rows — never every waiting row."""
         person = c.recipient_person
         routing = self.settings.routing
-        everyone = await list_waiting(self.db, routing, now)
-        mine = [r for r in everyone if person is not None and person in r.responsible_all]
+        lane = (c.recipient_platform, c.recipient_address)
+        async with self.db.read() as session:
+            groups = await waiting_store.groups(session, now)
+        people = people_of(routing, now)
+        responsible = [g for g in groups if person is not None and person in people(g)]
+        mine: list[WaitingRow] = []
+        if person is not None:
+            page = await waiting_page(
+                self.db, routing, now, Query(person=person, limit=OLDEST), groups
+            )
+            mine = page.rows
+        pairs = sorted({(g.source, g.claimed_by) for g in responsible}, key=_pair_key)
+        async with self.db.read() as session:
+            escalated_count, records = await summary_claims.escalations(
+                session, lane, pairs, OLDEST
+            )
+        escalated = [to_row(r, routing, now) for r in records]
+        listed = sorted([*mine, *escalated], key=lambda r: (r.waiting_since, r.conversation))
+        listed = listed[:OLDEST]
         async with self.db.read() as session:
             batched = await summary_claims.batched_nudges(
-                session, (c.recipient_platform, c.recipient_address)
+                session, lane, [r.conversation for r in listed]
             )
-        mine_ids = {r.conversation for r in mine}
-        escalated = [
-            r for r in everyone if r.conversation in batched and r.conversation not in mine_ids
-        ]
-        listed = sorted([*mine, *escalated], key=lambda r: (r.waiting_since, r.conversation))
-        items = tuple(self._item(r, batched.get(r.conversation, 0)) for r in listed[:OLDEST])
-        owner = person is not None and person in self.settings.routing.owners
+        items = tuple(self._item(r, batched.get(r.conversation, 0)) for r in listed)
+        owner = person is not None and person in routing.owners
         team = c.reason == SummaryReason.IMPORT.value and owner
+        by_source: Counter[str] = Counter()
+        by_person: Counter[str] = Counter()
+        if team:
+            for g in groups:
+                by_source[g.source] += g.count
+                primary = routing.route(g.source, g.claimed_by, now).primary
+                by_person[self.settings.name(primary) if primary else "nobody"] += g.count
         return SummaryView(
             summary_id=c.id,
             recipient=Recipient(
@@ -179,18 +222,14 @@ class SummarySender:
             ),
             reason=SummaryReason(c.reason),
             now=now,
-            waiting=len(mine),
-            escalated=len(escalated),
+            waiting=sum(g.count for g in responsible),
+            escalated=escalated_count,
             oldest=items,
             held_back=c.held_back,
             link=self.link(person),
-            team_waiting=len(everyone) if team else None,
-            by_source=_counted(r.source for r in everyone) if team else (),
-            by_person=_counted(
-                self.settings.name(r.responsible) if r.responsible else "nobody" for r in everyone
-            )
-            if team
-            else (),
+            team_waiting=sum(g.count for g in groups) if team else None,
+            by_source=_ordered(by_source) if team else (),
+            by_person=_ordered(by_person) if team else (),
         )
 
     def _item(self, row: WaitingRow, nudge_id: int) -> SummaryItem:
@@ -207,6 +246,9 @@ class SummarySender:
         )
 
 
-def _counted(values: Iterable[str]) -> tuple[tuple[str, int], ...]:
-    counts = Counter(values)
+def _pair_key(pair: tuple[str, str | None]) -> tuple[str, str]:
+    return (pair[0], pair[1] or "")
+
+
+def _ordered(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -111,7 +111,7 @@ def decode_cursor(cursor: str, sort: str) -> Key:
     return Key(when, ident)
 
 
-def _people(routing: Routing, now: datetime) -> Callable[[Group], tuple[str, ...]]:
+def people_of(routing: Routing, now: datetime) -> Callable[[Group], tuple[str, ...]]:
     cache: dict[tuple[str, str | None], tuple[str, ...]] = {}
 
     def people(g: Group) -> tuple[str, ...]:
@@ -153,15 +153,19 @@ def count(groups: list[Group], q: Query, people: Callable[[Group], tuple[str, ..
     )
 
 
-async def waiting_page(db: Database, routing: Routing, now: datetime, q: Query) -> Page:
+async def waiting_page(
+    db: Database, routing: Routing, now: datetime, q: Query, groups: list[Group] | None = None
+) -> Page:
+    """``groups``: ``store.groups`` read already by the caller in this instant."""
     if q.sort not in SORTS:
         raise BadQuery(f"sort must be one of {', '.join(SORTS)}")
     if not 1 <= q.limit <= MAX_LIMIT:
         raise BadQuery(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     after = decode_cursor(q.cursor, q.sort) if q.cursor else None
     async with db.read() as session:
-        groups = await store.groups(session, now)
-        people = _people(routing, now)
+        if groups is None:
+            groups = await store.groups(session, now)
+        people = people_of(routing, now)
         pairs = None
         if q.person is not None:
             pairs = sorted(
