@@ -17,8 +17,8 @@ from adapters.telegram import actions
 from adapters.telegram.actions import Button
 from bot.domain.durations import format_duration
 from bot.domain.ports import NudgeUpdate, NudgeView, OnCallItem, Outcome, Step, WaitingItem
-from bot.domain.untrusted import Bold, Code, Link, html_link, html_text, md_parse, safe_url
 from bot.domain.reply_window import describe_window
+from bot.domain.untrusted import Bold, Code, Link, html_link, html_text, md_parse, safe_url
 
 MAX_MESSAGE = 4096
 _BUDGET = 3800  # room for the header, status and footer around the transcript
