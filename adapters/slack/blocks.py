@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.ports import NudgeUpdate, NudgeView, Outcome, Step, TranscriptLine
 from bot.domain.reply_window import describe_window
-from bot.domain.untrusted import safe_url, slack_link, slack_text
+from bot.domain.untrusted import safe_url, slack_link, slack_text, valid_text
 
 Block = dict[str, Any]
 NameOf = Callable[[str], str]
@@ -65,14 +65,6 @@ def slack_user(name: str, platform: str) -> bool:
     return platform == "slack" and bool(_USER_ID.match(name))
 
 
-def who(name: str, platform: str) -> str:
-    """A Slack user id renders as a live mention; anything else is escaped text (lists and
-    summaries, bot.slack.views; nudges use ``mention``)."""
-    if slack_user(name, platform):
-        return f"<@{name}>"
-    return f"*{escape(name)}*" if name else "*someone*"
-
-
 def mention(name: str, platform: str) -> str:
     """mrkdwn for a nudge's customer: a Slack user id renders as a mention (an id we
     checked); any other name is customer text, shown by ``customer_block`` in plain_text."""
@@ -82,7 +74,7 @@ def mention(name: str, platform: str) -> str:
 def plain(text: str, limit: int = SECTION_LIMIT) -> Block:
     """A plain_text object: shown literally (``emoji`` off, so ``:shortcodes:`` stay text);
     Slack wants 1 to 3,000 characters."""
-    return {"type": "plain_text", "text": trim(text, limit) or " ", "emoji": False}
+    return {"type": "plain_text", "text": trim(valid_text(text), limit) or " ", "emoji": False}
 
 
 def customer_block(name: str, platform: str) -> Block | None:
@@ -144,7 +136,7 @@ def button(text: str, action_id: str, value: str, style: str | None = None) -> B
 
 
 def _text(text: str, **style: bool) -> Block:
-    element: Block = {"type": "text", "text": text}
+    element: Block = {"type": "text", "text": valid_text(text) or " "}
     if style:
         element["style"] = style
     return element

@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import Block
 
 from adapters.slack import blocks
 from bot.domain.ports import NudgeUpdate, Outcome, Step, TranscriptLine
+from bot.domain.untrusted import safe_url
 from tests.security.corpus import HOSTILE
 from tests.security.test_untrusted_text import NOW, OURS_URL, view
 
@@ -38,6 +39,7 @@ def assert_valid_block_kit(payload: list[dict[str, Any]]) -> None:
         Block.parse(raw).validate_json()  # type: ignore[union-attr]  # raises on a bad block
     for text in texts(payload, "plain_text") + texts(payload, "text"):
         assert 1 <= len(text) <= 3000
+        text.encode("utf-8")  # no lone surrogate: Slack would refuse the whole message
     for text in texts(payload, "mrkdwn"):
         assert 1 <= len(text) <= 3000
 
@@ -112,3 +114,49 @@ def test_a_long_transcript_stays_within_limits_newest_kept() -> None:
     words = [t for t in texts(payload, "text") if t.startswith(WORDS)]
     assert words and words[-1].startswith(f"{WORDS}39 ")  # the newest survive
     assert sum(len(t) for t in texts(payload, "text")) <= blocks.SECTION_LIMIT
+
+
+@pytest.mark.parametrize("s", HOSTILE + MARKUP)
+def test_waiting_lists_home_and_summaries_keep_names_out_of_mrkdwn(s: str) -> None:
+    """/waiting, App Home and nudge summaries: the name is a rich_text text element."""
+    from adapters.slack import views
+    from adapters.slack.summary_blocks import summary_blocks
+    from bot.domain.ports import Recipient
+    from bot.domain.summary import SummaryItem, SummaryReason, SummaryView
+    from tests.security.test_untrusted_text import waiting_item
+
+    items = [waiting_item(NAME + s, s), waiting_item(NAME + s, OURS_URL)]
+    lists = [
+        views.waiting_blocks(items * 20, NOW, str, title="Waiting"),
+        views.home_view(items, items * 30, NOW, "UTC", str)["blocks"],
+    ]
+    summary = SummaryView(
+        summary_id=1, recipient=Recipient("slack", "U0ALICE01", "alice", "UTC"),
+        reason=SummaryReason.BATCH, now=NOW, waiting=40, escalated=0,
+        oldest=tuple(
+            SummaryItem(i, i, NAME + s, "acme", "mastodon", "C0CUST001",
+                        NOW - timedelta(hours=1), url, True)
+            for i, url in enumerate((s, OURS_URL))
+        ),
+    )  # fmt: skip
+    lists.append(summary_blocks(summary, str))
+    for payload in lists:
+        assert len(payload) <= 100  # App Home's limit (messages: 50, checked above)
+        for raw in payload:
+            Block.parse(raw).validate_json()  # type: ignore[union-attr]
+        for text in texts(payload, "mrkdwn"):
+            assert NAME not in text, text[:200]
+        names = [t for t in texts(payload, "text") if t.startswith(NAME[:4])]
+        assert names and all(len(t) <= 80 for t in names)
+        for element in _links(payload):  # http(s) only, nothing that could close a link
+            assert safe_url(element["url"]) and not set("|<> ") & set(element["url"])
+            assert element["text"] in ("open", "Open thread")  # the label is always ours
+
+
+def _links(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        own = [value] if value.get("type") == "link" else []
+        return own + [e for v in value.values() for e in _links(v)]
+    if isinstance(value, list):
+        return [e for v in value for e in _links(v)]
+    return []
