@@ -148,3 +148,22 @@ async def test_the_throttle_is_shared_by_replicas_and_forgets_expired_failures(
             await login(b)  # one recent failure: not throttled
     finally:
         await other.close()
+
+
+async def test_the_throttle_counts_in_memory_while_the_database_is_away(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.web.throttle import MAX_FAILURES, SharedThrottle
+
+    url = "postgresql+psycopg://nb@127.0.0.1:1/gone?connect_timeout=1"  # nothing listens
+    away = Runtime.from_config(write_config(tmp_path), url, now=Clock(NOW).now)
+    try:
+        throttle = SharedThrottle(away.db, away.now)
+        for _ in range(MAX_FAILURES):
+            assert await throttle.retry_after("198.51.100.7") is None
+            await throttle.failed("198.51.100.7")
+        assert await throttle.retry_after("198.51.100.7") == 300
+        assert await throttle.retry_after("203.0.113.9") is None
+    finally:
+        await away.close()
+    assert "counting in memory" in caplog.text
