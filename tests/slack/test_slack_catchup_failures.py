@@ -20,6 +20,7 @@ from bot.services.catchup import CatchUpService
 from bot.web.app import create_app
 from bot.web.metrics import Metrics
 from bot.wiring.process import catch_up_check
+from tests.fakes.slack_api import FakeSlack
 from tests.slack.conftest import Clock, Slack
 from tests.slack.slack_payloads import CUSTOMER
 
@@ -129,3 +130,22 @@ async def test_failing_catch_up_shows_in_log_readyz_and_metrics(
     assert ready.json()["components"]["catch-up"] == "ok" and "degraded" not in ready.json()
     assert await watched.metric("nudgebot_catchup_failing_channels", "acme") == 0
     assert "catch-up of acme C0CUST001 works again" in caplog.text
+
+
+async def test_nudgebot_run_lists_catch_up_in_readyz(
+    fake: FakeSlack, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process ``nudgebot run`` assembles hands its catch-up check to /readyz."""
+    from bot.wiring.process import assemble
+    from tests.fakes.slack_api import BOT_TOKEN
+    from tests.slack.slack_payloads import SECRET
+
+    for name, value in (("SLACK_BOT_TOKEN", BOT_TOKEN), ("SLACK_SIGNING_SECRET", SECRET),
+                        ("SLACK_API_URL", fake.api_url)):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    process = assemble(rt)
+    transport = httpx.ASGITransport(app=process.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        body = (await http.get("/readyz")).json()  # not started yet: Slack is not ready
+    assert body["components"]["catch-up"] == "ok"
+    assert "catch-up" not in body["not_ready"]
