@@ -105,8 +105,11 @@ async def readyz(request: Request) -> Response:
     wanted = request.query_params.get("required")
     deciding = set(wanted.split(",")) if wanted else set(names) - advisories
     failing = [n for n in names if n in problems and n in deciding]
-    if problems:
-        log.warning("not ready: %s", "; ".join(f"{n}: {p}" for n, p in problems.items()))
+    # Advisory parts log their own failures where they happen (one line each); repeating
+    # them on every probe would bury those lines.
+    logged = {n: p for n, p in problems.items() if n not in advisories or n in deciding}
+    if logged:
+        log.warning("not ready: %s", "; ".join(f"{n}: {p}" for n, p in logged.items()))
     if failing:
         body = {
             "ok": False,
