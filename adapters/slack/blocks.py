@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from adapters.slack import rich
 from bot.domain.ports import NudgeUpdate, NudgeView, Outcome, Step, TranscriptLine
 from bot.domain.reply_window import describe_window
 from bot.domain.untrusted import safe_url, slack_link, slack_text, valid_text
@@ -135,13 +136,6 @@ def button(text: str, action_id: str, value: str, style: str | None = None) -> B
     return out
 
 
-def _text(text: str, **style: bool) -> Block:
-    element: Block = {"type": "text", "text": valid_text(text) or " "}
-    if style:
-        element["style"] = style
-    return element
-
-
 def transcript(
     lines: Sequence[TranscriptLine], platform: str, tz: str, now: datetime
 ) -> Block | None:
@@ -151,20 +145,14 @@ def transcript(
     rendered: list[tuple[int, list[Block]]] = []
     for line in lines:
         body = trim(" ".join(line.text.split()), LINE_LIMIT)
-        if slack_user(line.author, platform):
-            author: Block = {"type": "user", "user_id": line.author}
-            size = 12
-        else:
-            author = _text(trim(line.author, 80) or "someone", bold=True)
-            size = len(author["text"])
         badge = " (team)" if line.is_team else ""
-        head = _text(f"{badge} · {local(line.at, tz, now)}")
-        words = _text(body) if body else _text("(no text)", italic=True)
-        elements = [
-            {"type": "rich_text_section", "elements": [author, head]},
-            {"type": "rich_text_quote", "elements": [words]},
+        said = [
+            rich.person(line.author, platform),
+            rich.text(f"{badge} · {local(line.at, tz, now)}"),
         ]
-        rendered.append((size + len(head["text"]) + len(words["text"]) + 2, elements))
+        words = [rich.text(body) if body else rich.text("(no text)", italic=True)]
+        elements = [rich.line(said), {"type": "rich_text_quote", "elements": words}]
+        rendered.append((rich.size(said) + rich.size(words) + 2, elements))
     while rendered and sum(size for size, _ in rendered) > SECTION_LIMIT:
         rendered.pop(0)
     if not rendered:
