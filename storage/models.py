@@ -432,6 +432,22 @@ class DashboardSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class AuthFailure(Base):
+    """A failed sign-in or bearer token, by client address (bot.web.throttle): kept in the
+    database so every replica counts the same failures. Rows older than the throttle's
+    window are deleted whenever a failure is written."""
+
+    __tablename__ = "auth_failures"
+    __table_args__ = (
+        Index("ix_auth_failures_address_failed_at", "address", "failed_at"),
+        Index("ix_auth_failures_failed_at", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    address: Mapped[str] = mapped_column(String(64))  # sha256 hex of the client address
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ChannelName(Base):
     """A channel's or chat's display name as its platform reported it (Slack
     ``conversations.info``, Telegram ``getChat``), so the dashboard shows names, not ids;

@@ -1,7 +1,12 @@
 """Block Kit for nudges: what waits, the transcript, the buttons; and the reply modal (pure).
 
-Everything that came from a customer or a config file is escaped for mrkdwn (``& < >``) and
-trimmed to Block Kit's limits (3,000 characters a section, 50 blocks a message).
+Customer-authored text (names, message text) never goes into a field Slack parses as mrkdwn:
+escaping ``& < >`` stops mentions and links, but nothing escapes ``*bold*``, ``_italic_``
+or ``~strike~``. So the customer's name is a ``plain_text`` element and the transcript is a
+``rich_text`` block whose ``text`` elements Slack shows literally (formatting is ours, set
+by ``style``; a Slack author is a ``user`` element built from a checked id). mrkdwn fields
+carry only our own words, checked ids and escaped config names (team members, sources).
+Everything is trimmed to Block Kit's limits (3,000 characters a text object, 50 blocks).
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from adapters.slack import rich
 from bot.domain.ports import NudgeUpdate, NudgeView, Outcome, Step, TranscriptLine
 from bot.domain.reply_window import describe_window
-from bot.domain.untrusted import safe_url, slack_link, slack_text
+from bot.domain.untrusted import safe_url, slack_link, slack_text, valid_text
 
 Block = dict[str, Any]
 NameOf = Callable[[str], str]
@@ -56,11 +62,29 @@ def duration(seconds: float) -> str:
     return f"{days}d {rest}h" if rest else f"{days}d"
 
 
-def who(name: str, platform: str) -> str:
-    """A Slack user id renders as a live mention; anything else is escaped text."""
-    if platform == "slack" and _USER_ID.match(name):
-        return f"<@{name}>"
-    return f"*{escape(name)}*" if name else "*someone*"
+def slack_user(name: str, platform: str) -> bool:
+    return platform == "slack" and bool(_USER_ID.match(name))
+
+
+def mention(name: str, platform: str) -> str:
+    """mrkdwn for a nudge's customer: a Slack user id renders as a mention (an id we
+    checked); any other name is customer text, shown by ``customer_block`` in plain_text."""
+    return f"<@{name}>" if slack_user(name, platform) else "A customer"
+
+
+def plain(text: str, limit: int = SECTION_LIMIT) -> Block:
+    """A plain_text object: shown literally (``emoji`` off, so ``:shortcodes:`` stay text);
+    Slack wants 1 to 3,000 characters."""
+    return {"type": "plain_text", "text": trim(valid_text(text), limit) or " ", "emoji": False}
+
+
+def customer_block(name: str, platform: str) -> Block | None:
+    """The customer's name as they set it, in plain_text (None for a Slack user id, which
+    the headline already shows as a mention)."""
+    if slack_user(name, platform):
+        return None
+    label = {"type": "mrkdwn", "text": "*Customer:*"}
+    return {"type": "context", "elements": [label, plain(name or "unknown", LINE_LIMIT)]}
 
 
 def where(platform: str, channel: str, source: str) -> str:
@@ -82,12 +106,22 @@ def _zone(tz: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+_CUT_ENTITY = re.compile(r"&[a-z]{0,3}…$")
+
+
+def trim_mrkdwn(text: str, limit: int) -> str:
+    """``trim`` for escaped text: a cut inside ``&lt;`` must not leave a bare ``&``."""
+    out = trim(text, limit)
+    return _CUT_ENTITY.sub("…", out) if out != text else out
+
+
 def section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": trim(text, SECTION_LIMIT)}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": trim_mrkdwn(text, SECTION_LIMIT)}}
 
 
 def context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": trim(text, SECTION_LIMIT)}]}
+    element = {"type": "mrkdwn", "text": trim_mrkdwn(text, SECTION_LIMIT)}
+    return {"type": "context", "elements": [element]}
 
 
 def button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
@@ -102,16 +136,28 @@ def button(text: str, action_id: str, value: str, style: str | None = None) -> B
     return out
 
 
-def transcript(lines: Sequence[TranscriptLine], platform: str, tz: str, now: datetime) -> str:
-    """Newest last; the oldest lines go first when the section would overflow."""
-    rendered = []
+def transcript(
+    lines: Sequence[TranscriptLine], platform: str, tz: str, now: datetime
+) -> Block | None:
+    """A rich_text block, newest last: per line the author and time, then the words as a
+    quote. Customer text sits in ``text`` elements, which Slack never parses. The oldest
+    lines go first when the whole would pass ``SECTION_LIMIT`` characters."""
+    rendered: list[tuple[int, list[Block]]] = []
     for line in lines:
-        body = escape(trim(" ".join(line.text.split()), LINE_LIMIT)) or "_(no text)_"
+        body = trim(" ".join(line.text.split()), LINE_LIMIT)
         badge = " (team)" if line.is_team else ""
-        rendered.append(f"{who(line.author, platform)}{badge} · {local(line.at, tz, now)}\n>{body}")
-    while rendered and sum(len(r) + 1 for r in rendered) > SECTION_LIMIT:
+        said = [
+            rich.person(line.author, platform),
+            rich.text(f"{badge} · {local(line.at, tz, now)}"),
+        ]
+        words = [rich.text(body) if body else rich.text("(no text)", italic=True)]
+        elements = [rich.line(said), {"type": "rich_text_quote", "elements": words}]
+        rendered.append((rich.size(said) + rich.size(words) + 2, elements))
+    while rendered and sum(size for size, _ in rendered) > SECTION_LIMIT:
         rendered.pop(0)
-    return "\n".join(rendered)
+    if not rendered:
+        return None
+    return {"type": "rich_text", "elements": [e for _, pair in rendered for e in pair]}
 
 
 def headline(view: NudgeView, name_of: NameOf) -> str:
@@ -126,7 +172,7 @@ def headline(view: NudgeView, name_of: NameOf) -> str:
 def _headline(view: NudgeView, name_of: NameOf) -> str:
     waited = duration(view.waiting_seconds)
     customer, place = (
-        who(view.customer, view.platform),
+        mention(view.customer, view.platform),
         where(view.platform, view.channel, view.source),
     )
     if view.step == Step.ESCALATION:
@@ -141,10 +187,12 @@ def _headline(view: NudgeView, name_of: NameOf) -> str:
 
 
 def fallback(view: NudgeView) -> str:
-    """The notification text: mrkdwn too, so every value in it is escaped."""
+    """The notification text. Slack parses it as mrkdwn (chat.update has no switch to stop
+    that), so it names no customer text: a Slack customer by mention, others as "A
+    customer"; the name itself is in the blocks, in plain_text."""
     place = f"#{view.channel}" if view.platform == "slack" else view.source
     waited = duration(view.waiting_seconds)
-    return escape(f"{view.customer or 'A customer'} is waiting in {place} ({waited})")
+    return f"{mention(view.customer, view.platform)} is waiting in {escape(place)} ({waited})"
 
 
 def action_value(view: NudgeView, extra: str = "") -> str:
@@ -195,9 +243,12 @@ def actions(
 
 def _body(view: NudgeView, link: str) -> list[Block]:
     blocks = []
-    text = transcript(view.transcript, view.platform, view.recipient.timezone, view.now)
-    if text:
-        blocks.append(section(text))
+    name = customer_block(view.customer, view.platform)
+    if name is not None:
+        blocks.append(name)
+    lines = transcript(view.transcript, view.platform, view.recipient.timezone, view.now)
+    if lines is not None:
+        blocks.append(lines)
     prompt = "Reply in the thread" + (
         ", or press *Reply* to answer from here." if view.can_reply else "."
     )

@@ -6,7 +6,7 @@ nudge's, so the existing handlers act on them); the rest are one link away.
 
 from __future__ import annotations
 
-from adapters.slack import blocks
+from adapters.slack import blocks, rich
 from adapters.slack.blocks import Block, NameOf, button, context, duration, section
 from bot.domain.summary import SummaryItem, SummaryReason, SummaryView
 
@@ -23,14 +23,6 @@ _HEADS = {
 
 def _text(value: str) -> str:
     return blocks.escape(value)
-
-
-def _who(item: SummaryItem) -> str:
-    return blocks.who(item.customer, item.platform)
-
-
-def _where(item: SummaryItem) -> str:
-    return blocks.where(item.platform, item.channel, item.source)
 
 
 def _link(url: str, label: str) -> str:
@@ -50,11 +42,19 @@ def _headline(view: SummaryView) -> str:
     return head
 
 
-def _item_line(item: SummaryItem, view: SummaryView) -> str:
+def _item_line(item: SummaryItem, view: SummaryView) -> Block:
+    """rich_text: the customer's name is literal text (bot.slack.rich), the rest ours."""
     waited = duration(item.waiting_seconds(view.now))
-    line = f"{_who(item)} in {_where(item)} — waiting *{waited}*"
-    opener = _link(item.url, "Open thread")
-    return f"{line} · {opener}" if opener else line
+    elements = [
+        rich.person(item.customer, item.platform),
+        rich.text(" in "),
+        rich.place(item.platform, item.channel, item.source),
+        rich.text(" — waiting "),
+        rich.text(waited, bold=True),
+    ]
+    if (opener := rich.link(item.url, "Open thread")) is not None:
+        elements += [rich.text(" · "), opener]
+    return rich.block(rich.line(elements))
 
 
 def _item_actions(item: SummaryItem, view: SummaryView) -> Block:
@@ -106,7 +106,7 @@ def _team(view: SummaryView, name_of: NameOf) -> list[Block]:
 def summary_blocks(view: SummaryView, name_of: NameOf) -> list[Block]:
     out: list[Block] = [section(_headline(view))]
     for item in view.oldest:
-        out.append(section(_item_line(item, view)))
+        out.append(_item_line(item, view))
         out.append(_item_actions(item, view))
     if not view.oldest:
         out.append(section("Nothing is waiting on you any more. :white_check_mark:"))

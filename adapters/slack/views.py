@@ -6,19 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from adapters.slack.blocks import (
-    Block,
-    NameOf,
-    context,
-    duration,
-    escape,
-    local,
-    section,
-    where,
-    who,
-)
+from adapters.slack import rich
+from adapters.slack.blocks import Block, NameOf, context, duration, escape, local, section
 from bot.domain.ports import OnCallItem, WaitingItem
-from bot.domain.untrusted import Bold, Code, Link, md_parse, safe_url, slack_link
+from bot.domain.untrusted import Bold, Code, Link, md_parse, slack_link
 
 MAX_ROWS = 30  # a slash-command answer holds 50 blocks; App Home 100
 REFUSAL = (
@@ -38,16 +29,28 @@ HELP = "\n".join(
 )
 
 
-def row(item: WaitingItem, now: datetime, name_of: NameOf) -> str:
+def row(item: WaitingItem, now: datetime, name_of: NameOf) -> list[rich.Element]:
+    """One waiting conversation as rich_text elements: the customer's name is literal text
+    (bot.slack.rich), everything else ours."""
     waited = duration((now - item.waiting_since).total_seconds())
-    late = " · :red_circle: overdue" if item.overdue else ""
-    names = ", ".join(escape(name_of(p)) for p in item.responsible) or "nobody"
-    link = f" · {slack_link(item.url, 'open')}" if safe_url(item.url) else ""
-    return (
-        f"• {who(item.customer, item.platform)} in "
-        f"{where(item.platform, item.channel, item.source)} — waiting *{waited}*{late} · "
-        f"{names}{link}"
-    )
+    out = [
+        rich.person(item.customer, item.platform),
+        rich.text(" in "),
+        rich.place(item.platform, item.channel, item.source),
+        rich.text(" — waiting "),
+        rich.text(waited, bold=True),
+    ]
+    if item.overdue:
+        out += [rich.text(" · "), rich.emoji("red_circle"), rich.text(" overdue")]
+    names = ", ".join(name_of(p) for p in item.responsible) or "nobody"
+    out.append(rich.text(f" · {names}"))
+    if (opener := rich.link(item.url, "open")) is not None:
+        out += [rich.text(" · "), opener]
+    return out
+
+
+def _group(source: str, rows: list[list[rich.Element]]) -> Block:
+    return rich.block(rich.line([rich.text(source, bold=True)]), rich.bullets(rows))
 
 
 def waiting_blocks(
@@ -63,17 +66,19 @@ def waiting_blocks(
     blocks: list[Block] = [section(f"*{escape(title)}* ({len(items)})")]
     if not items:
         return [*blocks, context(empty)]
-    groups: dict[str, list[str]] = {}
+    groups: dict[str, list[list[rich.Element]]] = {}
     for item in items[:limit]:
         groups.setdefault(item.source, []).append(row(item, now, name_of))
     for source, lines in groups.items():
-        text = f"*{escape(source)}*"
+        chunk: list[list[rich.Element]] = []
+        used, title_ = 0, source
         for line in lines:
-            if len(text) + len(line) + 1 > 2900:  # keep each section inside its 3,000 chars
-                blocks.append(section(text))
-                text = f"*{escape(source)}* (cont.)"
-            text += "\n" + line
-        blocks.append(section(text))
+            if chunk and used + rich.size(line) > 2900:  # blocks of a section's size
+                blocks.append(_group(title_, chunk))
+                chunk, used, title_ = [], 0, f"{source} (cont.)"
+            chunk.append(line)
+            used += rich.size(line)
+        blocks.append(_group(title_, chunk))
     if len(items) > limit:
         blocks.append(context(f"…and {len(items) - limit} more: see `nudgebot waiting`."))
     return blocks

@@ -86,6 +86,13 @@ def slack_text(text: str) -> str:
     return valid_text(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def slack_url(url: str | None) -> str | None:
+    """An http(s) URL for a Slack link element (rich_text ``link``): ``|``, ``<``, ``>``
+    percent-encoded like ``slack_link``'s; None when it may not be a link."""
+    safe = safe_url(url)
+    return None if safe is None else _encode_url(safe)
+
+
 def slack_link(url: str | None, label: str) -> str:
     """``<url|label>`` for an http(s) URL; the escaped label alone otherwise."""
     safe = safe_url(url)

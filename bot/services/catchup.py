@@ -29,8 +29,8 @@ from storage.db import Database
 
 log = logging.getLogger("nudgebot.catchup")
 Ingest = Callable[[Sequence[InboundMessage]], Awaitable[None]]
-# (source, messages read back, failed): one round of one scope, for /metrics.
-Observe = Callable[[str, int, bool], None]
+# (source, channel, messages read back, failed): one round of one scope, for /metrics.
+Observe = Callable[[str, str, int, bool], None]
 BATCH = 200  # messages per write transaction: short enough that live events slip between
 RETRY = 60.0  # seconds before a failed scope is tried again (when its ``every`` is longer)
 CONCURRENCY = 4  # scopes read at once: API latency overlaps the store's writes
@@ -142,14 +142,15 @@ class CatchUpService:
                 raise
             except Exception as exc:  # the platform or the store is away: next round retries
                 status.failures += 1
-                status.last_error = f"{exc.__class__.__name__}: {exc}"[:300]
+                # One line: slack_sdk's errors span lines (URL, then the answer).
+                status.last_error = " ".join(f"{exc.__class__.__name__}: {exc}".split())[:300]
                 # A minute, doubling while it keeps failing (a channel the bot was removed
                 # from fails until someone acts), never longer than the scope's own round.
                 delay = min(RETRY * 2 ** min(status.failures - 1, 10), scope.every.total_seconds())
                 status.next_at = loop_now + delay
                 report.failed += 1
                 if self.observe is not None:
-                    self.observe(scope.source, 0, True)
+                    self.observe(scope.source, scope.channel, 0, True)
                 log.warning("catch-up of %s %s failed (%s); retrying in %.0fs",
                             scope.source, scope.channel, status.last_error, delay)  # fmt: skip
                 return
@@ -165,7 +166,7 @@ class CatchUpService:
         status.last_ok = self.now()
         report.messages += stored
         if self.observe is not None:
-            self.observe(scope.source, stored, False)
+            self.observe(scope.source, scope.channel, stored, False)
 
     async def run_once(self, *, due_only: bool = False) -> Report:
         """Every scope (or only those due), up to ``concurrency`` at a time."""
@@ -206,6 +207,22 @@ class CatchUpService:
                 await task
         for entry in self.entries:
             await entry.lock.release()
+
+    def failing(self) -> list[Scope]:
+        """Scopes whose last round failed (the platform or the store refused)."""
+        return [e.scope for e in self.entries if e.status.failures]
+
+    def problem(self) -> str | None:
+        """For /readyz: None while every scope's last round worked, else which failed."""
+        failing = [e for e in self.entries if e.status.failures]
+        if not failing:
+            return None
+        named = ", ".join(
+            f"{e.scope.source} {e.scope.channel} ({e.status.failures}x: {e.status.last_error})"
+            for e in failing[:5]
+        )
+        more = f" and {len(failing) - 5} more" if len(failing) > 5 else ""
+        return f"catch-up failing for {named}{more}"
 
     def calls(self) -> int:
         return sum(feed.calls() for feed in self.feeds)

@@ -69,20 +69,31 @@ def component_name(check: object) -> str:
     return str(getattr(check, "component", "adapters"))
 
 
+def advisory(check: object) -> bool:
+    """An advisory check (``advisory = True``: catch-up) is shown in ``components`` and
+    ``degraded`` but turns the status to 503 only when named in ``?required=``: a channel
+    the bot was removed from must not take a replica out of the load balancer."""
+    return bool(getattr(check, "advisory", False))
+
+
 async def readyz(request: Request) -> Response:
     """503 while any part is not ready; the body names the parts (``components``: each ``ok``
     or ``not ready``) so a degraded Slack is told apart from a lost database. Anyone may ask,
     so the reasons (driver errors, file paths) go to the log only. ``?required=database,…``
     lets only the named parts decide the status (the compose healthcheck asks for the
-    database: the dashboard and API stay up while Slack is down)."""
+    database: the dashboard and API stay up while Slack is down); advisory parts (catch-up)
+    decide it only when named there."""
     web = web_state(request)
     problems: dict[str, list[str]] = {}
     if (problem := await database_problem(web.rt.db)) is not None:
         problems["database"] = [problem]
     names = ["database"]
+    advisories: set[str] = set()
     for check in web.ready_checks:
         name = component_name(check)
         names.append(name)
+        if advisory(check):
+            advisories.add(name)
         try:
             problem = await check()
         except Exception as exc:
@@ -92,10 +103,13 @@ async def readyz(request: Request) -> Response:
     names = list(dict.fromkeys(names))
     components = {name: "not ready" if name in problems else "ok" for name in names}
     wanted = request.query_params.get("required")
-    deciding = set(wanted.split(",")) if wanted else set(names)
+    deciding = set(wanted.split(",")) if wanted else set(names) - advisories
     failing = [n for n in names if n in problems and n in deciding]
-    if problems:
-        reasons = (f"{n}: {p}" for n, ps in problems.items() for p in ps)
+    # Advisory parts log their own failures where they happen (one line each); repeating
+    # them on every probe would bury those lines.
+    logged = {n: ps for n, ps in problems.items() if n not in advisories or n in deciding}
+    if logged:
+        reasons = (f"{n}: {p}" for n, ps in logged.items() for p in ps)
         log.warning("not ready: %s", "; ".join(reasons))
     if failing:
         body = {

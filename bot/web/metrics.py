@@ -175,12 +175,38 @@ class Metrics:
             ("source",),
         )
 
-    def caught_up(self, source: str, messages: int, failed: bool) -> None:
-        """One catch-up round of a channel of ``source`` (bot.services.catchup)."""
+        # (source, channel) whose last catch-up round failed: a gauge, so an alert on "> 0"
+        # fires while a channel keeps failing and resolves once it reads again.
+        self._catchup_failing: set[tuple[str, str]] = set()
+        self._catchup_sources: set[str] = set()
+        self._lock = threading.Lock()
+
+    def caught_up(self, source: str, channel: str, messages: int, failed: bool) -> None:
+        """One catch-up round of ``channel`` of ``source`` (bot.services.catchup)."""
+        with self._lock:
+            self._catchup_sources.add(source)
+            if failed:
+                self._catchup_failing.add((source, channel))
+            else:
+                self._catchup_failing.discard((source, channel))
         if failed:
             self.catchup_failures.inc(source)
         elif messages:
             self.catchup_read.inc(source, amount=messages)
+
+    def catchup_failing_family(self) -> Family:
+        with self._lock:
+            sources, failing = sorted(self._catchup_sources), set(self._catchup_failing)
+        samples = [
+            ("", _labels(("source",), (s,)), float(sum(1 for f, _ in failing if f == s)))
+            for s in sources
+        ]
+        return Family(
+            "nudgebot_catchup_failing_channels",
+            "gauge",
+            "Channels whose last catch-up round failed, by source (0: all read).",
+            samples,
+        )
 
     def messages_ingested(self, source: str, count: int = 1) -> None:
         """Count ``count`` messages stored for ``source`` (adapters, webhook, import)."""
@@ -211,6 +237,7 @@ class Metrics:
             self.http_duration.family(),
             self.catchup_read.family(),
             self.catchup_failures.family(),
+            self.catchup_failing_family(),
             self.platform_events.family(),
         ]
         up = Family(

@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.web.errors import error
 from bot.web.page import login_page
 from bot.web.state import web_state
-from bot.web.throttle import Throttle
+from bot.web.throttle import SharedThrottle
 from storage import sessions_repo
 
 COOKIE = "nudgebot_session"
@@ -99,9 +99,15 @@ def _attempt(scope: Scope) -> bool:
 class AuthGuard:
     """Resolves the session cookie (one keyed read) and throttles credential failures."""
 
-    def __init__(self, app: ASGIApp, throttle: Throttle | None = None) -> None:
+    def __init__(self, app: ASGIApp, throttle: SharedThrottle | None = None) -> None:
         self.app = app
-        self.throttle = throttle or Throttle()
+        self._throttle = throttle  # built on first use: the runtime hangs on app.state
+
+    def throttle(self, scope: Scope) -> SharedThrottle:
+        if self._throttle is None:
+            rt = web_state(Request(scope)).rt
+            self._throttle = SharedThrottle(rt.db, rt.now)
+        return self._throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,7 +116,8 @@ class AuthGuard:
         path = scope["path"]
         attempt = _attempt(scope) and (path == "/" or path.startswith(_GUARDED))
         address = client_address(scope)
-        if attempt and (wait := self.throttle.retry_after(address)) is not None:
+        throttle = self.throttle(scope)
+        if attempt and (wait := await throttle.retry_after(address)) is not None:
             why = f"Too many failed attempts from this address; retry in {wait}s."
             response: Response = (
                 error(429, why) if path.startswith("/api/") else login_page(why, status=429)
@@ -131,7 +138,7 @@ class AuthGuard:
 
         async def watch(message: Message) -> None:
             if attempt and message["type"] == "http.response.start" and message["status"] == 401:
-                self.throttle.failed(address)
+                await throttle.failed(address)
             await send(message)
 
         await self.app(scope, receive, watch)

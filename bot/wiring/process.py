@@ -94,11 +94,27 @@ def catch_up_service(rt: Runtime, components: Sequence[Component]) -> CatchUpSer
     )
 
 
+def catch_up_check(service: CatchUpService) -> Callable[[], Awaitable[str | None]]:
+    """/readyz's ``catch-up`` component: not ready while a channel's last round failed
+    (advisory: shown, but 503 only for ``?required=catch-up``)."""
+
+    async def check() -> str | None:
+        return service.problem()
+
+    check.component = "catch-up"  # type: ignore[attr-defined]
+    check.advisory = True  # type: ignore[attr-defined]
+    return check
+
+
 def assemble(rt: Runtime) -> Process:
     components = build_components(rt)
+    catchup = catch_up_service(rt, components)
+    checks = [_ready_check(c) for c in components]
+    if catchup is not None:
+        checks.append(catch_up_check(catchup))
     app = create_app(
         rt,
         routes=[route for c in components for route in c.routes],
-        ready_checks=[_ready_check(c) for c in components],
+        ready_checks=checks,
     )
-    return Process(rt, components, app, catch_up_service(rt, components))
+    return Process(rt, components, app, catchup)

@@ -58,6 +58,9 @@ class FakeSlack:
         self.responses: list[dict[str, Any]] = []  # posts to response_url
         self.users: dict[str, dict[str, Any]] = {}
         self.archived: set[str] = set()  # chat.postMessage there answers is_archived
+        # channel -> error that conversations.history/replies answer there (``not_in_channel``
+        # once the bot was removed, ``channel_not_found`` once it was deleted)
+        self.refused: dict[str, str] = {}
         self.rate_limited = 0
         self.socket_acks: list[dict[str, Any]] = []
         self._failures: list[_Failure] = []
@@ -436,6 +439,8 @@ class FakeSlack:
         channel = str(p.get("channel") or "")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
+        if channel in self.refused:
+            return {"ok": False, "error": self.refused[channel]}
         parents = [
             m for (c, t), m in self.messages.items()
             if c == channel

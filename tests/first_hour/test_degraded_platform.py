@@ -71,7 +71,7 @@ async def test_slack_down_after_start_degrades_readyz_only(db_url: str, tmp_path
                 await asyncio.sleep(0.3)
         assert any(s.get("ok") is False for s in seen), "Slack was never seen degraded"
         assert degraded_seen, "/readyz?required=database never named Slack as degraded"
-        assert seen[-1]["components"] == {"database": "ok", "slack": "ok"}
+        assert seen[-1]["components"] == {"database": "ok", "slack": "ok", "catch-up": "ok"}
         proc.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
         await asyncio.wait_for(proc.wait(), timeout=5)

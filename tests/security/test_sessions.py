@@ -116,3 +116,54 @@ async def test_failed_bearer_tokens_are_throttled(
         assert feed.status_code == 429
         good = await c.get("/api/waiting", headers={"Authorization": f"Bearer {TOKEN}"})
         assert good.status_code == 429 and int(good.headers["Retry-After"]) <= 300
+
+
+async def test_the_throttle_is_shared_by_replicas_and_forgets_expired_failures(
+    rt: Runtime, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two app instances, each with its own runtime and connection pool, on one database:
+    failures on either count for both, and rows older than the window are deleted."""
+    from bot.web.throttle import WINDOW
+    from storage import auth_failures_repo
+
+    clock = rt.clock  # type: ignore[attr-defined]
+    other = Runtime.from_config(write_config(tmp_path), db_url, now=clock.now)
+    try:
+        first, second = replica(rt, monkeypatch), replica(other, monkeypatch)
+        async with client(first) as a, client(second) as b, client(second, "203.0.113.9") as c:
+            for replica_client in (a, b, a, b, a):
+                wrong = await replica_client.post("/login", data={"token": "guess"})
+                assert wrong.status_code == 401
+            for replica_client in (a, b):  # five in all: both replicas refuse the sixth
+                blocked = await replica_client.post("/login", data={"token": TOKEN})
+                assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+            api = await b.get("/api/waiting", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert api.status_code == 429
+            await login(c)  # another address is not affected
+            assert await auth_failures_repo.count(rt.db) == 5
+
+            clock.value += timedelta(seconds=WINDOW + 1)  # every failure left the window
+            assert (await a.post("/login", data={"token": "guess"})).status_code == 401
+            assert await auth_failures_repo.count(rt.db) == 1  # the expired five were deleted
+            await login(b)  # one recent failure: not throttled
+    finally:
+        await other.close()
+
+
+async def test_the_throttle_counts_in_memory_while_the_database_is_away(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.web.throttle import MAX_FAILURES, SharedThrottle
+
+    url = "postgresql+psycopg://nb@127.0.0.1:1/gone?connect_timeout=1"  # nothing listens
+    away = Runtime.from_config(write_config(tmp_path), url, now=Clock(NOW).now)
+    try:
+        throttle = SharedThrottle(away.db, away.now)
+        for _ in range(MAX_FAILURES):
+            assert await throttle.retry_after("198.51.100.7") is None
+            await throttle.failed("198.51.100.7")
+        assert await throttle.retry_after("198.51.100.7") == 300
+        assert await throttle.retry_after("203.0.113.9") is None
+    finally:
+        await away.close()
+    assert "counting in memory" in caplog.text

@@ -125,7 +125,10 @@ def test_the_reported_attack_is_text() -> None:
     payload = blocks.nudge_blocks(view(name, url=url), url, str)
     joined = "\n".join(mrkdwn_texts(payload)) + blocks.fallback(view(name, url=url))
     assert "<!channel>" not in joined and "evil.example/reset|" not in joined
-    assert "&lt;!channel&gt; Mallory" in joined
+    # The name is shown as written, in a plain_text element Slack never parses (issue 14).
+    assert {"type": "plain_text", "text": name, "emoji": False} in [
+        e for b in payload if b["type"] == "context" for e in b["elements"]
+    ]
 
 
 @pytest.mark.parametrize("s", HOSTILE)

@@ -167,8 +167,11 @@ def test_rendering_helpers() -> None:
     assert escape("<&>") == "&lt;&amp;&gt;"
     now = datetime(2026, 1, 1, 12, tzinfo=UTC)
     lines = [TranscriptLine("U0CUSTOMER", False, now, "x" * 500) for _ in range(20)]
-    text = transcript(lines, "slack", "UTC", now)
-    assert len(text) <= 3000 and text.startswith("<@U0CUSTOMER>")
+    rich = transcript(lines, "slack", "UTC", now)
+    assert rich is not None and rich["type"] == "rich_text"
+    quotes = [e["elements"][0]["text"] for e in rich["elements"] if e["type"] == "rich_text_quote"]
+    assert 0 < len(quotes) < 20 and sum(map(len, quotes)) <= 3000  # the oldest lines went
+    assert rich["elements"][0]["elements"][0] == {"type": "user", "user_id": "U0CUSTOMER"}
 
 
 scalars = st.one_of(

@@ -76,16 +76,20 @@ async def test_send_nudge_renders_block_kit(slack: Slack) -> None:
     assert delivered.ref == f"{channel}:{ts}" and channel == "D0ALICE01"  # the DM, not the user
     blocks = call.params["blocks"]
     head = blocks[0]["text"]["text"]
-    assert "*Dana*" in head and f"<#{CHANNEL}>" in head and "*18m*" in head
-    transcript = blocks[1]["text"]["text"]
+    assert "A customer" in head and f"<#{CHANNEL}>" in head and "*18m*" in head
+    # The customer's name and words are literal text (plain_text, rich_text), never mrkdwn.
+    assert blocks[1]["elements"][1] == {"type": "plain_text", "text": "Dana", "emoji": False}
+    assert blocks[2]["type"] == "rich_text"
+    words = [e["text"] for q in blocks[2]["elements"] for e in q["elements"] if "text" in e]
+    transcript = "\n".join(words)
     assert "Where is my order?" in transcript
-    assert "&lt;script&gt; &amp;" in transcript and "<script>" not in transcript
+    assert "<script> &" in transcript and "&lt;" not in transcript  # literal: no entities
     assert "…" in transcript and len(transcript) < 3000  # the long line was trimmed
     assert "12:42" in transcript  # 11:42 UTC in Alice's Berlin time
-    link = blocks[2]["elements"][0]["text"]
+    link = blocks[3]["elements"][0]["text"]
     permalink = f"{WORKSPACE_URL}archives/{CHANNEL}/p{THREAD.replace('.', '')}"
     assert f"<{permalink}|Open thread>" in link
-    actions = blocks[3]
+    actions = blocks[4]
     assert actions["type"] == "actions"
     ids = [e["action_id"] for e in actions["elements"]]
     assert ids == [ACTION_REPLY, ACTION_CLAIM, ACTION_SNOOZE, ACTION_NOT_NEEDED]
@@ -95,7 +99,7 @@ async def test_send_nudge_renders_block_kit(slack: Slack) -> None:
         "3:7:2h",
         "3:7:tomorrow",
     ]
-    assert call.params["text"].startswith("Dana is waiting in #C0CUST001")
+    assert call.params["text"].startswith("A customer is waiting in #C0CUST001")
     assert call.params["metadata"]["event_payload"] == {"nudge_id": 7, "conversation_id": 3}
     assert slack.fake.calls_to("chat.getPermalink")[0].params["message_ts"] == THREAD
 
