@@ -124,13 +124,9 @@ def ago(delta: timedelta) -> str:
     return format_duration(delta)
 
 
-# Piped output is printed whole: rich would otherwise cut rows at 80 columns.
-_PIPE_WIDTH = 100_000
-
-
 def print_table(title: str, columns: list[str], rows: list[list[str]], *, plain: bool) -> None:
     """A table that fits the terminal, prints whole when piped, or is TSV with ``--plain``.
-    Cells are rich-escaped: customer text never becomes markup."""
+    Cells are customer text: terminal controls are made visible, nothing is markup."""
     if plain:
 
         def tsv(value: str) -> str:
@@ -140,21 +136,11 @@ def print_table(title: str, columns: list[str], rows: list[list[str]], *, plain:
         for row in rows:
             sys.stdout.write("\t".join(tsv(v) for v in row) + "\n")
         return
-    from rich.markup import escape
-    from rich.table import Table
+    from bot.cli.table import render
 
-    tty = out.is_terminal
-    table = Table(title=title)
-    for i, col in enumerate(columns):
-        last = i == len(columns) - 1
-        table.add_column(col, overflow="ellipsis" if tty and last else "fold",
-                         no_wrap=tty and last)  # fmt: skip
-    for row in rows:
-        table.add_row(*(escape(terminal(v)) for v in row))
-    if tty:
-        out.print(table)
-    else:
-        Console(highlight=False, width=_PIPE_WIDTH).print(table, crop=False)
+    width = out.size.width if out.is_terminal else None
+    cells = [[terminal(v) for v in row] for row in rows]
+    sys.stdout.write(render(title, columns, cells, width))
 
 
 PlainOption = Annotated[bool, typer.Option("--plain", help="Tab-separated values, one row a line")]
