@@ -17,10 +17,12 @@ from zoneinfo import ZoneInfo
 from bot.domain.hours import WeeklyHours
 
 Platform = Literal[
-    "slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "whatsapp", "import"
+    "slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "whatsapp", "email",
+    "import",
 ]  # fmt: skip
 PLATFORMS: tuple[Platform, ...] = (
-    "slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "whatsapp", "import",
+    "slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "whatsapp", "email",
+    "import",
 )  # fmt: skip
 Notify = Literal["slack", "telegram"]
 EscalationKind = Literal["owner", "rotation", "person", "slack-channel"]

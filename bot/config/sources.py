@@ -27,6 +27,8 @@ _REQUIRED: dict[str, dict[str, str]] = {
     "discourse": {"url": "add e.g. url: https://forum.example.com"},
     "github": {"repo": "add e.g. repo: acme/widget"},
     "x": {"token": "add token: ${X_BEARER_TOKEN}"},
+    "email": {"address": "add address: support@example.com (the shared mailbox)",
+              "imap": "add imap: {host: imap.example.com, password: ${IMAP_PASSWORD}}"},
     "whatsapp": {
         "phone_number_id": 'add phone_number_id: "1234567890" (WhatsApp Manager → API Setup)'
     },

@@ -1,4 +1,4 @@
-"""Polled sources from the config: every ``mastodon``, ``discourse``, ``github`` and ``x``
+"""Polled sources from the config: every ``mastodon``, ``discourse``, ``github``, ``x`` and ``email``
 source becomes a ``PolledSource`` (its own httpx client, cursor, lock and loop), grouped into
 one ``Component`` per platform whose ``replier`` posts the Reply button's text as the account.
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from adapters.discourse import DiscoursePoller
+from adapters.email import EmailPoller, settings_of
 from adapters.github import GitHubPoller
 from adapters.mastodon import MastodonPoller
 from adapters.x import XPoller
@@ -41,7 +42,9 @@ from bot.services.polling_http import MAX_BODY, TIMEOUT, make_client
 log = logging.getLogger("nudgebot.polling")
 
 
-def _poller(source: Source, rt: Runtime) -> SourcePoller | None:
+def _poller(source: Source, rt: Runtime, core: Core) -> SourcePoller | None:
+    if source.platform == "email":
+        return EmailPoller(source, settings_of(source), rt.config, rt.now, threads_of=core.thread_of)
     if source.platform == "mastodon":
         return MastodonPoller(source, rt.config, rt.now)
     if source.platform == "discourse":
@@ -92,7 +95,7 @@ def assemble(
     by_platform: dict[str, dict[str, PolledSource]] = {}
     for source in rt.config.sources.values():
         try:
-            poller = _poller(source, rt)
+            poller = _poller(source, rt, core)
         except ValueError as exc:  # e.g. a bad backfill duration in the source's extra keys
             log.error("%s: not polled: %s", source.id, exc)
             continue
