@@ -127,7 +127,9 @@ class Dovecot:
         imap = self.client()
         try:
             for folder in ("INBOX", "Sent Messages"):
-                imap.select(f'"{folder}"')
+                _, count = imap.select(f'"{folder}"')
+                if count[0] in (b"0", None):
+                    continue
                 imap.store("1:*", "+FLAGS", "(\\Deleted)")
                 imap.expunge()
         finally:
@@ -172,14 +174,15 @@ def dovecot() -> Iterator[Dovecot]:
     conf = root / "dovecot.conf"
     conf.write_text(CONF.format(root=root, port=port, internal=internal, login=login,
                                 group=group, uid=uid, gid=gid), encoding="utf-8")  # fmt: skip
-    process = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)  # fmt: skip
+    with (root / "stdout.log").open("wb") as out:
+        process = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=out,
+                                   stderr=subprocess.STDOUT)  # fmt: skip
     try:
         for _ in range(200):  # readiness, not timing: until the listener answers or it died
             if process.poll() is not None:
-                log = (root / "dovecot.log").read_text(errors="replace") if (root / "dovecot.log").exists() else ""
-                out = process.stdout.read().decode(errors="replace") if process.stdout else ""
-                pytest.fail(f"dovecot exited {process.returncode}:\n{out}\n{log[-3000:]}")
+                logs = [(root / n).read_text(errors="replace")[-3000:]
+                        for n in ("stdout.log", "dovecot.log") if (root / n).exists()]
+                pytest.fail(f"dovecot exited {process.returncode}:\n" + "\n".join(logs))
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
                 break
             time.sleep(0.05)
