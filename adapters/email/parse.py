@@ -104,6 +104,11 @@ def thread_subject(subject: str) -> str:
     return " ".join(_REPLY_PREFIX.sub("", subject).lower().split())
 
 
+def says_reply(subject: str) -> bool:
+    """Whether the subject starts with Re:/AW:/SV:… (its mail answers another)."""
+    return _REPLY_PREFIX.match(subject) is not None
+
+
 def automatic(msg: Message, sender: str) -> str | None:
     """RFC 3834 and the older conventions: a machine wrote it, so it opens no wait."""
     auto = (_raw(msg, "auto-submitted") or "").strip().lower()

@@ -33,7 +33,7 @@ import httpx
 
 from adapters.email import PLATFORM
 from adapters.email.imap import Session
-from adapters.email.parse import Mail, parse, thread_subject
+from adapters.email.parse import Mail, parse, says_reply, thread_subject
 from adapters.email.reply import send_reply
 from adapters.email.settings import EmailSettings
 from bot.config import Config, Source
@@ -165,7 +165,7 @@ class EmailPoller:
             thread = next((stored[p] for p in parents if p in stored), None)
             thread = thread or (mail.references[0] if mail.references else parents[0])
         topic = (thread_subject(mail.subject), customer)
-        if thread is None and mail.subject != thread_subject(mail.subject):
+        if thread is None and says_reply(mail.subject):
             thread = self._subjects.get("\n".join(topic))  # "Re: …" without any ids
         thread = thread or mail.message_id
         self._threads[mail.message_id] = thread

@@ -23,7 +23,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, format_datetime, make_msgid
 
 from adapters.email.imap import ImapError, Session
-from adapters.email.parse import MAX_TEXT, Mail, parse, thread_subject
+from adapters.email.parse import MAX_TEXT, Mail, parse, says_reply
 from adapters.email.settings import EmailSettings
 from bot.domain.ports import DeliveryError, ReplyTarget
 
@@ -66,7 +66,7 @@ def build(settings: EmailSettings, answered: Mail, text: str, name: str) -> Emai
     msg = EmailMessage()
     msg["From"] = formataddr((_clean(name, "sender name"), settings.address))
     msg["To"] = to
-    msg["Subject"] = subject if subject != thread_subject(subject) else f"Re: {subject}".strip()
+    msg["Subject"] = subject if says_reply(subject) else f"Re: {subject}".strip()
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = make_msgid(domain=settings.domain)
     parents = [*answered.references, answered.message_id]
