@@ -8,9 +8,9 @@ downloaded (only the start of its header, to say which one it was).
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import re
-import socket
 import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,7 +37,7 @@ class Meta:
     received: datetime | None
 
 
-def _ok(result: tuple[str, list[object]], what: str) -> list[object]:
+def _ok(result: tuple[str, Sequence[object]], what: str) -> Sequence[object]:
     kind, data = result
     if kind != "OK":
         detail = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
@@ -55,26 +55,28 @@ class Session:
         try:
             if server.tls:
                 self.imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                    server.host, server.port, ssl_context=ssl.create_default_context(),
+                    server.host,
+                    server.port,
+                    ssl_context=ssl.create_default_context(),
                     timeout=timeout,
-                )  # fmt: skip
+                )
             else:
                 self.imap = imaplib.IMAP4(server.host, server.port, timeout=timeout)
                 if server.starttls:
                     self.imap.starttls(ssl.create_default_context())
             self.imap.login(server.user, server.password)
         except imaplib.IMAP4.error as exc:
-            raise ImapError(f"IMAP {server.host}:{server.port} refused the login of "
-                            f"{server.user}: {exc}") from None  # fmt: skip
-        except (OSError, socket.timeout) as exc:
-            raise ImapError(f"cannot reach IMAP {server.host}:{server.port}: "
-                            f"{type(exc).__name__}: {exc}") from None  # fmt: skip
+            raise ImapError(
+                f"IMAP {server.host}:{server.port} refused the login of {server.user}: {exc}"
+            ) from None
+        except (TimeoutError, OSError) as exc:
+            raise ImapError(
+                f"cannot reach IMAP {server.host}:{server.port}: {type(exc).__name__}: {exc}"
+            ) from None
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):
             self.imap.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
 
     def __enter__(self) -> Session:
         return self
@@ -130,9 +132,18 @@ class Session:
                 continue
             size = _SIZE.search(head)
             received = _DATE.search(head)
-            when = imaplib.Internaldate2tuple(b'INTERNALDATE "' + received.group(1) + b'"') if received else None
-            out.append(Meta(int(uid.group(1)), int(size.group(1)) if size else 0,
-                            datetime(*when[:6]).astimezone() if when else None))  # fmt: skip
+            when = (
+                imaplib.Internaldate2tuple(b'INTERNALDATE "' + received.group(1) + b'"')
+                if received
+                else None
+            )
+            out.append(
+                Meta(
+                    int(uid.group(1)),
+                    int(size.group(1)) if size else 0,
+                    datetime(*when[:6]).astimezone() if when else None,
+                )
+            )
         return sorted(out, key=lambda m: m.uid)
 
     def bodies(self, uids: Sequence[int], part: str = "BODY.PEEK[]") -> dict[int, bytes]:
@@ -145,8 +156,9 @@ class Session:
                 continue
             head, body = item[0], item[1]
             uid = _UID.search(head)
-            if uid is None and i + 1 < len(data) and isinstance(data[i + 1], bytes):
-                uid = _UID.search(data[i + 1])  # type: ignore[arg-type]  # "UID n)" after it
+            after = data[i + 1] if i + 1 < len(data) else None
+            if uid is None and isinstance(after, bytes):
+                uid = _UID.search(after)  # "UID n)" after the literal
             if uid is not None and isinstance(body, bytes):
                 out[int(uid.group(1))] = body
         return out
@@ -164,8 +176,15 @@ class Session:
         return None
 
     def append(self, folder: str, raw: bytes) -> None:
-        _ok(self.imap.append(_quote(folder), r"(\Seen)", imaplib.Time2Internaldate(datetime.now().astimezone()), raw),
-            f"APPEND {folder}")  # fmt: skip
+        _ok(
+            self.imap.append(
+                _quote(folder),
+                r"(\Seen)",
+                imaplib.Time2Internaldate(datetime.now().astimezone()),
+                raw,
+            ),
+            f"APPEND {folder}",
+        )
 
 
 def _set(uids: Sequence[int]) -> str:

@@ -25,7 +25,7 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 
-from mailparser_reply import EmailReplyParser
+from mailparser_reply import EmailReplyParser  # type: ignore[import-untyped]
 
 from bot.domain.htmltext import html_to_text
 
@@ -137,7 +137,7 @@ def _part_text(part: Message) -> str:
 
 
 def _bodies(msg: Message) -> tuple[str, str, tuple[str, ...]]:
-    plain, html, names = "", "", []
+    plain, html, names = "", "", list[str]()
     for part in msg.walk():
         if part.is_multipart():
             continue
@@ -177,7 +177,7 @@ def _date(msg: Message) -> datetime | None:
 
 def parse(raw: bytes, *, fallback_id: str) -> Mail:
     """Never raises on content: every mail yields a ``Mail`` (its text may be empty)."""
-    msg: EmailMessage = email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[assignment]
+    msg: EmailMessage = email.message_from_bytes(raw, policy=email.policy.default)
     name, sender = _address(_raw(msg, "from"))
     reply_name, reply_addr = _address(_raw(msg, "reply-to"))
     recipients = tuple(

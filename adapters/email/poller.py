@@ -56,10 +56,16 @@ class EmailPoller:
     platform = PLATFORM
 
     def __init__(
-        self, source: Source, settings: EmailSettings, config: Config,
-        now: Callable[[], datetime], *, threads_of: ThreadsOf = _no_threads,
-        page: int = PAGE, session: SessionFactory | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        source: Source,
+        settings: EmailSettings,
+        config: Config,
+        now: Callable[[], datetime],
+        *,
+        threads_of: ThreadsOf = _no_threads,
+        page: int = PAGE,
+        session: SessionFactory | None = None,
+    ) -> None:
         self.source = source.id
         self.settings = settings
         self.config = config
@@ -82,8 +88,13 @@ class EmailPoller:
         for mail, received, in_sent in fetched.mails:
             if mail.automatic is not None:
                 skipped += 1
-                log.info("%s: %s from %s opens no wait (%s)", self.source, mail.message_id,
-                         mail.sender or "?", mail.automatic)  # fmt: skip
+                log.info(
+                    "%s: %s from %s opens no wait (%s)",
+                    self.source,
+                    mail.message_id,
+                    mail.sender or "?",
+                    mail.automatic,
+                )
                 continue
             messages.append(await self._message(mail, received, in_sent))
         self.skipped += skipped
@@ -111,16 +122,21 @@ class EmailPoller:
         known = out.state.get(folder)
         if known is None or known[0] != validity:
             if known is not None:
-                log.warning("%s: %s has a new UIDVALIDITY (%s, was %s): reading it again "
-                            "from %s ago", self.source, folder, validity, known[0],
-                            self.settings.backfill)  # fmt: skip
+                log.warning(
+                    "%s: %s has a new UIDVALIDITY (%s, was %s): reading it again from %s ago",
+                    self.source,
+                    folder,
+                    validity,
+                    known[0],
+                    self.settings.backfill,
+                )
             start = (self.now() - self.settings.backfill).date()
             since = imap.since(start) if self.settings.backfill > timedelta(0) else []
             known = [validity, (since[0] - 1) if since else following - 1]
         uids = imap.after(known[1])
         batch = uids[: self.page]
         out.more = out.more or len(uids) > len(batch)
-        budget, wanted = BYTES_PER_POLL, []
+        budget, wanted = BYTES_PER_POLL, list[tuple[int, datetime | None]]()
         for meta in imap.meta(batch):
             if meta.size > self.settings.max_size:
                 out.rejected.append(self._too_big(imap, folder, meta.uid, meta.size))
@@ -144,8 +160,10 @@ class EmailPoller:
 
     def _too_big(self, imap: Session, folder: str, uid: int, size: int) -> Rejected:
         limit = self.settings.max_size
-        reason = (f"mail {folder} UID {uid} is {size / 1048576:.1f} MB, over the "
-                  f"{limit / 1048576:.0f} MB limit (max_size): not imported")  # fmt: skip
+        reason = (
+            f"mail {folder} UID {uid} is {size / 1048576:.1f} MB, over the "
+            f"{limit / 1048576:.0f} MB limit (max_size): not imported"
+        )
         log.warning("%s: %s", self.source, reason)
         return Rejected(imap.header_start(uid), reason)
 
@@ -172,10 +190,16 @@ class EmailPoller:
         self._subjects["\n".join(topic)] = thread
         return thread
 
-    async def _message(self, mail: Mail, received: datetime | None, in_sent: bool) -> InboundMessage:
+    async def _message(
+        self, mail: Mail, received: datetime | None, in_sent: bool
+    ) -> InboundMessage:
         is_team, person = self._team(mail.sender)
         is_team = is_team or in_sent
-        customer = next((a for a in mail.recipients if not self._team(a)[0]), "") if is_team else mail.sender
+        customer = (
+            next((a for a in mail.recipients if not self._team(a)[0]), "")
+            if is_team
+            else mail.sender
+        )
         return InboundMessage(
             source=self.source,
             platform=self.platform,
@@ -184,8 +208,11 @@ class EmailPoller:
             at=_when(mail.date, received, self.now()),
             author=Author(mail.sender or "unknown", mail.sender_name or mail.sender),
             is_team=is_team,
-            text=(f"{mail.subject}\n\n{mail.text}" if mail.subject and not mail.in_reply_to
-                  else mail.text),  # fmt: skip
+            text=(
+                f"{mail.subject}\n\n{mail.text}"
+                if mail.subject and not mail.in_reply_to
+                else mail.text
+            ),
             person=person,
         )
 
@@ -196,9 +223,14 @@ class EmailPoller:
     ) -> Delivered:
         found = self.config.person(person)
         sent = await asyncio.to_thread(
-            send_reply, self.settings, self.session, target, text,
-            found.name if found is not None else person, self._folders(),
-        )  # fmt: skip
+            send_reply,
+            self.settings,
+            self.session,
+            target,
+            text,
+            found.name if found is not None else person,
+            self._folders(),
+        )
         self._threads[sent] = target.thread
         return Delivered(sent)
 
@@ -218,7 +250,9 @@ def _when(claimed: datetime | None, received: datetime | None, now: datetime) ->
     """The Date header, unless the server's arrival time shows it is off (a sender's clock,
     or a Date forged into the future or the far past to jump the queue)."""
     anchor = received or now
-    if claimed is not None and anchor - timedelta(days=1) <= claimed <= anchor + timedelta(minutes=5):
+    if claimed is not None and anchor - timedelta(days=1) <= claimed <= anchor + timedelta(
+        minutes=5
+    ):
         return claimed
     return anchor
 

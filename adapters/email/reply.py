@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import socket
 import ssl
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formataddr, format_datetime, make_msgid
+from email.utils import format_datetime, formataddr, make_msgid
 
 from adapters.email.imap import ImapError, Session
 from adapters.email.parse import MAX_TEXT, Mail, parse, says_reply
@@ -36,8 +35,9 @@ def _clean(value: str, what: str) -> str:
     if any(b in value for b in _BREAKS):
         raise DeliveryError(
             f"reply not sent: the {what} contains a line break ({value[:60]!r}), which "
-            "would let it write mail headers", permanent=True,
-        )  # fmt: skip
+            "would let it write mail headers",
+            permanent=True,
+        )
     return value
 
 
@@ -53,15 +53,17 @@ def _original(session: Callable[[], Session], folders: Sequence[str], target: Re
         raise DeliveryError(f"reply not sent: cannot read the mail it answers: {exc}") from None
     raise DeliveryError(
         f"reply not sent: the mail it answers ({wanted[0] if wanted else '?'}) is no longer "
-        "in the mailbox's folders", permanent=True,
-    )  # fmt: skip
+        "in the mailbox's folders",
+        permanent=True,
+    )
 
 
 def build(settings: EmailSettings, answered: Mail, text: str, name: str) -> EmailMessage:
     to = _clean(answered.reply_to, "recipient address")
     if "@" not in to:
-        raise DeliveryError("reply not sent: the mail it answers has no sender address",
-                            permanent=True)  # fmt: skip
+        raise DeliveryError(
+            "reply not sent: the mail it answers has no sender address", permanent=True
+        )
     subject = _clean(answered.subject, "subject")
     msg = EmailMessage()
     msg["From"] = formataddr((_clean(name, "sender name"), settings.address))
@@ -79,15 +81,17 @@ def build(settings: EmailSettings, answered: Mail, text: str, name: str) -> Emai
 def _smtp(settings: EmailSettings, msg: EmailMessage) -> None:
     server = settings.smtp
     if server is None:
-        raise DeliveryError("reply not sent: this email source has no smtp: settings",
-                            permanent=True)  # fmt: skip
+        raise DeliveryError(
+            "reply not sent: this email source has no smtp: settings", permanent=True
+        )
     where = f"SMTP {server.host}:{server.port}"
     try:
         context = ssl.create_default_context()
         smtp: smtplib.SMTP = (
             smtplib.SMTP_SSL(server.host, server.port, timeout=TIMEOUT, context=context)
-            if server.tls else smtplib.SMTP(server.host, server.port, timeout=TIMEOUT)
-        )  # fmt: skip
+            if server.tls
+            else smtplib.SMTP(server.host, server.port, timeout=TIMEOUT)
+        )
         with smtp:
             if server.starttls:
                 smtp.starttls(context=context)
@@ -95,23 +99,32 @@ def _smtp(settings: EmailSettings, msg: EmailMessage) -> None:
                 smtp.login(server.user, server.password)
             smtp.send_message(msg, from_addr=settings.address, to_addrs=[str(msg["To"])])
     except smtplib.SMTPAuthenticationError as exc:
-        raise DeliveryError(f"reply not sent: {where} refused the login of {server.user} "
-                            f"({exc.smtp_code})", permanent=True) from None  # fmt: skip
+        raise DeliveryError(
+            f"reply not sent: {where} refused the login of {server.user} ({exc.smtp_code})",
+            permanent=True,
+        ) from None
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [c for c, _ in exc.recipients.values()]
-        raise DeliveryError(f"reply not sent: {where} refused {msg['To']} ({codes})",
-                            permanent=all(c >= 500 for c in codes)) from None  # fmt: skip
+        raise DeliveryError(
+            f"reply not sent: {where} refused {msg['To']} ({codes})",
+            permanent=all(c >= 500 for c in codes),
+        ) from None
     except smtplib.SMTPResponseException as exc:
-        raise DeliveryError(f"reply not sent: {where} answered {exc.smtp_code}",
-                            permanent=exc.smtp_code >= 500) from None  # fmt: skip
-    except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        raise DeliveryError(
+            f"reply not sent: {where} answered {exc.smtp_code}", permanent=exc.smtp_code >= 500
+        ) from None
+    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
         raise DeliveryError(f"reply not sent: {where}: {type(exc).__name__}: {exc}") from None
 
 
 def send_reply(
-    settings: EmailSettings, session: Callable[[], Session], target: ReplyTarget,
-    text: str, name: str, folders: Sequence[str],
-) -> str:  # fmt: skip
+    settings: EmailSettings,
+    session: Callable[[], Session],
+    target: ReplyTarget,
+    text: str,
+    name: str,
+    folders: Sequence[str],
+) -> str:
     """Send; the new mail's Message-ID (what the poller stores it as)."""
     _clean(name, "sender name")  # before any network: nothing happens for a refused reply
     msg = build(settings, _original(session, folders, target), text, name)

@@ -67,17 +67,25 @@ def _flag(raw: Mapping[str, object], key: str, default: bool, where: str) -> boo
     return value
 
 
-def _server(raw: object, where: str, address: str, *, port: int, tls: bool, starttls: bool) -> Server:
+def _server(
+    raw: object, where: str, address: str, *, port: int, tls: bool, starttls: bool
+) -> Server:
     if not isinstance(raw, Mapping):
-        raise EmailConfigError(f"{where}: write e.g. {where}: {{host: {where}.example.com, "
-                               f"port: {port}, user: {address}, password: ${{{where.upper()}_PASSWORD}}}}")  # fmt: skip
+        raise EmailConfigError(
+            f"{where}: write e.g. {where}: {{host: {where}.example.com, "
+            f"port: {port}, user: {address}, password: ${{{where.upper()}_PASSWORD}}}}"
+        )
     unknown = sorted(set(map(str, raw)) - {"host", "port", "user", "password", "tls", "starttls"})
     if unknown:
-        raise EmailConfigError(f"{where}: unknown key {unknown[0]!r} "
-                               "(it takes host, port, user, password, tls, starttls)")  # fmt: skip
+        raise EmailConfigError(
+            f"{where}: unknown key {unknown[0]!r} "
+            "(it takes host, port, user, password, tls, starttls)"
+        )
     host = str(raw.get("host") or "").strip()
     if not host or any(c.isspace() for c in host):
-        raise EmailConfigError(f"{where}.host: write the server's host name, e.g. {where}.example.com")
+        raise EmailConfigError(
+            f"{where}.host: write the server's host name, e.g. {where}.example.com"
+        )
     implicit = _flag(raw, "tls", tls, where)
     got_port = raw.get("port", port if not implicit or where == "imap" else 465)
     if isinstance(got_port, bool) or not isinstance(got_port, int) or not 0 < got_port < 65536:
@@ -101,7 +109,9 @@ def _names(raw: object, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list | tuple) or not all(isinstance(v, str) and v.strip() for v in raw):
-        raise EmailConfigError(f"{key}: write a list, e.g. {key}: {list(default) or ['example.com']}")
+        raise EmailConfigError(
+            f"{key}: write a list, e.g. {key}: {list(default) or ['example.com']}"
+        )
     return tuple(v.strip() for v in raw)
 
 
@@ -112,18 +122,23 @@ def settings_of(source: Source) -> EmailSettings:
     if not _ADDRESS.match(address):
         raise EmailConfigError(
             f"address: {address!r} is not an address; write the shared mailbox, e.g. "
-            "address: support@example.com" if address else
-            "add address: support@example.com (the shared mailbox; replies go out from it)"
-        )  # fmt: skip
+            "address: support@example.com"
+            if address
+            else "add address: support@example.com (the shared mailbox; replies go out from it)"
+        )
     if "imap" not in extra:
-        raise EmailConfigError("add imap: {host: …, port: 993, user: …, password: ${IMAP_PASSWORD}}")
+        raise EmailConfigError(
+            "add imap: {host: …, port: 993, user: …, password: ${IMAP_PASSWORD}}"
+        )
     imap = _server(extra["imap"], "imap", address, port=993, tls=True, starttls=False)
     if not imap.tls and imap.port == 993:
         imap = Server(imap.host, 143, imap.user, imap.password, False, imap.starttls)
     smtp = None
     if extra.get("smtp") is not None:
         smtp = _server(extra["smtp"], "smtp", address, port=587, tls=False, starttls=True)
-    domains = tuple(d.lower().lstrip("@") for d in _names(extra.get("team_domains"), "team_domains", ()))
+    domains = tuple(
+        d.lower().lstrip("@") for d in _names(extra.get("team_domains"), "team_domains", ())
+    )
     for d in domains:
         if not _DOMAIN.match(d):
             raise EmailConfigError(f"team_domains: {d!r} is not a domain (write e.g. example.com)")

@@ -1,6 +1,7 @@
-"""Polled sources from the config: every ``mastodon``, ``discourse``, ``github``, ``x`` and ``email``
-source becomes a ``PolledSource`` (its own httpx client, cursor, lock and loop), grouped into
-one ``Component`` per platform whose ``replier`` posts the Reply button's text as the account.
+"""Polled sources from the config: every ``mastodon``, ``discourse``, ``github``, ``x`` and
+``email`` source becomes a ``PolledSource`` (its own httpx client, cursor, lock and loop),
+grouped into one ``Component`` per platform whose ``replier`` posts the Reply button's text as
+the account.
 
     components = build(rt, core)          # [] when no polled source is configured
     for c in components: rt.attach(c)     # repliers for the nudge engine's Reply action
@@ -44,7 +45,9 @@ log = logging.getLogger("nudgebot.polling")
 
 def _poller(source: Source, rt: Runtime, core: Core) -> SourcePoller | None:
     if source.platform == "email":
-        return EmailPoller(source, settings_of(source), rt.config, rt.now, threads_of=core.thread_of)
+        return EmailPoller(
+            source, settings_of(source), rt.config, rt.now, threads_of=core.thread_of
+        )
     if source.platform == "mastodon":
         return MastodonPoller(source, rt.config, rt.now)
     if source.platform == "discourse":

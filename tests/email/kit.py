@@ -49,8 +49,9 @@ def mail(
 
 
 def source_yaml(server: Dovecot, smtp_port: int | None = None, **extra: str) -> str:
-    smtp = (f"    smtp: {{host: 127.0.0.1, port: {smtp_port}, starttls: false}}\n"
-            if smtp_port else "")  # fmt: skip
+    smtp = (
+        f"    smtp: {{host: 127.0.0.1, port: {smtp_port}, starttls: false}}\n" if smtp_port else ""
+    )
     more = "".join(f"    {k}: {v}\n" for k, v in extra.items())
     return (
         f"  {SOURCE}:\n"
@@ -70,6 +71,10 @@ def source_yaml(server: Dovecot, smtp_port: int | None = None, **extra: str) -> 
 async def email_harness(
     tmp_path: Path, db_url: str, server: Dovecot, smtp_port: int | None = None, **extra: str
 ) -> AsyncIterator[Harness]:
-    async with harness(tmp_path, db_url, source_yaml(server, smtp_port, **extra),
-                       clock=Clock(T0 + timedelta(minutes=30))) as h:  # fmt: skip
+    async with harness(
+        tmp_path,
+        db_url,
+        source_yaml(server, smtp_port, **extra),
+        clock=Clock(T0 + timedelta(minutes=30)),
+    ) as h:
         yield h

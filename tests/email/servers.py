@@ -111,8 +111,9 @@ class Dovecot:
         imap.login(self.user, self.password)
         return imap
 
-    def append(self, raw: bytes | EmailMessage, folder: str = "INBOX",
-               at: datetime | None = None) -> None:  # fmt: skip
+    def append(
+        self, raw: bytes | EmailMessage, folder: str = "INBOX", at: datetime | None = None
+    ) -> None:
         data = raw.as_bytes() if isinstance(raw, EmailMessage) else raw
         stamp = imaplib.Time2Internaldate(at) if at is not None else None
         imap = self.client()
@@ -161,8 +162,10 @@ def _has_user(name: str) -> bool:
 @contextlib.contextmanager
 def dovecot() -> Iterator[Dovecot]:
     if not Path(DOVECOT).exists():
-        _missing(f"{DOVECOT} is missing: run `make dovecot` as root (apt-get install "
-                 "--no-install-recommends dovecot-imapd) for the email tests")  # fmt: skip
+        _missing(
+            f"{DOVECOT} is missing: run `make dovecot` as root (apt-get install "
+            "--no-install-recommends dovecot-imapd) for the email tests"
+        )
     root = Path(tempfile.mkdtemp(prefix="nudgebot-dovecot-"))
     root.chmod(0o755)
     internal, login, group, uid, gid = _users()
@@ -172,16 +175,24 @@ def dovecot() -> Iterator[Dovecot]:
     (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n", encoding="utf-8")
     port = _free_port()
     conf = root / "dovecot.conf"
-    conf.write_text(CONF.format(root=root, port=port, internal=internal, login=login,
-                                group=group, uid=uid, gid=gid), encoding="utf-8")  # fmt: skip
+    conf.write_text(
+        CONF.format(
+            root=root, port=port, internal=internal, login=login, group=group, uid=uid, gid=gid
+        ),
+        encoding="utf-8",
+    )
     with (root / "stdout.log").open("wb") as out:
-        process = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=out,
-                                   stderr=subprocess.STDOUT)  # fmt: skip
+        process = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         for _ in range(200):  # readiness, not timing: until the listener answers or it died
             if process.poll() is not None:
-                logs = [(root / n).read_text(errors="replace")[-3000:]
-                        for n in ("stdout.log", "dovecot.log") if (root / n).exists()]
+                logs = [
+                    (root / n).read_text(errors="replace")[-3000:]
+                    for n in ("stdout.log", "dovecot.log")
+                    if (root / n).exists()
+                ]
                 pytest.fail(f"dovecot exited {process.returncode}:\n" + "\n".join(logs))
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
                 break
@@ -203,7 +214,7 @@ def dovecot() -> Iterator[Dovecot]:
 class Recorder:
     envelopes: list[Envelope] = field(default_factory=list)
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.envelopes.append(envelope)
         return "250 OK"
 

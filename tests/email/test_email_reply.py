@@ -36,9 +36,14 @@ async def test_reply_goes_out_by_smtp_threaded_and_is_recorded_as_the_teams(
     tmp_path: Path, db_url: str, imap_server: Dovecot, smtp: tuple[int, Recorder]
 ) -> None:
     port, recorder = smtp
-    imap_server.append(mail(references="<older@customer.example>",
-                            in_reply_to="older@customer.example",
-                            headers={"Reply-To": "Jane <jane.replies@customer.example>"}), at=T0)  # fmt: skip
+    imap_server.append(
+        mail(
+            references="<older@customer.example>",
+            in_reply_to="older@customer.example",
+            headers={"Reply-To": "Jane <jane.replies@customer.example>"},
+        ),
+        at=T0,
+    )
     async with email_harness(tmp_path, db_url, imap_server, port) as h:
         await h.drain(SOURCE)
         ok, message = await _reply(h, "Unplug it and step back.\nWe are on our way.")
@@ -46,7 +51,9 @@ async def test_reply_goes_out_by_smtp_threaded_and_is_recorded_as_the_teams(
         [envelope] = recorder.envelopes
         assert envelope.mail_from == "support@example.com"
         assert envelope.rcpt_tos == ["jane.replies@customer.example"]
-        sent = email.message_from_bytes(envelope.original_content or b"", policy=email.policy.default)
+        sent = email.message_from_bytes(
+            envelope.original_content or b"", policy=email.policy.default
+        )
         assert sent["From"] == "Alice <support@example.com>"
         assert sent["Subject"] == "Re: Printer on fire"
         assert sent["In-Reply-To"] == "<root@customer.example>"
@@ -55,7 +62,9 @@ async def test_reply_goes_out_by_smtp_threaded_and_is_recorded_as_the_teams(
         sent_id = str(sent["Message-ID"]).strip("<>")
         stored = await h.messages()
         assert [(m.message_id, m.is_team, m.person) for m in stored] == [
-            ("root@customer.example", False, None), (sent_id, True, "alice")]
+            ("root@customer.example", False, None),
+            (sent_id, True, "alice"),
+        ]
         assert await h.waiting() == []
         # Filed in the Sent folder; polling it again stores nothing twice.
         h.clock.advance(timedelta(minutes=1))
@@ -70,8 +79,10 @@ async def test_header_injection_in_names_is_refused_and_nothing_is_sent(
     port, recorder = smtp
     # An encoded line break in the subject must not become a header either.
     # (Raw bytes: EmailMessage itself would decode it into a real Bcc header.)
-    raw = mail("placeholder").as_bytes().replace(
-        b"Subject: placeholder", b"Subject: =?utf-8?q?Hi=0D=0ABcc:_victim@evil.example?="
+    raw = (
+        mail("placeholder")
+        .as_bytes()
+        .replace(b"Subject: placeholder", b"Subject: =?utf-8?q?Hi=0D=0ABcc:_victim@evil.example?=")
     )
     imap_server.append(raw, at=T0)
     async with email_harness(tmp_path, db_url, imap_server, port) as h:
