@@ -45,11 +45,16 @@ log = logging.getLogger("nudgebot.email")
 PAGE = 200
 BYTES_PER_POLL = 64 * 1024 * 1024  # bodies read in one poll (memory bound), big ones aside
 ThreadsOf = Callable[[str, Sequence[str]], Awaitable[Mapping[str, str]]]
+Observe = Callable[[str, str, int], None]  # (platform, event, count): the metrics' counter
 SessionFactory = Callable[[], Session]
 
 
 async def _no_threads(_source: str, _ids: Sequence[str]) -> Mapping[str, str]:
     return {}
+
+
+def _no_observe(_platform: str, _event: str, _count: int) -> None:
+    return None
 
 
 class EmailPoller:
@@ -65,12 +70,14 @@ class EmailPoller:
         threads_of: ThreadsOf = _no_threads,
         page: int = PAGE,
         session: SessionFactory | None = None,
+        observe: Observe = _no_observe,
     ) -> None:
         self.source = source.id
         self.settings = settings
         self.config = config
         self.now = now
         self.threads_of = threads_of
+        self.observe = observe  # nudgebot_platform_events_total{platform="email",event=…}
         self.page = page
         self.session = session or (lambda: Session(settings.imap))
         self.sent: str | None = None  # the \Sent folder, once found
@@ -98,6 +105,13 @@ class EmailPoller:
                 continue
             messages.append(await self._message(mail, received, in_sent))
         self.skipped += skipped
+        for event, count in (
+            ("mail_read", len(messages)),
+            ("automatic_skipped", skipped),
+            ("too_big_refused", len(fetched.rejected)),
+        ):
+            if count:
+                self.observe(PLATFORM, event, count)
         return PollResult(
             messages=messages,
             cursor=json.dumps(fetched.state, sort_keys=True),
@@ -222,15 +236,15 @@ class EmailPoller:
         self, _client: httpx.AsyncClient, target: ReplyTarget, text: str, person: str
     ) -> Delivered:
         found = self.config.person(person)
-        sent = await asyncio.to_thread(
-            send_reply,
-            self.settings,
-            self.session,
-            target,
-            text,
-            found.name if found is not None else person,
-            self._folders(),
-        )
+        name = found.name if found is not None else person
+        try:
+            sent = await asyncio.to_thread(
+                send_reply, self.settings, self.session, target, text, name, self._folders()
+            )
+        except Exception:
+            self.observe(PLATFORM, "reply_failed", 1)
+            raise
+        self.observe(PLATFORM, "reply_sent", 1)
         self._threads[sent] = target.thread
         return Delivered(sent)
 

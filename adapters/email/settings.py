@@ -92,7 +92,7 @@ def _server(
         raise EmailConfigError(f"{where}.port: {got_port!r} is not a port number")
     password = raw.get("password")
     if password is not None and not str(password).strip():
-        raise EmailConfigError(f"{where}.password is empty: export the variable it names")
+        raise EmailConfigError(f"{where}.password: it is empty; export the variable it names")
     return Server(
         host=host,
         port=got_port,
@@ -124,11 +124,11 @@ def settings_of(source: Source) -> EmailSettings:
             f"address: {address!r} is not an address; write the shared mailbox, e.g. "
             "address: support@example.com"
             if address
-            else "add address: support@example.com (the shared mailbox; replies go out from it)"
+            else "address: add address: support@example.com (the shared mailbox)"
         )
     if "imap" not in extra:
         raise EmailConfigError(
-            "add imap: {host: …, port: 993, user: …, password: ${IMAP_PASSWORD}}"
+            "imap: add imap: {host: …, port: 993, user: …, password: ${IMAP_PASSWORD}}"
         )
     imap = _server(extra["imap"], "imap", address, port=993, tls=True, starttls=False)
     if not imap.tls and imap.port == 993:

@@ -24,6 +24,7 @@ PLATFORM_OPTIONS: Mapping[str, tuple[str, ...]] = {
     "github": ("pull_requests", "backfill", "discussions", "maintainers"),
     "mastodon": ("account_id",),
     "x": ("web_url", "user_id"),
+    "email": ("address", "imap", "smtp", "folders", "team_domains", "backfill", "max_size"),
 }
 
 
@@ -65,6 +66,19 @@ def _credentials(source: Source, env: Mapping[str, str]) -> tuple[str, str | Non
         return "token set", None
     if source.platform == "github":
         return ("token set" if source.token else "no token (public API, 60 requests/h)"), None
+    if source.platform == "email":
+        imap, smtp = source.extra.get("imap"), source.extra.get("smtp")
+        said = (
+            "IMAP password set"
+            if isinstance(imap, Mapping) and imap.get("password")
+            else "no IMAP password"
+        )
+        if not isinstance(smtp, Mapping):
+            return (
+                f"{said}, no smtp",
+                f"source {source.id}: no smtp: settings, so Reply cannot send mail",
+            )
+        return f"{said}, SMTP {smtp.get('host')}", None
     if source.platform == "discourse":
         return ("api key set" if source.api_key else "no api key (public forum)"), None
     return "none needed", None

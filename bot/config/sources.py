@@ -27,8 +27,10 @@ _REQUIRED: dict[str, dict[str, str]] = {
     "discourse": {"url": "add e.g. url: https://forum.example.com"},
     "github": {"repo": "add e.g. repo: acme/widget"},
     "x": {"token": "add token: ${X_BEARER_TOKEN}"},
-    "email": {"address": "add address: support@example.com (the shared mailbox)",
-              "imap": "add imap: {host: imap.example.com, password: ${IMAP_PASSWORD}}"},
+    "email": {
+        "address": "add address: support@example.com (the shared mailbox)",
+        "imap": "add imap: {host: imap.example.com, password: ${IMAP_PASSWORD}}",
+    },
     "whatsapp": {
         "phone_number_id": 'add phone_number_id: "1234567890" (WhatsApp Manager → API Setup)'
     },
@@ -145,6 +147,17 @@ def _whatsapp(e: fields.Entry) -> str | None:
     return number
 
 
+def _email(e: fields.Entry, source: Source) -> None:
+    """The adapter checks its own keys (imap, smtp, …); here so `check-config` reports them."""
+    from adapters.email.settings import EmailConfigError, settings_of  # adapters import config
+
+    try:
+        settings_of(source)
+    except EmailConfigError as exc:
+        key, _, problem = str(exc).partition(": ")
+        e.issues.add(e.at(key.split(".")[0]), problem or key, "see the README's Email section")
+
+
 def _ref(e: fields.Entry, key: str, kind: str, known: Collection[str], section: str) -> str | None:
     if not e.has(key):
         return None
@@ -213,6 +226,8 @@ def parse_source(
         phone_number_id=_whatsapp(e) if platform == "whatsapp" else None,
         extra={key: fields.freeze(value) for key, value in _extra(e, platform).items()},
     )
+    if platform == "email" and issues.count == mark:
+        _email(e, source)
     if source.reconcile_every is not None and source.reconcile_every.total_seconds() < 60:
         issues.add(
             e.at("reconcile_every"),

@@ -39,15 +39,15 @@ from bot.services.polling import (
     SourcePoller,
 )
 from bot.services.polling_http import MAX_BODY, TIMEOUT, make_client
+from bot.web.metrics import metrics
 
 log = logging.getLogger("nudgebot.polling")
 
 
 def _poller(source: Source, rt: Runtime, core: Core) -> SourcePoller | None:
     if source.platform == "email":
-        return EmailPoller(
-            source, settings_of(source), rt.config, rt.now, threads_of=core.thread_of
-        )
+        return EmailPoller(source, settings_of(source), rt.config, rt.now,
+                           threads_of=core.thread_of, observe=metrics.platform_event)  # fmt: skip
     if source.platform == "mastodon":
         return MastodonPoller(source, rt.config, rt.now)
     if source.platform == "discourse":
