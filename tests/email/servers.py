@@ -42,10 +42,11 @@ default_internal_user = {internal}
 default_login_user = {login}
 default_internal_group = {group}
 first_valid_uid = 0
-mail_location = maildir:{root}/mail/%u
+mail_location = sdbox:{root}/mail/%u
 mail_uid = {uid}
 mail_gid = {gid}
 imap_max_line_length = 2M
+mail_fsync = never
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd
