@@ -78,12 +78,10 @@ def build(settings: EmailSettings, answered: Mail, text: str, name: str) -> Emai
     return msg
 
 
-def _smtp(settings: EmailSettings, msg: EmailMessage) -> None:
+def smtp_send(settings: EmailSettings, msg: EmailMessage) -> None:
     server = settings.smtp
     if server is None:
-        raise DeliveryError(
-            "reply not sent: this email source has no smtp: settings", permanent=True
-        )
+        raise DeliveryError("not sent: this email source has no smtp: settings", permanent=True)
     where = f"SMTP {server.host}:{server.port}"
     try:
         context = ssl.create_default_context()
@@ -100,21 +98,21 @@ def _smtp(settings: EmailSettings, msg: EmailMessage) -> None:
             smtp.send_message(msg, from_addr=settings.address, to_addrs=[str(msg["To"])])
     except smtplib.SMTPAuthenticationError as exc:
         raise DeliveryError(
-            f"reply not sent: {where} refused the login of {server.user} ({exc.smtp_code})",
+            f"not sent: {where} refused the login of {server.user} ({exc.smtp_code})",
             permanent=True,
         ) from None
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [c for c, _ in exc.recipients.values()]
         raise DeliveryError(
-            f"reply not sent: {where} refused {msg['To']} ({codes})",
+            f"not sent: {where} refused {msg['To']} ({codes})",
             permanent=all(c >= 500 for c in codes),
         ) from None
     except smtplib.SMTPResponseException as exc:
         raise DeliveryError(
-            f"reply not sent: {where} answered {exc.smtp_code}", permanent=exc.smtp_code >= 500
+            f"not sent: {where} answered {exc.smtp_code}", permanent=exc.smtp_code >= 500
         ) from None
     except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-        raise DeliveryError(f"reply not sent: {where}: {type(exc).__name__}: {exc}") from None
+        raise DeliveryError(f"not sent: {where}: {type(exc).__name__}: {exc}") from None
 
 
 def send_reply(
@@ -128,7 +126,7 @@ def send_reply(
     """Send; the new mail's Message-ID (what the poller stores it as)."""
     _clean(name, "sender name")  # before any network: nothing happens for a refused reply
     msg = build(settings, _original(session, folders, target), text, name)
-    _smtp(settings, msg)
+    smtp_send(settings, msg)
     sent_id = str(msg["Message-ID"]).strip().strip("<>")
     sent_folder = folders[-1] if len(folders) > len(settings.folders) else None
     if sent_folder is not None:

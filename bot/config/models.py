@@ -24,7 +24,7 @@ PLATFORMS: tuple[Platform, ...] = (
     "slack", "telegram", "webhook", "mastodon", "discourse", "github", "x", "whatsapp", "email",
     "import",
 )  # fmt: skip
-Notify = Literal["slack", "telegram"]
+Notify = Literal["slack", "telegram", "email"]
 EscalationKind = Literal["owner", "rotation", "person", "slack-channel"]
 DEFAULT_CLOSING_WORDS: tuple[str, ...] = ("thanks", "thank you", "ok", "great", "👍")
 DEFAULT_ICAL_REFRESH = timedelta(minutes=10)
@@ -88,6 +88,13 @@ class Person:
                 "slack" if self.slack else "telegram" if self.telegram else None
             )
             object.__setattr__(self, "notify", default)
+
+    @property
+    def notify_address(self) -> str | None:
+        """Where ``notify`` reaches them: Slack user ID, Telegram ID or email address."""
+        return {"slack": self.slack, "telegram": self.telegram, "email": self.email}.get(
+            self.notify or ""
+        )
 
     @property
     def tz(self) -> ZoneInfo:

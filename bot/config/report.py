@@ -140,6 +140,18 @@ def startup_report(
                 f"team.{person.id}: nudges for {person.name} go nowhere — add slack: or telegram:"
             )
             continue
+        if where == "email":
+            smtp = any(
+                s.platform == "email" and s.extra.get("smtp") for s in config.sources.values()
+            )
+            missing = "" if smtp else " (not configured: no email source with smtp:)"
+            lines.append(f"person {person.id}: nudges go to email {person.email}{missing}")
+            if not smtp:
+                warnings.append(
+                    f"team.{person.id}: notify is email but no email source has smtp:; "
+                    f"nudges for {person.name} will not be delivered"
+                )
+            continue
         ok = where in ready
         lines.append(
             f"person {person.id}: nudges go to {where}"

@@ -48,7 +48,9 @@ def _telegram(e: fields.Entry) -> str | None:
     return None
 
 
-def _notify(e: fields.Entry, person: str, slack: str | None, telegram: str | None) -> Notify | None:
+def _notify(
+    e: fields.Entry, person: str, slack: str | None, telegram: str | None, email: str | None = None
+) -> Notify | None:
     value = e.get("notify")
     if value is None or value is UNRESOLVED:
         return None
@@ -56,6 +58,8 @@ def _notify(e: fields.Entry, person: str, slack: str | None, telegram: str | Non
         return "slack"
     if value == "telegram" and telegram:
         return "telegram"
+    if value == "email" and email:
+        return "email"  # sent through an email source's smtp: (adapters/email/notify.py)
     if value == "slack":
         e.issues.add(
             e.at("notify"),
@@ -68,11 +72,17 @@ def _notify(e: fields.Entry, person: str, slack: str | None, telegram: str | Non
             f"notify: telegram but {person} has no telegram ID",
             f"add telegram: <numeric Telegram user ID> under team.{person}, or notify: slack",
         )
+    elif value == "email":
+        e.issues.add(
+            e.at("notify"),
+            f"notify: email but {person} has no email",
+            f"add email: <address, e.g. alice@example.com> under team.{person}",
+        )
     else:
         e.issues.add(
             e.at("notify"),
             f"{fields.describe(value)} is not a place to send nudges",
-            "write slack or telegram",
+            "write slack, telegram or email",
         )
     return None
 
@@ -116,7 +126,7 @@ def parse_person(
     github = _github(e)
     handles = e.text_list("handles", "[alice@mastodon.social]")
     nudges = parse_overrides(issues, e.at("nudges"), e.get("nudges")) if e.has("nudges") else None
-    notify = _notify(e, person_id, slack, telegram)
+    notify = _notify(e, person_id, slack, telegram, email)
     if issues.count != mark:
         return None
     return Person(

@@ -51,7 +51,7 @@ def recipient_of(config: Config, person_id: str) -> Recipient | None:
     person = config.person(person_id)
     if person is None or person.notify is None:
         return None
-    address = person.slack if person.notify == "slack" else person.telegram
+    address = person.notify_address
     return Recipient(person.notify, address, person.id, person.timezone) if address else None
 
 

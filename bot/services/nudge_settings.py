@@ -93,7 +93,7 @@ class NudgeSettings:
         person = self.config.person(person_id)
         if person is None:
             return None
-        address = person.slack if person.notify == "slack" else person.telegram
+        address = person.notify_address
         if person.notify is None or not address:
             return None
         return Recipient(person.notify, address, person.id, person.timezone)

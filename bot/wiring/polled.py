@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from adapters.discourse import DiscoursePoller
-from adapters.email import EmailPoller, settings_of
+from adapters.email import EmailPoller, email_messenger, settings_of
 from adapters.github import GitHubPoller
 from adapters.mastodon import MastodonPoller
 from adapters.x import XPoller
@@ -78,6 +78,7 @@ def _component(platform: str, sources: Mapping[str, PolledSource]) -> Component:
     return Component(
         name=f"polled-{platform}",
         replier=PollReplier(platform, sources),
+        messenger=email_messenger(sources) if platform == "email" else None,  # notify: email
         start=start,
         stop=stop,
     )

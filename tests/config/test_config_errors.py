@@ -223,7 +223,7 @@ def test_notify_without_the_id() -> None:
     issue = one_issue("team:\n  alice: {slack: U1, notify: telegram}\n")
     assert issue.path == "team.alice.notify" and "telegram" in issue.message
     issue = one_issue("team:\n  alice: {slack: U1, notify: email}\n")
-    assert issue.fix == "write slack or telegram"
+    assert issue.fix == "write slack, telegram or email"
 
 
 def test_duplicate_rotation_member() -> None:
