@@ -10,7 +10,7 @@ PLATFORM = "email"
 
 from adapters.email.notify import EmailMessenger  # noqa: E402
 from adapters.email.poller import EmailPoller  # noqa: E402  # after PLATFORM, which it reads
-from adapters.email.settings import EmailConfigError, settings_of  # noqa: E402
+from bot.config.email import EmailConfigError, settings_of  # noqa: E402
 
 
 def email_messenger(sources: Mapping[str, object]) -> EmailMessenger | None:

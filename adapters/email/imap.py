@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from adapters.email.settings import Server
+from bot.config.email import Server
 
 TIMEOUT = 30.0
 HEADER_PEEK = 16_384  # bytes of a refused mail's header kept for its dead letter

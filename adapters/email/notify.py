@@ -19,7 +19,7 @@ from email.utils import format_datetime, make_msgid
 
 from adapters.email import PLATFORM
 from adapters.email.reply import smtp_send
-from adapters.email.settings import EmailSettings
+from bot.config.email import EmailSettings
 from bot.domain.ports import Delivered, NudgeUpdate, NudgeView, Recipient
 
 log = logging.getLogger("nudgebot.email")

@@ -35,8 +35,8 @@ from adapters.email import PLATFORM
 from adapters.email.imap import Session
 from adapters.email.parse import Mail, parse, says_reply, thread_subject
 from adapters.email.reply import send_reply
-from adapters.email.settings import EmailSettings
 from bot.config import Config, Source
+from bot.config.email import EmailSettings
 from bot.domain.events import Author, InboundMessage
 from bot.domain.polling import PollResult, Recent, Rejected
 from bot.domain.ports import Delivered, ReplyTarget

@@ -23,7 +23,7 @@ from email.utils import format_datetime, formataddr, make_msgid
 
 from adapters.email.imap import ImapError, Session
 from adapters.email.parse import MAX_TEXT, Mail, parse, says_reply
-from adapters.email.settings import EmailSettings
+from bot.config.email import EmailSettings
 from bot.domain.ports import DeliveryError, ReplyTarget
 
 log = logging.getLogger("nudgebot.email")

@@ -7,6 +7,7 @@ from collections.abc import Collection
 from typing import cast
 
 from bot.config import fields
+from bot.config.email import EmailConfigError, settings_of
 from bot.config.errors import Issues, child, closest, item
 from bot.config.models import PLATFORMS, Platform, Source
 
@@ -148,9 +149,7 @@ def _whatsapp(e: fields.Entry) -> str | None:
 
 
 def _email(e: fields.Entry, source: Source) -> None:
-    """The adapter checks its own keys (imap, smtp, …); here so `check-config` reports them."""
-    from adapters.email.settings import EmailConfigError, settings_of  # adapters import config
-
+    """The email keys (imap, smtp, …), checked by the same code the adapter reads them with."""
     try:
         settings_of(source)
     except EmailConfigError as exc:

@@ -223,6 +223,8 @@ def test_notify_without_the_id() -> None:
     issue = one_issue("team:\n  alice: {slack: U1, notify: telegram}\n")
     assert issue.path == "team.alice.notify" and "telegram" in issue.message
     issue = one_issue("team:\n  alice: {slack: U1, notify: email}\n")
+    assert issue.fix == "add email: <address, e.g. alice@example.com> under team.alice"
+    issue = one_issue("team:\n  alice: {slack: U1, notify: pigeon}\n")
     assert issue.fix == "write slack, telegram or email"
 
 

@@ -1,6 +1,6 @@
-"""The keys of a ``platform: email`` source, checked once with a message that says what to
-write (they arrive as the source's extra keys; the config loader has already expanded
-``${IMAP_PASSWORD}``-style variables).
+"""The keys of a ``platform: email`` source (read by ``adapters/email``), checked once with
+a message that says what to write (they arrive as the source's extra keys; the config
+loader has already expanded ``${IMAP_PASSWORD}``-style variables).
 
     support-mail:
       platform: email
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.config import Source
+from bot.config.models import Source
 from bot.domain.durations import parse_duration
 
 KEYS = ("address", "imap", "smtp", "folders", "team_domains", "backfill", "max_size")
