@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from bot.config.email import Server
+from bot.domain.polling import PollError
 
 TIMEOUT = 30.0
 HEADER_PEEK = 16_384  # bytes of a refused mail's header kept for its dead letter
@@ -26,8 +27,8 @@ _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _DATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 
 
-class ImapError(Exception):
-    pass
+class ImapError(PollError):
+    """The server said no (or could not be reached): one warning line, then backoff."""
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,23 @@ class Session:
                 )
             else:
                 self.imap = imaplib.IMAP4(server.host, server.port, timeout=timeout)
-                if server.starttls:
-                    self.imap.starttls(ssl.create_default_context())
+        except (TimeoutError, OSError) as exc:
+            raise ImapError(
+                f"cannot reach IMAP {server.host}:{server.port}: {type(exc).__name__}: {exc}"
+            ) from None
+        try:
+            if server.starttls and not server.tls:
+                self.imap.starttls(ssl.create_default_context())
             self.imap.login(server.user, server.password)
         except imaplib.IMAP4.error as exc:
+            self.imap.shutdown()  # no LOGOUT without a login: just the socket
             raise ImapError(
                 f"IMAP {server.host}:{server.port} refused the login of {server.user}: {exc}"
             ) from None
         except (TimeoutError, OSError) as exc:
+            self.imap.shutdown()
             raise ImapError(
-                f"cannot reach IMAP {server.host}:{server.port}: {type(exc).__name__}: {exc}"
+                f"IMAP {server.host}:{server.port} dropped the login: {type(exc).__name__}: {exc}"
             ) from None
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ header, and the cursor moves on.
 from __future__ import annotations
 
 import asyncio
+import imaplib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -32,7 +33,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from adapters.email import PLATFORM
-from adapters.email.imap import Session
+from adapters.email.imap import ImapError, Session
 from adapters.email.parse import Mail, parse, says_reply, thread_subject
 from adapters.email.reply import send_reply
 from bot.config import Config, Source
@@ -89,7 +90,12 @@ class EmailPoller:
 
     async def poll(self, _client: httpx.AsyncClient, cursor: str | None) -> PollResult:
         state = _load(cursor, self.source)
-        fetched = await asyncio.to_thread(self._fetch, state)
+        try:
+            fetched = await asyncio.to_thread(self._fetch, state)
+        except (imaplib.IMAP4.error, OSError) as exc:  # BAD answers, dropped connections
+            raise ImapError(
+                f"IMAP {self.settings.imap.host}: {type(exc).__name__}: {exc}"
+            ) from None
         messages: list[InboundMessage] = []
         skipped = 0
         for mail, received, in_sent in fetched.mails:
