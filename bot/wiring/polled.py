@@ -42,6 +42,7 @@ from bot.services.polling_http import MAX_BODY, TIMEOUT, make_client
 from bot.web.metrics import metrics
 
 log = logging.getLogger("nudgebot.polling")
+EMAIL_FAILURES = 3  # consecutive failed polls of a mailbox before /readyz says so
 
 
 def _poller(source: Source, rt: Runtime, core: Core) -> SourcePoller | None:
@@ -79,6 +80,11 @@ def _component(platform: str, sources: Mapping[str, PolledSource]) -> Component:
         name=f"polled-{platform}",
         replier=PollReplier(platform, sources),
         messenger=email_messenger(sources) if platform == "email" else None,  # notify: email
+        # Email: a mailbox that keeps refusing (password changed, folder gone) is shown in
+        # /readyz as not ready, beside the log line of every failed poll.
+        ready=(lambda: all(p.status.failures < EMAIL_FAILURES for p in sources.values()))
+        if platform == "email"
+        else (lambda: True),
         start=start,
         stop=stop,
     )

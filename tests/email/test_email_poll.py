@@ -302,3 +302,20 @@ async def test_a_wrong_password_or_missing_folder_is_one_clear_error(
             assert "wrong" not in error  # the password is never in a message
     finally:
         imap_server.password = real
+
+
+async def test_readyz_names_a_mailbox_that_keeps_refusing(
+    tmp_path: Path, db_url: str, imap_server: Dovecot
+) -> None:
+    imap_server.password, real = "wrong", imap_server.password
+    try:
+        async with email_harness(tmp_path, db_url, imap_server) as h:
+            [component] = h.polled.components
+            assert component.name == "polled-email" and component.ready()
+            await h.step(SOURCE)
+            await h.step(SOURCE)
+            assert component.ready()  # a blip or two is not "down"
+            await h.step(SOURCE)
+            assert not component.ready()
+    finally:
+        imap_server.password = real
