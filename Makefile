@@ -8,7 +8,7 @@ BASE_STAMP := $(VENV)/.installed-base
 DEV_STAMP := $(VENV)/.installed-dev
 DEV_TOOLS := pytest ruff mypy lint-imports
 
-.PHONY: install run test lint unit bench clean browser
+.PHONY: install run test lint unit bench clean browser dovecot
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -50,6 +50,19 @@ browser:
 	  echo "not installing chromium: it would upgrade installed packages:" $$upgrades; \
 	  echo "upgrade them yourself, then run make browser again"; exit 1; fi; \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-upgrade --no-install-recommends chromium chromium-driver
+
+# Debian's dovecot-imapd for the email adapter's tests (a real IMAP server, started by the
+# tests themselves in a temp dir on a loopback port): same rules as `make browser`.
+dovecot:
+	@if [ -x /usr/sbin/dovecot ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "email tests will skip: apt-get install --no-upgrade dovecot-imapd as root"; exit 0; fi; \
+	apt-get update -q >/dev/null; \
+	upgrades=$$(apt-get install -s --no-install-recommends dovecot-imapd | sed -n 's/^Inst \([^ ]*\) \[.*/\1/p'); \
+	if [ -n "$$upgrades" ]; then \
+	  echo "not installing dovecot-imapd: it would upgrade installed packages:" $$upgrades; \
+	  echo "upgrade them yourself, then run make dovecot again"; exit 1; fi; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-upgrade --no-install-recommends dovecot-imapd
 
 # The suite twice, in parallel: on the embedded SQLite and on PostgreSQL
 # (NUDGEBOT_TEST_PG names the server). Progress streams as it comes, one prefix per suite.

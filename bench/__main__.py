@@ -1,4 +1,4 @@
-"""``python -m bench [--only import|waiting|catchup|faults|dashboard|cli|whatsapp] [--db …]
+"""``python -m bench [--only import|waiting|catchup|faults|dashboard|cli|whatsapp|email] [--db …]
 [--quick]``.
 
 Prints every figure next to its baseline, the ratio, the target and a verdict. Nothing here
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("import", "waiting", "catchup", "faults", "dashboard", "cli", "whatsapp"),
+        choices=("import", "waiting", "catchup", "faults", "dashboard", "cli", "whatsapp", "email"),
     )
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--quick", action="store_true", help="20k messages, 100k conversations")
@@ -274,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.only in (None, "whatsapp"):
         whatsapp_bench.report(whatsapp_bench.run(backends, args.quick))
+    if args.only in (None, "email"):
+        from bench import email_bench  # starts Dovecot: only when asked for
+
+        email_bench.run(backends, 2_000 if args.quick else 10_000)
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average now {load()}")
     return 0
 

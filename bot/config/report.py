@@ -52,6 +52,10 @@ def describe_policy(policy: Policy) -> str:
 
 def _credentials(source: Source, env: Mapping[str, str]) -> tuple[str, str | None]:
     """(what the report says, a warning or None)."""
+    spec = platforms.get(source.platform)
+    if spec is not None and spec.credentials is not None:  # e.g. email: IMAP and SMTP
+        said: tuple[str, str | None] = platforms.load(spec.credentials)(source)
+        return said
     variable = messenger_env().get(source.platform)
     if variable is not None:
         if env.get(variable, "").strip():
@@ -127,15 +131,20 @@ def startup_report(
             lines.append(f"person {person.id}: nudges go nowhere (no {keys} id)")
             warnings.append(f"team.{person.id}: nudges for {person.name} go nowhere — add {keys}")
             continue
-        ok = where in ready or where not in variables  # no variable: nothing to check
-        variable = variables.get(where, "its credentials")
+        spec = platforms.get(where)
+        if spec is not None and spec.notify_check is not None:  # e.g. email: a source's smtp:
+            problem: str | None = platforms.load(spec.notify_check)(config)
+        elif where in ready or where not in variables:  # no variable: nothing to check
+            problem = None
+        else:
+            problem = f"{variables[where]} is not set"
         lines.append(
             f"person {person.id}: nudges go to {where}"
-            + ("" if ok else f" (not configured: {variable} is not set)")
+            + ("" if problem is None else f" (not configured: {problem})")
         )
-        if not ok:
+        if problem is not None:
             warnings.append(
-                f"team.{person.id}: notify is {where} but {variable} is not set; "
+                f"team.{person.id}: notify is {where} but {problem}; "
                 f"nudges for {person.name} will not be delivered"
             )
     return Report(tuple(lines), tuple(warnings))

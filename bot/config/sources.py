@@ -151,6 +151,18 @@ def _phone_number_id(e: fields.Entry) -> str | None:
     return number
 
 
+def _hook_check(e: fields.Entry, source: Source, spec: platforms.Platform) -> None:
+    """The platform's own check of its keys (``Platform.check``, e.g. email's imap/smtp):
+    a ``ValueError("key.sub: problem")`` becomes an issue at ``key``."""
+    try:
+        platforms.load(spec.check)(source)
+    except ValueError as exc:
+        key, _, problem = str(exc).partition(": ")
+        e.issues.add(
+            e.at(key.split(".")[0]), problem or key, f"see the README's {spec.title} section"
+        )
+
+
 def _ref(e: fields.Entry, key: str, kind: str, known: Collection[str], section: str) -> str | None:
     if not e.has(key):
         return None
@@ -221,6 +233,8 @@ def parse_source(
         phone_number_id=_phone_number_id(e) if "phone_number_id" in keys else None,
         extra={key: fields.freeze(value) for key, value in _extra(e, spec).items()},
     )
+    if spec is not None and spec.check is not None and issues.count == mark:
+        _hook_check(e, source, spec)
     if source.reconcile_every is not None and source.reconcile_every.total_seconds() < 60:
         issues.add(
             e.at("reconcile_every"),

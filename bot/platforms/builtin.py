@@ -77,9 +77,27 @@ BUILTIN: tuple[Platform, ...] = (
         },
         wiring="bot.wiring.whatsapp:build",
     ),
-    # Email (adapters/email, issue 18) goes here: one Platform(name="email", …) entry.
-    # `email:` is already a member key (Person.email, an identity); give the entry
-    # address=PersonAddress(…) to deliver nudges there.
+    # A shared mailbox: IMAP in, SMTP out (adapters/email). Its keys are options, so an
+    # `imap:` on another platform's source is warned about, not silently dropped; they are
+    # checked by bot/config/email.py, which the adapter reads them with. `email:` is also a
+    # member's identity (Person.email, validated there), so the address takes any text;
+    # nobody is nudged by mail without `notify: email`.
+    Platform(
+        name="email", title="Email", can=_POLLED | {Can.NUDGE, Can.DEAD_LETTERS},
+        source_keys=("poll_every",),
+        options=("address", "imap", "smtp", "folders", "team_domains", "backfill", "max_size"),
+        required={
+            "address": "add address: support@example.com (the shared mailbox)",
+            "imap": "add imap: {host: imap.example.com, password: ${IMAP_PASSWORD}}",
+        },
+        address=PersonAddress(
+            label="email", example="alice@example.com",
+            placeholder="address, e.g. alice@example.com",
+            pattern=re.compile(r".*", re.DOTALL), default_notify=False,
+        ),
+        poller="adapters.email:EmailPoller", check="bot.config.email:check",
+        credentials="bot.config.email:credentials", notify_check="bot.config.email:notify_check",
+    ),
     #
     # `nudgebot import` stores history under this one; it has no adapter at all.
     Platform(name="import", title="Import"),

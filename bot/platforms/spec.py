@@ -70,6 +70,14 @@ class Platform:
     messenger_env: str | None = None  # the variable without which its messenger is off
     wiring: str | Build | None = None  # builds its Component(s) for `nudgebot run`
     poller: str | type | None = None  # a SourcePoller class: run by bot.wiring.polled
+    # Hooks for what a key list cannot say, each a ``"module:function"`` path (or the function):
+    # ``check(source)`` raises ValueError("key: problem") for a bad platform-specific key
+    # (config validation, after the common checks passed); ``credentials(source)`` returns
+    # (what the startup report says, a warning or None); ``notify_check(config)`` returns why
+    # a member's ``notify:`` here cannot be delivered, or None.
+    check: str | Callable[[Any], None] | None = None
+    credentials: str | Callable[[Any], tuple[str, str | None]] | None = None
+    notify_check: str | Callable[[Any], str | None] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "required", _frozen(self.required))

@@ -1,7 +1,7 @@
 """Polled sources from the config: every source whose platform declares a ``poller`` in the
-registry (``mastodon``, ``discourse``, ``github``, ``x``) becomes a ``PolledSource`` (its own
-httpx client, cursor, lock and loop), grouped into one ``Component`` per platform whose
-``replier`` posts the Reply button's text as the account.
+registry (``mastodon``, ``discourse``, ``github``, ``x``, ``email``) becomes a
+``PolledSource`` (its own httpx client, cursor, lock and loop), grouped into one
+``Component`` per platform whose ``replier`` posts the Reply button's text as the account.
 
     components = build(rt, core)          # [] when no polled source is configured
     for c in components: rt.attach(c)     # repliers for the nudge engine's Reply action
@@ -35,16 +35,25 @@ from bot.services.polling import (
     SourcePoller,
 )
 from bot.services.polling_http import MAX_BODY, TIMEOUT, make_client
+from bot.web.metrics import metrics
 
 log = logging.getLogger("nudgebot.polling")
 
 
-def _poller(source: Source, rt: Runtime) -> SourcePoller | None:
-    """The registry's poller class for the source's platform (``Platform.poller``)."""
+def _poller(source: Source, rt: Runtime, core: Core) -> SourcePoller | None:
+    """The registry's poller class for the source's platform (``Platform.poller``). A class
+    with a ``from_source`` (email: it reads its own keys, threads replies by the core's
+    conversations and counts skipped mail in /metrics) is also handed those services."""
     spec = platforms.get(source.platform)
     if spec is None or spec.poller is None:
         return None
-    poller: SourcePoller = platforms.load(spec.poller)(source, rt.config, rt.now)
+    cls = platforms.load(spec.poller)
+    poller: SourcePoller
+    if hasattr(cls, "from_source"):
+        poller = cls.from_source(source, rt.config, rt.now, threads_of=core.thread_of,
+                                 observe=metrics.platform_event)  # fmt: skip
+    else:
+        poller = cls(source, rt.config, rt.now)
     return poller
 
 
@@ -64,12 +73,32 @@ def _component(platform: str, sources: Mapping[str, PolledSource]) -> Component:
             await polled.stop()
             await polled.client.aclose()
 
+    # Optional hooks on the platform's poller class (email has both): a messenger for
+    # members' ``notify:`` built from the sources, and the number of failed polls in a row
+    # (password changed, folder gone) after which /readyz shows the platform not ready,
+    # beside the log line of every failed poll.
+    cls = _poller_class(platform)
+    messenger = getattr(cls, "messenger", None)
+    unready_after: int | None = getattr(cls, "UNREADY_AFTER", None)
+
+    def ready() -> bool:
+        return unready_after is None or all(
+            p.status.failures < unready_after for p in sources.values()
+        )
+
     return Component(
         name=f"polled-{platform}",
         replier=PollReplier(platform, sources),
+        messenger=messenger(sources) if messenger is not None else None,
+        ready=ready,
         start=start,
         stop=stop,
     )
+
+
+def _poller_class(platform: str) -> object:
+    spec = platforms.get(platform)
+    return platforms.load(spec.poller) if spec is not None and spec.poller else None
 
 
 def assemble(
@@ -87,7 +116,7 @@ def assemble(
     by_platform: dict[str, dict[str, PolledSource]] = {}
     for source in rt.config.sources.values():
         try:
-            poller = _poller(source, rt)
+            poller = _poller(source, rt, core)
         except ValueError as exc:  # e.g. a bad backfill duration in the source's extra keys
             log.error("%s: not polled: %s", source.id, exc)
             continue

@@ -218,12 +218,17 @@ def test_notify_without_the_id() -> None:
     issue = one_issue("team:\n  bob: {telegram: 222, notify: slack}\n")
     assert str(issue) == (
         "nudgebot.yaml: team.bob.notify: notify: slack but bob has no slack ID — add slack:"
-        " <Slack user ID, e.g. U0ALICE01> under team.bob, or notify: telegram"
+        " <Slack user ID, e.g. U0ALICE01> under team.bob, or notify: telegram or notify: email"
     )
     issue = one_issue("team:\n  alice: {slack: U1, notify: telegram}\n")
     assert issue.path == "team.alice.notify" and "telegram" in issue.message
     issue = one_issue("team:\n  alice: {slack: U1, notify: email}\n")
-    assert issue.fix == "write slack or telegram"
+    assert issue.fix == (
+        "add email: <address, e.g. alice@example.com> under team.alice, "
+        "or notify: slack or notify: telegram"
+    )
+    issue = one_issue("team:\n  alice: {slack: U1, notify: pigeon}\n")
+    assert issue.fix == "write slack or telegram or email"
 
 
 def test_duplicate_rotation_member() -> None:
