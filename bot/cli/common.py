@@ -11,18 +11,46 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from bot.domain.untrusted import terminal
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
     from bot.app import Runtime
     from bot.config import Config
 
 T = TypeVar("T")
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+
+
+class _LazyConsole:
+    """A rich Console made on first use: `waiting` prints its table without rich, and
+    importing rich.console alone costs ~30 ms of that command's start."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, highlight=False)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:  # e.g. a test setting the width
+            setattr(self.console(), name, value)
+
+
+err: Any = _LazyConsole(stderr=True)
+out: Any = _LazyConsole(stderr=False)
 
 ConfigOption = Annotated[
     str | None,
@@ -115,6 +143,8 @@ def print_json(data: Any) -> None:
 
 def cell(value: object) -> Text:
     """Customer text for a rich table cell: no rich markup, no terminal controls."""
+    from rich.text import Text
+
     return Text(terminal(str(value)))
 
 
@@ -136,9 +166,11 @@ def print_table(title: str, columns: list[str], rows: list[list[str]], *, plain:
         for row in rows:
             sys.stdout.write("\t".join(tsv(v) for v in row) + "\n")
         return
+    import shutil
+
     from bot.cli.table import render
 
-    width = out.size.width if out.is_terminal else None
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     cells = [[terminal(v) for v in row] for row in rows]
     sys.stdout.write(render(title, columns, cells, width))
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from bot.cli.common import (
     ConfigOption,
@@ -29,6 +28,8 @@ from bot.cli.common import (
 from bot.domain.durations import format_duration, parse_since
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from bot.config import Config
     from bot.services.waiting import WaitingRow
 
@@ -78,7 +79,7 @@ def waiting(
         print_json([r.as_json() for r in rows])
         return
     if not rows:
-        out.print("Nobody is waiting. :tada:")
+        sys.stdout.write("Nobody is waiting. 🎉\n")
         return
     table_rows = []
     for r in rows:
@@ -104,7 +105,7 @@ def waiting(
         plain=plain,
     )  # fmt: skip
     if total > len(rows) and not plain:
-        out.print(f"… and {total - len(rows)} more (--limit N, --all)")
+        sys.stdout.write(f"… and {total - len(rows)} more (--limit N, --all)\n")
 
 
 def _check_filters(config: Config, source: str | None, person: str | None) -> None:
@@ -192,6 +193,8 @@ def _when(value: object, zone: ZoneInfo) -> str:
 
 
 def _print_stats(data: dict[str, object], zone: ZoneInfo, name: Callable[[str], str] = str) -> None:
+    from rich.table import Table
+
     table = Table(
         title=f"Response times {_when(data['since'], zone)} → {_when(data['until'], zone)} "
         f"(times in {zone_label(zone)})"

@@ -102,7 +102,8 @@ def test_stats_names_people(monkeypatch: pytest.MonkeyPatch) -> None:
               "broadcasts": 0, "unanswered": 0}  # fmt: skip
     data = {**bucket, "since": "2026-12-01T00:00:00Z", "until": "2026-12-02T00:00:00Z",
             "by_source": {}, "by_person": {"person:alice": bucket}}  # fmt: skip
-    monkeypatch.setattr(out, "width", 200)
-    with out.capture() as captured:
+    console = out.console()  # the rich Console behind the CLI's lazy one
+    monkeypatch.setattr(console, "width", 200)
+    with console.capture() as captured:
         _print_stats(data, ZoneInfo("Europe/Berlin"), _berlin().display_name)
     assert "person: Alice" in captured.get() and "person:alice" not in captured.get()
