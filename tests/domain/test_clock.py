@@ -336,6 +336,12 @@ class _NoOffset(tzinfo):
     def utcoffset(self, dt: datetime | None) -> None:
         return None
 
+    def dst(self, dt: datetime | None) -> None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> None:
+        return None
+
 
 def test_a_time_whose_zone_has_no_offset_is_naive() -> None:
     clock = BusinessClock(OFFICE, BERLIN)
