@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -376,3 +377,11 @@ def test_a_single_night_spills_into_the_next_morning_only() -> None:
     assert not clock.is_open(at(BERLIN, "2026-06-04 00:00"))
     friday = (at(BERLIN, "2026-06-05 00:00"), at(BERLIN, "2026-06-07 00:00"))
     assert clock.elapsed(*friday) == 2 * HOUR + MIN
+
+
+def test_a_clock_is_a_value() -> None:
+    """Frozen (the domain's rule for dataclasses): config hands one clock to many callers."""
+    clock = BusinessClock(OFFICE, BERLIN, "DE")
+    with pytest.raises(FrozenInstanceError):
+        clock.holidays = None  # type: ignore[misc]
+    assert hash(clock) == hash(BusinessClock(OFFICE, BERLIN, "DE"))
