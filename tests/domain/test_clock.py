@@ -385,3 +385,10 @@ def test_a_clock_is_a_value() -> None:
     with pytest.raises(FrozenInstanceError):
         clock.holidays = None  # type: ignore[misc]
     assert hash(clock) == hash(BusinessClock(OFFICE, BERLIN, "DE"))
+
+
+def test_a_clock_without_hours_but_with_holidays_adds_around_them() -> None:
+    always = BusinessClock(None, BERLIN, "DE")
+    # Thu 24th 23:00 + 2h open: one hour on the 24th, then the 25th and 26th are holidays.
+    assert always.add(at(BERLIN, "2026-12-24 23:00"), 2 * HOUR) == at(BERLIN, "2026-12-27 01:00")
+    assert always.next_open(at(BERLIN, "2026-12-25 12:00")) == at(BERLIN, "2026-12-27 00:00")
