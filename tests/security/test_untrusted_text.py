@@ -34,6 +34,8 @@ from bot.domain.untrusted import (
     Code,
     Link,
     Plain,
+    html_link,
+    html_text,
     md_display,
     md_literal,
     md_parse,
@@ -337,3 +339,12 @@ def test_tokens_are_values() -> None:
 def test_terminal_one_line_is_the_default() -> None:
     assert terminal("a\nb\r\tc") == "a\\nb\\x0d c"
     assert terminal("a\nb\r\tc", one_line=False) == "a\nb\\x0d\tc"
+
+
+def test_html_link_and_text_exactly() -> None:
+    assert html_link('https://e.example/a(b)|c?q=1&r="x"', "x<y") == (
+        '<a href="https://e.example/a%28b%29%7Cc?q=1&amp;r=%22x%22">x&lt;y</a>'
+    )
+    assert html_link("javascript:alert(1)", "x<y") == "x&lt;y"
+    assert html_link(None, "l") == "l"
+    assert html_text("\"'<&>") == "&quot;&#x27;&lt;&amp;&gt;"  # safe in text and attributes
