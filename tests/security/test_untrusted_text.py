@@ -37,6 +37,7 @@ from bot.domain.untrusted import (
     html_link,
     html_text,
     md_display,
+    md_link,
     md_literal,
     md_parse,
     safe_url,
@@ -348,3 +349,10 @@ def test_html_link_and_text_exactly() -> None:
     assert html_link("javascript:alert(1)", "x<y") == "x&lt;y"
     assert html_link(None, "l") == "l"
     assert html_text("\"'<&>") == "&quot;&#x27;&lt;&amp;&gt;"  # safe in text and attributes
+
+
+def test_md_link_exactly() -> None:
+    link = md_link("a]b", "https://e.example/(x)")
+    assert link == "[a\\]b](https://e.example/%28x%29)"
+    assert md_parse(link) == [Link("a]b", "https://e.example/%28x%29")]
+    assert md_link("l*", "javascript:x") == "l\\*"
