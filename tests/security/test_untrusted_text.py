@@ -322,6 +322,10 @@ def test_lone_surrogates_at_both_ends_of_the_range_are_replaced() -> None:
 def test_markdown_light_edges_stay_plain() -> None:
     for text in ("****", "``", "**", "a\\", "[](https://e.example/)", "[a]()", "[a](", "[a]"):
         assert md_parse(text) == [Plain(text)], text
+    # An escaped closer closes nothing, the last character included.
+    assert md_parse("*a\\*") == [Plain("*a*")]
+    assert md_parse("`a\\`") == [Plain("`a`")]
+    assert md_parse("[a](https://e.example/\\)") == [Plain("[a](https://e.example/)")]
     assert md_parse("**b**`c`[l](https://e.example/)\\*") == [
         Bold("b"), Code("c"), Link("l", "https://e.example/"), Plain("*"),
     ]  # fmt: skip
