@@ -59,12 +59,18 @@ TARGETS = (
     Target("telegram_render", "adapters/telegram/render.py", (
         "tests/telegram/test_telegram_messenger.py",)),
     Target("htmltext", "bot/domain/htmltext.py", ("tests/polled/test_polling_domain.py",)),
+    Target("untrusted", "bot/domain/untrusted.py", (
+        "tests/security/test_untrusted_text.py", "tests/security/test_terminal_cli.py")),
 )  # fmt: skip
 
 # mutmut 2 stops a mutant's test run after 10 × the clean run's time (a hang is a kill); a
 # run that tests no mutant for STALL seconds, past that on a busy machine, is stuck instead.
 STALL = 1200
 KILLED = {"ok_killed", "bad_timeout", "ok_suspicious"}  # a hang or a crawl is caught too
+# Present in a module's scratch directory while a run owns it. `mutmut show` (which the
+# report uses) re-reads the file's lines into mutmut's cache: done while a mutant is applied,
+# it records the mutated line, and the run's worker then dies on "Mutant.line is required".
+RUNNING = "RUNNING"
 
 
 def scratch_copy(target: Target) -> Path:
@@ -94,9 +100,14 @@ def run(target: Target, python: str, budget: float) -> dict[str, object]:
         "--disable-mutation-types", "string,fstring", "--simple-output", "--no-progress",
     ]  # fmt: skip
     started = time.monotonic()
-    finished = _supervise(command, where, started + budget)
-    # mutmut restores the file after each mutant; a timeout may leave one applied.
-    shutil.copy2(REPO / target.path, where / target.path)
+    marker = where / RUNNING
+    marker.write_text(str(os.getpid()), encoding="utf-8")
+    try:
+        finished = _supervise(command, where, started + budget)
+    finally:
+        # mutmut restores the file after each mutant; a timeout may leave one applied.
+        shutil.copy2(REPO / target.path, where / target.path)
+        marker.unlink(missing_ok=True)
     return _collect(target, python, finished, round(time.monotonic() - started))
 
 
@@ -143,6 +154,14 @@ def _supervise(command: list[str], where: Path, deadline: float) -> bool:
         if all(status != "untested" for _, status in _statuses(where)) and _statuses(where):
             return True
     return False
+
+
+def _running(where: Path) -> bool:
+    try:
+        os.kill(int((where / RUNNING).read_text(encoding="utf-8")), 0)
+    except (OSError, ValueError):
+        return False  # no marker, or its run is gone (killed before it could remove it)
+    return True
 
 
 def _statuses(where: Path) -> list[tuple[int, str]]:
@@ -198,7 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     by_name = {t.name: t for t in TARGETS}
     chosen = [by_name[n] for n in args.only] if args.only else list(TARGETS)  # in the order given
     if args.report_only:
+        busy = [t.name for t in chosen if _running(WORK / t.name)]
+        if busy:
+            print(f"skipped while a run owns them: {', '.join(busy)}", file=sys.stderr)
         done = [t for t in chosen if (WORK / t.name / ".mutmut-cache").exists()]
+        done = [t for t in done if t.name not in busy]
         print(report([_collect(t, sys.executable, finished=None, seconds=0) for t in done]))
         return 0
     results = []

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import FrozenInstanceError
+from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
@@ -313,3 +314,81 @@ def test_a_clock_without_hours_adds_like_one_open_all_week(
     duration = timedelta(minutes=minutes)
     walked = BusinessClock(ALWAYS, zone).add(start.astimezone(zone), duration)
     assert BusinessClock(None, zone).add(start.astimezone(zone), duration) == walked
+
+
+# --- boundaries the properties above do not pin (found by `make mutation ONLY=clock`) ---------
+
+
+def test_a_window_is_open_from_its_first_instant_to_just_before_its_end() -> None:
+    clock = BusinessClock(OFFICE, BERLIN)
+    opening, closing = at(BERLIN, "2026-06-08 09:00"), at(BERLIN, "2026-06-08 17:30")
+    tick = timedelta(microseconds=1)
+    assert [clock.is_open(t) for t in (opening - tick, opening, closing - tick, closing)] == [
+        False, True, True, False,
+    ]  # fmt: skip
+    night = BusinessClock(NIGHT, BERLIN)
+    assert not night.is_open(at(BERLIN, "2026-06-09 06:00"))
+    assert night.is_open(at(BERLIN, "2026-06-09 06:00") - tick)
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that does not know its offset: ``datetime`` calls such a value naive."""
+
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+    def dst(self, dt: datetime | None) -> None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> None:
+        return None
+
+
+def test_a_time_whose_zone_has_no_offset_is_naive() -> None:
+    clock = BusinessClock(OFFICE, BERLIN)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        clock.is_open(datetime(2026, 6, 8, 10, tzinfo=_NoOffset()))
+
+
+def test_long_durations_on_a_clock_with_hours() -> None:
+    """The give-up bound counts consecutive closed days only: 1200 days of open time on
+    explicit all-week hours (no 24/7 shortcut) is real time, DST changes included."""
+    s = at(BERLIN, "2026-06-05 17:20")
+    assert BusinessClock(ALWAYS, BERLIN).add(s, timedelta(days=1200)) == s + timedelta(days=1200)
+
+
+def test_never_open_error_names_the_clock() -> None:
+    s = at(BERLIN, "2026-06-05 12:00")
+    with pytest.raises(ValueError) as caught:
+        BusinessClock(WeeklyHours(()), BERLIN, "DE").add(s, MIN)
+    assert str(caught.value).startswith(
+        "business clock (0 windows in Europe/Berlin, holidays DE) has no open time in the 1098 "
+    )
+    with pytest.raises(ValueError) as caught:
+        BusinessClock(WeeklyHours((), "closed"), BERLIN).add(s, MIN)
+    assert str(caught.value).startswith("business clock (closed in Europe/Berlin) has no open")
+
+
+def test_a_single_night_spills_into_the_next_morning_only() -> None:
+    clock = BusinessClock(parse_hours("Fri 22:00-00:01"), BERLIN)
+    assert clock.is_open(at(BERLIN, "2026-06-06 00:00"))  # Saturday's first minute
+    assert not clock.is_open(at(BERLIN, "2026-06-06 00:01"))
+    assert not clock.is_open(at(BERLIN, "2026-06-05 00:00"))  # not Friday's (nor Thursday's)
+    assert not clock.is_open(at(BERLIN, "2026-06-04 00:00"))
+    friday = (at(BERLIN, "2026-06-05 00:00"), at(BERLIN, "2026-06-07 00:00"))
+    assert clock.elapsed(*friday) == 2 * HOUR + MIN
+
+
+def test_a_clock_is_a_value() -> None:
+    """Frozen (the domain's rule for dataclasses): config hands one clock to many callers."""
+    clock = BusinessClock(OFFICE, BERLIN, "DE")
+    with pytest.raises(FrozenInstanceError):
+        clock.holidays = None  # type: ignore[misc]
+    assert hash(clock) == hash(BusinessClock(OFFICE, BERLIN, "DE"))
+
+
+def test_a_clock_without_hours_but_with_holidays_adds_around_them() -> None:
+    always = BusinessClock(None, BERLIN, "DE")
+    # Thu 24th 23:00 + 2h open: one hour on the 24th, then the 25th and 26th are holidays.
+    assert always.add(at(BERLIN, "2026-12-24 23:00"), 2 * HOUR) == at(BERLIN, "2026-12-27 01:00")
+    assert always.next_open(at(BERLIN, "2026-12-25 12:00")) == at(BERLIN, "2026-12-27 00:00")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -66,3 +67,12 @@ def test_ratio() -> None:
     assert ratio(1, 3) == 0.3333
     assert ratio(2, 2) == 1.0
     assert ratio(0, 5) == 0.0
+
+
+def test_a_summary_is_a_value() -> None:
+    """Frozen (the domain's rule for dataclasses): a summary handed to a report cannot be
+    changed under it, and equal summaries hash alike."""
+    s = summarise([60, 120])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.count = 3  # type: ignore[misc]
+    assert hash(s) == hash(summarise([120, 60]))

@@ -152,6 +152,31 @@ def test_html_to_text_keeps_what_people_read() -> None:
     )
 
 
+def test_html_to_text_keeps_at_most_20000_characters() -> None:
+    assert html_to_text("a" * 30_000) == "a" * 20_000
+
+
+def test_html_to_text_parses_only_the_first_200000_characters() -> None:
+    # A script body is dropped, so the visible text is what follows it: "a" is character
+    # 200,000 of the input (the last one parsed), "b" the first one cut off.
+    hidden = "<script>" + "x" * (199_999 - len("<script></script>")) + "</script>"
+    assert len(hidden) == 199_999
+    assert html_to_text(hidden + "ab") == "a"
+
+
+def test_html_to_text_drops_nested_hidden_elements_and_only_them() -> None:
+    # <title> inside <head>: both hidden, and the text after </head> shown again.
+    assert html_to_text("<head><title>t</title>x</head>y<script>s</script>z") == "yz"
+    # A stray closing tag does not hide what follows.
+    assert html_to_text("a</title>b") == "ab"
+
+
+def test_html_to_text_self_closing_tags() -> None:
+    assert html_to_text("a<hr/>b") == "a\n\nb"
+    assert html_to_text("a<br/>b") == "a\nb"
+    assert html_to_text('a<img src="x"/>b') == "ab"
+
+
 def test_ids_order_and_bounded_memory() -> None:
     assert newest_id(["9", "10", "2"]) == "10"
     assert newest_id([], "5") == "5"

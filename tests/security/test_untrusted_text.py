@@ -8,7 +8,7 @@ own template did not put there.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any, ClassVar
@@ -30,8 +30,14 @@ from bot.domain.ports import (
     WaitingItem,
 )
 from bot.domain.untrusted import (
+    Bold,
+    Code,
+    Link,
     Plain,
+    html_link,
+    html_text,
     md_display,
+    md_link,
     md_literal,
     md_parse,
     safe_url,
@@ -295,3 +301,69 @@ def test_ingest_keeps_only_http_links() -> None:
     for bad in ("javascript:alert(1)", "tg://x", "https://x|y> <!channel>", "data:,x", "ftp://x",
                 "https://good.example@evil.example/"):  # fmt: skip
         assert msg(bad).url == ""
+
+
+# Exact edges (found by `make mutation ONLY=untrusted`) ---------------------------------------
+
+
+def test_safe_url_length_limit_is_2048_characters() -> None:
+    for head in ("https://e.example/", "https://e.example:8443/"):  # fast path and urlsplit path
+        at_limit = head + "a" * (2048 - len(head))
+        assert safe_url(at_limit) == at_limit
+        assert safe_url(at_limit + "a") is None
+
+
+def test_safe_url_needs_a_host() -> None:
+    for url in ("https:///path", "http://:80/x", "https://?q", "https://#f"):
+        assert safe_url(url) is None, url
+
+
+def test_lone_surrogates_at_both_ends_of_the_range_are_replaced() -> None:
+    # (Replaced by "?", although valid_text's docstring promises U+FFFD: reported, not pinned.)
+    for s in ("\ud800", "\udbff", "\udc00", "\udfff"):
+        out = valid_text(f"a{s}b")
+        assert out[0] + out[2:] == "ab" and out[1] != s and out.encode("utf-8")
+    assert valid_text("a\ud7ff\ue000b") == "a\ud7ff\ue000b"  # neighbours are ordinary text
+
+
+def test_markdown_light_edges_stay_plain() -> None:
+    for text in ("****", "``", "**", "a\\", "[](https://e.example/)", "[a]()", "[a](", "[a]"):
+        assert md_parse(text) == [Plain(text)], text
+    # An escaped closer closes nothing, the last character included.
+    assert md_parse("*a\\*") == [Plain("*a*")]
+    assert md_parse("`a\\`") == [Plain("`a`")]
+    assert md_parse("[a](https://e.example/\\)") == [Plain("[a](https://e.example/)")]
+    assert md_parse("**b**`c`[l](https://e.example/)\\*") == [
+        Bold("b"), Code("c"), Link("l", "https://e.example/"), Plain("*"),
+    ]  # fmt: skip
+    assert md_display("**b** `c` [l](https://e.example/) \\*") == (
+        "**b** `c` [l](https://e.example/) *"
+    )
+
+
+def test_tokens_are_values() -> None:
+    tokens = {Plain("a"), Bold("b"), Code("c"), Link("l", "https://e.example/")}
+    assert len(tokens) == 4
+    with pytest.raises(FrozenInstanceError):
+        Plain("a").text = "b"  # type: ignore[misc]
+
+
+def test_terminal_one_line_is_the_default() -> None:
+    assert terminal("a\nb\r\tc") == "a\\nb\\x0d c"
+    assert terminal("a\nb\r\tc", one_line=False) == "a\nb\\x0d\tc"
+
+
+def test_html_link_and_text_exactly() -> None:
+    assert html_link('https://e.example/a(b)|c?q=1&r="x"', "x<y") == (
+        '<a href="https://e.example/a%28b%29%7Cc?q=1&amp;r=%22x%22">x&lt;y</a>'
+    )
+    assert html_link("javascript:alert(1)", "x<y") == "x&lt;y"
+    assert html_link(None, "l") == "l"
+    assert html_text("\"'<&>") == "&quot;&#x27;&lt;&amp;&gt;"  # safe in text and attributes
+
+
+def test_md_link_exactly() -> None:
+    link = md_link("a]b", "https://e.example/(x)")
+    assert link == "[a\\]b](https://e.example/%28x%29)"
+    assert md_parse(link) == [Link("a]b", "https://e.example/%28x%29")]
+    assert md_link("l*", "javascript:x") == "l\\*"
