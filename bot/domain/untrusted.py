@@ -75,7 +75,7 @@ def valid_text(text: str) -> str:
     every platform API rejects them, and ``str.encode`` raises on them."""
     if not _has_surrogate(text):
         return text
-    return text.encode("utf-8", "replace").decode("utf-8")
+    return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
 
 
 # Slack mrkdwn -----------------------------------------------------------------------------
