@@ -113,6 +113,7 @@ def check_config(config: ConfigOption = None, strict: StrictOption = False) -> N
             f"{cfg.path}: OK — {len(cfg.team)} people, {len(cfg.sources)} sources, "
             f"{len(cfg.rotations)} rotations, {len(cfg.policies)} policies",
             markup=False,
+            soft_wrap=True,  # one line, whatever the path's length: scripts grep it
         )
     print_report(cfg, str(path), strict=strict)
 
