@@ -10,14 +10,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from bot.config import Config
 from bot.domain.durations import format_duration
-from bot.domain.localtime import PAGE, labelled
 from bot.services.dashboard import CHART_DAYS, WAITING_ROWS, DashboardData, default_since, gather
 from bot.services.digest import oncall_reporter
 from bot.services.waiting_page import BadQuery, Page, Query
@@ -51,21 +49,10 @@ def _link(url: str, text: str = "open") -> Safe:
     return element("a", text, href=url, rel="noopener noreferrer")
 
 
-class View:
+class View(People):
     def __init__(self, data: DashboardData, config: Config) -> None:
+        super().__init__(config)
         self.d = data
-        self.config = config
-        self.tz = ZoneInfo(config.timezone)
-
-    def name(self, person: str | None) -> str:
-        """A member by name (``Alice``, never ``person:alice``); anyone else as given."""
-        return self.config.display_name(person) if person else ""
-
-    def when(self, at: datetime) -> str:
-        try:
-            return labelled(at, self.tz, PAGE)  # e.g. Thu 24 Dec 2026 10:00 CET
-        except OverflowError:  # ?since=0001-01-01 in a zone west of UTC
-            return at.isoformat()
 
     def person_link(self, person: object) -> Safe:
         if not isinstance(person, str) or self.config.person(person) is None:
@@ -254,33 +241,20 @@ async def index(request: Request) -> Response:
         section = await _waiting_section(request, result, query, people, now, since_arg)
         return HTMLResponse(section, status_code=status, headers=HEADERS)
     await rt.oncall.prepare()
-    try:
-        data = await gather(
-            rt.db,
-            rt.config,
-            rt.routing,
-            now,
-            since,
-            oncall_reporter(rt.oncall),
-            query,
-            web.history,
-            window,
+
+    async def load(q: Query) -> DashboardData:
+        oncall = oncall_reporter(rt.oncall)
+        return await gather(
+            rt.db, rt.config, rt.routing, now, since, oncall, q, web.history, window
         )
+
+    try:
+        data = await load(query)
     except BadQuery as exc:  # a cursor from elsewhere: the first page, with a notice
         status = 400
         notices.append(_notice(f"{exc} Showing the first page instead."))
         query = Query(limit=WAITING_ROWS, sort=query.sort)
-        data = await gather(
-            rt.db,
-            rt.config,
-            rt.routing,
-            now,
-            since,
-            oncall_reporter(rt.oncall),
-            query,
-            web.history,
-            window,
-        )
+        data = await load(query)
     view = View(data, rt.config)
     body = render(
         _BODY,
