@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time as clock
 from collections import Counter
+from dataclasses import FrozenInstanceError
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -136,6 +137,40 @@ def test_bad_overrides_are_refused_clearly() -> None:
         Override("bob", datetime(2026, 12, 1), datetime(2026, 12, 2))
     with pytest.raises(RotationError, match="needs a person"):
         Override("", berlin(2026, 12, 1), berlin(2026, 12, 2))
+
+
+def test_an_override_with_one_naive_end_or_no_length_is_refused() -> None:
+    # Each end is checked on its own (either naive is enough), and an empty span is no span.
+    with pytest.raises(RotationError, match="must carry a time zone"):
+        Override("bob", berlin(2026, 12, 1), datetime(2026, 12, 2))
+    with pytest.raises(RotationError, match="must carry a time zone"):
+        Override("bob", datetime(2026, 12, 1), berlin(2026, 12, 2))
+    with pytest.raises(RotationError, match="must be after 'from'"):
+        Override("bob", berlin(2026, 12, 1), berlin(2026, 12, 1))
+
+
+def test_an_override_is_a_value() -> None:
+    cover = Override("bob", berlin(2026, 12, 1), berlin(2026, 12, 2))
+    with pytest.raises(FrozenInstanceError):
+        cover.who = "carol"  # type: ignore[misc]
+
+
+def test_an_override_without_created_seq_counts_as_created_first() -> None:
+    # The default is 0: an explicit created_seq=0 ties with it, and on a tie the later in
+    # ``overrides`` wins, so dave (listed second) holds the overlap.
+    first = Override("carol", berlin(2026, 12, 22), berlin(2026, 12, 25))
+    second = Override("dave", berlin(2026, 12, 24), berlin(2026, 12, 26), created_seq=0)
+    assert first.created_seq == 0
+    assert support(first, second).on_call(berlin(2026, 12, 24, 12)).person == "dave"  # type: ignore[union-attr]
+
+
+def test_a_turn_longer_than_the_reach_is_reported_up_to_400_days_past_the_window() -> None:
+    rotation = build(shift=timedelta(days=2000))
+    start, end = utc(2027, 6, 1), utc(2027, 6, 2)
+    [turn] = rotation.turns(start, end)
+    assert turn.person == "alice"
+    assert turn.start == utc(2026, 11, 2, 8)  # within reach: whole
+    assert turn.end == end + timedelta(days=400)  # the real end is years later: cut at reach
 
 
 def test_naive_instants_are_refused() -> None:

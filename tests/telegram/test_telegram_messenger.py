@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from telegram.ext import ExtBot
 
-from adapters.telegram import actions
+from adapters.telegram import actions, render
 from adapters.telegram.messenger import TelegramMessenger
 from adapters.telegram.ratelimit import ChatRateLimiter
 from bot.domain.ports import (
@@ -23,6 +23,7 @@ from bot.domain.ports import (
     Recipient,
     Step,
     TranscriptLine,
+    WaitingItem,
 )
 from tests.fakes.telegram_api import FakeTelegramAPI, check_html
 from tests.telegram.tg_kit import ALICE, GROUP, T0
@@ -193,3 +194,65 @@ def test_tomorrow_is_nine_in_the_persons_zone() -> None:
     assert until.isoformat() == "2026-11-29T09:00:00+01:00"
     assert actions.snooze_until(actions.Button.SNOOZE_2H, T0, "UTC") == T0 + 120 * MIN
     assert actions.snooze_until(actions.Button.CLAIM, T0, "UTC") is None
+
+
+# --- render.py limits and edges (pure; mutation testing found these unpinned) -------------
+
+
+async def test_a_long_notice_is_cut_to_telegrams_4096_characters(fake: FakeTelegramAPI) -> None:
+    async with make_bot(fake) as bot:
+        await TelegramMessenger(bot).send_text(
+            Recipient("telegram", str(ALICE), "alice"), "x" * 5000
+        )
+    [call] = fake.calls_to("sendMessage")
+    assert call.params["text"] == "x" * 4096
+
+
+def test_a_transcript_line_keeps_300_characters() -> None:
+    def shown(text: str) -> str:
+        line = TranscriptLine("Dana", False, T0, text)
+        return render.transcript(view(transcript=(line,))).split("\n", 1)[1]
+
+    assert shown("a" * 300) == "a" * 300
+    assert shown("a" * 301) == "a" * 299 + "…"
+
+
+def test_the_transcript_holds_at_most_3800_characters() -> None:
+    # Eleven full lines, then an oldest line sized so that all of them take exactly 3800
+    # characters (each counted with its newline): it fits; one character more and it is "…".
+    newest = [TranscriptLine("Dana", False, T0 + i * MIN, "n" * 300) for i in range(1, 12)]
+    used = sum(len(render.transcript(view(transcript=(line,)))) + 1 for line in newest)
+    head = len(render.transcript(view(transcript=(TranscriptLine("Dana", False, T0, ""),))))
+    size = 3800 - used - head - 1
+
+    def lines(n: int) -> tuple[TranscriptLine, ...]:
+        return (TranscriptLine("Dana", False, T0, "o" * n), *newest)
+
+    fits = render.transcript(view(transcript=lines(size)))
+    assert fits.startswith("👤") and "o" * size in fits and len(fits) == 3800 - 1
+    cut = render.transcript(view(transcript=lines(size + 1)))
+    assert cut.startswith("…\n") and "o" not in cut.replace("Dana", "")
+
+
+def test_waiting_list_shows_20_rows_and_counts_the_rest() -> None:
+    def item(n: int) -> WaitingItem:
+        return WaitingItem(n, "community", "telegram", str(GROUP), f"c{n}", T0, None, False,
+                           ("alice",), "hi", "")  # fmt: skip
+
+    twenty = render.waiting_list([item(n) for n in range(20)], "UTC", T0, "Waiting")
+    assert twenty.count("\n    hi") == 20 and "more" not in twenty
+    more = render.waiting_list([item(n) for n in range(21)], "UTC", T0, "Waiting")
+    assert more.count("\n    hi") == 20 and more.endswith("… and 1 more")
+    assert "#19 " in more and "#20 " not in more
+
+
+def test_a_nudge_about_another_platform_says_reply_without_posting() -> None:
+    html = render.nudge_html(view(platform="slack"))
+    assert "↩️ <i>Reply to this message to answer Dana &lt;Kim&gt; &amp; Co.</i>" in html
+    assert "I post it as you" not in html
+
+
+def test_clock_shows_the_date_only_when_it_is_not_today() -> None:
+    assert render.clock(T0, "UTC") == "10:00"  # without ``now``: the instant's own day
+    assert render.clock(T0, "UTC", now=T0 + 2 * 24 * 60 * MIN) == "Sat 28 Nov 10:00"
+    assert render.clock(T0, "UTC", now=T0 + 60 * MIN) == "10:00"
