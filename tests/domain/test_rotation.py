@@ -84,6 +84,8 @@ def test_parse_handoff(text: str, expected: tuple[int | None, time]) -> None:
         ("9am", "not a hand-off time"),
         ("", "not a hand-off time"),
         ("t 09:00", "'t' is not a day"),
+        ("Mon 24:00", "24:00 is not a time of day"),
+        ("09:60", "9:60 is not a time of day"),
     ],
 )
 def test_parse_handoff_rejects_with_a_clear_message(text: str, message: str) -> None:
@@ -112,7 +114,7 @@ def build(**changes: object) -> WeeklyRotation:
     ("changes", "message"),
     [
         ({"members": ["alice", "zed"]}, "rotation 'support': unknown person 'zed'"),
-        ({"members": []}, "members is empty"),
+        ({"members": []}, "rotation 'support': members is empty"),
         ({"members": ["alice", " "]}, "empty name"),
         ({"shift": "0s"}, "shift must be at least 1s"),
         ({"shift": timedelta(hours=-1)}, "shift must be at least 1s"),
@@ -171,6 +173,15 @@ def test_a_turn_longer_than_the_reach_is_reported_up_to_400_days_past_the_window
     assert turn.person == "alice"
     assert turn.start == utc(2026, 11, 2, 8)  # within reach: whole
     assert turn.end == end + timedelta(days=400)  # the real end is years later: cut at reach
+
+
+def test_a_rotation_is_a_value_shown_by_its_config() -> None:
+    rotation = support()
+    with pytest.raises(FrozenInstanceError):
+        rotation.members = ("bob",)  # type: ignore[misc]
+    # The derived first hand-off is neither shown nor a constructor argument.
+    assert "_first" not in repr(rotation)
+    assert rotation == support() and rotation != build(handoff="Tue 09:00")
 
 
 def test_naive_instants_are_refused() -> None:

@@ -256,3 +256,13 @@ def test_clock_shows_the_date_only_when_it_is_not_today() -> None:
     assert render.clock(T0, "UTC") == "10:00"  # without ``now``: the instant's own day
     assert render.clock(T0, "UTC", now=T0 + 2 * 24 * 60 * MIN) == "Sat 28 Nov 10:00"
     assert render.clock(T0, "UTC", now=T0 + 60 * MIN) == "10:00"
+
+
+def test_transcript_marks_customer_and_team_and_trims_authors_to_64() -> None:
+    lines = (
+        TranscriptLine("c" * 64, False, T0, "hi"),
+        TranscriptLine("t" * 65, True, T0 + MIN, "hello"),
+    )
+    customer, team = render.transcript(view(transcript=lines)).split("\n")[::2]
+    assert customer.startswith(f"👤 <b>{'c' * 64}</b> · ")
+    assert team.startswith(f"💬 <b>{'t' * 63}…</b> · ")
