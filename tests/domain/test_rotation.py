@@ -184,6 +184,13 @@ def test_a_rotation_is_a_value_shown_by_its_config() -> None:
     assert rotation == support() and rotation != build(handoff="Tue 09:00")
 
 
+@pytest.mark.parametrize("weekday", [-1, 7])
+def test_a_weekday_number_outside_monday_to_sunday_is_refused(weekday: int) -> None:
+    with pytest.raises(RotationError, match=r"weekday must be 0 \(Mon\) to 6 \(Sun\)"):
+        WeeklyRotation("r", ("alice",), WEEK, weekday, time(9), date(2026, 11, 2), BERLIN)
+    assert WeeklyRotation("r", ("alice",), WEEK, 6, time(9), date(2026, 11, 2), BERLIN)
+
+
 def test_naive_instants_are_refused() -> None:
     with pytest.raises(RotationError, match="no time zone"):
         support().on_call(datetime(2026, 11, 3))

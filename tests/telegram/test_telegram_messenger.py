@@ -232,6 +232,10 @@ def test_the_transcript_holds_at_most_3800_characters() -> None:
     assert fits.startswith("👤") and "o" * size in fits and len(fits) == 3800 - 1
     cut = render.transcript(view(transcript=lines(size + 1)))
     assert cut.startswith("…\n") and "o" not in cut.replace("Dana", "")
+    # Trimming stops at the first line that does not fit: no older, shorter line after a gap.
+    older = TranscriptLine("Dana", False, T0 - MIN, "z")
+    gap = render.transcript(view(transcript=(older, *lines(size + 1))))
+    assert gap == cut
 
 
 def test_waiting_list_shows_20_rows_and_counts_the_rest() -> None:
