@@ -243,6 +243,15 @@ def test_next_turn_is_the_next_different_person() -> None:
     assert build(members=["alice"]).next_turn(berlin(2026, 11, 3)) is None
 
 
+def test_a_lone_member_hands_over_only_to_an_override() -> None:
+    cover = Override("bob", berlin(2026, 12, 1), berlin(2026, 12, 2))
+    lone = build(members=["alice"], overrides=[cover])
+    assert lone.next_turn(berlin(2026, 11, 20)) == Turn(
+        "bob", utc(2026, 11, 30, 23), utc(2026, 12, 1, 23), True
+    )
+    assert lone.next_turn(berlin(2026, 12, 3)) is None
+
+
 def test_an_override_splits_the_regular_turn() -> None:
     cover = Override("alice", berlin(2026, 12, 24), berlin(2026, 12, 27), 0)
     rotation = support(cover)

@@ -270,3 +270,19 @@ def test_transcript_marks_customer_and_team_and_trims_authors_to_64() -> None:
     customer, team = render.transcript(view(transcript=lines)).split("\n")[::2]
     assert customer.startswith(f"👤 <b>{'c' * 64}</b> · ")
     assert team.startswith(f"💬 <b>{'t' * 63}…</b> · ")
+
+
+def test_status_line_names_each_outcome() -> None:
+    def line(outcome: Outcome, **more: object) -> str:
+        return render.status_line(NudgeUpdate(outcome, "Bob", T0, **more), "UTC")  # type: ignore[arg-type]
+
+    assert line(Outcome.ANSWERED, after_seconds=60) == "✅ <b>Answered</b> by Bob after 1m"
+    assert line(Outcome.CLAIMED) == "🙋 <b>Claimed</b> by Bob"
+    assert line(Outcome.SNOOZED) == "⏰ <b>Snoozed</b> by Bob"
+    assert line(Outcome.SNOOZED, until=T0 + 30 * MIN) == "⏰ <b>Snoozed</b> until 10:30 by Bob"
+    assert line(Outcome.NOT_NEEDED) == "✖ <b>Not needed</b> — Bob"
+
+
+def test_the_customer_name_in_a_nudge_keeps_64_characters() -> None:
+    assert f"<b>{'d' * 64}</b> is waiting" in render.nudge_html(view(customer="d" * 64))
+    assert f"<b>{'d' * 63}…</b> is waiting" in render.nudge_html(view(customer="d" * 65))
