@@ -113,7 +113,11 @@ def build(**changes: object) -> WeeklyRotation:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"members": ["alice", "zed"]}, "rotation 'support': unknown person 'zed'"),
+        (
+            {"members": ["alice", "zed"]},
+            "rotation 'support': unknown person 'zed'; "
+            "known team members: alice, bob, carol, dave$",
+        ),
         ({"members": []}, "rotation 'support': members is empty"),
         ({"members": ["alice", " "]}, "empty name"),
         ({"shift": "0s"}, "shift must be at least 1s"),
@@ -250,6 +254,14 @@ def test_a_lone_member_hands_over_only_to_an_override() -> None:
         "bob", utc(2026, 11, 30, 23), utc(2026, 12, 1, 23), True
     )
     assert lone.next_turn(berlin(2026, 12, 3)) is None
+
+
+def test_next_turn_finds_a_change_two_short_shifts_ahead() -> None:
+    # Hourly shifts, alice twice then bob: from alice's first hour, bob is two hours away.
+    hourly = build(members=["alice", "alice", "bob"], shift="1h", handoff="09:00")
+    assert hourly.next_turn(berlin(2026, 11, 2, 9)) == Turn(
+        "bob", utc(2026, 11, 2, 10), utc(2026, 11, 2, 11), False
+    )
 
 
 def test_an_override_splits_the_regular_turn() -> None:

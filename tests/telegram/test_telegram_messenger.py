@@ -286,3 +286,13 @@ def test_status_line_names_each_outcome() -> None:
 def test_the_customer_name_in_a_nudge_keeps_64_characters() -> None:
     assert f"<b>{'d' * 64}</b> is waiting" in render.nudge_html(view(customer="d" * 64))
     assert f"<b>{'d' * 63}…</b> is waiting" in render.nudge_html(view(customer="d" * 65))
+
+
+def test_the_reply_window_note_goes_once_the_conversation_is_resolved() -> None:
+    waiting = view(reply_window_closes=T0 + 24 * 60 * MIN)
+    assert "in <b>community</b> (telegram) for <b>" in render.nudge_html(waiting)
+    assert "(window closes " in render.nudge_html(waiting)
+    claimed = NudgeUpdate(Outcome.CLAIMED, "Bob", T0)
+    assert "(window closes " in render.nudge_html(waiting, claimed)
+    for outcome in (Outcome.ANSWERED, Outcome.NOT_NEEDED):
+        assert "(window closes " not in render.nudge_html(waiting, NudgeUpdate(outcome, "Bob", T0))
