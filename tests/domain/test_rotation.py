@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time as clock
 from collections import Counter
+from dataclasses import FrozenInstanceError
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -83,6 +84,8 @@ def test_parse_handoff(text: str, expected: tuple[int | None, time]) -> None:
         ("9am", "not a hand-off time"),
         ("", "not a hand-off time"),
         ("t 09:00", "'t' is not a day"),
+        ("Mon 24:00", "24:00 is not a time of day"),
+        ("09:60", "9:60 is not a time of day"),
     ],
 )
 def test_parse_handoff_rejects_with_a_clear_message(text: str, message: str) -> None:
@@ -110,8 +113,12 @@ def build(**changes: object) -> WeeklyRotation:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"members": ["alice", "zed"]}, "rotation 'support': unknown person 'zed'"),
-        ({"members": []}, "members is empty"),
+        (
+            {"members": ["alice", "zed"]},
+            "rotation 'support': unknown person 'zed'; "
+            "known team members: alice, bob, carol, dave$",
+        ),
+        ({"members": []}, "rotation 'support': members is empty"),
         ({"members": ["alice", " "]}, "empty name"),
         ({"shift": "0s"}, "shift must be at least 1s"),
         ({"shift": timedelta(hours=-1)}, "shift must be at least 1s"),
@@ -136,6 +143,56 @@ def test_bad_overrides_are_refused_clearly() -> None:
         Override("bob", datetime(2026, 12, 1), datetime(2026, 12, 2))
     with pytest.raises(RotationError, match="needs a person"):
         Override("", berlin(2026, 12, 1), berlin(2026, 12, 2))
+
+
+def test_an_override_with_one_naive_end_or_no_length_is_refused() -> None:
+    # Each end is checked on its own (either naive is enough), and an empty span is no span.
+    with pytest.raises(RotationError, match="must carry a time zone"):
+        Override("bob", berlin(2026, 12, 1), datetime(2026, 12, 2))
+    with pytest.raises(RotationError, match="must carry a time zone"):
+        Override("bob", datetime(2026, 12, 1), berlin(2026, 12, 2))
+    with pytest.raises(RotationError, match="must be after 'from'"):
+        Override("bob", berlin(2026, 12, 1), berlin(2026, 12, 1))
+
+
+def test_an_override_is_a_value() -> None:
+    cover = Override("bob", berlin(2026, 12, 1), berlin(2026, 12, 2))
+    with pytest.raises(FrozenInstanceError):
+        cover.who = "carol"  # type: ignore[misc]
+
+
+def test_an_override_without_created_seq_counts_as_created_first() -> None:
+    # The default is 0: an explicit created_seq=0 ties with it, and on a tie the later in
+    # ``overrides`` wins, so dave (listed second) holds the overlap.
+    first = Override("carol", berlin(2026, 12, 22), berlin(2026, 12, 25))
+    second = Override("dave", berlin(2026, 12, 24), berlin(2026, 12, 26), created_seq=0)
+    assert first.created_seq == 0
+    assert support(first, second).on_call(berlin(2026, 12, 24, 12)).person == "dave"  # type: ignore[union-attr]
+
+
+def test_a_turn_longer_than_the_reach_is_reported_up_to_400_days_past_the_window() -> None:
+    rotation = build(shift=timedelta(days=2000))
+    start, end = utc(2027, 6, 1), utc(2027, 6, 2)
+    [turn] = rotation.turns(start, end)
+    assert turn.person == "alice"
+    assert turn.start == utc(2026, 11, 2, 8)  # within reach: whole
+    assert turn.end == end + timedelta(days=400)  # the real end is years later: cut at reach
+
+
+def test_a_rotation_is_a_value_shown_by_its_config() -> None:
+    rotation = support()
+    with pytest.raises(FrozenInstanceError):
+        rotation.members = ("bob",)  # type: ignore[misc]
+    # The derived first hand-off is neither shown nor a constructor argument.
+    assert "_first" not in repr(rotation)
+    assert rotation == support() and rotation != build(handoff="Tue 09:00")
+
+
+@pytest.mark.parametrize("weekday", [-1, 7])
+def test_a_weekday_number_outside_monday_to_sunday_is_refused(weekday: int) -> None:
+    with pytest.raises(RotationError, match=r"weekday must be 0 \(Mon\) to 6 \(Sun\)"):
+        WeeklyRotation("r", ("alice",), WEEK, weekday, time(9), date(2026, 11, 2), BERLIN)
+    assert WeeklyRotation("r", ("alice",), WEEK, 6, time(9), date(2026, 11, 2), BERLIN)
 
 
 def test_naive_instants_are_refused() -> None:
@@ -188,6 +245,23 @@ def test_next_turn_is_the_next_different_person() -> None:
     )
     assert rotation.next_turn(berlin(2026, 10, 1)).person == "alice"  # type: ignore[union-attr]
     assert build(members=["alice"]).next_turn(berlin(2026, 11, 3)) is None
+
+
+def test_a_lone_member_hands_over_only_to_an_override() -> None:
+    cover = Override("bob", berlin(2026, 12, 1), berlin(2026, 12, 2))
+    lone = build(members=["alice"], overrides=[cover])
+    assert lone.next_turn(berlin(2026, 11, 20)) == Turn(
+        "bob", utc(2026, 11, 30, 23), utc(2026, 12, 1, 23), True
+    )
+    assert lone.next_turn(berlin(2026, 12, 3)) is None
+
+
+def test_next_turn_finds_a_change_two_short_shifts_ahead() -> None:
+    # Hourly shifts, alice twice then bob: from alice's first hour, bob is two hours away.
+    hourly = build(members=["alice", "alice", "bob"], shift="1h", handoff="09:00")
+    assert hourly.next_turn(berlin(2026, 11, 2, 9)) == Turn(
+        "bob", utc(2026, 11, 2, 10), utc(2026, 11, 2, 11), False
+    )
 
 
 def test_an_override_splits_the_regular_turn() -> None:

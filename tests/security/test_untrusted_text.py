@@ -43,6 +43,7 @@ from bot.domain.untrusted import (
     safe_url,
     slack_link,
     slack_text,
+    slack_url,
     terminal,
     valid_text,
 )
@@ -365,3 +366,8 @@ def test_md_link_exactly() -> None:
     assert link == "[a\\]b](https://e.example/%28x%29)"
     assert md_parse(link) == [Link("a]b", "https://e.example/%28x%29")]
     assert md_link("l*", "javascript:x") == "l\\*"
+
+
+def test_slack_url_keeps_a_safe_url_and_encodes_slacks_markers() -> None:
+    assert slack_url("https://e.example/a|b<c>") == "https://e.example/a%7Cb%3Cc%3E"
+    assert slack_url("javascript:alert(1)") is None
