@@ -42,12 +42,6 @@ class _LazyConsole:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.console(), name)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_"):
-            object.__setattr__(self, name, value)
-        else:  # e.g. a test setting the width
-            setattr(self.console(), name, value)
-
 
 err: Any = _LazyConsole(stderr=True)
 out: Any = _LazyConsole(stderr=False)
