@@ -12,11 +12,13 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
+from rich.markup import escape
 
 from bot.cli.common import fail, out
 from bot.cli.init_files import (
     DEFAULT_SOURCE_IDS,
     Answers,
+    Mailbox,
     render_config,
     render_env,
     render_manifest,
@@ -24,12 +26,18 @@ from bot.cli.init_files import (
 from bot.config import ConfigError, parse_config
 from bot.config.strength import weak_secrets
 
+# What the written config reads from .env, as check-config would see it once filled in.
+CHECK_ENV = {"WEBHOOK_SECRET": "x", "IMAP_PASSWORD": "x", "SMTP_PASSWORD": "x"}
 Check = Callable[[str], str | None]  # None when fine, else what is wrong
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _TELEGRAM_USER = re.compile(r"^[0-9]{1,15}$")
 _TELEGRAM_CHAT = re.compile(r"^-?[0-9]{1,20}$")
+_PHONE_NUMBER_ID = re.compile(r"^[0-9]{5,30}$")
+_ADDRESS = re.compile(r"^[^@\s<>\"',;:{}\[\]#]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_DOMAINS = re.compile(r"^([A-Za-z0-9.-]+\.[A-Za-z0-9-]+)(\s*,\s*[A-Za-z0-9.-]+\.[A-Za-z0-9-]+)*$")
 
 
 def _pattern(rx: re.Pattern[str], what: str, optional: bool = False) -> Check:
@@ -56,7 +64,9 @@ def _url(value: str) -> str | None:
 
 
 def _platform(value: str) -> str | None:
-    return None if value in DEFAULT_SOURCE_IDS else f"{value!r}: use webhook, slack or telegram"
+    if value in DEFAULT_SOURCE_IDS:
+        return None
+    return f"{value!r}: use webhook, slack, telegram, email or whatsapp"
 
 
 class Asker:
@@ -143,6 +153,14 @@ def gather(ask: Asker, flags: Mapping[str, str | None]) -> Answers:
             flags["channel"],
             _pattern(_TELEGRAM_CHAT, "a Telegram chat ID"),
         )
+    elif platform == "whatsapp":
+        channel = ask.ask(
+            "--phone-number-id",
+            "WhatsApp phone number ID (WhatsApp Manager → API Setup)",
+            flags["phone_number_id"],
+            _pattern(_PHONE_NUMBER_ID, "a WhatsApp phone number ID (digits)"),
+        )
+    mailbox = _mailbox(ask, flags) if platform == "email" else None
     public_url = ask.ask(
         "--public-url", "Public URL that reaches Nudgebot (empty: later)", flags["public_url"], _url
     )
@@ -156,6 +174,42 @@ def gather(ask: Asker, flags: Mapping[str, str | None]) -> Answers:
         source,
         channel,
         public_url.rstrip("/") or None,
+        mailbox,
+    )
+
+
+def _mailbox(ask: Asker, flags: Mapping[str, str | None]) -> Mailbox:
+    address = ask.ask(
+        "--address",
+        "The shared mailbox's address (e.g. support@example.com)",
+        flags["address"],
+        _pattern(_ADDRESS, "an address such as support@example.com"),
+    ).lower()
+    domain = address.rpartition("@")[2]
+    imap = ask.ask(
+        "--imap-host",
+        "Its IMAP server (port 993, TLS)",
+        flags["imap_host"] or f"imap.{domain}",
+        _pattern(_HOST, "a host name such as imap.example.com"),
+    )
+    smtp = ask.ask(
+        "--smtp-host",
+        "Its SMTP server for replies (port 587, STARTTLS; none: no Reply)",
+        flags["smtp_host"] if flags["smtp_host"] is not None else f"smtp.{domain}",
+        _pattern(_HOST, "a host name such as smtp.example.com (or none)", optional=True),
+    )
+    smtp = "" if smtp.lower() == "none" else smtp
+    domains = ask.ask(
+        "--team-domains",
+        "Your team's mail domains, comma-separated (their senders are the team)",
+        flags["team_domains"] or domain,
+        _pattern(_DOMAINS, "domains such as example.com, example.org"),
+    )
+    return Mailbox(
+        address,
+        imap,
+        smtp or None,
+        tuple(d.strip().lower() for d in domains.split(",")),
     )
 
 
@@ -196,6 +250,11 @@ def init(
     source_platform: Annotated[str | None, typer.Option(help="webhook | slack | telegram")] = None,
     source_id: Annotated[str | None, typer.Option(help="The first source's id")] = None,
     channel: Annotated[str | None, typer.Option(help="Slack channel / Telegram chat ID")] = None,
+    address: Annotated[str | None, typer.Option(help="email: the shared mailbox")] = None,
+    imap_host: Annotated[str | None, typer.Option(help="email: IMAP server")] = None,
+    smtp_host: Annotated[str | None, typer.Option(help="email: SMTP server ('' for none)")] = None,
+    team_domains: Annotated[str | None, typer.Option(help="email: a.com,b.com")] = None,
+    phone_number_id: Annotated[str | None, typer.Option(help="whatsapp: phone number ID")] = None,
     non_interactive: Annotated[bool, typer.Option(help="Ask nothing; flags or defaults")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite existing files")] = False,
 ) -> None:
@@ -208,7 +267,9 @@ def init(
         fail(f"{', '.join(map(str, existing))} already exist(s); use --force to overwrite", 1)
     flags = {"person": person, "name": name, "slack": slack_id, "telegram": telegram_id,
              "timezone": timezone, "platform": source_platform, "source": source_id,
-             "channel": channel, "public_url": public_url}  # fmt: skip
+             "channel": channel, "public_url": public_url, "address": address,
+             "imap_host": imap_host, "smtp_host": smtp_host, "team_domains": team_domains,
+             "phone_number_id": phone_number_id}  # fmt: skip
     if env_file.exists() and not force:
         kept = env_values(env_file.read_text(encoding="utf-8", errors="replace"))
         hooks = [("WEBHOOK_SECRET", kept["WEBHOOK_SECRET"])] if kept.get("WEBHOOK_SECRET") else []
@@ -217,7 +278,7 @@ def init(
     answers = gather(Asker(not non_interactive), flags)
     text = render_config(answers)
     try:  # never write a file that check-config would reject
-        parse_config(text, file=str(config), env={"WEBHOOK_SECRET": "x"})
+        parse_config(text, file=str(config), env=CHECK_ENV)
     except ConfigError as exc:
         fail("; ".join(str(i) for i in exc.issues))
     folder.mkdir(parents=True, exist_ok=True)
@@ -232,9 +293,29 @@ def init(
         out.print("[yellow]note:[/] no Slack or Telegram ID: nobody can be nudged yet")
     if answers.public_url is None:
         out.print("[yellow]note:[/] no public URL: the manifest still says YOUR-HOST")
+    _platform_notes(answers, env_file)
     out.print(
         f"next: set -a; . {env_file}; set +a; nudgebot check-config --config {config}; "
         f"nudgebot run --config {config}",
         markup=False,
         soft_wrap=True,
     )
+
+
+def _platform_notes(answers: Answers, env_file: Path) -> None:
+    """What only the user can add: the mailbox's passwords, Meta's token and app secret."""
+    if answers.mailbox is not None:
+        which = "IMAP_PASSWORD and SMTP_PASSWORD" if answers.mailbox.smtp_host else "IMAP_PASSWORD"
+        out.print(
+            f"[yellow]note:[/] set {which} in {env_file}; new mail arrives at once where the "
+            "server offers IMAP IDLE, else every poll_every",
+            soft_wrap=True,
+        )
+    if answers.platform == "whatsapp":
+        hook = escape(f"{answers.public_url or 'https://YOUR-HOST'}/whatsapp/webhook")
+        out.print(
+            f"[yellow]note:[/] set WHATSAPP_TOKEN and WHATSAPP_APP_SECRET in {env_file}; in "
+            f"Meta's app set the webhook to {hook} with WHATSAPP_VERIFY_TOKEN from {env_file} "
+            "and subscribe to messages",
+            soft_wrap=True,
+        )

@@ -8,7 +8,24 @@ from dataclasses import dataclass
 from importlib import resources
 
 PLACEHOLDER = "https://YOUR-HOST"
-DEFAULT_SOURCE_IDS = {"webhook": "website", "slack": "customers", "telegram": "community"}
+DEFAULT_SOURCE_IDS = {
+    "webhook": "website",
+    "slack": "customers",
+    "telegram": "community",
+    "email": "support-mail",
+    "whatsapp": "whatsapp",
+}
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """A ``platform: email`` source: the shared address and its servers (passwords stay in
+    .env as ``IMAP_PASSWORD`` / ``SMTP_PASSWORD``)."""
+
+    address: str
+    imap_host: str
+    smtp_host: str | None  # None: no reply-through
+    team_domains: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -18,10 +35,11 @@ class Answers:
     timezone: str
     slack: str | None
     telegram: str | None
-    platform: str  # of the first source: webhook | slack | telegram
+    platform: str  # of the first source: webhook | slack | telegram | email | whatsapp
     source: str
-    channel: str | None  # Slack channel ID or Telegram chat ID
+    channel: str | None  # Slack channel ID, Telegram chat ID or WhatsApp phone number ID
     public_url: str | None
+    mailbox: Mailbox | None = None  # platform: email
 
     @property
     def notify(self) -> str | None:
@@ -61,11 +79,39 @@ def _source(a: Answers) -> str:
         )
     elif a.platform == "telegram":
         lines.append(f'    chats: ["{a.channel}"]       # group chat IDs (negative numbers)')
+    elif a.platform == "whatsapp":
+        lines.append(f'    phone_number_id: "{a.channel}"   # WhatsApp Manager → API Setup; '
+                     "webhook: GET/POST /whatsapp/webhook")  # fmt: skip
+    elif a.mailbox is not None:
+        lines += _mailbox(a.mailbox)
     else:
         lines.append("    secret: ${WEBHOOK_SECRET}      # POST /hooks/" + a.source
                      + " signs with HMAC-SHA256 of this")  # fmt: skip
     lines += [f"    owner: {a.person}", "    policy: standard"]
     return "\n".join(lines)
+
+
+def _mailbox(m: Mailbox) -> list[str]:
+    user = m.address
+    lines = [
+        f"    address: {m.address}      # the shared mailbox; replies go out from here",
+        f"    imap: {{host: {m.imap_host}, port: 993, user: {user}, "
+        'password: "${IMAP_PASSWORD}", tls: true}',
+    ]
+    if m.smtp_host:
+        lines.append(f"    smtp: {{host: {m.smtp_host}, port: 587, user: {user}, "
+                     "password: \"${SMTP_PASSWORD}\", starttls: true}")  # fmt: skip
+    else:
+        lines.append("    # smtp: {host: smtp.example.com, port: 587, user: …, "
+                     "password: \"${SMTP_PASSWORD}\", starttls: true}   # for Reply")  # fmt: skip
+    domains = ", ".join(m.team_domains)
+    lines += [
+        "    folders: [INBOX]                # customer mail; Sent is found by \\Sent itself",
+        f"    team_domains: [{domains}]       # senders from these domains are the team",
+        "    poll_every: 60s                 # with IMAP IDLE new mail comes at once anyway",
+        "    backfill: 7d                    # how far back the first poll reads",
+    ]
+    return lines
 
 
 def _quote(text: str) -> str:
@@ -131,5 +177,18 @@ def render_env(a: Answers) -> str:
         "# Telegram (@BotFather)",
         "# TELEGRAM_BOT_TOKEN=123456:ABC…",
         f"TELEGRAM_WEBHOOK_SECRET={secrets.token_urlsafe(32)}",
+    ]
+    if a.mailbox is not None:  # nudgebot.yaml reads them: check-config says while empty
+        lines += ["# Email: the shared mailbox's passwords (app passwords where 2FA is on)",
+                  "IMAP_PASSWORD="]  # fmt: skip
+        lines += ["SMTP_PASSWORD="] if a.mailbox.smtp_host else ["# SMTP_PASSWORD="]
+    lines += [
+        "# WhatsApp Cloud API (developers.facebook.com → your app → WhatsApp)",
+        "# WHATSAPP_TOKEN=EAAG…             # a system user's token",
+        "# WHATSAPP_APP_SECRET=…            # App settings → Basic → App secret",
+        f"WHATSAPP_VERIFY_TOKEN={secrets.token_urlsafe(24)}"
+        if a.platform == "whatsapp"
+        else "# WHATSAPP_VERIFY_TOKEN=…",
+        "# WHATSAPP_API_URL=https://graph.facebook.com/v21.0",
     ]
     return "\n".join(lines) + "\n"
