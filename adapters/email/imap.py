@@ -105,6 +105,11 @@ class Session:
                 return name.decode("utf-8", "replace")
         return None
 
+    def exists(self, folder: str) -> bool:
+        """Whether the server lists ``folder`` (told apart from other EXAMINE refusals)."""
+        data = _ok(self.imap.list('""', _quote(folder)), "LIST")
+        return any(isinstance(d, bytes) and d.strip() for d in data)
+
     def examine(self, folder: str) -> tuple[int, int]:
         """Open ``folder`` read-only: (UIDVALIDITY, UIDNEXT)."""
         _ok(self.imap.select(_quote(folder), readonly=True), f"EXAMINE {folder}")

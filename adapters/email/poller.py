@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -33,6 +32,8 @@ from datetime import datetime, timedelta
 import httpx
 
 from adapters.email import PLATFORM
+from adapters.email.cursor import dump, load, topic
+from adapters.email.idle import Idler, Waiter
 from adapters.email.imap import ImapError, Session
 from adapters.email.parse import Mail, parse, says_reply, thread_subject
 from adapters.email.reply import send_reply
@@ -48,6 +49,7 @@ BYTES_PER_POLL = 64 * 1024 * 1024  # bodies read in one poll (memory bound), big
 ThreadsOf = Callable[[str, Sequence[str]], Awaitable[Mapping[str, str]]]
 Observe = Callable[[str, str, int], None]  # (platform, event, count): the metrics' counter
 SessionFactory = Callable[[], Session]
+Sleep = Callable[[float], Awaitable[None]]
 
 
 async def _no_threads(_source: str, _ids: Sequence[str]) -> Mapping[str, str]:
@@ -82,13 +84,21 @@ class EmailPoller:
         self.page = page
         self.session = session or (lambda: Session(settings.imap))
         self.sent: str | None = None  # the \Sent folder, once found
-        self._threads = Recent(50_000)  # Message-ID -> thread
-        self._subjects = Recent()  # subject + customer -> thread (fallback)
+        self._threads = Recent(50_000)  # Message-ID -> thread (a cache of what is stored)
         self.skipped = 0  # auto-replies, lists, bounces: how many so far (for the log)
+        self.missing: set[str] = set()  # configured folders the server does not have (now)
+        self.waiter = Waiter(self.source, Idler(self.session), observe)
 
     # -- read by bot.wiring.polled (the registry's ``poller`` is this class) ---------------
 
     UNREADY_AFTER = 3  # consecutive failed polls of a mailbox before /readyz says so
+
+    @property
+    def failing(self) -> str | None:
+        """Why the source is not ready though its polls succeed (/readyz): a folder gone."""
+        if not self.missing:
+            return None
+        return f"folder {', '.join(sorted(self.missing))} missing on the server"
 
     @classmethod
     def from_source(
@@ -114,7 +124,7 @@ class EmailPoller:
     # -- polling ---------------------------------------------------------------------------
 
     async def poll(self, _client: httpx.AsyncClient, cursor: str | None) -> PollResult:
-        state = _load(cursor, self.source)
+        state, subjects = load(cursor, self.source)
         try:
             fetched = await asyncio.to_thread(self._fetch, state)
         except (imaplib.IMAP4.error, OSError) as exc:  # BAD answers, dropped connections
@@ -134,21 +144,31 @@ class EmailPoller:
                     mail.automatic,
                 )
                 continue
-            messages.append(await self._message(mail, received, in_sent))
+            messages.append(await self._message(mail, received, in_sent, subjects))
         self.skipped += skipped
         for event, count in (
             ("mail_read", len(messages)),
             ("automatic_skipped", skipped),
             ("too_big_refused", len(fetched.rejected)),
+            ("folder_missing", len(self.missing)),  # every poll while gone: an alert's rate
+            ("uidvalidity_changed", fetched.renumbered),
         ):
             if count:
                 self.observe(PLATFORM, event, count)
         return PollResult(
             messages=messages,
-            cursor=json.dumps(fetched.state, sort_keys=True),
+            cursor=dump(fetched.state, subjects),
             more=fetched.more,
             rejected=tuple(fetched.rejected),
         )
+
+    # -- between polls ---------------------------------------------------------------------
+
+    async def wait(self, seconds: float, sleep: Sleep) -> None:
+        """Until the next poll (``PolledSource`` asks after a good poll): new mail announced
+        by IMAP IDLE, or ``seconds`` (``poll_every``) when the server has no IDLE."""
+        folders = [f for f in self._folders() if f not in self.missing]
+        await self.waiter.wait(folders, seconds, sleep)
 
     def _fetch(self, state: dict[str, list[int]]) -> _Fetched:
         out = _Fetched(dict(state))
@@ -163,10 +183,24 @@ class EmailPoller:
         return out
 
     def _folder(self, imap: Session, folder: str, in_sent: bool, out: _Fetched) -> None:
-        validity, following = imap.examine(folder)
+        try:
+            validity, following = imap.examine(folder)
+        except ImapError as exc:
+            if in_sent or imap.exists(folder):
+                raise  # the server is in trouble, not the folder: the whole poll fails
+            if folder not in self.missing:  # one line when it goes; the others still read
+                log.warning("%s: folder %s is gone from the server (%s); reading the "
+                            "others, /readyz says so until it is back", self.source, folder,
+                            exc)  # fmt: skip
+                self.missing.add(folder)
+            return
+        if folder in self.missing:
+            self.missing.discard(folder)
+            log.info("%s: folder %s is back", self.source, folder)
         known = out.state.get(folder)
         if known is None or known[0] != validity:
             if known is not None:
+                out.renumbered += 1
                 log.warning(
                     "%s: %s has a new UIDVALIDITY (%s, was %s): reading it again from %s ago",
                     self.source,
@@ -220,23 +254,23 @@ class EmailPoller:
         ours = address == self.settings.address or domain in self.settings.team_domains
         return ours or person is not None, person
 
-    async def _thread(self, mail: Mail, customer: str) -> str:
+    async def _thread(self, mail: Mail, customer: str, subjects: Recent) -> str:
         parents = [p for p in (mail.in_reply_to, *reversed(mail.references)) if p]
         thread = next((self._threads[p] for p in parents if p in self._threads), None)
         if thread is None and parents:
             stored = await self.threads_of(self.source, parents)
             thread = next((stored[p] for p in parents if p in stored), None)
             thread = thread or (mail.references[0] if mail.references else parents[0])
-        topic = (thread_subject(mail.subject), customer)
+        key = topic(thread_subject(mail.subject), customer)
         if thread is None and says_reply(mail.subject):
-            thread = self._subjects.get("\n".join(topic))  # "Re: …" without any ids
+            thread = subjects.get(key)  # "Re: …" without any ids
         thread = thread or mail.message_id
         self._threads[mail.message_id] = thread
-        self._subjects["\n".join(topic)] = thread
+        subjects[key] = thread  # saved in the cursor, with the mail: restarts keep it
         return thread
 
     async def _message(
-        self, mail: Mail, received: datetime | None, in_sent: bool
+        self, mail: Mail, received: datetime | None, in_sent: bool, subjects: Recent
     ) -> InboundMessage:
         is_team, person = self._team(mail.sender)
         is_team = is_team or in_sent
@@ -249,7 +283,7 @@ class EmailPoller:
             source=self.source,
             platform=self.platform,
             message_id=mail.message_id,
-            thread=await self._thread(mail, customer),
+            thread=await self._thread(mail, customer, subjects),
             at=_when(mail.date, received, self.now()),
             author=Author(mail.sender or "unknown", mail.sender_name or mail.sender),
             is_team=is_team,
@@ -289,6 +323,7 @@ class _Fetched:
         self.mails: list[tuple[Mail, datetime | None, bool]] = []
         self.rejected: list[Rejected] = []
         self.more = False
+        self.renumbered = 0  # folders whose UIDVALIDITY changed
 
 
 def _when(claimed: datetime | None, received: datetime | None, now: datetime) -> datetime:
@@ -300,14 +335,3 @@ def _when(claimed: datetime | None, received: datetime | None, now: datetime) ->
     ):
         return claimed
     return anchor
-
-
-def _load(cursor: str | None, source: str) -> dict[str, list[int]]:
-    if not cursor:
-        return {}
-    try:
-        data = json.loads(cursor)
-        return {str(k): [int(v[0]), int(v[1])] for k, v in data.items()}
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-        log.warning("%s: unreadable cursor %r; reading again from the backfill", source, cursor)
-        return {}

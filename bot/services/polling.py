@@ -202,13 +202,23 @@ class PolledSource:
         self.status.polling = held
         return held
 
+    async def _pause(self, delay: float) -> None:
+        """Until the next step. A poller with a ``wait`` (email: IMAP IDLE) may end it early
+        when the platform announces news; only after a good poll: a backoff or rate-limit
+        delay is always slept in full."""
+        wait = getattr(self.poller, "wait", None)
+        if wait is None or delay <= 0 or self.status.failures:
+            await self.sleep(delay)
+        else:
+            await wait(delay, self.sleep)
+
     async def run(self) -> None:
         while True:
             if not await self._hold_lock():
                 await self.sleep(self.lock_retry)
                 continue
             delay = await self.step()
-            await self.sleep(delay)
+            await self._pause(delay)
 
     async def start(self) -> None:
         if self._task is None or self._task.done():

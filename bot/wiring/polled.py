@@ -82,8 +82,12 @@ def _component(platform: str, sources: Mapping[str, PolledSource]) -> Component:
     unready_after: int | None = getattr(cls, "UNREADY_AFTER", None)
 
     def ready() -> bool:
-        return unready_after is None or all(
-            p.status.failures < unready_after for p in sources.values()
+        # A poller's ``failing`` (email: a configured folder gone) is a problem though its
+        # polls succeed: the other folders are still read.
+        return all(
+            (unready_after is None or p.status.failures < unready_after)
+            and not getattr(p.poller, "failing", None)
+            for p in sources.values()
         )
 
     return Component(
