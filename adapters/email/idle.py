@@ -23,13 +23,14 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
-from adapters.email.imap import ImapError, Session, _ok, _quote
+from adapters.email.imap import ImapError, Session, _ok
 
 log = logging.getLogger("nudgebot.email")
 Sleep = Callable[[float], Awaitable[None]]
 Observe = Callable[[str, str, int], None]
+Known = Sequence[int] | None  # a folder's [UIDVALIDITY, last UID] at the last poll
 RENEW = 25 * 60.0  # seconds; servers may drop an IDLE client after 29 minutes
 TICK = 1.0  # seconds between looks at the stop flag while the server is silent
 NEWS, QUIET, UNSUPPORTED = "news", "quiet", "unsupported"
@@ -47,29 +48,38 @@ class Idler:
         self.failure: str | None = None
         self._lock = threading.Lock()
 
-    def wait(self, folders: Sequence[str], seconds: float, stop: threading.Event) -> str:
-        """Block until new mail in one of ``folders``, ``seconds`` passed, or ``stop`` is set."""
+    def wait(
+        self,
+        folders: Mapping[str, Known],
+        seconds: float,
+        stop: threading.Event,
+        offered: Callable[[], None] = lambda: None,
+    ) -> str:
+        """Block until new mail in one of ``folders``, ``seconds`` passed, or ``stop`` is set.
+        ``folders`` maps each to the last poll's ``[UIDVALIDITY, last UID]``: mail that came
+        between that poll and this IDLE is news at once."""
         self.failure = None
         deadline = time.monotonic() + seconds
         first = self.session()
         try:
-            offered = _offers_idle(first)
+            idles = _offers_idle(first)
         except BaseException:
             first.close()
             raise
-        if not offered:
+        if not idles:
             first.close()
             return UNSUPPORTED
+        offered()
         news = threading.Event()
         done = threading.Event()  # set by the first watcher to finish, for whatever reason
         threads = [
             threading.Thread(
                 target=self._watch,
-                args=(first if i == 0 else None, folder, deadline, stop, news, done),
+                args=(first if i == 0 else None, folder, known, deadline, stop, news, done),
                 name=f"imap-idle-{folder}",
                 daemon=True,
             )
-            for i, folder in enumerate(folders)
+            for i, (folder, known) in enumerate(folders.items())
         ]
         for thread in threads:
             thread.start()
@@ -81,6 +91,7 @@ class Idler:
         self,
         session: Session | None,
         folder: str,
+        known: Known,
         deadline: float,
         stop: threading.Event,
         news: threading.Event,
@@ -89,7 +100,10 @@ class Idler:
         try:
             session = session or self.session()
             with session:
-                _ok(session.imap.select(_quote(folder), readonly=True), f"EXAMINE {folder}")
+                validity, _ = session.examine(folder)
+                if known is None or known[0] != validity or session.after(known[1]):
+                    news.set()  # came while we polled: no IDLE needed to know
+                    return
                 while not (stop.is_set() or done.is_set()):
                     left = deadline - time.monotonic()
                     if left <= 0:
@@ -122,8 +136,7 @@ class Idler:
                 if started and (arrived or stop.is_set() or done.is_set()
                                 or time.monotonic() >= end):  # fmt: skip
                     sock.sendall(b"DONE\r\n")
-                    _until_tagged(sock, buffer, tag)
-                    return arrived
+                    return _until_tagged(sock, buffer, tag) or arrived
                 if not started and time.monotonic() >= end + 30:
                     raise ImapError("the server never answered IDLE")
                 try:
@@ -145,17 +158,20 @@ class Idler:
             sock.settimeout(before)
 
 
-def _until_tagged(sock: socket.socket, buffer: bytes, tag: str) -> None:
-    """Read to the end of the IDLE command (its tagged answer after our DONE)."""
+def _until_tagged(sock: socket.socket, buffer: bytes, tag: str) -> bool:
+    """Read to the end of the IDLE command (its tagged answer after our DONE): whether mail
+    was announced meanwhile."""
     sock.settimeout(30.0)
     marker = tag.encode() + b" "
+    arrived = False
     while True:
         *lines, buffer = buffer.split(b"\n")
         for line in lines:
+            arrived = arrived or _EXISTS.match(line) is not None
             if line.startswith(marker):
                 if not line[len(marker) :].upper().startswith(b"OK"):
                     raise ImapError(f"IDLE ended badly: {line.decode('utf-8', 'replace')[:200]}")
-                return
+                return arrived
         chunk = sock.recv(65536)
         if not chunk:
             raise ImapError("the server closed the connection after DONE")
@@ -182,7 +198,7 @@ class Waiter:
         self.idle: bool | None = None  # does the server offer IDLE (None: not asked yet)
         self._idle_failure: str | None = None
 
-    async def wait(self, folders: Sequence[str], seconds: float, sleep: Sleep) -> None:
+    async def wait(self, folders: Mapping[str, Known], seconds: float, sleep: Sleep) -> None:
         """New mail announced in one of ``folders``, or ``seconds`` (``poll_every``)."""
         if self.idle is False or not folders:  # no IDLE, or every folder gone: poll_every
             await sleep(seconds)
@@ -194,7 +210,9 @@ class Waiter:
 
         def run() -> None:  # a thread of its own: IDLE holds it for minutes
             try:
-                result: str | BaseException = self.idler.wait(folders, seconds, stop)
+                result: str | BaseException = self.idler.wait(
+                    folders, seconds, stop, lambda: self._offered(folders)
+                )
             except BaseException as exc:  # handed to the loop, which says it
                 result = exc
             # RuntimeError: the loop closed meanwhile (shutdown), nobody waits for it
@@ -208,14 +226,21 @@ class Waiter:
             result, self.idler.failure = "", f"{type(exc).__name__}: {exc}"
         finally:
             stop.set()  # cancelled (shutdown, lost lock) or done: the watchers log out
-        self._idle_said(result, folders, seconds)
+        self._idle_said(result, seconds)
         if result != NEWS and self.idler.failure:  # fall back: sleep what is left
             await sleep(max(0.0, seconds - (loop.time() - began)))
         elif result == UNSUPPORTED:
             await sleep(seconds)
 
-    def _idle_said(self, result: str, folders: Sequence[str], seconds: float) -> None:
-        """One log line per change: IDLE in use, not offered, failing, working again."""
+    def _offered(self, folders: Iterable[str]) -> None:
+        """From the IDLE thread, once the server said it offers IDLE."""
+        if self.idle is not True:
+            self.idle = True
+            log.info("%s: IMAP IDLE on %s: new mail is read as it arrives", self.source,
+                     ", ".join(folders))  # fmt: skip
+
+    def _idle_said(self, result: str, seconds: float) -> None:
+        """One log line per change: not offered, failing (working again: ``_offered``)."""
         if result == UNSUPPORTED:
             log.info("%s: the IMAP server offers no IDLE: polling every %.0fs", self.source,
                      seconds)  # fmt: skip
@@ -226,11 +251,8 @@ class Waiter:
             log.warning("%s: IMAP IDLE failed (%s): polling every %.0fs until it works",
                         self.source, failure, seconds)  # fmt: skip
             self.observe("email", "idle_failed", 1)
-        elif not failure and (self.idle is None or self._idle_failure):
-            log.info("%s: IMAP IDLE on %s: new mail is read as it arrives", self.source,
-                     ", ".join(folders))  # fmt: skip
-        if not failure:
-            self.idle = True
+        if failure:
+            self.idle = None  # unknown again: the next IDLE that starts says so
         self._idle_failure = failure
 
 

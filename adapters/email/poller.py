@@ -88,6 +88,7 @@ class EmailPoller:
         self.skipped = 0  # auto-replies, lists, bounces: how many so far (for the log)
         self.missing: set[str] = set()  # configured folders the server does not have (now)
         self.waiter = Waiter(self.source, Idler(self.session), observe)
+        self.seen: dict[str, list[int]] = {}  # the cursor of the last good poll, for IDLE
 
     # -- read by bot.wiring.polled (the registry's ``poller`` is this class) ---------------
 
@@ -146,6 +147,7 @@ class EmailPoller:
                 continue
             messages.append(await self._message(mail, received, in_sent, subjects))
         self.skipped += skipped
+        self.seen = fetched.state
         for event, count in (
             ("mail_read", len(messages)),
             ("automatic_skipped", skipped),
@@ -167,7 +169,7 @@ class EmailPoller:
     async def wait(self, seconds: float, sleep: Sleep) -> None:
         """Until the next poll (``PolledSource`` asks after a good poll): new mail announced
         by IMAP IDLE, or ``seconds`` (``poll_every``) when the server has no IDLE."""
-        folders = [f for f in self._folders() if f not in self.missing]
+        folders = {f: self.seen.get(f) for f in self._folders() if f not in self.missing}
         await self.waiter.wait(folders, seconds, sleep)
 
     def _fetch(self, state: dict[str, list[int]]) -> _Fetched:

@@ -4,12 +4,13 @@ Runtime, CoreService, ``bot.wiring.polled`` and database)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 from tests.email.servers import Dovecot
 from tests.polled.kit import Clock, Harness, harness
@@ -69,12 +70,20 @@ def source_yaml(server: Dovecot, smtp_port: int | None = None, **extra: str) -> 
 
 @asynccontextmanager
 async def email_harness(
-    tmp_path: Path, db_url: str, server: Dovecot, smtp_port: int | None = None, **extra: str
+    tmp_path: Path,
+    db_url: str,
+    server: Dovecot,
+    smtp_port: int | None = None,
+    *,
+    knobs: Mapping[str, Any] | None = None,
+    **extra: str,
 ) -> AsyncIterator[Harness]:
+    """``knobs`` go to ``assemble`` (e.g. the real ``asyncio.sleep`` to run the poll loop)."""
     async with harness(
         tmp_path,
         db_url,
         source_yaml(server, smtp_port, **extra),
         clock=Clock(T0 + timedelta(minutes=30)),
+        **(knobs or {}),
     ) as h:
         yield h

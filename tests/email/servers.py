@@ -161,7 +161,8 @@ def _has_user(name: str) -> bool:
 
 
 @contextlib.contextmanager
-def dovecot() -> Iterator[Dovecot]:
+def dovecot(extra_conf: str = "") -> Iterator[Dovecot]:
+    """``extra_conf``: more settings, e.g. ``imap_capability`` for a server without IDLE."""
     if not Path(DOVECOT).exists():
         _missing(
             f"{DOVECOT} is missing: run `make dovecot` as root (apt-get install "
@@ -179,7 +180,8 @@ def dovecot() -> Iterator[Dovecot]:
     conf.write_text(
         CONF.format(
             root=root, port=port, internal=internal, login=login, group=group, uid=uid, gid=gid
-        ),
+        )
+        + extra_conf,
         encoding="utf-8",
     )
     with (root / "stdout.log").open("wb") as out:
