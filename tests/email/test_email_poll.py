@@ -312,3 +312,38 @@ async def test_readyz_names_a_mailbox_that_keeps_refusing(
             assert not component.ready()
     finally:
         imap_server.password = real
+
+
+async def test_subject_fallback_threading_survives_a_restart(
+    tmp_path: Path, db_url: str, imap_server: Dovecot
+) -> None:
+    """A client that sets neither In-Reply-To nor References: "Re: <subject>" from the same
+    customer joins the thread, though the process restarted between the two mails."""
+    imap_server.append(mail(), at=T0)
+    async with email_harness(tmp_path, db_url, imap_server) as h:
+        await h.drain(SOURCE)
+    reply = mail(
+        "RE:  printer on FIRE",
+        "Still burning.",
+        message_id="bare@customer.example",
+        at=T0 + timedelta(minutes=2),
+    )
+    imap_server.append(reply, at=T0 + timedelta(minutes=2))
+    other = mail(  # same subject, another customer: a thread of its own
+        "Re: Printer on fire",
+        "Mine too!",
+        sender="max@other.example",
+        message_id="max@other.example",
+        at=T0 + timedelta(minutes=3),
+    )
+    imap_server.append(other, at=T0 + timedelta(minutes=3))
+    async with email_harness(tmp_path, db_url, imap_server) as h:  # a new process
+        assert _poller(h)._threads == {}  # nothing carried over in memory
+        await h.drain(SOURCE)
+        threads = {m.message_id: m.thread for m in await h.messages()}
+        assert threads == {
+            "root@customer.example": "root@customer.example",
+            "bare@customer.example": "root@customer.example",
+            "max@other.example": "max@other.example",
+        }
+        assert len(await h.conversations(SOURCE)) == 2
