@@ -9,9 +9,12 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
+from bot.web.app import create_app
 from bot.web.metrics import metrics
+from bot.wiring.process import _ready_check
 from storage.cursors_repo import load_cursor
 from tests.email.kit import SOURCE, T0, email_harness, mail
 from tests.email.servers import Dovecot
@@ -24,6 +27,16 @@ def _imap(server: Dovecot, *command: str) -> None:
         assert kind == "OK", detail
     finally:
         imap.logout()
+
+
+async def _web(h: object, component: object) -> tuple[dict[str, object], str]:
+    """/readyz's JSON and the /metrics text of an app with the email component's check, as
+    ``nudgebot run`` builds it."""
+    app = create_app(h.rt, ready_checks=[_ready_check(component)])  # type: ignore[attr-defined,arg-type]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as web:
+        ready = (await web.get("/readyz")).json()
+        return ready, (await web.get("/metrics")).text
 
 
 def _folder_lines(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
@@ -68,8 +81,12 @@ async def test_a_vanished_folder_is_told_once_shown_unready_and_recovers(
             status = h.source(SOURCE).status
             assert status.failures == 0  # the poll itself works: INBOX is read
             assert "i2@customer.example" in {m.message_id for m in await h.messages()}
-            assert not component.ready()  # /readyz: polled-email "not ready"
+            assert not component.ready()
+            ready, exposed = await _web(h, component)
+            assert ready["components"] == {"database": "ok", "polled-email": "not ready"}
             assert metrics.platform_events.value("email", "folder_missing") == before + 3
+            line = 'nudgebot_platform_events_total{platform="email",event="folder_missing"}'
+            assert f"{line} {before + 3:g}" in exposed
             [warning] = _folder_lines(caplog, logging.WARNING)  # one line, not one per poll
             assert "folder Support is gone" in warning
 
@@ -82,6 +99,8 @@ async def test_a_vanished_folder_is_told_once_shown_unready_and_recovers(
             )  # fmt: skip
             await h.drain(SOURCE)
             assert component.ready()
+            ready, _ = await _web(h, component)
+            assert ready["ok"] is True and ready["components"]["polled-email"] == "ok"
             assert any("folder Support is back" in m for m in _folder_lines(caplog, logging.INFO))
             cursor = json.loads(await load_cursor(h.rt.db, SOURCE) or "{}")
             assert cursor["Support"][0] != validity  # the cursor restarted for that folder
