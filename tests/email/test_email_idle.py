@@ -129,3 +129,31 @@ async def test_without_idle_the_wait_is_poll_every(
         assert poller.waiter.idle is False and poller.waiter.idler.issued == 0
         said = [r.getMessage() for r in caplog.records if "offers no IDLE" in r.getMessage()]
         assert said == ["support-mail: the IMAP server offers no IDLE: polling every 3600s"]
+
+
+async def test_an_idle_connection_that_fails_falls_back_and_says_so_once(
+    tmp_path: Path, db_url: str, imap_server: Dovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with email_harness(tmp_path, db_url, imap_server) as h:
+        await h.drain(SOURCE)
+        poller = _poller(h)
+        idler = poller.waiter.idler
+        real = idler.session
+        bad = Server("127.0.0.1", imap_server.port, imap_server.user, "wrong", False, False)
+        idler.session = lambda: Session(bad)  # the IDLE login is refused
+        slept: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            slept.append(seconds)
+
+        await poller.wait(5.0, sleep)
+        await poller.wait(5.0, sleep)
+        assert len(slept) == 2  # the rest of each wait slept instead: poll_every
+        warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warned) == 1 and "IMAP IDLE failed" in warned[0]
+        assert "wrong" not in warned[0]
+        idler.session = real  # the server lets us in again
+        await poller.wait(0.5, sleep)  # IDLE for half a second, nothing new
+        assert len(slept) == 2 and poller.waiter.idle is True
+        assert any("IMAP IDLE on INBOX" in r.getMessage() for r in caplog.records)
