@@ -10,7 +10,8 @@ minutes after which RFC 2177 lets a server drop an idle client.
 ``Idler.wait`` says what happened: ``NEWS`` (poll now), ``QUIET`` (the time ran out), or
 ``UNSUPPORTED`` (the server does not offer IDLE: the caller sleeps ``poll_every``). A
 connection that fails while idling ends the wait early as ``QUIET`` with the error kept in
-``failure``: the next poll then reports the server problem the usual way.
+``failure``: ``Waiter`` then sleeps the rest of ``poll_every`` (one WARNING line per new
+failure), and the next poll reports a server problem the usual way.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class Idler:
         ``folders`` maps each to the last poll's ``[UIDVALIDITY, last UID]``: mail that came
         between that poll and this IDLE is news at once."""
         self.failure = None
+        if not folders:
+            return QUIET
         deadline = time.monotonic() + seconds
         first = self.session()
         try:

@@ -12,7 +12,16 @@ mail joins the thread of its ``In-Reply-To`` or of any of its ``References`` alr
 (this poll, recent polls, or stored — asked of the core), so clients that keep only
 ``In-Reply-To``, trim ``References`` or keep all 10,000 land in one conversation. With
 none known, the oldest reference is the root. Mail without any ids falls back to subject
-(without Re:/AW:) plus the customer's address, if it says it is a reply.
+(without Re:/AW:) plus the customer's address, if it says it is a reply; those pairs are
+kept in the cursor (``cursor.py``), so a restart between two such mails keeps the thread.
+
+**Between polls** the source waits on IMAP IDLE where the server offers it (``idle.py``):
+new mail wakes the next poll at once, ``poll_every`` is only the longest wait.
+
+**A configured folder gone** (deleted, renamed) is one WARNING line; the other folders are
+still read, ``failing`` makes /readyz's ``polled-email`` not ready and every poll counts
+``folder_missing`` in /metrics until it is back (with a new UIDVALIDITY: read again from
+``backfill``, nothing stored twice).
 
 **Who.** The team is the shared ``address``, ``team_domains``, members' ``email:`` keys, and
 anything in the Sent folder (found by ``\\Sent``, RFC 6154). Auto-replies, list mail and
