@@ -128,7 +128,7 @@ def gather(ask: Asker, flags: Mapping[str, str | None]) -> Answers:
     zone = ask.ask("--timezone", "Time zone", flags["timezone"] or "UTC", _zone)
     platform = ask.ask(
         "--source-platform",
-        "First source: webhook, slack or telegram",
+        "First source: webhook, slack, telegram, email or whatsapp",
         flags["platform"] or "webhook",
         _platform,
     )
@@ -247,7 +247,9 @@ def init(
     name: Annotated[str | None, typer.Option(help="Your name")] = None,
     slack_id: Annotated[str | None, typer.Option(help="Your Slack user ID")] = None,
     telegram_id: Annotated[str | None, typer.Option(help="Your Telegram user ID")] = None,
-    source_platform: Annotated[str | None, typer.Option(help="webhook | slack | telegram")] = None,
+    source_platform: Annotated[
+        str | None, typer.Option(help="webhook|slack|telegram|email|whatsapp")
+    ] = None,
     source_id: Annotated[str | None, typer.Option(help="The first source's id")] = None,
     channel: Annotated[str | None, typer.Option(help="Slack channel / Telegram chat ID")] = None,
     address: Annotated[str | None, typer.Option(help="email: the shared mailbox")] = None,
