@@ -42,19 +42,18 @@ import httpx
 
 from adapters.email import PLATFORM
 from adapters.email.cursor import dump, load, topic
+from adapters.email.fetch import PAGE, Reader
 from adapters.email.idle import Idler, Waiter
 from adapters.email.imap import ImapError, Session
-from adapters.email.parse import Mail, parse, says_reply, thread_subject
+from adapters.email.parse import Mail, says_reply, thread_subject
 from adapters.email.reply import send_reply
 from bot.config import Config, Source
 from bot.config.email import EmailSettings, settings_of
 from bot.domain.events import Author, InboundMessage
-from bot.domain.polling import PollResult, Recent, Rejected
+from bot.domain.polling import PollResult, Recent
 from bot.domain.ports import Delivered, Messenger, ReplyTarget
 
 log = logging.getLogger("nudgebot.email")
-PAGE = 200
-BYTES_PER_POLL = 64 * 1024 * 1024  # bodies read in one poll (memory bound), big ones aside
 ThreadsOf = Callable[[str, Sequence[str]], Awaitable[Mapping[str, str]]]
 Observe = Callable[[str, str, int], None]  # (platform, event, count): the metrics' counter
 SessionFactory = Callable[[], Session]
@@ -90,18 +89,25 @@ class EmailPoller:
         self.now = now
         self.threads_of = threads_of
         self.observe = observe  # nudgebot_platform_events_total{platform="email",event=…}
-        self.page = page
         self.session = session or (lambda: Session(settings.imap))
-        self.sent: str | None = None  # the \Sent folder, once found
+        self.reader = Reader(self.source, settings, now, self.session, page)
         self._threads = Recent(50_000)  # Message-ID -> thread (a cache of what is stored)
         self.skipped = 0  # auto-replies, lists, bounces: how many so far (for the log)
-        self.missing: set[str] = set()  # configured folders the server does not have (now)
         self.waiter = Waiter(self.source, Idler(self.session), observe)
         self.seen: dict[str, list[int]] = {}  # the cursor of the last good poll, for IDLE
 
     # -- read by bot.wiring.polled (the registry's ``poller`` is this class) ---------------
 
     UNREADY_AFTER = 3  # consecutive failed polls of a mailbox before /readyz says so
+
+    @property
+    def sent(self) -> str | None:
+        """The mailbox flagged ``\\Sent``, once found."""
+        return self.reader.sent
+
+    @property
+    def missing(self) -> set[str]:
+        return self.reader.missing
 
     @property
     def failing(self) -> str | None:
@@ -136,7 +142,7 @@ class EmailPoller:
     async def poll(self, _client: httpx.AsyncClient, cursor: str | None) -> PollResult:
         state, subjects = load(cursor, self.source)
         try:
-            fetched = await asyncio.to_thread(self._fetch, state)
+            fetched = await asyncio.to_thread(self.reader.fetch, state)
         except (imaplib.IMAP4.error, OSError) as exc:  # BAD answers, dropped connections
             raise ImapError(
                 f"IMAP {self.settings.imap.host}: {type(exc).__name__}: {exc}"
@@ -180,82 +186,6 @@ class EmailPoller:
         by IMAP IDLE, or ``seconds`` (``poll_every``) when the server has no IDLE."""
         folders = {f: self.seen.get(f) for f in self._folders() if f not in self.missing}
         await self.waiter.wait(folders, seconds, sleep)
-
-    def _fetch(self, state: dict[str, list[int]]) -> _Fetched:
-        out = _Fetched(dict(state))
-        with self.session() as imap:
-            if self.sent is None:
-                self.sent = imap.sent_folder()
-            folders = [(f, False) for f in self.settings.folders]
-            if self.sent and self.sent not in self.settings.folders:
-                folders.append((self.sent, True))
-            for folder, in_sent in folders:
-                self._folder(imap, folder, in_sent, out)
-        return out
-
-    def _folder(self, imap: Session, folder: str, in_sent: bool, out: _Fetched) -> None:
-        try:
-            validity, following = imap.examine(folder)
-        except ImapError as exc:
-            if in_sent or imap.exists(folder):
-                raise  # the server is in trouble, not the folder: the whole poll fails
-            if folder not in self.missing:  # one line when it goes; the others still read
-                log.warning("%s: folder %s is gone from the server (%s); reading the "
-                            "others, /readyz says so until it is back", self.source, folder,
-                            exc)  # fmt: skip
-                self.missing.add(folder)
-            return
-        if folder in self.missing:
-            self.missing.discard(folder)
-            log.info("%s: folder %s is back", self.source, folder)
-        known = out.state.get(folder)
-        if known is None or known[0] != validity:
-            if known is not None:
-                out.renumbered += 1
-                log.warning(
-                    "%s: %s has a new UIDVALIDITY (%s, was %s): reading it again from %s ago",
-                    self.source,
-                    folder,
-                    validity,
-                    known[0],
-                    self.settings.backfill,
-                )
-            start = (self.now() - self.settings.backfill).date()
-            since = imap.since(start) if self.settings.backfill > timedelta(0) else []
-            known = [validity, (since[0] - 1) if since else following - 1]
-        uids = imap.after(known[1])
-        batch = uids[: self.page]
-        out.more = out.more or len(uids) > len(batch)
-        budget, wanted = BYTES_PER_POLL, list[tuple[int, datetime | None]]()
-        for meta in imap.meta(batch):
-            if meta.size > self.settings.max_size:
-                out.rejected.append(self._too_big(imap, folder, meta.uid, meta.size))
-                continue
-            if meta.size > budget and wanted:
-                out.more = True  # the rest next time: stop before this one
-                batch = [u for u in batch if u < meta.uid]
-                break
-            budget -= meta.size
-            wanted.append((meta.uid, meta.received))
-        bodies = imap.bodies([u for u, _ in wanted])
-        for uid, received in wanted:
-            raw = bodies.get(uid)
-            if raw is None:  # expunged between FETCHes: gone, nothing to store
-                continue
-            mail = parse(raw, fallback_id=f"{folder}.{validity}.{uid}@{self.source}")
-            out.mails.append((mail, received, in_sent))
-        if batch:
-            known = [validity, max(batch)]
-        out.state[folder] = known
-
-    def _too_big(self, imap: Session, folder: str, uid: int, size: int) -> Rejected:
-        limit = self.settings.max_size
-        reason = (
-            f"mail {folder} UID {uid} is {size / 1048576:.1f} MB, over the "
-            f"{limit / 1048576:.0f} MB limit (max_size): not imported"
-        )
-        log.warning("%s: %s", self.source, reason)
-        return Rejected(imap.header_start(uid), reason)
 
     # -- one mail --------------------------------------------------------------------------
 
@@ -326,15 +256,6 @@ class EmailPoller:
 
     def _folders(self) -> list[str]:
         return [*self.settings.folders, *([self.sent] if self.sent else [])]
-
-
-class _Fetched:
-    def __init__(self, state: dict[str, list[int]]) -> None:
-        self.state = state
-        self.mails: list[tuple[Mail, datetime | None, bool]] = []
-        self.rejected: list[Rejected] = []
-        self.more = False
-        self.renumbered = 0  # folders whose UIDVALIDITY changed
 
 
 def _when(claimed: datetime | None, received: datetime | None, now: datetime) -> datetime:
