@@ -6,47 +6,34 @@ from __future__ import annotations
 import getpass
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.markup import escape
 
 from bot.cli.common import fail, out
+from bot.cli.init_ask import Asker, pattern
 from bot.cli.init_files import (
     DEFAULT_SOURCE_IDS,
     Answers,
-    Mailbox,
     render_config,
     render_env,
     render_manifest,
 )
+from bot.cli.init_platforms import PHONE_NUMBER_ID, platform_notes
+from bot.cli.init_platforms import mailbox as mailbox_answers
 from bot.config import ConfigError, parse_config
 from bot.config.strength import weak_secrets
 
 # What the written config reads from .env, as check-config would see it once filled in.
 CHECK_ENV = {"WEBHOOK_SECRET": "x", "IMAP_PASSWORD": "x", "SMTP_PASSWORD": "x"}
-Check = Callable[[str], str | None]  # None when fine, else what is wrong
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _TELEGRAM_USER = re.compile(r"^[0-9]{1,15}$")
 _TELEGRAM_CHAT = re.compile(r"^-?[0-9]{1,20}$")
-_PHONE_NUMBER_ID = re.compile(r"^[0-9]{5,30}$")
-_ADDRESS = re.compile(r"^[^@\s<>\"',;:{}\[\]#]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
-_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
-_DOMAINS = re.compile(r"^([A-Za-z0-9.-]+\.[A-Za-z0-9-]+)(\s*,\s*[A-Za-z0-9.-]+\.[A-Za-z0-9-]+)*$")
-
-
-def _pattern(rx: re.Pattern[str], what: str, optional: bool = False) -> Check:
-    def check(value: str) -> str | None:
-        if optional and not value:
-            return None
-        return None if rx.match(value) else f"{value!r} is not {what}"
-
-    return check
 
 
 def _zone(value: str) -> str | None:
@@ -69,29 +56,6 @@ def _platform(value: str) -> str | None:
     return f"{value!r}: use webhook, slack, telegram, email or whatsapp"
 
 
-class Asker:
-    """typer.prompt with validation; with ``--non-interactive`` every answer is its default
-    (a flag or the built-in one) and a bad one fails instead of asking again."""
-
-    def __init__(self, interactive: bool) -> None:
-        self.interactive = interactive
-
-    def ask(self, flag: str, question: str, default: str | None, check: Check) -> str:
-        if not self.interactive:
-            value = (default or "").strip()
-            problem = check(value)
-            if problem:
-                fail(f"{flag}: {problem}")
-            return value
-        while True:
-            raw = typer.prompt(question, default=default or "", show_default=bool(default))
-            value = str(raw).strip()
-            problem = check(value)
-            if problem is None:
-                return value
-            out.print(f"[red]{problem}[/]", soft_wrap=True)
-
-
 def _default_person() -> str:
     try:
         name = re.sub(r"[^a-z0-9_-]", "", getpass.getuser().lower())
@@ -105,7 +69,7 @@ def gather(ask: Asker, flags: Mapping[str, str | None]) -> Answers:
         "--person",
         "Your member id (short, lowercase)",
         flags["person"] or _default_person(),
-        _pattern(_ID, "a short lowercase id"),
+        pattern(_ID, "a short lowercase id"),
     )
     name = ask.ask(
         "--name",
@@ -117,13 +81,13 @@ def gather(ask: Asker, flags: Mapping[str, str | None]) -> Answers:
         "--slack-id",
         "Your Slack user ID (U…; empty to skip)",
         flags["slack"],
-        _pattern(_SLACK_USER, "a Slack user ID such as U0ALICE01", optional=True),
+        pattern(_SLACK_USER, "a Slack user ID such as U0ALICE01", optional=True),
     )
     telegram = ask.ask(
         "--telegram-id",
         "Your numeric Telegram user ID (empty to skip)",
         flags["telegram"],
-        _pattern(_TELEGRAM_USER, "a numeric Telegram user ID", optional=True),
+        pattern(_TELEGRAM_USER, "a numeric Telegram user ID", optional=True),
     )
     zone = ask.ask("--timezone", "Time zone", flags["timezone"] or "UTC", _zone)
     platform = ask.ask(
@@ -136,7 +100,7 @@ def gather(ask: Asker, flags: Mapping[str, str | None]) -> Answers:
         "--source-id",
         "Its id",
         flags["source"] or DEFAULT_SOURCE_IDS[platform],
-        _pattern(_ID, "a short lowercase id"),
+        pattern(_ID, "a short lowercase id"),
     )
     channel: str | None = None
     if platform == "slack":
@@ -144,23 +108,23 @@ def gather(ask: Asker, flags: Mapping[str, str | None]) -> Answers:
             "--channel",
             "Slack channel ID to watch (C…)",
             flags["channel"],
-            _pattern(_SLACK_CHANNEL, "a Slack channel ID such as C0CUST001"),
+            pattern(_SLACK_CHANNEL, "a Slack channel ID such as C0CUST001"),
         )
     elif platform == "telegram":
         channel = ask.ask(
             "--channel",
             "Telegram group chat ID (e.g. -1001234567890)",
             flags["channel"],
-            _pattern(_TELEGRAM_CHAT, "a Telegram chat ID"),
+            pattern(_TELEGRAM_CHAT, "a Telegram chat ID"),
         )
     elif platform == "whatsapp":
         channel = ask.ask(
             "--phone-number-id",
             "WhatsApp phone number ID (WhatsApp Manager → API Setup)",
             flags["phone_number_id"],
-            _pattern(_PHONE_NUMBER_ID, "a WhatsApp phone number ID (digits)"),
+            pattern(PHONE_NUMBER_ID, "a WhatsApp phone number ID (digits)"),
         )
-    mailbox = _mailbox(ask, flags) if platform == "email" else None
+    mailbox = mailbox_answers(ask, flags) if platform == "email" else None
     public_url = ask.ask(
         "--public-url", "Public URL that reaches Nudgebot (empty: later)", flags["public_url"], _url
     )
@@ -175,41 +139,6 @@ def gather(ask: Asker, flags: Mapping[str, str | None]) -> Answers:
         channel,
         public_url.rstrip("/") or None,
         mailbox,
-    )
-
-
-def _mailbox(ask: Asker, flags: Mapping[str, str | None]) -> Mailbox:
-    address = ask.ask(
-        "--address",
-        "The shared mailbox's address (e.g. support@example.com)",
-        flags["address"],
-        _pattern(_ADDRESS, "an address such as support@example.com"),
-    ).lower()
-    domain = address.rpartition("@")[2]
-    imap = ask.ask(
-        "--imap-host",
-        "Its IMAP server (port 993, TLS)",
-        flags["imap_host"] or f"imap.{domain}",
-        _pattern(_HOST, "a host name such as imap.example.com"),
-    )
-    smtp = ask.ask(
-        "--smtp-host",
-        "Its SMTP server for replies (port 587, STARTTLS; none: no Reply)",
-        flags["smtp_host"] if flags["smtp_host"] is not None else f"smtp.{domain}",
-        _pattern(_HOST, "a host name such as smtp.example.com (or none)", optional=True),
-    )
-    smtp = "" if smtp.lower() == "none" else smtp
-    domains = ask.ask(
-        "--team-domains",
-        "Your team's mail domains, comma-separated (their senders are the team)",
-        flags["team_domains"] or domain,
-        _pattern(_DOMAINS, "domains such as example.com, example.org"),
-    )
-    return Mailbox(
-        address,
-        imap,
-        smtp or None,
-        tuple(d.strip().lower() for d in domains.split(",")),
     )
 
 
@@ -295,29 +224,10 @@ def init(
         out.print("[yellow]note:[/] no Slack or Telegram ID: nobody can be nudged yet")
     if answers.public_url is None:
         out.print("[yellow]note:[/] no public URL: the manifest still says YOUR-HOST")
-    _platform_notes(answers, env_file)
+    platform_notes(answers, env_file)
     out.print(
         f"next: set -a; . {env_file}; set +a; nudgebot check-config --config {config}; "
         f"nudgebot run --config {config}",
         markup=False,
         soft_wrap=True,
     )
-
-
-def _platform_notes(answers: Answers, env_file: Path) -> None:
-    """What only the user can add: the mailbox's passwords, Meta's token and app secret."""
-    if answers.mailbox is not None:
-        which = "IMAP_PASSWORD and SMTP_PASSWORD" if answers.mailbox.smtp_host else "IMAP_PASSWORD"
-        out.print(
-            f"[yellow]note:[/] set {which} in {env_file}; new mail arrives at once where the "
-            "server offers IMAP IDLE, else every poll_every",
-            soft_wrap=True,
-        )
-    if answers.platform == "whatsapp":
-        hook = escape(f"{answers.public_url or 'https://YOUR-HOST'}/whatsapp/webhook")
-        out.print(
-            f"[yellow]note:[/] set WHATSAPP_TOKEN and WHATSAPP_APP_SECRET in {env_file}; in "
-            f"Meta's app set the webhook to {hook} with WHATSAPP_VERIFY_TOKEN from {env_file} "
-            "and subscribe to messages",
-            soft_wrap=True,
-        )
