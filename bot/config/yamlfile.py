@@ -34,6 +34,13 @@ _FLOAT = re.compile(
     r"|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
+# A whole ``${NAME}`` value inside a flow mapping or list (``{password: ${IMAP_PASSWORD}}``,
+# as DESIGN.md writes the email source) is not valid YAML: ``{`` opens a mapping there. When
+# the parser stops exactly at such a reference, that one is quoted and the text read again,
+# so a file that parses keeps its exact meaning and nothing inside quotes is touched; the
+# value is still substituted after parsing, never spliced into the YAML text.
+_FLOW_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}\"'\n,]*)?\}(?=\s*[,}\]])")
+_MAX_QUOTED = 200
 _SYNTAX_FIX = (
     "fix the YAML at that spot (indentation, a missing ':' or an unclosed quote or bracket)"
 )
@@ -81,10 +88,35 @@ def _problem(error: yaml.YAMLError) -> str:
     return str(problem or context or error).strip()
 
 
+def _offset(text: str, mark: yaml.Mark) -> int:
+    lines = text.split("\n")
+    return sum(len(line) + 1 for line in lines[: mark.line]) + mark.column
+
+
+def _load(text: str) -> object:
+    current = text
+    for _ in range(_MAX_QUOTED):
+        try:
+            return yaml.load(current, Loader=_Loader)  # _Loader is a SafeLoader
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark
+            at = -1 if mark is None else _offset(current, mark)
+            # PyYAML marks the ``{`` after the ``$`` (the ``$`` began a plain scalar).
+            at -= 1
+            found = _FLOW_REFERENCE.match(current, at) if at >= 0 else None
+            if found is None:
+                if current is text:
+                    raise
+                break
+            current = f'{current[:at]}"{found.group(0)}"{current[found.end() :]}'
+    # The error of the text as written: its line and column are the ones the user sees.
+    return yaml.load(text, Loader=_Loader)
+
+
 def parse_yaml(text: str, issues: Issues) -> object:
     """The document's data, or ``None`` after recording why it could not be read."""
     try:
-        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+        return _load(text)
     except yaml.YAMLError as error:
         issues.add(_where(error), f"not valid YAML: {_problem(error)}", _SYNTAX_FIX)
     except RecursionError:
