@@ -30,5 +30,7 @@ class Component:
     stop: Hook | None = None
     # Reported by /readyz: a component that failed to start makes the replica not ready.
     ready: Callable[[], bool] = field(default=lambda: True)
+    # Why it is not ready, when it knows better than "has not started" (a folder gone).
+    problem: Callable[[], str | None] = field(default=lambda: None)
     # Reads back what the platform delivered while we were away (bot.services.catchup).
     catchup: CatchUpFeed | None = None

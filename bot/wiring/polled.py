@@ -90,11 +90,20 @@ def _component(platform: str, sources: Mapping[str, PolledSource]) -> Component:
             for p in sources.values()
         )
 
+    def problem() -> str | None:
+        for name, p in sources.items():
+            if unready_after is not None and p.status.failures >= unready_after:
+                return f"{name} failed {p.status.failures} polls in a row"
+            if failing := getattr(p.poller, "failing", None):
+                return f"{name}: {failing}"
+        return None
+
     return Component(
         name=f"polled-{platform}",
         replier=PollReplier(platform, sources),
         messenger=messenger(sources) if messenger is not None else None,
         ready=ready,
+        problem=problem,
         start=start,
         stop=stop,
     )

@@ -47,7 +47,9 @@ def platform_components(spec: platforms.Platform, rt: Runtime, core: Core) -> li
 
 def _ready_check(component: Component) -> Callable[[], Awaitable[str | None]]:
     async def check() -> str | None:
-        return None if component.ready() else f"{component.name} has not started"
+        if component.ready():
+            return None
+        return component.problem() or f"{component.name} has not started"
 
     check.component = component.name  # type: ignore[attr-defined]  # /readyz names it
     return check

@@ -84,6 +84,9 @@ async def test_a_vanished_folder_is_told_once_shown_unready_and_recovers(
             assert not component.ready()
             ready, exposed = await _web(h, component)
             assert ready["components"] == {"database": "ok", "polled-email": "not ready"}
+            # The log says why (the JSON, open to anyone, only that): not "has not started".
+            reason = f"not ready: polled-email: {SOURCE}: folder Support missing on the server"
+            assert reason in caplog.text
             assert metrics.platform_events.value("email", "folder_missing") == before + 3
             line = 'nudgebot_platform_events_total{platform="email",event="folder_missing"}'
             assert f"{line} {before + 3:g}" in exposed

@@ -310,6 +310,7 @@ async def test_readyz_names_a_mailbox_that_keeps_refusing(
             assert component.ready()  # a blip or two is not "down"
             await h.step(SOURCE)
             assert not component.ready()
+            assert component.problem() == f"{SOURCE} failed 3 polls in a row"
     finally:
         imap_server.password = real
 
