@@ -21,7 +21,6 @@ from bot.domain.ports import (
     WaitingItem,
 )
 from bot.services.dead_letters import keep_dead_letter
-from bot.services.ingest import ingest
 from bot.services.waiting import list_waiting
 from storage import thread_queries
 from storage.models import Conversation, Message
@@ -32,7 +31,7 @@ class CoreService:
         self.rt = rt
 
     async def ingest(self, messages: Sequence[InboundMessage]) -> None:
-        await ingest(self.rt.db, messages, self.rt.rules)
+        await self.rt.inbox.ingest(messages)
 
     async def act(self, request: ActionRequest) -> ActionResult:
         """Claim, snooze, not needed, reply, unclaim (bot.services.nudge_actions)."""
