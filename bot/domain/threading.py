@@ -17,8 +17,12 @@ Pure: the inbox makes the two reads (``wanted`` and ``query_for``) inside the tr
 that stores the batch, with the chats locked, and ``resolve`` applies the rules in memory in
 platform-time order, each message also seeing the ones before it in the same batch. So two
 replicas storing one chat's messages at once take turns and the second sees the first's.
-Limits: rule 3 reads whether the chat's conversation waits *now*, not as of the message's
-time; a private chat silent for ``PRIVATE_WINDOW`` starts afresh.
+Lookups read the stored messages up to this one's platform time, so the result depends on
+the set of messages, not on which replica stores them — as long as earlier messages arrive
+first, which is how Telegram delivers one bot's updates. Limits: a message stored after a
+later one it would have joined can start a conversation of its own; rule 3 reads whether the
+chat's conversation waits *now*, not as of the message's time; a private chat silent for
+``PRIVATE_WINDOW`` starts afresh.
 """
 
 from __future__ import annotations
