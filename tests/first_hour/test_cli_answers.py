@@ -16,8 +16,8 @@ from tests.conftest import BACKEND
 
 HEAVY = ("slack_bolt", "telegram", "alembic", "bot.demo", "bot.cli.demo")
 # Never loaded by a read command unless the config asks for them (a calendar, holidays): the
-# inbox and nudge engine (only `run` and `import` act), iCal machinery, pydantic (typer 0.29 validated
-# every option with it).
+# inbox and nudge engine (only `run` and `import` act), iCal machinery, pydantic (typer 0.29
+# validated every option with it).
 UNUSED_ROOTS = {"slack_bolt", "telegram", "alembic", "icalendar", "recurring_ical_events",
                 "holidays", "pydantic", "apscheduler"}  # fmt: skip
 UNUSED = {"bot.demo", "bot.cli.demo", "bot.services.nudge_engine", "bot.services.nudge_settings",

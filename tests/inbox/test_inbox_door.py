@@ -4,13 +4,14 @@ and the planner it was built with hears about what each transaction stored."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.events import Author, InboundMessage
+from bot.domain.events import Author, InboundMessage, Kind
 from bot.inbox.inbox import Inbox
 from bot.inbox.store import Rules
 from storage.db import Database
@@ -82,3 +83,15 @@ async def test_an_import_batch_creates_history_without_first_nudges(db: Database
     assert planner.first == []  # history: not asked, and nothing written
     async with db.read() as session:
         assert (await session.scalars(select(Conversation.next_nudge_at))).all() == [None, None]
+
+
+async def test_a_redelivered_message_costs_no_transaction(db: Database) -> None:
+    inbox = Inbox(db, RULES)
+    await inbox.ingest([customer(1)])
+    await inbox.ingest([customer(1)])  # a platform's retry, or a poller reading it again
+    assert inbox.batcher.batches == 1
+    edited = dataclasses.replace(customer(1), kind=Kind.EDIT, text="hi!", edited_at=T0)
+    await inbox.ingest([edited, customer(1)])  # an edit always goes through, alone
+    assert inbox.batcher.batches == 2
+    async with db.read() as session:
+        assert (await session.scalars(select(Message.text))).all() == ["hi!"]
