@@ -69,7 +69,6 @@ def seed(url: str) -> None:
 
     from bot.app import Runtime
     from bot.domain.events import Author, InboundMessage
-    from bot.services.ingest import ingest
 
     async def run() -> None:
         rt = Runtime.build(os.environ["NUDGEBOT_CONFIG"], url)
@@ -89,7 +88,7 @@ def seed(url: str) -> None:
             for i in range(NUDGES)
         ]
         try:
-            await ingest(rt.db, messages, rt.rules)
+            await rt.inbox.ingest_batch(messages)
         finally:
             await rt.close()
 

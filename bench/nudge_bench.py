@@ -41,7 +41,7 @@ from bench.common import (
     sqlite_connect,
     verdict,
 )
-from bot.app import build_routing, build_rules
+from bot.app import build_routing, build_rules, compose_nudging
 from bot.config import Config, NudgeLimits, Person, Policy, Source
 from bot.domain.ports import Delivered, NudgeUpdate, NudgeView, Recipient
 from bot.scheduler import Scheduler
@@ -187,8 +187,8 @@ async def _lateness(url: str, count: int, tick: float) -> LatenessRun:
     watch = Stopwatch()
     watch.expected = count
     db = connect(url)
-    engine = NudgeEngine(db, NudgeSettings.build(cfg, routing), build_rules(cfg),
-                         lambda: datetime.now(UTC), messengers={"slack": watch})  # fmt: skip
+    engine = compose_nudging(db, NudgeSettings.build(cfg, routing), build_rules(cfg),
+                             lambda: datetime.now(UTC), messengers={"slack": watch})  # fmt: skip
 
     async def one_tick() -> bool:
         return (await engine.tick()).more
@@ -251,7 +251,7 @@ async def _idle_ticks(urls: dict[int, str], iterations: int, rounds: int) -> dic
     routing = build_routing(cfg)
     engines: dict[int, NudgeEngine] = {}
     for size, url in urls.items():
-        engines[size] = NudgeEngine(connect(url), NudgeSettings.build(cfg, routing),
+        engines[size] = compose_nudging(connect(url), NudgeSettings.build(cfg, routing),
                                     build_rules(cfg), lambda: datetime.now(UTC),
                                     messengers={})  # fmt: skip
     samples: dict[int, list[float]] = {size: [] for size in urls}

@@ -64,20 +64,20 @@ def bolt(api_url: str) -> Starlette:
     return Starlette(routes=[Route("/slack/events", events, methods=["POST"])])
 
 
-def _trace_batches(service: SlackService) -> Callable[[], str]:
-    """Wrap the Slack adapter's group-commit writer to report batch sizes and write times."""
-    batcher = service.deps.batcher
-    real = batcher._ingest
+def _trace_batches(rt: Runtime) -> Callable[[], str]:
+    """Wrap the inbox's group-commit writer to report batch sizes and write times."""
+    batcher = rt.inbox.batcher
+    real = batcher._commit
     sizes: list[int] = []
     times: list[float] = []
 
-    async def timed(messages: Sequence[InboundMessage]) -> None:
+    async def timed(groups: list[Sequence[InboundMessage]]) -> None:
         started = time.perf_counter()
-        await real(messages)
+        await real(groups)
         times.append(time.perf_counter() - started)
-        sizes.append(len(messages))
+        sizes.append(sum(len(g) for g in groups))
 
-    batcher._ingest = timed
+    batcher._commit = timed  # type: ignore[method-assign]
 
     def summary() -> str:
         if not sizes:
@@ -109,7 +109,7 @@ async def serve(kind: str, port: int, db_url: str, config_path: str) -> None:
         rt.attach(part)
         await service.start()
         stop = service.stop
-        trace = _trace_batches(service)
+        trace = _trace_batches(rt)
         app = create_app(rt, routes=part.routes)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"

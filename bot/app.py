@@ -1,4 +1,5 @@
-"""The one place that wires config, storage, services and adapters together."""
+"""The composition root: config, storage, the inbox, the nudge engine and the adapters'
+messengers, built in dependency order (config rules → nudge planner → inbox → engine)."""
 
 from __future__ import annotations
 
@@ -18,16 +19,21 @@ from bot.domain.channel_namer import ChannelNamer
 from bot.domain.clock import BusinessClock
 from bot.domain.ports import Messenger, Replier
 from bot.domain.routing import Routing
-from bot.services.ingest import Rules
+from bot.inbox.store import Rules
 from bot.services.oncall import OncallService
 from bot.services.routes import build_routing
 from storage.db import Database, connect
 
 if TYPE_CHECKING:
-    from bot.scheduler import Scheduler
-    from bot.services.nudge_engine import NudgeEngine
+    import random
 
-__all__ = ["Runtime", "build_routing", "build_rules", "messengers_from_env"]
+    from bot.inbox.inbox import Inbox
+    from bot.scheduler import Scheduler
+    from bot.services.delivery_results import Backoff
+    from bot.services.nudge_engine import Limits, NudgeEngine
+    from bot.services.nudge_settings import NudgeSettings
+
+__all__ = ["Runtime", "build_routing", "build_rules", "compose_nudging", "messengers_from_env"]
 
 Now = Callable[[], datetime]
 
@@ -59,6 +65,35 @@ def build_rules(config: Config) -> Rules:
     return Rules(closing_words=tuple(config.closing_words), due_at=due_at, platform_of=platform_of)
 
 
+def compose_nudging(
+    db: Database,
+    settings: NudgeSettings,
+    rules: Rules,
+    now: Now,
+    *,
+    messengers: Mapping[str, Messenger],
+    repliers: Mapping[str, Replier] | None = None,
+    rng: random.Random | None = None,
+    backoff: Backoff | None = None,
+    limits: Limits | None = None,
+) -> NudgeEngine:
+    """The write side, in dependency order: the planner ingest calls (``NudgeChanges``),
+    the inbox that calls it, the engine that records replies and re-plans through the
+    inbox. Nothing is patched in afterwards; ``engine.inbox`` is the process's one inbox.
+    Loaded on first use: the read-only commands never import it."""
+    from bot.inbox.inbox import Inbox
+    from bot.services.nudge_changes import NudgeChanges
+    from bot.services.nudge_engine import NudgeEngine
+    from bot.services.nudge_plan import Planner
+
+    changes = NudgeChanges(Planner(settings), now)
+    inbox = Inbox(db, rules, changes)
+    return NudgeEngine(
+        db, settings, inbox, changes, now, messengers=messengers, repliers=repliers, rng=rng,
+        backoff=backoff, limits=limits,
+    )  # fmt: skip
+
+
 MESSENGER_ENV = "NUDGEBOT_MESSENGER"
 
 
@@ -86,13 +121,13 @@ class Runtime:
 
     ``messengers``/``repliers`` are filled by the adapters' components (``attach``) or the
     environment (``NUDGEBOT_MESSENGER``); ``start()``/``stop()`` run the nudge scheduler.
-    ``rules`` carries the nudge engine's ingest hook; the engine is built when first used
-    (``engine``, ``rules``, ``start()``): the read-only commands never load it.
+    The inbox and the nudge engine are built together when first used (``inbox``,
+    ``engine``, ``start()``; ``compose_nudging``): the read-only commands never load them.
     """
 
     config: Config
     db: Database
-    base_rules: Rules  # the config's; ``rules`` adds the engine's hook
+    rules: Rules  # the config's, for the inbox
     routing: Routing
     # The rest by keyword only: a field added among them must not shift a caller's
     # positional arguments into the wrong slot (an engine passed as ``namers`` once made
@@ -116,20 +151,19 @@ class Runtime:
     @property
     def engine(self) -> NudgeEngine:
         if self.built_engine is None:
-            from bot.services.nudge_engine import NudgeEngine
             from bot.services.nudge_settings import NudgeSettings
 
             settings = NudgeSettings.build(self.config, self.routing)
-            self.built_engine = NudgeEngine(
-                self.db, settings, self.base_rules, self.now, messengers=self.messengers,
+            self.built_engine = compose_nudging(
+                self.db, settings, self.rules, self.now, messengers=self.messengers,
                 repliers=self.repliers,
             )  # fmt: skip
         return self.built_engine
 
     @property
-    def rules(self) -> Rules:
-        """What ingest applies: the config's rules with the nudge engine's hook."""
-        return self.engine.rules
+    def inbox(self) -> Inbox:
+        """The one door inbound messages come in by (built with the engine it plans with)."""
+        return self.engine.inbox
 
     def attach(self, component: Component) -> None:
         """Deliver through a component's messenger (and replier) unless one is set already."""
@@ -173,6 +207,7 @@ class Runtime:
             await self.oncall_service.stop()
         if self.built_engine is not None:
             self.built_engine.wake = None
+            await self.built_engine.inbox.close()
         if self.scheduler is not None:
             await self.scheduler.stop()
             self.scheduler = None

@@ -13,17 +13,13 @@ from bot.domain.events import InboundMessage
 from bot.domain.ports import (
     ActionRequest,
     ActionResult,
-    ChannelMessage,
     DeadLetter,
-    LatestQuery,
     OnCallItem,
     ReplyTarget,
     WaitingItem,
 )
 from bot.services.dead_letters import keep_dead_letter
-from bot.services.ingest import ingest
 from bot.services.waiting import list_waiting
-from storage import thread_queries
 from storage.models import Conversation, Message
 
 
@@ -32,7 +28,7 @@ class CoreService:
         self.rt = rt
 
     async def ingest(self, messages: Sequence[InboundMessage]) -> None:
-        await ingest(self.rt.db, messages, self.rt.rules)
+        await self.rt.inbox.ingest(messages)
 
     async def act(self, request: ActionRequest) -> ActionResult:
         """Claim, snooze, not needed, reply, unclaim (bot.services.nudge_actions)."""
@@ -76,7 +72,7 @@ class CoreService:
                     select(c.source, c.platform, c.channel, c.thread).where(c.id == conversation_id)
                 )
             ).first()
-        return ReplyTarget(row[0], row[1], row[2], row[3]) if row else None
+        return ReplyTarget(row.source, row.platform, row.channel, row.thread) if row else None
 
     async def thread_of(self, source: str, message_ids: Sequence[str]) -> Mapping[str, str]:
         if not message_ids:
@@ -89,16 +85,6 @@ class CoreService:
                 .where(m.source == source, m.message_id.in_(list(message_ids)))
             )
             return {mid: thread for mid, thread in rows.tuples()}
-
-    async def threads_of(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], str]:
-        async with self.rt.db.quick() as session:
-            return await thread_queries.threads_of(session, keys)
-
-    async def latest_messages(
-        self, queries: Sequence[LatestQuery]
-    ) -> Sequence[ChannelMessage | None]:
-        async with self.rt.db.quick() as session:
-            return await thread_queries.latest_messages(session, queries)
 
     async def conversation_of(self, source: str, message_id: str) -> int | None:
         m = Message

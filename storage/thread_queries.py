@@ -1,4 +1,4 @@
-"""The lookups adapters thread incoming messages with, once per batch of events.
+"""The lookups the inbox threads hinted messages with, once per batch, in its write.
 
 At driver level (``storage.rawsql``): the "latest message" statement is a UNION ALL with one
 arm per message of the batch, so its shape changes with every batch. Through SQLAlchemy each
@@ -9,9 +9,11 @@ it sees again.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.ports import ChannelMessage, LatestQuery
@@ -78,3 +80,25 @@ async def threads_of(
             )
             found.update({(source, mid): thread for mid, thread in rows})
     return found
+
+
+def _lock_id(source: str, channel: str) -> int:
+    digest = hashlib.blake2b(f"{source}\x1f{channel}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def lock_channels(session: AsyncSession, channels: Sequence[tuple[str, str]]) -> None:
+    """PostgreSQL: hold a transaction-scoped advisory lock per (source, channel) until commit,
+    so two replicas threading one chat's messages take turns and the second reads what the
+    first stored. Taken in one order (sorted ids) so that two batches cannot deadlock.
+    (SQLite needs none: its writers hold the whole file.)"""
+    ids = sorted({_lock_id(source, channel) for source, channel in channels})
+    if not ids:
+        return
+    await session.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM "
+            "(SELECT unnest(CAST(:ids AS bigint[])) AS k ORDER BY 1) AS ordered"
+        ),
+        {"ids": ids},
+    )

@@ -1,9 +1,9 @@
 """Bolt event listeners: messages in, reactions as actions, App Home.
 
 The app runs with ``process_before_response=True``: a message event is acknowledged after it
-is stored (through the group-commit batcher), so an acknowledged event is never lost and a
-failed store makes Slack retry. Anything slower than a database write runs after the ack on
-``Background``.
+is stored (``Core.ingest``: the inbox shares one write among concurrent events), so an
+acknowledged event is never lost and a failed store makes Slack retry. Anything slower
+than a database write runs after the ack on ``Background``.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ async def ingest_event(deps: Deps, event: Body, body: Mapping[str, Any]) -> None
     if message is not None:
         # Raises on timeout or a database error: Bolt answers 5xx and Slack retries, which
         # the unique (source, message_id) makes harmless.
-        await asyncio.wait_for(deps.batcher.submit([message]), deps.ingest_timeout)
+        await asyncio.wait_for(deps.core.ingest([message]), deps.ingest_timeout)
     _remember(deps, body)
 
 

@@ -16,7 +16,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.actors import UserTeams
-from adapters.slack.batching import IngestBatcher
 from adapters.slack.events import Watch, Workspace
 from adapters.slack.messenger import SlackMessenger
 from bot.domain.ports import Core
@@ -113,7 +112,6 @@ class Deps:
     watch: Watch
     identity: Identity
     messenger: SlackMessenger
-    batcher: IngestBatcher
     background: Background
     now: Callable[[], datetime]
     recent: RecentEvents

@@ -35,7 +35,6 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
 from adapters.slack.actors import UserTeams
-from adapters.slack.batching import IngestBatcher
 from adapters.slack.catchup import TIER3_PER_MINUTE, MethodPacer, SlackCatchUp
 from adapters.slack.events import Watch
 from adapters.slack.listeners import register
@@ -165,7 +164,6 @@ class SlackService:
             watch=Watch.from_config(config),
             identity=identity,
             messenger=self.messenger,
-            batcher=IngestBatcher(core.ingest),
             background=Background(),
             now=now,
             recent=RecentEvents(),
@@ -340,7 +338,6 @@ class SlackService:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
         await self.deps.background.close()
-        await self.deps.batcher.close()
         if self._session is not None:
             self.client.session = self.bolt_client.session = None
             await self._session.close()

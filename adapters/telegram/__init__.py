@@ -3,7 +3,7 @@ buttons and reply-through out; team commands. Built on python-telegram-bot's ``A
 without its updater — updates arrive on our own route (``webhook.py``) or poller
 (``polling.py``) and go through ``TelegramService.receive``.
 
-Modules: ``updates`` (Update → what it means, pure), ``threads`` (which conversation),
+Modules: ``updates`` (Update → what it means, pure), the ``ThreadHint`` the inbox threads by,
 ``render`` (HTML), ``actions`` (buttons), ``messenger`` (``Messenger`` port), ``handlers``,
 ``ratelimit``, ``service`` (lifecycle), ``webhook``, ``polling``.
 """

@@ -17,7 +17,6 @@ from telegram.constants import ParseMode
 
 from adapters.telegram import actions, render
 from adapters.telegram.messenger import TelegramMessenger, call
-from adapters.telegram.store import Batcher
 from adapters.telegram.updates import (
     ButtonPress,
     Command,
@@ -44,7 +43,6 @@ class Handlers:
         self.config = config
         self.messenger = messenger
         self.now = now
-        self.batcher = Batcher(core)
 
     @property
     def bot(self) -> Bot:
@@ -53,7 +51,9 @@ class Handlers:
     # -- storing ---------------------------------------------------------------------------
 
     async def store(self, incoming: Incoming) -> None:
-        await self.batcher.store(incoming)
+        """Through the core's inbox, which shares the write with concurrent updates and
+        decides the thread inside it (``Incoming.hint``)."""
+        await self.core.ingest([incoming.message()])
 
     # -- talking back ----------------------------------------------------------------------
 

@@ -273,7 +273,6 @@ class TelegramService:
             await asyncio.gather(self._starter, return_exceptions=True)
         self.started = False
         self._started.clear()
-        await self.handlers.batcher.close()
         await self.idle()
         if self.application.running:
             await self.application.stop()

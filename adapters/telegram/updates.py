@@ -2,8 +2,9 @@
 
 Every update becomes exactly one of: a message to store (``Incoming``), a command, a team
 member's reply to a nudge (reply-through), a button press, a membership change, or
-``Ignored`` with the reason. Which conversation a stored message joins needs the database
-and is decided afterwards (``threads.py``).
+``Ignored`` with the reason. Which conversation a stored message joins needs the database:
+the message carries a ``ThreadHint`` and the inbox decides in the transaction that stores it
+(``bot.domain.threading``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from adapters.telegram.chats import (
     message_url,
 )
 from bot.config import Config
-from bot.domain.events import Author, InboundMessage, Kind
+from bot.domain.events import Author, InboundMessage, Kind, ThreadHint
 
 COMMANDS = ("waiting", "mine", "oncall", "snooze", "help", "whoami", "start")
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{3,64}))?(?:\s+(.*))?$", re.DOTALL)
@@ -66,12 +67,25 @@ class Incoming:
     def message_id(self) -> str:
         return message_key(self.chat_id, self.number)
 
-    def message(self, thread: str) -> InboundMessage:
+    @property
+    def hint(self) -> ThreadHint:
+        replied = self.reply_to
+        return ThreadHint(
+            root=str(self.number),
+            reply_to=message_key(self.chat_id, replied) if replied is not None else None,
+            reply_root=str(replied) if replied is not None else None,
+            private=self.private,
+        )
+
+    def message(self) -> InboundMessage:
+        """The message for the inbox; its thread (here: the one it would start) is decided
+        there, from ``hint``."""
+        hint = self.hint
         return InboundMessage(
-            source=self.source, platform=PLATFORM, message_id=self.message_id, thread=thread,
+            source=self.source, platform=PLATFORM, message_id=self.message_id, thread=hint.root,
             at=self.at, author=self.author, is_team=self.is_team, text=self.text,
             channel=self.channel, url=self.url, person=self.person, kind=self.kind,
-            edited_at=self.edited_at,
+            edited_at=self.edited_at, hint=hint,
         )  # fmt: skip
 
 

@@ -6,7 +6,7 @@ import gc
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, TextIO
@@ -28,7 +28,6 @@ from bot.cli.common import ConfigOption, ago, err, fail, out, run_async, runtime
 from bot.domain.events import InboundMessage
 from bot.domain.untrusted import terminal
 from bot.services.import_history import ImportedWaiting, settle_import
-from bot.services.ingest import ingest
 from storage.models import Message
 
 BATCH = 5000  # one write transaction per batch: big enough to amortise, small enough to not stall
@@ -114,7 +113,6 @@ async def import_file(
     waiting at the end is history, summarised once to the people concerned."""
     report = ImportReport()
     # History is not planned while it is read, so a running `run` cannot nudge it meanwhile.
-    rules = rt.rules if nudge else replace(rt.rules, first_nudge=_no_first_nudge)
     batch: list[InboundMessage] = []
     async with rt.db.read() as session:
         before = await session.scalar(
@@ -130,7 +128,7 @@ async def import_file(
         nonlocal analyzed, full, flushes
         if batch:
             now, carried = (batch, []) if last else _cut(batch)
-            result = await ingest(rt.db, now, rules)
+            result = await rt.inbox.ingest_batch(now, nudge_new=nudge)
             report.imported += len(now)
             report.conversations.update(result.conversations)
             batch[:] = carried
@@ -174,10 +172,6 @@ async def import_file(
         rt.db, rt.engine.settings, report.conversations, rt.now(), nudge=nudge
     )
     return report
-
-
-def _no_first_nudge(_source: str, _since: datetime, _due: datetime) -> datetime | None:
-    return None
 
 
 def waiting_report(waiting: ImportedWaiting, now: datetime, nudge: bool) -> list[str]:

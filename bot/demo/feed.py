@@ -14,7 +14,6 @@ from bot.app import Runtime
 from bot.demo.stream import Say
 from bot.domain.durations import format_duration
 from bot.domain.events import Author, InboundMessage
-from bot.services.ingest import ingest
 from bot.services.waiting import list_waiting
 
 Clock = Callable[[], float]  # monotonic seconds
@@ -71,7 +70,7 @@ class Feeder:
                 next_summary += self.summary_every
             await self._sleep_until(started, say.at)
             at = self.rt.now()
-            await ingest(self.rt.db, [to_message(say, f"demo-{next(ids)}", at)], self.rt.rules)
+            await self.rt.inbox.ingest([to_message(say, f"demo-{next(ids)}", at)])
             self.ingested += 1
             self.console.print(describe(say, at))
 

@@ -23,6 +23,23 @@ class Author:
     name: str = ""
 
 
+@dataclass(frozen=True)
+class ThreadHint:
+    """For platforms without threads (Telegram): what the inbox needs to decide, inside the
+    transaction that stores the message, which conversation it joins (bot.domain.threading).
+
+    ``root`` is the thread the message starts when it joins none (its own number);
+    ``reply_to`` the replied message's id in the same source and ``reply_root`` the thread a
+    reply starts when that message is not stored (older than the bot, or the bot's own);
+    ``private``: a one-to-one chat with the bot (one conversation until answered).
+    """
+
+    root: str
+    reply_to: str | None = None
+    reply_root: str | None = None
+    private: bool = False
+
+
 @quick_init
 @dataclass(frozen=True)
 class InboundMessage:
@@ -32,7 +49,8 @@ class InboundMessage:
     a webhook's ``thread`` field, …). ``person`` is the team member id when the author is on
     the team and known; ``is_team`` may be true with ``person`` unknown (imported history).
     ``edited_at`` is set on edits: the latest edit by platform time wins, whatever the arrival
-    order. A ``DELETE`` removes the message from every computation.
+    order. A ``DELETE`` removes the message from every computation. ``hint`` set: ``thread``
+    is decided by the inbox when it stores the message (see ``ThreadHint``).
     """
 
     source: str
@@ -48,6 +66,7 @@ class InboundMessage:
     person: str | None = None
     kind: Kind = Kind.MESSAGE
     edited_at: datetime | None = None
+    hint: ThreadHint | None = None
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None:

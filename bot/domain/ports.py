@@ -184,7 +184,7 @@ class WaitingItem:
 
 @dataclass(frozen=True)
 class ChannelMessage:
-    """A stored message as thread lookups see it (Telegram threading, see ``Core``)."""
+    """A stored message as thread lookups see it (``bot.domain.threading``, in the inbox)."""
 
     message_id: str
     thread: str
@@ -250,16 +250,6 @@ class Core(Protocol):
     async def thread_of(self, source: str, message_ids: Sequence[str]) -> Mapping[str, str]:
         """The ``thread`` of each of ``message_ids`` already stored in ``source`` (deleted ones
         too); ids not stored are absent. Replies join the replied message's conversation."""
-        ...
-
-    async def threads_of(self, keys: Sequence[tuple[str, str]]) -> Mapping[tuple[str, str], str]:
-        """``thread_of`` for (source, message id) pairs of any sources, in one read."""
-        ...
-
-    async def latest_messages(
-        self, queries: Sequence[LatestQuery]
-    ) -> Sequence[ChannelMessage | None]:
-        """One answer per query, in order, read in one transaction (see ``LatestQuery``)."""
         ...
 
     async def conversation_of(self, source: str, message_id: str) -> int | None:

@@ -9,7 +9,7 @@ splitting into a large and a small one that alternate. Batches run one at a time
 one writer anyway), so a chat's messages are stored in order and see each other. A failed
 batch is retried item by item, so one bad event fails alone.
 
-Slack (``adapters.slack.batching``) and Telegram (``adapters.telegram.store``) both use it.
+The inbox (``bot.inbox.inbox``) runs one for every live source of the process.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from datetime import datetime
 
 from bot.domain.catchup import RECENT, CatchUpFeed, Scope, ThreadState, Window, window
 from bot.domain.events import InboundMessage
-from bot.services.ingest import thread_key
+from bot.inbox.store import thread_key
 from storage import catchup_queries as q
 from storage.cursors_repo import SourceLock
 from storage.db import Database

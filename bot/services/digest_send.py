@@ -42,7 +42,7 @@ class Slot:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DigestResult:
     person: str
     week: str
     sent: bool
@@ -84,14 +84,14 @@ class DigestService:
         slots = (slot_for(self.config, person, now) for person in self.config.owners())
         return [s for s in slots if s.at <= now < s.at + GRACE]
 
-    async def due_digests(self, now: datetime, send: Send) -> list[Outcome]:
+    async def due_digests(self, now: datetime, send: Send) -> list[DigestResult]:
         """Send every digest that is due and not yet sent by anyone; what happened to each."""
         due = self.slots_due(now)
         if not due:
             return []
         async with self.db.read() as session:
             states = await repo.states(session, [(s.person, s.week) for s in due])
-        out: list[Outcome] = []
+        out: list[DigestResult] = []
         for slot in due:
             if states.get((slot.person, slot.week)) in (repo.SENT, repo.FAILED):
                 continue
@@ -101,7 +101,7 @@ class DigestService:
                 out.append(await self._send(slot, attempt, now, send))
         return out
 
-    async def _send(self, slot: Slot, attempt: int, now: datetime, send: Send) -> Outcome:
+    async def _send(self, slot: Slot, attempt: int, now: datetime, send: Send) -> DigestResult:
         recipient = recipient_of(self.config, slot.person)
         ref: str | None = None
         error, retry_at = "", None
@@ -131,6 +131,6 @@ class DigestService:
             )
         if ref is None:
             log.warning("digest for %s (%s) not sent: %s", slot.person, slot.week, error)
-            return Outcome(slot.person, slot.week, False, error)
+            return DigestResult(slot.person, slot.week, False, error)
         log.info("digest for %s (%s) sent", slot.person, slot.week)
-        return Outcome(slot.person, slot.week, True, ref)
+        return DigestResult(slot.person, slot.week, True, ref)

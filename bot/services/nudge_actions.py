@@ -30,7 +30,7 @@ from bot.domain.ports import (
 )
 from bot.domain.ports import Outcome as OutcomeKind
 from bot.domain.reply_window import describe_window, window_closes_at, window_open
-from bot.services.ingest import Rules, ingest, recompute
+from bot.inbox.inbox import Inbox
 from bot.services.nudge_plan import Planner, settle_rows
 from bot.services.nudge_settings import NudgeSettings
 from storage import actions_repo as repo
@@ -48,7 +48,7 @@ class Actions:
         db: Database,
         settings: NudgeSettings,
         planner: Planner,
-        rules: Callable[[], Rules],
+        inbox: Inbox,
         repliers: Mapping[str, Replier],
         now: Now,
         woken: Woken,
@@ -56,7 +56,7 @@ class Actions:
         self.db = db
         self.settings = settings
         self.planner = planner
-        self.rules = rules
+        self.inbox = inbox
         self.repliers = repliers
         self.now = now
         self.woken = woken
@@ -89,7 +89,7 @@ class Actions:
                 await repo.record_action(
                     session, conv.id, req.kind.value, person, req.at, via=req.via, note=req.note
                 )
-                await recompute(session, [conv.id], self.rules())  # its hook settles nudges
+                await self.inbox.recompute(session, [conv.id])  # it settles the nudges
                 result = ActionResult(True, "Marked as not needed: nobody will be nudged.")
             else:
                 result = await self._steer(session, conv, req, person)
@@ -193,7 +193,7 @@ class Actions:
             text=text,
             person=person,
         )
-        await ingest(self.db, [message], self.rules())
+        await self.inbox.ingest([message])
         async with self.db.write() as session:
             await repo.record_action(
                 session,

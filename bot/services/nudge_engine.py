@@ -2,9 +2,10 @@
 
 ``tick()`` plans due ladder slots into the outbox, delivers due nudges and owed in-place
 updates, each in bounded batches, and reads nothing that is not due (three partial indexes).
-``after_recompute`` is the ingest hook (``Rules.after_recompute``); ``act`` backs
-``Core.act``; ``reconcile`` re-plans waiting conversations after a (re)start so that due
-times, responsibility and pending nudges follow the config as it is now.
+``act`` backs ``Core.act``; ``reconcile`` re-plans waiting conversations after a (re)start
+so that due times, responsibility and pending nudges follow the config as it is now. Built
+by the composition root (``bot.app.compose_nudging``) after the inbox, which it records
+replies and re-plans through, and the ``NudgeChanges`` the inbox plans ingest with.
 """
 
 from __future__ import annotations
@@ -12,19 +13,16 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.domain.ports import ActionRequest, ActionResult, Messenger, Replier
+from bot.inbox.inbox import Inbox
 from bot.services.delivery_results import Backoff
-from bot.services.ingest import Rules, recompute
 from bot.services.nudge_actions import Actions
+from bot.services.nudge_changes import NudgeChanges
 from bot.services.nudge_deliver import Deliverer
-from bot.services.nudge_plan import Planner
 from bot.services.nudge_settings import NudgeSettings
 from bot.services.nudge_summaries import SummarySender
 from storage import nudges_repo as repo
@@ -58,7 +56,8 @@ class NudgeEngine:
         self,
         db: Database,
         settings: NudgeSettings,
-        rules: Rules,
+        inbox: Inbox,
+        changes: NudgeChanges,
         now: Now,
         *,
         messengers: Mapping[str, Messenger],
@@ -71,9 +70,10 @@ class NudgeEngine:
         self.settings = settings
         self.now = now
         self.limits = limits or Limits()
-        self.wake: Wake | None = None  # set by the scheduler
+        self.inbox = inbox
+        self.changes = changes
         replying = repliers if repliers is not None else {}
-        self.planner = Planner(settings)
+        self.planner = changes.planner
         self.deliverer = Deliverer(
             db, settings, messengers, now, can_reply=lambda p: p in replying, rng=rng,
             backoff=backoff,
@@ -82,11 +82,16 @@ class NudgeEngine:
             db, settings, messengers, now, can_reply=lambda p: p in replying, rng=rng,
             backoff=backoff,
         )  # fmt: skip
-        self.rules = replace(
-            rules, after_recompute=self.after_recompute, first_nudge=self.first_nudge
-        )
-        self.actions = Actions(db, settings, self.planner, lambda: self.rules, replying, now,
-                               self._woken)  # fmt: skip
+        self.actions = Actions(db, settings, self.planner, inbox, replying, now, changes.woken)
+
+    @property
+    def wake(self) -> Wake | None:
+        """The scheduler's poke (set by ``Runtime.start``), shared with ``NudgeChanges``."""
+        return self.changes.wake
+
+    @wake.setter
+    def wake(self, poke: Wake | None) -> None:
+        self.changes.wake = poke
 
     # --- the tick ---------------------------------------------------------------------------
 
@@ -133,24 +138,6 @@ class NudgeEngine:
 
     # --- reacting to changes ----------------------------------------------------------------
 
-    def first_nudge(self, source: str, waiting_since: datetime, due: datetime) -> datetime | None:
-        return self.planner.first_nudge(source, waiting_since, due)
-
-    async def after_recompute(
-        self, session: AsyncSession, ids: Sequence[int], planned: Sequence[datetime] = ()
-    ) -> None:
-        now = self.now()
-        at = (await self.planner.refresh(session, ids, now)).wake_at(now) if ids else None
-        at = min([*planned, *([at] if at is not None else [])], default=None)
-        wake = self.wake
-        if wake is not None and at is not None:
-            # Only after commit: a tick woken earlier would not see the change yet.
-            event.listen(session.sync_session, "after_commit", lambda _s: wake(at), once=True)
-
-    def _woken(self, at: datetime | None) -> None:
-        if self.wake is not None and at is not None:
-            self.wake(at)
-
     async def act(self, request: ActionRequest) -> ActionResult:
         return await self.actions.act(request)
 
@@ -178,7 +165,7 @@ class NudgeEngine:
                     break
                 pending = await repo.pending_ids(session, ids)
                 await repo.cancel(session, pending, "re-planned at start (config may differ)")
-                await recompute(session, ids, self.rules)
+                await self.inbox.recompute(session, ids)
             after, total = ids[-1], total + len(ids)
         if total:
             log.info("re-planned %d waiting conversations under the current config", total)

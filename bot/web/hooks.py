@@ -21,7 +21,6 @@ from bot.domain.events import InboundMessage
 from bot.domain.ports import DeadLetter
 from bot.httpbody import MAX_BODY, BodyError, read_limited
 from bot.services.dead_letters import keep_dead_letter
-from bot.services.ingest import ingest
 from bot.web.errors import ApiError, echo
 from bot.web.state import web_state
 
@@ -137,6 +136,6 @@ async def receive_hook(request: Request) -> Response:
             letter = DeadLetter("webhook", source_id, exc.message, body, web.rt.now())
             await keep_dead_letter(web.rt.db, letter)
         raise
-    result = await ingest(web.rt.db, messages, web.rt.rules)
-    web.metrics.messages_ingested(source_id, result.received)
-    return JSONResponse({"ok": True, "received": result.received})
+    await web.rt.inbox.ingest(messages)
+    web.metrics.messages_ingested(source_id, len(messages))
+    return JSONResponse({"ok": True, "received": len(messages)})

@@ -186,7 +186,7 @@ async def test_threads_going_on_at_a_cut_are_carried_into_the_next_batch(
 ) -> None:
     """A thread still going on at a batch's end is written whole with the next batch, not
     in two halves (the second half would read the first back and rewrite it)."""
-    import bot.services.ingest as ingest_service
+    import bot.inbox.store as ingest_service
 
     recomputed: list[int] = []
     real = ingest_service._recompute

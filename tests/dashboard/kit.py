@@ -18,7 +18,6 @@ from starlette.applications import Starlette
 from bot.app import Runtime
 from bot.config import Config, load_config
 from bot.domain.events import Author, InboundMessage
-from bot.services.ingest import ingest
 
 NOW = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
 TOKEN = "dash-token-0123456789abcdef"
@@ -146,7 +145,7 @@ WEEK_BEFORE = {"replies": 2, "broadcasts": 1, "conversations": 2, "answered": 2}
 
 
 async def seed(rt: Runtime) -> None:
-    await ingest(rt.db, list(scenario()), rt.rules)
+    await rt.inbox.ingest_batch(list(scenario()))
 
 
 def write_config(tmp_path: Path, text: str = CONFIG) -> Config:

@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from bot.app import Runtime
 from bot.domain.events import Kind
-from bot.services.ingest import ingest
 from storage.models import ActionRecord, Conversation
 from tests.dashboard.kit import HOSTILE, NOW, TOKEN, at, bearer, msg
 
@@ -63,12 +62,12 @@ async def test_the_page_shows_transcript_periods_and_responsible(
 async def test_edits_and_deletions_are_marked(rt: Runtime, client: httpx.AsyncClient) -> None:
     first = msg("website", "e1", "e1a", NOW - timedelta(minutes=30), text="Where is it?")
     second = msg("website", "e1", "e1b", NOW - timedelta(minutes=20), text="Order 42")
-    await ingest(rt.db, [first, second], rt.rules)
+    await rt.inbox.ingest_batch([first, second])
     edit = dataclasses.replace(
         first, kind=Kind.EDIT, text="Where is my parcel?", edited_at=NOW - timedelta(minutes=10)
     )
     gone = dataclasses.replace(second, kind=Kind.DELETE, at=NOW - timedelta(minutes=5))
-    await ingest(rt.db, [edit, gone], rt.rules)
+    await rt.inbox.ingest_batch([edit, gone])
     page = (await client.get(f"/conversations/{await conv_id(rt, 'e1')}", headers=bearer())).text
     assert "Where is my parcel?" in page and "edited Mon 30 Nov 2026 09:20 UTC" in page
     assert re.search(r'<span class="deleted">Order 42</span> <span class="badge">deleted', page)

@@ -18,7 +18,6 @@ from bot.app import Runtime
 from bot.cli.main import app as cli_app
 from bot.config import load_config
 from bot.services.export import COLUMNS, export_rows, guard
-from bot.services.ingest import ingest
 from tests.dashboard.kit import CONFIG, HOSTILE, NOW, at, bearer, msg
 
 
@@ -51,10 +50,8 @@ async def test_csv_quoting_and_formula_injection(
     seeded: Runtime, client: httpx.AsyncClient
 ) -> None:
     for n, name in enumerate(["@SUM(A1)", "+1 555 0100", "-2+3", "\tcmd", 'a,"b"\nc']):
-        await ingest(
-            seeded.db,
+        await seeded.inbox.ingest_batch(
             [msg("website", f"x{n}", f"x{n}", at(29, 10, n), customer=name)],
-            seeded.rules,
         )
     body = (await client.get("/api/conversations.csv", headers=bearer())).text
     rows = {r["thread"]: r for r in rows_of(body)}
@@ -99,7 +96,7 @@ async def test_pages_follow_the_key_through_ties(rt: Runtime) -> None:
         msg("website", f"t{n}", f"t{n}", same if n < 5 else same + timedelta(minutes=n))
         for n in range(7)
     ]
-    await ingest(rt.db, batch, rt.rules)
+    await rt.inbox.ingest_batch(batch)
     got = [r async for r in export_rows(rt.db, at(1, 0), NOW, page=2)]
     assert sorted(r[4] for r in got) == [f"t{n}" for n in range(7)]
     assert len({r[0] for r in got}) == 7

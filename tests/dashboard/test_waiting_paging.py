@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from bot.app import Runtime
-from bot.services.ingest import ingest
 from bot.services.waiting import list_waiting
 from bot.services.waiting_page import encode_cursor
 from storage.waiting_page import Key
@@ -31,7 +30,7 @@ async def fill(rt: Runtime, n: int, *, first_minute: int = 1, tag: str = "t") ->
         )
         for i in range(n)
     ]
-    await ingest(rt.db, batch, rt.rules)
+    await rt.inbox.ingest_batch(batch)
 
 
 async def pages(client: httpx.AsyncClient, query: str) -> list[list[dict[str, Any]]]:

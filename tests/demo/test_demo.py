@@ -25,7 +25,6 @@ from rich.console import Console
 from bot.cli.demo import _SCRUB, TOKEN_ENV, banner, prepare
 from bot.demo.feed import to_message
 from bot.demo.stream import SCRIPT
-from bot.services.ingest import ingest
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_SECONDS = 30.0
@@ -141,7 +140,7 @@ def test_the_printed_waiting_command_reads_the_demo_database(
         async def feed() -> None:
             try:
                 messages = [to_message(s, f"m{n}", at) for n, s in enumerate(customers)]
-                await ingest(rt.db, messages, rt.rules)
+                await rt.inbox.ingest_batch(messages)
             finally:
                 await rt.close()
 

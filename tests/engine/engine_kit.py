@@ -1,5 +1,5 @@
 """Engine test kit: an injected clock, a config built in code, and a harness wiring the real
-Runtime (engine, ingest hook, actions) to recording messengers on a real database."""
+Runtime (inbox, engine, actions) to recording messengers on a real database."""
 
 from __future__ import annotations
 
@@ -14,13 +14,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from adapters.console.recording import RecordingMessenger
-from bot.app import Runtime, build_routing, build_rules
+from bot.app import Runtime, build_routing, build_rules, compose_nudging
 from bot.config import Config, Escalation, NudgeLimits, Person, Policy, Source
 from bot.domain.events import ActionKind, Author, InboundMessage
 from bot.domain.hours import parse_hours
 from bot.domain.ports import ActionRequest, ActionResult, Messenger, NudgeView, Replier, Step
 from bot.services.delivery_results import Backoff
-from bot.services.ingest import ingest
 from bot.services.nudge_engine import NudgeEngine, TickResult
 from bot.services.nudge_settings import NudgeSettings
 from storage.db import Database
@@ -139,7 +138,7 @@ class Harness:
         rules = build_rules(config)
         messengers: dict[str, Messenger] = {"slack": self.messenger, "telegram": self.messenger}
         repliers: dict[str, Replier] = {"slack": self.messenger}
-        engine = NudgeEngine(
+        engine = compose_nudging(
             self.db, NudgeSettings.build(config, routing), rules, self.clock,
             messengers=messengers, repliers=repliers, rng=random.Random(7),
             backoff=Backoff(base=5.0, cap=600.0, max_attempts=5),
@@ -173,7 +172,7 @@ class Harness:
             is_team=team, text=text, person=who if team else None,
             url=f"https://acme.slack.com/archives/C0CUST001/p{thread}",
         )  # fmt: skip
-        result = await ingest(self.db, [msg], self.rt.rules)
+        result = await self.rt.inbox.ingest_batch([msg])
         return result.conversations[0] if result.conversations else await self.cid(thread)
 
     async def cid(self, thread: str) -> int:

@@ -13,7 +13,6 @@ from datetime import timedelta
 from adapters.console.recording import RecordingMessenger
 from bot.domain.events import Author, InboundMessage
 from bot.domain.ports import Delivered, DeliveryError, NudgeView
-from bot.services.ingest import ingest
 from bot.services.nudge_deliver import Deliverer
 from storage import outbox
 from storage.db import Database, connect
@@ -87,7 +86,7 @@ async def two_recipients(
         )
         for n in range(count)
     ]
-    await ingest(db, msgs, h.rt.rules)
+    await h.rt.inbox.ingest_batch(msgs)
     return h
 
 

@@ -23,7 +23,6 @@ from sqlalchemy import update
 from bot.app import Runtime
 from bot.domain.events import Author, InboundMessage
 from bot.domain.ports import Delivered, NudgeUpdate, NudgeView
-from bot.services.ingest import ingest
 from storage import nudges_repo, outbox
 from storage.db import Database
 from storage.migrate import upgrade
@@ -193,7 +192,7 @@ async def _plan_and_claim(url: str, config: Path) -> int:
             )
             for i in range(20)
         ]
-        await ingest(rt.db, messages, rt.rules)
+        await rt.inbox.ingest_batch(messages)
         async with rt.db.write() as s:
             ids = await nudges_repo.claim_due_conversations(s, now, 100)
             await engine.planner.plan(s, ids, now)

@@ -16,13 +16,14 @@ from tests.conftest import BACKEND
 
 HEAVY = ("slack_bolt", "telegram", "alembic", "bot.demo", "bot.cli.demo")
 # Never loaded by a read command unless the config asks for them (a calendar, holidays): the
-# nudge engine (only `run` and `import` act), iCal machinery, pydantic (typer 0.29 validated
-# every option with it).
+# inbox and nudge engine (only `run` and `import` act), iCal machinery, pydantic (typer 0.29
+# validated every option with it).
 UNUSED_ROOTS = {"slack_bolt", "telegram", "alembic", "icalendar", "recurring_ical_events",
                 "holidays", "pydantic", "apscheduler"}  # fmt: skip
 UNUSED = {"bot.demo", "bot.cli.demo", "bot.services.nudge_engine", "bot.services.nudge_settings",
           "bot.services.nudge_plan", "bot.services.nudge_deliver", "bot.services.ical_feed",
-          "bot.domain.ical_schedule", "bot.scheduler"}  # fmt: skip
+          "bot.domain.ical_schedule", "bot.scheduler", "bot.inbox.inbox",
+          "bot.services.nudge_changes"}  # fmt: skip
 # `waiting` and `oncall` read through the bare driver (bot.cli.fastpath): no SQLAlchemy,
 # no httpx, no app.
 # (psycopg itself loads asyncio; sqlite3 does not.)

@@ -10,7 +10,6 @@ from adapters.console.recording import RecordingMessenger
 from bot.app import Runtime
 from bot.domain.ports import DeliveryError, Recipient
 from bot.services.handoffs import handoff_job, handoff_notices
-from bot.services.ingest import ingest
 from storage.oncall_repo import handoff_states
 from tests.oncall.oncall_kit import (
     WEEKLY,
@@ -37,15 +36,13 @@ async def test_incoming_person_gets_one_notice_with_turn_end_and_waiting(
     rt = runtime(load(tmp_path), db_url, clock)
     outbox = Outbox()
     try:
-        await ingest(
-            rt.db,
+        await rt.inbox.ingest_batch(
             [
                 customer_message("community", "c-1", utc(2026, 12, 6, 20), "Is the shop down?"),
                 customer_message("acme", "a-1", utc(2026, 12, 7, 7)),
                 customer_message("community", "c-2", utc(2026, 12, 7, 7, 30)),
                 customer_message("community", "c-3", utc(2026, 12, 7, 7, 45)),
             ],
-            rt.rules,
         )
         assert await notices(rt, outbox) == 1
         assert await notices(rt, outbox) == 0  # the same turn again: nothing

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from bot.services.ical_feed import person_resolver
-from bot.services.ingest import ingest
 from bot.services.oncall import OncallError, OncallService
 from bot.services.waiting import list_waiting
 from storage.db import Database
@@ -47,13 +46,11 @@ async def test_waiting_rows_follow_the_rotation(tmp_path: Path, db_url: str) -> 
     clock = Clock(utc(2026, 12, 2, 12))  # Wed 13:00 Berlin
     rt = runtime(load(tmp_path), db_url, clock)
     try:
-        await ingest(
-            rt.db,
+        await rt.inbox.ingest_batch(
             [
                 customer_message("acme", "a-1", utc(2026, 12, 2, 11)),
                 customer_message("community", "c-1", utc(2026, 12, 2, 11, 30)),
             ],
-            rt.rules,
         )
 
         async def responsible() -> dict[str, tuple[str | None, str]]:

@@ -15,7 +15,8 @@ from sqlalchemy import delete, select
 
 from bot.domain.conversation import DEFAULT_CLOSING_WORDS, compute_state
 from bot.domain.events import Action, ActionKind, Author, InboundMessage, Kind, MessageFact
-from bot.services.ingest import Rules, ingest, recompute, thread_key
+from bot.inbox.inbox import Inbox
+from bot.inbox.store import IngestResult, NoPlanning, Rules, recompute, thread_key
 from bot.services.stats import report
 from storage.db import Database
 from storage.models import ActionRecord, Conversation, Message, WaitingPeriod
@@ -23,6 +24,13 @@ from storage.models import ActionRecord, Conversation, Message, WaitingPeriod
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 DUE = timedelta(minutes=4)
 RULES = Rules(due_at=lambda _source, since: since + DUE)
+
+
+async def ingest(db: Database, messages: Sequence[InboundMessage], rules: Rules) -> IngestResult:
+    """The inbox's write of one batch, on its own (no nudge planning in these tests)."""
+    return await Inbox(db, rules).ingest_batch(messages)
+
+
 TABLES = (ActionRecord, WaitingPeriod, Message, Conversation)  # children first
 
 
@@ -252,7 +260,7 @@ async def test_not_needed_action_is_applied_on_recompute(db: Database) -> None:
     async with db.write() as s:
         s.add(ActionRecord(conversation_id=c.id, kind="not_needed", person="alice", at=t(3)))
         await s.flush()
-        await recompute(s, [c.id], RULES)
+        await recompute(s, [c.id], RULES, NoPlanning())
     c = await conversation(db, "ticket-1")
     assert c.waiting_since is None
     assert c.due_at is None
@@ -475,7 +483,7 @@ async def test_not_needed_actions_commute_with_messages(
                     )
                 )
             await s.flush()
-            await recompute(s, [cid], RULES)
+            await recompute(s, [cid], RULES, NoPlanning())
         results.append(await snapshot(db))
     assert results[0] == results[1]
     c = await conversation(db, "ticket-1")

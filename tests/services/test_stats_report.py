@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,13 +11,19 @@ import pytest
 from sqlalchemy import select
 
 from bot.domain.events import Author, InboundMessage
-from bot.services.ingest import Rules, ingest, recompute
+from bot.inbox.inbox import Inbox
+from bot.inbox.store import IngestResult, NoPlanning, Rules, recompute
 from bot.services.stats import report
 from storage.db import Database
 from storage.models import ActionRecord, Conversation
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 RULES = Rules(due_at=lambda _source, since: since + timedelta(minutes=10))
+
+
+async def ingest(db: Database, messages: Sequence[InboundMessage], rules: Rules) -> IngestResult:
+    """The inbox's write of one batch, on its own (no nudge planning in these tests)."""
+    return await Inbox(db, rules).ingest_batch(messages)
 
 
 def t(minutes: float) -> datetime:
@@ -115,7 +122,7 @@ async def load(db: Database) -> None:
         ).scalar_one()
         s.add(ActionRecord(conversation_id=cid, kind="not_needed", person="alice", at=t(15)))
         await s.flush()
-        await recompute(s, [cid], RULES)
+        await recompute(s, [cid], RULES, NoPlanning())
 
 
 async def test_hand_computed_report(db: Database) -> None:

@@ -211,7 +211,8 @@ async def test_slack_retries_store_one_message_one_conversation(slack: Slack) ->
 
 
 async def test_retry_after_a_failed_store_succeeds(slack: Slack, monkeypatch: Any) -> None:
-    real = slack.core.ingest
+    batcher = slack.rt.inbox.batcher
+    real = batcher._commit
     calls = {"n": 0}
 
     async def flaky(batch: Any) -> None:
@@ -220,7 +221,7 @@ async def test_retry_after_a_failed_store_succeeds(slack: Slack, monkeypatch: An
             raise ConnectionError("database went away")
         await real(batch)
 
-    monkeypatch.setattr(slack.service.deps.batcher, "_ingest", flaky)
+    monkeypatch.setattr(batcher, "_commit", flaky)
     event = message(T0, event_id="Ev0FLAKY001")
     first = await post(slack.http, event)
     assert first.status_code == 503  # not acknowledged: Slack will retry

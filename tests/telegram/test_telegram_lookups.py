@@ -1,5 +1,5 @@
-"""The Core lookups Telegram threading reads (``threads_of``, ``latest_messages``), against the
-real database: one statement must answer a mixed batch exactly as separate queries would."""
+"""The lookups the inbox threads Telegram messages with (``storage.thread_queries``), against
+the real database: one statement must answer a mixed batch exactly as separate queries would."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from bot.app import Runtime
 from bot.core_impl import CoreService
 from bot.domain.events import Author, InboundMessage, Kind
-from bot.domain.ports import LatestQuery
+from bot.domain.ports import ChannelMessage, LatestQuery
+from storage import thread_queries
 from tests.telegram.tg_kit import T0, load_test_config
 
 MIN = timedelta(minutes=1)
@@ -23,6 +24,18 @@ async def core(tmp_path: Path, db_url: str) -> AsyncIterator[CoreService]:
     rt = Runtime.from_config(load_test_config(tmp_path), db_url, now=lambda: T0)
     yield CoreService(rt)
     await rt.close()
+
+
+async def latest_messages(
+    core: CoreService, queries: list[LatestQuery]
+) -> list[ChannelMessage | None]:
+    async with core.rt.db.read() as session:
+        return await thread_queries.latest_messages(session, queries)
+
+
+async def threads_of(core: CoreService, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    async with core.rt.db.read() as session:
+        return await thread_queries.threads_of(session, keys)
 
 
 def msg(n: int, author: str, minutes: int, *, channel: str = "-100", thread: str = "t1",
@@ -52,7 +65,7 @@ async def test_latest_messages_answers_a_mixed_batch(core: CoreService) -> None:
         q("community", "-200", at=T0 + 10 * MIN, since=T0, author_id="dana"),
         q("community", "-100", at=T0 + 10 * MIN, since=T0, is_team=True),
     ]
-    found = await core.latest_messages(queries)
+    found = await latest_messages(core, queries)
     assert [f.message_id if f else None for f in found] == [
         "-100:1", "-100:4", "-100:2", None, None, "-200:5", "-100:4"]  # fmt: skip
     first = found[0]
@@ -60,11 +73,11 @@ async def test_latest_messages_answers_a_mixed_batch(core: CoreService) -> None:
     assert (first.thread, first.at, first.is_team, first.author_id) == ("t1", T0, False, "dana")
     assert first.waiting is False  # alice answered t1
     assert found[2] is not None and found[2].waiting  # t2 waits
-    assert await core.latest_messages([]) == []
+    assert await latest_messages(core, []) == []
 
 
 async def test_threads_of_across_sources(core: CoreService) -> None:
     await core.ingest([msg(1, "dana", 0), msg(1, "dana", 0, source="dms", thread="d")])
     keys = [("community", "-100:1"), ("dms", "-100:1"), ("community", "-100:9")]
-    assert await core.threads_of(keys) == {("community", "-100:1"): "t1", ("dms", "-100:1"): "d"}
-    assert await core.threads_of([]) == {}
+    assert await threads_of(core, keys) == {("community", "-100:1"): "t1", ("dms", "-100:1"): "d"}
+    assert await threads_of(core, []) == {}

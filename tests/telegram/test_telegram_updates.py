@@ -14,9 +14,9 @@ from telegram import Bot, Update
 
 from adapters.telegram import chats
 from adapters.telegram import updates as tu
-from adapters.telegram.threads import resolve_thread, resolve_threads
 from bot.config import Config
-from bot.domain.events import Kind
+from bot.domain import threading
+from bot.domain.events import InboundMessage, Kind
 from bot.domain.ports import ChannelMessage, LatestQuery
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, TOKEN
 from tests.telegram.tg_kit import (
@@ -163,10 +163,19 @@ class Memory:
         return max(found, key=lambda m: m.at) if found else None
 
     async def add(self, incoming: tu.Incoming) -> str:
-        thread = await resolve_thread(incoming, self)
+        thread = (await resolve_threads([incoming.message()], self))[0]
         self.rows[incoming.message_id] = (incoming.channel, thread, incoming.at,
                                           incoming.is_team, incoming.author.id)  # fmt: skip
         return thread
+
+
+async def resolve_threads(items: Sequence[InboundMessage], store: Memory) -> list[str]:
+    """The inbox's reads (``bot.inbox.threads``) against the in-memory store, then the rules."""
+    known = await store.threads_of(threading.wanted(items))
+    fresh = [(i, m) for i, m in enumerate(items) if (m.source, m.message_id) not in known]
+    asked = {i: q for i, m in fresh if (q := threading.query_for(m)) is not None}
+    found = await store.latest_messages(list(asked.values()))
+    return threading.resolve(items, known, dict(zip(asked, found, strict=True)))
 
 
 def incoming(config: Config, data: dict[str, Any]) -> tu.Incoming:
@@ -226,6 +235,6 @@ async def test_a_batch_threads_like_one_message_at_a_time(config: Config) -> Non
     expected = [await one_by_one.add(item) for item in items]
     # Shuffled arrival inside one batch: platform time still decides.
     order = [3, 0, 6, 2, 5, 1, 4]
-    got = await resolve_threads([items[i] for i in order], batch)
+    got = await resolve_threads([items[i].message() for i in order], batch)
     assert [got[order.index(i)] for i in range(len(items))] == expected
     assert expected == ["101", "102", "101", "104", "104", "101", "101"]

@@ -10,24 +10,24 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from bot.app import Runtime
-from bot.web import hooks
 from tests.web.web_helpers import message, post_hook, stored
 
 
 async def test_a_message_not_stored_is_never_acknowledged(
     client: httpx.AsyncClient, rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = hooks.ingest
+    batcher = rt.inbox.batcher  # the inbox's write, behind its group commit
+    real = batcher._commit
 
     async def database_away(*_args: Any, **_kwargs: Any) -> None:
         raise OperationalError("INSERT …", {}, ConnectionError("server closed the connection"))
 
-    monkeypatch.setattr(hooks, "ingest", database_away)
+    monkeypatch.setattr(batcher, "_commit", database_away)
     response = await post_hook(client, message(1))
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert await stored(rt) == (0, 0)
 
-    monkeypatch.setattr(hooks, "ingest", real)  # back: the sender's retry is stored, once
+    monkeypatch.setattr(batcher, "_commit", real)  # back: the sender's retry is stored, once
     for _ in range(2):
         assert (await post_hook(client, message(1))).status_code == 200
     assert await stored(rt) == (1, 1)

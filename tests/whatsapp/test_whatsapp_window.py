@@ -98,14 +98,13 @@ async def test_waiting_json_shows_when_the_window_closes(
 
 async def test_other_platforms_have_no_window(tmp_path: Path, db_url: str) -> None:
     from bot.domain.events import Author, InboundMessage
-    from bot.services.ingest import ingest
 
     async with harness(tmp_path, db_url, CONFIG + "  site:\n    platform: webhook\n"
                        "    secret: s\n    policy: slow\n") as wa:  # fmt: skip
         message = InboundMessage(source="site", platform="webhook", message_id="m1",
                                  thread="t1", at=T0, author=Author("c1"), is_team=False,
                                  text="hi")  # fmt: skip
-        await ingest(wa.rt.db, [message], wa.rt.rules)
+        await wa.rt.inbox.ingest_batch([message])
         [row] = await list_waiting(wa.rt.db, wa.rt.routing, wa.clock())
         assert row.as_json()["reply_window_closes_at"] is None
         assert row.due_at == T0 + 48 * H  # a 2-day policy is not capped off WhatsApp

@@ -1,11 +1,18 @@
-"""Ingest use case: store a batch of inbound messages and recompute what they touched."""
+"""The inbox's write: one transaction per batch that threads, stores, recomputes and plans.
+
+Inside ``db.write()``: messages with a ``ThreadHint`` get their thread (bot.domain.threading,
+reading the store with their chats locked), new conversations are created with their state,
+existing ones get the messages new to them and are recomputed, and the nudge planner
+(``Planning``, handed in by the composition root) is called directly for what changed.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +20,7 @@ from bot.domain.conversation import DEFAULT_CLOSING_WORDS, ConversationState, co
 from bot.domain.events import InboundMessage, Kind, MessageFact
 from bot.domain.merge import fold, stored
 from bot.domain.reply_window import due_within_window, window_closes_at
+from bot.inbox.threads import thread_hinted
 from storage.db import Database
 from storage.ingest_repo import (
     PeriodRow,
@@ -26,11 +34,50 @@ from storage.ingest_repo import (
 from storage.message_writes import existing_message_ids, insert_facts, upsert_messages
 
 DueFn = Callable[[str, datetime], datetime | None]
-# (session, ids recomputed from the store, first-nudge times of conversations just created)
-RecomputeHook = Callable[[AsyncSession, Sequence[int], Sequence[datetime]], Awaitable[None]]
-# (source, waiting since, due at) -> next_nudge_at of a conversation with no history yet
-FirstNudgeFn = Callable[[str, datetime, datetime], datetime | None]
 _LAST_TEXT = 500
+
+
+class Planning(Protocol):
+    """The nudge planner's part the inbox calls, in the transaction that stored the batch."""
+
+    def first_nudge(self, source: str, waiting_since: datetime, due: datetime) -> datetime | None:
+        """``next_nudge_at`` of a conversation just created (no nudges, actions or claims)."""
+        ...
+
+    async def changed(
+        self, session: AsyncSession, ids: Sequence[int], planned: Sequence[datetime]
+    ) -> None:
+        """Conversations ``ids`` were recomputed from the store; ``planned``: first-nudge
+        times of those just created. Cancels/updates nudges, moves ``next_nudge_at``."""
+        ...
+
+
+class NoPlanning:
+    """No nudges (tests of the store alone): the first nudge is the due time, as written."""
+
+    def first_nudge(self, source: str, waiting_since: datetime, due: datetime) -> datetime | None:
+        return due
+
+    async def changed(
+        self, session: AsyncSession, ids: Sequence[int], planned: Sequence[datetime]
+    ) -> None:
+        return None
+
+
+class HistoryPlanning:
+    """An import's history: conversations it creates get no first nudge (a running ``run``
+    must not nudge them while they are read); changes to existing ones are planned."""
+
+    def __init__(self, planning: Planning) -> None:
+        self.planning = planning
+
+    def first_nudge(self, source: str, waiting_since: datetime, due: datetime) -> datetime | None:
+        return None
+
+    async def changed(
+        self, session: AsyncSession, ids: Sequence[int], planned: Sequence[datetime]
+    ) -> None:
+        await self.planning.changed(session, ids, planned)
 
 
 def _no_due(_source: str, _since: datetime) -> datetime | None:
@@ -41,23 +88,12 @@ def _no_platform(_source: str) -> str:
     return ""
 
 
-def _at_due(_source: str, _since: datetime, due: datetime) -> datetime | None:
-    return due
-
-
 @dataclass(frozen=True)
 class Rules:
-    """What recomputing a conversation needs from the config, handed in by the wiring."""
+    """What recomputing a conversation needs from the config (``bot.app.build_rules``)."""
 
     closing_words: tuple[str, ...] = DEFAULT_CLOSING_WORDS
     due_at: DueFn = field(default=_no_due)
-    # Called in the same transaction after conversations were recomputed: the nudge engine
-    # cancels/updates nudges and moves next_nudge_at (bot.services.nudge_engine).
-    after_recompute: RecomputeHook | None = None
-    # A conversation created by ingest has no nudges, actions or claims: its next_nudge_at
-    # is a function of its source and due time, written with the row; the hook then only
-    # hears the time (to wake the scheduler), which saves it reading back what was written.
-    first_nudge: FirstNudgeFn = field(default=_at_due)
     # source -> platform, for platforms with a reply window (WhatsApp: 24 h after the
     # customer's last message), which caps the current period's due time.
     platform_of: Callable[[str], str] = field(default=_no_platform)
@@ -102,8 +138,8 @@ def conversation_row(
         "waiting_since": state.waiting_since,
         "waiting_message_id": period.first_message_id if period else None,
         "due_at": due,
-        # Where no nudge went out yet, the ladder's first slot is the due time; the nudge
-        # engine's hook moves it otherwise (new conversations: Rules.first_nudge).
+        # Where no nudge went out yet, the ladder's first slot is the due time; the planner
+        # moves it otherwise (new conversations: Planning.first_nudge).
         "next_nudge_at": due,
         "last_message_at": state.last_message_at,
         "last_text": state.last_text[:_LAST_TEXT],
@@ -156,14 +192,18 @@ async def _recompute(session: AsyncSession, ids: Sequence[int], rules: Rules) ->
     await save_states(session, rows, periods, sources)
 
 
-async def recompute(db_session: AsyncSession, ids: Sequence[int], rules: Rules) -> None:
-    """Recompute conversations ``ids`` inside the caller's write transaction."""
-    await _recompute(db_session, ids, rules)
-    if ids and rules.after_recompute is not None:
-        await rules.after_recompute(db_session, ids, ())
+async def recompute(
+    session: AsyncSession, ids: Sequence[int], rules: Rules, planning: Planning
+) -> None:
+    """Recompute conversations ``ids`` inside the caller's write transaction, and plan."""
+    await _recompute(session, ids, rules)
+    if ids:
+        await planning.changed(session, ids, ())
 
 
-async def ingest(db: Database, messages: Sequence[InboundMessage], rules: Rules) -> IngestResult:
+async def store(
+    db: Database, messages: Sequence[InboundMessage], rules: Rules, planning: Planning
+) -> IngestResult:
     """Store messages idempotently and bring every touched conversation up to date.
 
     Conversations that did not exist are computed from the batch alone and written once,
@@ -172,48 +212,56 @@ async def ingest(db: Database, messages: Sequence[InboundMessage], rules: Rules)
     """
     if not messages:
         return IngestResult(0, ())
+    async with db.write() as session:
+        if any(m.hint is not None for m in messages):
+            messages = await thread_hinted(session, messages, lock=not db.is_sqlite)
+        touched = await _write(session, messages, rules, planning)
+    return IngestResult(len(messages), tuple(touched))
+
+
+async def _write(
+    session: AsyncSession, messages: Sequence[InboundMessage], rules: Rules, planning: Planning
+) -> list[int]:
     threads: dict[tuple[str, str], list[InboundMessage]] = defaultdict(list)
     for m in messages:
         threads[(m.source, thread_key(m.channel, m.thread))].append(m)
-    async with db.write() as session:
-        ids = await find_conversations(session, list(threads))
-        fresh = [k for k in threads if k not in ids]
-        facts = {k: fold(threads[k]) for k in fresh}
-        states = {k: compute_state(facts[k], (), rules.closing_words) for k in fresh}
-        new_rows: list[dict[str, object]] = []
-        new_periods: dict[tuple[str, str], list[PeriodRow]] = {}
-        firsts: dict[tuple[str, str], datetime] = {}
-        for k in fresh:
-            first = threads[k][0]
-            period_rows, due = _period_rows(0, k[0], states[k], rules)
-            row = conversation_row(0, 0, states[k], due)
-            del row["id"]
-            since = states[k].waiting_since
-            if since is not None and due is not None:
-                row["next_nudge_at"] = nxt = rules.first_nudge(k[0], since, due)
-                if nxt is not None:
-                    firsts[k] = nxt
-            row.update(source=k[0], thread_key=k[1], platform=first.platform,
-                       channel=first.channel, thread=first.thread)  # fmt: skip
-            new_rows.append(row)
-            new_periods[k] = period_rows
-        created = await create_conversations(session, new_rows)
-        lost = [k for k in fresh if k not in created]  # created concurrently by another writer
-        if lost:
-            ids.update(await find_conversations(session, lost))
-        await insert_facts(
-            session, [(cid, k[0], f) for k, cid in created.items() for f in facts[k]]
-        )
-        await insert_periods(
-            session, [(cid, k[0], p) for k, cid in created.items() for p in new_periods[k]]
-        )
-        changed = await _store_into_existing(session, threads, ids)
-        await _recompute(session, sorted(changed), rules)
-        touched = sorted({*ids.values(), *created.values()})
-        if rules.after_recompute is not None:
-            planned = [t for k, t in firsts.items() if k in created]
-            await rules.after_recompute(session, sorted(changed), planned)
-    return IngestResult(len(messages), tuple(touched))
+    ids = await find_conversations(session, list(threads))
+    fresh = [k for k in threads if k not in ids]
+    facts = {k: fold(threads[k]) for k in fresh}
+    states = {k: compute_state(facts[k], (), rules.closing_words) for k in fresh}
+    new_rows: list[dict[str, object]] = []
+    new_periods: dict[tuple[str, str], list[PeriodRow]] = {}
+    firsts: dict[tuple[str, str], datetime] = {}
+    for k in fresh:
+        first = threads[k][0]
+        period_rows, due = _period_rows(0, k[0], states[k], rules)
+        row = conversation_row(0, 0, states[k], due)
+        del row["id"]
+        since = states[k].waiting_since
+        if since is not None and due is not None:
+            # A new conversation has no nudges, actions or claims: its next_nudge_at is a
+            # function of its source and due time, written with the row; the planner then
+            # only hears the time (to wake the scheduler), not reading back what was written.
+            row["next_nudge_at"] = nxt = planning.first_nudge(k[0], since, due)
+            if nxt is not None:
+                firsts[k] = nxt
+        row.update(source=k[0], thread_key=k[1], platform=first.platform,
+                   channel=first.channel, thread=first.thread)  # fmt: skip
+        new_rows.append(row)
+        new_periods[k] = period_rows
+    created = await create_conversations(session, new_rows)
+    lost = [k for k in fresh if k not in created]  # created concurrently by another writer
+    if lost:
+        ids.update(await find_conversations(session, lost))
+    await insert_facts(session, [(cid, k[0], f) for k, cid in created.items() for f in facts[k]])
+    await insert_periods(
+        session, [(cid, k[0], p) for k, cid in created.items() for p in new_periods[k]]
+    )
+    changed = await _store_into_existing(session, threads, ids)
+    await _recompute(session, sorted(changed), rules)
+    planned = [t for k, t in firsts.items() if k in created]
+    await planning.changed(session, sorted(changed), planned)
+    return sorted({*ids.values(), *created.values()})
 
 
 async def _store_into_existing(

@@ -1,0 +1,105 @@
+"""Threading is decided inside the write: two replicas storing one chat's messages at once
+end in one conversation (PostgreSQL; SQLite is one process's database).
+
+The interleaving is forced, not hoped for: replica A threads the customer's message and
+then holds its transaction open until replica B is either waiting for A's chat lock or has
+made its own threading reads. Only if those reads wait for A's commit does B's quick
+follow-up find A's message and join its conversation; reads outside the lock (or outside
+the transaction) would see nothing and start a second conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import bot.inbox.store as inbox_store
+from bot.domain.events import Author, InboundMessage, ThreadHint
+from bot.inbox.inbox import Inbox
+from bot.inbox.store import Rules
+from storage.db import Database, connect
+from storage.models import Conversation, Message
+from tests.conftest import BACKEND
+
+pytestmark = pytest.mark.skipif(
+    BACKEND != "postgresql",
+    reason="replicas share one PostgreSQL; SQLite is one process's database — run with "
+    "NUDGEBOT_TEST_DB=postgresql",
+)
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+CHAT = "-100777"
+
+
+def said(number: int, at: datetime) -> InboundMessage:
+    """A customer's message in a Telegram group, as the adapter hands it to the inbox."""
+    return InboundMessage(
+        source="community", platform="telegram", message_id=f"{CHAT}:{number}",
+        thread=str(number), at=at, author=Author("555", "Dana"), is_team=False,
+        text=f"message {number}", channel=CHAT, hint=ThreadHint(root=str(number)),
+    )  # fmt: skip
+
+
+async def lock_waiters(db: Database) -> int:
+    async with db.read() as session:
+        found = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        )
+    return int(found or 0)
+
+
+async def test_two_replicas_storing_one_chat_at_once_make_one_conversation(
+    db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, follow_up = said(1, T0), said(2, T0 + timedelta(seconds=20))
+    a_threaded, b_read = asyncio.Event(), asyncio.Event()
+    real = inbox_store.thread_hinted
+
+    async def until_b_waits_or_has_read() -> None:
+        async with asyncio.timeout(30):  # a hang would be a bug: fail instead
+            # (Polled: nothing signals that another connection waits for a lock.)
+            while not b_read.is_set() and await lock_waiters(db) == 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+
+    async def traced(
+        session: AsyncSession, messages: Sequence[InboundMessage], *, lock: bool
+    ) -> list[InboundMessage]:
+        out = await real(session, messages, lock=lock)
+        if messages[0].message_id == first.message_id:  # replica A, before it commits
+            a_threaded.set()
+            await until_b_waits_or_has_read()
+        else:
+            b_read.set()
+        return out
+
+    monkeypatch.setattr(inbox_store, "thread_hinted", traced)
+    rules = Rules()
+    replicas = [connect(db_url), connect(db_url)]
+    try:
+        a, b = (Inbox(replica, rules) for replica in replicas)
+        storing_first = asyncio.create_task(a.ingest([first]))
+        await a_threaded.wait()
+        await asyncio.gather(storing_first, b.ingest([follow_up]))
+    finally:
+        for replica in replicas:
+            await replica.dispose()
+
+    async with db.read() as session:
+        conversations = await session.scalar(select(func.count()).select_from(Conversation))
+        threads = (
+            await session.execute(
+                select(Message.message_id, Conversation.thread)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .order_by(Message.message_id)
+            )
+        ).all()
+    assert conversations == 1
+    assert [tuple(row) for row in threads] == [(f"{CHAT}:1", "1"), (f"{CHAT}:2", "1")]
