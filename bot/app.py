@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -57,12 +57,14 @@ def build_rules(config: Config) -> Rules:
         clock, within = entry
         return clock.add(since, within)  # type: ignore[arg-type]
 
-    platforms = {s.id: str(s.platform) for s in config.sources.values()}
+    windows = {s.id: platforms.reply_window(str(s.platform)) for s in config.sources.values()}
 
-    def platform_of(source: str) -> str:
-        return platforms.get(source, "")
+    def reply_window_of(source: str) -> timedelta | None:
+        return windows.get(source)
 
-    return Rules(closing_words=tuple(config.closing_words), due_at=due_at, platform_of=platform_of)
+    return Rules(
+        closing_words=tuple(config.closing_words), due_at=due_at, reply_window_of=reply_window_of
+    )
 
 
 def compose_nudging(

@@ -1,26 +1,20 @@
 """Customer-service windows: how long a platform lets us answer a customer freely.
 
 WhatsApp allows a free-form (non-template) message only within 24 hours of the customer's
-last message; after that only an approved template may be sent. Pure functions, so the
-ladder, reply-through and every view agree on one rule.
+last message; after that only an approved template may be sent. Which platform has which
+window is the registry's (``Platform.reply_window``); these pure functions take the window,
+so the ladder, reply-through and every view agree on one rule.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-WINDOWS: dict[str, timedelta] = {"whatsapp": timedelta(hours=24)}
-
-
-def window_for(platform: str) -> timedelta | None:
-    """The free-reply window of ``platform``, or None where replies are always allowed."""
-    return WINDOWS.get(platform)
-
-
-def window_closes_at(platform: str, last_customer_at: datetime | None) -> datetime | None:
-    """When a free-form reply stops being possible; None when the platform has no window or
-    the customer never wrote (then nothing can be answered anyway)."""
-    window = window_for(platform)
+def window_closes_at(
+    window: timedelta | None, last_customer_at: datetime | None
+) -> datetime | None:
+    """When a free-form reply stops being possible; None when the platform has no window
+    (``window`` None) or the customer never wrote (then nothing can be answered anyway)."""
     if window is None or last_customer_at is None:
         return None
     return last_customer_at + window
@@ -47,6 +41,12 @@ def _span(seconds: int) -> str:
     if hours:
         return f"{hours}h {minutes}m"
     return f"{max(minutes, 1)}m"
+
+
+def window_span(window: timedelta) -> str:
+    """``24 h``, ``30 min``: a window's length in a sentence."""
+    minutes = int(window.total_seconds()) // 60
+    return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
 
 
 def describe_window(closes: datetime | None, now: datetime) -> str:

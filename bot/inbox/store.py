@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,8 +84,8 @@ def _no_due(_source: str, _since: datetime) -> datetime | None:
     return None
 
 
-def _no_platform(_source: str) -> str:
-    return ""
+def _no_window(_source: str) -> timedelta | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,9 @@ class Rules:
 
     closing_words: tuple[str, ...] = DEFAULT_CLOSING_WORDS
     due_at: DueFn = field(default=_no_due)
-    # source -> platform, for platforms with a reply window (WhatsApp: 24 h after the
-    # customer's last message), which caps the current period's due time.
-    platform_of: Callable[[str], str] = field(default=_no_platform)
+    # source -> its platform's reply window (the registry's ``reply_window``; WhatsApp: 24 h
+    # after the customer's last message), which caps the current period's due time.
+    reply_window_of: Callable[[str], timedelta | None] = field(default=_no_window)
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def _period_rows(
     due = rows[-1].due_at if state.waiting_since and rows else None
     if due is not None:
         # While waiting, the newest message is the customer's: the window runs from it.
-        closes = window_closes_at(rules.platform_of(source), state.last_message_at)
+        closes = window_closes_at(rules.reply_window_of(source), state.last_message_at)
         capped = due_within_window(due, closes)
         if capped != due:
             rows[-1] = replace(rows[-1], due_at=capped)

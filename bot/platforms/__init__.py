@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from bot.platforms.builtin import BUILTIN
@@ -91,6 +92,13 @@ def default_notify(addresses: Mapping[str, str]) -> str | None:
         if platform.address.default_notify and addresses.get(platform.name):
             return platform.name
     return None
+
+
+def reply_window(name: str) -> timedelta | None:
+    """The free-reply window of platform ``name`` (``Platform.reply_window``); None where
+    replies are always allowed or the platform is unknown."""
+    platform = _REGISTRY.get(name)
+    return platform.reply_window if platform is not None else None
 
 
 def load(ref: str | Any) -> Any:

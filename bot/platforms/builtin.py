@@ -76,6 +76,7 @@ BUILTIN: tuple[Platform, ...] = (
             "phone_number_id": 'add phone_number_id: "1234567890" (WhatsApp Manager → API Setup)'
         },
         wiring="bot.wiring.whatsapp:build",
+        reply_window=timedelta(hours=24),  # Meta's customer-service window
     ),
     # A shared mailbox: IMAP in, SMTP out (adapters/email). Its keys are options, so an
     # `imap:` on another platform's source is warned about, not silently dropped; they are

@@ -7,6 +7,7 @@ import enum
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -70,6 +71,9 @@ class Platform:
     messenger_env: str | None = None  # the variable without which its messenger is off
     wiring: str | Build | None = None  # builds its Component(s) for `nudgebot run`
     poller: str | type | None = None  # a SourcePoller class: run by bot.wiring.polled
+    # How long after a customer's last message a free-form reply is allowed (WhatsApp: 24 h,
+    # then only a template); None: always. Caps the ladder's due time and gates Reply.
+    reply_window: timedelta | None = None
     # Hooks for what a key list cannot say, each a ``"module:function"`` path (or the function):
     # ``check(source)`` raises ValueError("key: problem") for a bad platform-specific key
     # (config validation, after the common checks passed); ``credentials(source)`` returns

@@ -29,7 +29,8 @@ from bot.domain.ports import (
     ReplyTarget,
 )
 from bot.domain.ports import Outcome as OutcomeKind
-from bot.domain.reply_window import describe_window, window_closes_at, window_open
+from bot import platforms
+from bot.domain.reply_window import describe_window, window_closes_at, window_open, window_span
 from bot.inbox.inbox import Inbox
 from bot.services.nudge_plan import Planner, settle_rows
 from bot.services.nudge_settings import NudgeSettings
@@ -160,14 +161,16 @@ class Actions:
             last_at = await repo.last_customer_message_at(session, req.conversation_id)
         if conv is None:
             return ActionResult(False, "That conversation no longer exists.")
-        closes = window_closes_at(conv.platform, last_at)
+        window = platforms.reply_window(conv.platform)
+        closes = window_closes_at(window, last_at)
         if not window_open(closes, self.now()):
             # Refused here rather than failing at the platform (WhatsApp error 131047).
-            assert closes is not None
+            assert closes is not None and window is not None
             return ActionResult(
                 False,
                 f"Not sent: {describe_window(closes, self.now())} (closed "
-                f"{closes:%Y-%m-%d %H:%M} UTC, 24 h after the customer's last message).",
+                f"{closes:%Y-%m-%d %H:%M} UTC, {window_span(window)} after the customer's "
+                "last message).",
             )
         replier = self.repliers.get(conv.platform)
         if replier is None:

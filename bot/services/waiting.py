@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bot import platforms
 from bot.domain.reply_window import window_closes_at
 from bot.domain.routing import Routing
 
@@ -82,7 +83,9 @@ def to_row(record: WaitingRecord, routing: Routing, now: datetime) -> WaitingRow
         nudges_sent=record.nudges_sent,
         last_message=record.last_text,
         url=record.url,
-        reply_window_closes_at=window_closes_at(record.platform, record.last_message_at),
+        reply_window_closes_at=window_closes_at(
+            platforms.reply_window(record.platform), record.last_message_at
+        ),
     )
 
 

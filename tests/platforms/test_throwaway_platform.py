@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from bot.components import Component
 from bot.config import ConfigError, load_config, parse_config
 from bot.domain.events import Author, InboundMessage
 from bot.domain.ports import Core, Delivered, NudgeUpdate, NudgeView, Recipient
+from bot.services.waiting import list_waiting
 from bot.wiring.process import Process, assemble
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -189,3 +190,28 @@ async def test_the_registry_entry_validates_its_keys(pigeon: platforms.Platform)
 def test_without_the_entry_the_platform_is_unknown() -> None:
     with pytest.raises(ConfigError, match="unknown platform 'pigeon'"):
         parse_config(CONFIG)
+
+
+async def test_a_reply_window_in_the_entry_moves_the_due_time(tmp_path: Path, db_url: str) -> None:
+    """``reply_window`` (WhatsApp's 24 h) is a registry capability: a 10-minute window here
+    makes a 15-minute policy's nudge due when the window closes, with no code elsewhere."""
+    MESSENGER.sent.clear()
+    path = tmp_path / "nudgebot.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    clock = [T0]
+    with platforms.registered(replace(PIGEON, reply_window=timedelta(minutes=10))):
+        rt = Runtime.from_config(load_config(str(path)), db_url, now=lambda: clock[0])
+        proc = assemble(rt)
+        try:
+            transport = httpx.ASGITransport(app=proc.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://n.test") as http:
+                note = {"id": "w1", "loft": "north", "ring": "C-5", "text": "hi", "at": T0.timestamp()}
+                assert (await http.post("/pigeon/inbound", json=note)).status_code == 200
+            [row] = await list_waiting(rt.db, rt.routing, T0)
+            assert row.due_at == T0 + timedelta(minutes=10)
+            assert row.reply_window_closes_at == T0 + timedelta(minutes=10)
+            clock[0] = T0 + timedelta(minutes=11)
+            await rt.engine.tick()
+            assert MESSENGER.sent == [("R-7", "C-5 waits in roof")]
+        finally:
+            await rt.close()

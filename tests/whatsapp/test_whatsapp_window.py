@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from adapters.slack.blocks import nudge_blocks, updated_blocks
 from adapters.telegram.render import nudge_html
+from bot import platforms
 from bot.cli.main import app
 from bot.domain.ports import Delivered, NudgeUpdate, NudgeView, Outcome, Recipient
 from bot.domain.reply_window import (
@@ -30,10 +31,11 @@ AT = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
 
 def test_the_window_is_whatsapps_only_and_runs_24h_from_the_last_customer_message() -> None:
-    assert window_closes_at("whatsapp", AT) == AT + 24 * H
-    assert window_closes_at("telegram", AT) is None
-    assert window_closes_at("slack", AT) is None
-    assert window_closes_at("whatsapp", None) is None
+    assert window_closes_at(platforms.reply_window("whatsapp"), AT) == AT + 24 * H
+    assert window_closes_at(platforms.reply_window("telegram"), AT) is None
+    assert window_closes_at(platforms.reply_window("slack"), AT) is None
+    assert window_closes_at(platforms.reply_window("whatsapp"), None) is None
+    assert platforms.reply_window("no-such-platform") is None
 
 
 def test_a_window_closing_before_the_due_time_becomes_the_due_time() -> None:
