@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+
 def window_closes_at(
     window: timedelta | None, last_customer_at: datetime | None
 ) -> datetime | None:

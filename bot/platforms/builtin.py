@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from bot.platforms.spec import Can, PersonAddress, Platform
 

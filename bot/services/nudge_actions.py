@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import platforms
 from bot.domain.events import ActionKind, Author, InboundMessage
 from bot.domain.ladder_inputs import Track
 from bot.domain.ports import (
@@ -29,7 +30,6 @@ from bot.domain.ports import (
     ReplyTarget,
 )
 from bot.domain.ports import Outcome as OutcomeKind
-from bot import platforms
 from bot.domain.reply_window import describe_window, window_closes_at, window_open, window_span
 from bot.inbox.inbox import Inbox
 from bot.services.nudge_plan import Planner, settle_rows

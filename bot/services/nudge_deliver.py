@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from bot import platforms
 from bot.domain.ports import (
     DeliveryError,
     Messenger,
@@ -35,7 +36,6 @@ from bot.domain.ports import (
     Step,
     TranscriptLine,
 )
-from bot import platforms
 from bot.domain.reply_window import window_closes_at
 from bot.services.delivery_results import Backoff, GroupCommit
 from bot.services.leases import Leases
@@ -336,6 +336,7 @@ class Deliverer:
             url=card.url,
             can_reply=self.can_reply(card.platform),
             reply_window_closes=window_closes_at(
-                platforms.reply_window(card.platform), max((ln.at for ln in lines if not ln.is_team), default=None)
+                platforms.reply_window(card.platform),
+                max((ln.at for ln in lines if not ln.is_team), default=None),
             ),
         )
