@@ -205,8 +205,8 @@ async def test_a_reply_window_in_the_entry_moves_the_due_time(tmp_path: Path, db
         try:
             transport = httpx.ASGITransport(app=proc.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://n.test") as http:
-                note = {"id": "w1", "loft": "north", "ring": "C-5", "text": "hi"}
-                note["at"] = T0.timestamp()
+                note: dict[str, object] = {"id": "w1", "loft": "north", "ring": "C-5"}
+                note.update(text="hi", at=T0.timestamp())
                 assert (await http.post("/pigeon/inbound", json=note)).status_code == 200
             [row] = await list_waiting(rt.db, rt.routing, T0)
             assert row.due_at == T0 + timedelta(minutes=10)
