@@ -8,8 +8,8 @@ one ``SENT_NOW`` in its current period and ``NUDGES_EARLIER`` from an earlier on
 the product's query counts each row's nudges of the current period. The same query is then
 timed through the HTTP API (the real ASGI app over httpx's ASGITransport, when
 ``bot.web.app`` exists), through the service function, and raw: the very statement the
-product sends (recorded from ``storage.queries.waiting`` as compiled for the dialect, with
-its parameters) executed on the bare driver.
+product sends (recorded from ``storage.conversation_queries.waiting`` as compiled for the
+dialect, with its parameters) executed on the bare driver.
 """
 
 from __future__ import annotations
@@ -179,10 +179,11 @@ def populate(url: str, backend: str, total: int) -> float:
 
 
 async def product_statement(url: str) -> tuple[str, Any]:
-    """The statement ``storage.queries.waiting(limit=LIMIT)`` sends, as the driver gets it."""
+    """The statement ``storage.conversation_queries.waiting(limit=LIMIT)`` sends, as the
+    driver gets it."""
     from bot.app import Runtime
     from bot.config import Config
-    from storage.queries import waiting
+    from storage.conversation_queries import waiting
 
     rt = Runtime.from_config(Config(), url)
     seen: list[tuple[str, Any]] = []
@@ -200,7 +201,9 @@ async def product_statement(url: str) -> tuple[str, Any]:
         event.remove(engine, "before_cursor_execute", record)
         await rt.close()
     if len(seen) != 1:
-        raise RuntimeError(f"storage.queries.waiting sent {len(seen)} SELECTs, expected one")
+        raise RuntimeError(
+            f"storage.conversation_queries.waiting sent {len(seen)} SELECTs, expected one"
+        )
     return seen[0]
 
 
@@ -273,7 +276,9 @@ async def _probes(url: str, backend: str, stack: AsyncExitStack) -> dict[str, Ca
 
     probes[PATH_SERVICE] = service
     sql, params = await product_statement(url)
-    sent_column = 10  # the nudge count's place in the select list (storage.queries.waiting)
+    sent_column = (
+        10  # the nudge count's place in the select list (storage.conversation_queries.waiting)
+    )
     if backend == "sqlite":
         conn = sqlite_connect(url)
         stack.callback(conn.close)

@@ -42,10 +42,10 @@ class Target:
 
 
 TARGETS = (
-    Target("outbox", "storage/outbox.py", (
+    Target("outbox", "storage/outbox_repo.py", (
         "tests/engine/test_engine_outbox.py", "tests/engine/test_storage_outbox_schema.py",
         "tests/engine/test_delivery_lanes.py")),
-    Target("outbox_updates", "storage/outbox_updates.py", (
+    Target("outbox_updates", "storage/outbox_updates_repo.py", (
         "tests/engine/test_engine_outbox.py", "tests/engine/test_engine_actions.py")),
     Target("webhook_hmac", "bot/web/hooks.py", ("tests/web/test_web_hooks.py",)),
     Target("telegram_secret", "adapters/telegram/webhook.py", (

@@ -4,7 +4,7 @@ The primary key (person, week) is the once-only guard. A claim inserts the row a
 ``sending`` with a lease; a replica that loses the insert race gets nothing. A row left
 ``sending`` past its lease (the sender died, or a send failed and asked for a retry) is
 re-claimed by one conditional UPDATE that bumps ``attempts``; results are recorded only while
-``attempts`` still matches, so the attempt number is the lease token (as in storage.outbox).
+``attempts`` still matches, so the attempt number is the lease token (as in storage.outbox_repo).
 On PostgreSQL the UPDATE re-checks its WHERE after the row lock, on SQLite the write lock of
 ``BEGIN IMMEDIATE`` serialises claims, so either way exactly one claimer wins.
 """

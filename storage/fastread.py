@@ -3,7 +3,7 @@
 Importing SQLAlchemy's async ORM costs about half a second on this project's reference
 machine, twenty times the query `nudgebot waiting` runs. This module opens the database with
 the standard library's ``sqlite3`` (or ``psycopg`` alone) and runs the same statements as
-``storage.queries.waiting``/``count_waiting_by_source`` and ``storage.oncall_repo
+``storage.conversation_queries.waiting``/``count_waiting_by_source`` and ``storage.oncall_repo
 .load_overrides``, converting values as the column types would (``storage.records``); a test
 compares both ways on the same database.
 

@@ -186,7 +186,7 @@ class ActionRecord(Base):
 
 
 class Nudge(Base):
-    """The delivery outbox: one row per ladder slot and recipient (see storage.outbox).
+    """The delivery outbox: one row per ladder slot and recipient (see storage.outbox_repo).
 
     ``next_attempt_at`` is set exactly while there is delivery work (pending, or sending under
     a lease that ends then) and ``update_next_at`` while an in-place update is owed, so the two
@@ -234,7 +234,8 @@ class Nudge(Base):
             sqlite_where=text("state = 'batched'"),
             postgresql_where=text("state = 'batched'"),
         ),
-        # Only rows in flight: a dead process's expired claims are found first (storage.outbox).
+        # Only rows in flight: a dead process's expired claims are found first
+        # (storage.outbox_repo).
         Index(
             "ix_nudges_leased",
             "lease_until",
@@ -374,7 +375,7 @@ class OncallHandoff(Base):
 
 
 class NudgeSummary(Base):
-    """One summary message per recipient (storage.summaries): many nudges to one person as
+    """One summary message per recipient (storage.summaries_repo): many nudges to one person as
     one message, edited in place. Claimed under a lease like an outbox row."""
 
     __tablename__ = "nudge_summaries"

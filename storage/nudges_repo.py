@@ -19,9 +19,9 @@ from bot.domain.events import ActionKind
 from bot.domain.ports import NudgeUpdate
 from storage.db import insert_for
 from storage.models import Conversation, Nudge, NudgeSummary, WaitingPeriod
-from storage.outbox import FINAL_OUTCOMES, State, UpdateState
+from storage.outbox_repo import FINAL_OUTCOMES, State, UpdateState
 from storage.rawsql import Raw, chunks, instant, when
-from storage.summaries import BATCHED, touch_for_nudges
+from storage.summaries_repo import BATCHED, touch_for_nudges
 
 LADDER_CHUNK = 2000  # keeps IN (...) lists well under SQLite's variable limit (32,766)
 

@@ -31,7 +31,7 @@ from storage.ingest_repo import (
     load_facts,
     save_states,
 )
-from storage.message_writes import existing_message_ids, insert_facts, upsert_messages
+from storage.messages_repo import existing_message_ids, insert_facts, upsert_messages
 
 DueFn = Callable[[str, datetime], datetime | None]
 _LAST_TEXT = 500

@@ -12,7 +12,7 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import outbox
+from storage import outbox_repo as outbox
 from storage.db import Database, describe_error, is_unavailable
 
 log = logging.getLogger("nudgebot.delivery")
@@ -42,7 +42,7 @@ RETRY_CAP = 5.0
 class GroupCommit:
     """Records send results as they arrive: whatever completed while one commit ran goes into
     the next. A result waits for at most one commit — never for the rest of its batch — which
-    keeps the at-most-once window (storage.outbox) short without a transaction per row.
+    keeps the at-most-once window (storage.outbox_repo) short without a transaction per row.
 
     A result that cannot be written because the database is away is kept and written again
     (backoff up to ``RETRY_CAP``) until it lands: dropping it would send the nudge twice once

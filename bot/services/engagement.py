@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.stats import Summary, from_ranks, ratio
 from bot.services.waiting import iso
 from storage import stats_queries
+from storage.conversation_queries import team_messages_per_bucket
 from storage.db import Database
-from storage.queries import team_messages_per_bucket
 from storage.stats_queries import Ranked
 
 # A window longer than this lists its latest weeks only (and says how many it left out).

@@ -3,7 +3,7 @@ at its end.
 
 Without ``--nudge`` their waits are marked as history (``conversations.imported_wait``): the
 ladder leaves them alone and any nudge planned meanwhile is cancelled. Each responsible
-person and each owner is owed one summary message instead (storage.summaries, sent by a
+person and each owner is owed one summary message instead (storage.summaries_repo, sent by a
 running `nudgebot run`, in the person's hours). With ``--nudge`` they are nudged like any
 other conversation (and batched like any other burst).
 """
@@ -20,7 +20,8 @@ from sqlalchemy import update
 from bot.domain.summary import SummaryReason
 from bot.services.nudge_settings import NudgeSettings
 from bot.services.waiting import WaitingRow, list_waiting
-from storage import nudges_repo, summaries
+from storage import nudges_repo
+from storage import summaries_repo as summaries
 from storage.db import Database
 from storage.models import Conversation
 from storage.rawsql import chunks

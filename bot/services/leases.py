@@ -1,7 +1,7 @@
-"""Keeping claims alive while their work is in flight (``storage.outbox``: short leases).
+"""Keeping claims alive while their work is in flight (``storage.outbox_repo``: short leases).
 
 A ``Leases`` belongs to one ``Deliverer.deliver`` or ``update`` call, or one
-``SummarySender.run`` (``summaries=True``: summary rows, storage.summary_claims): rows are held
+``SummarySender.run`` (``summaries=True``: summary rows, storage.summary_claims_repo): rows are held
 from the claim until their result is committed, and a background task renews whatever is still held
 every ``RENEW_EVERY``. When the call returns, the task stops and nothing stays held, so a
 lease outlives its work by at most one ``LEASE`` — which is also all a killed process costs.
@@ -15,7 +15,9 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 
-from storage import outbox, outbox_updates, summary_claims
+from storage import outbox_repo as outbox
+from storage import outbox_updates_repo as outbox_updates
+from storage import summary_claims_repo as summary_claims
 from storage.db import Database, describe_error
 
 log = logging.getLogger("nudgebot.delivery")

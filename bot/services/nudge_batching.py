@@ -1,7 +1,7 @@
 """No floods: which claimed nudges go out alone and which go into the recipient's summary.
 
 Runs inside the deliverer's claim transaction, on the rows it just claimed, with each
-recipient's summary row locked (storage.summaries), so replicas claiming the same burst in
+recipient's summary row locked (storage.summaries_repo), so replicas claiming the same burst in
 parallel decide one after the other and see each other's claims as in flight.
 
 Per recipient, with that person's ``nudges:`` limits:
@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.summary import SummaryReason
 from bot.services.nudge_settings import NudgeSettings
-from storage import summaries
-from storage.outbox import Claimed, Lane, lane
+from storage import summaries_repo as summaries
+from storage.outbox_repo import Claimed, Lane, lane
 
 log = logging.getLogger("nudgebot.delivery")
 

@@ -1,7 +1,7 @@
 """Delivery: claim due outbox rows, render them, hand them to the recipient's messenger.
 
 Results are recorded one row at a time, as soon as each platform call returns, which keeps
-the at-most-once window (see ``storage.outbox``) to a single UPDATE. Transient errors retry
+the at-most-once window (see ``storage.outbox_repo``) to a single UPDATE. Transient errors retry
 with exponential backoff and jitter; a platform's ``Retry-After`` is honoured as a floor;
 ``DeliveryError(permanent=True)`` fails the row at once and is logged. Claims are held on
 short leases renewed while their call is in flight (``bot.services.leases``); a call is
@@ -41,11 +41,12 @@ from bot.services.delivery_results import Backoff, GroupCommit
 from bot.services.leases import Leases
 from bot.services.nudge_batching import Batcher
 from bot.services.nudge_settings import NudgeSettings
-from storage import outbox, outbox_updates
+from storage import outbox_repo as outbox
+from storage import outbox_updates_repo as outbox_updates
 from storage.db import Database, describe_error, is_unavailable
-from storage.nudge_cards import Card, Line, cards, transcripts
-from storage.outbox import Claimed, Lane, State, lane
-from storage.outbox_updates import ClaimedUpdate
+from storage.nudge_card_queries import Card, Line, cards, transcripts
+from storage.outbox_repo import Claimed, Lane, State, lane
+from storage.outbox_updates_repo import ClaimedUpdate
 
 log = logging.getLogger("nudgebot.delivery")
 

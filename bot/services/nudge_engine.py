@@ -26,7 +26,7 @@ from bot.services.nudge_deliver import Deliverer
 from bot.services.nudge_settings import NudgeSettings
 from bot.services.nudge_summaries import SummarySender
 from storage import nudges_repo as repo
-from storage import outbox
+from storage import outbox_repo as outbox
 from storage.db import Database
 
 log = logging.getLogger("nudgebot.engine")

@@ -23,10 +23,10 @@ from bot.domain.ports import NudgeUpdate
 from bot.domain.ports import Outcome as OutcomeKind
 from bot.services.nudge_settings import NudgeSettings
 from storage import nudges_repo as repo
-from storage import summaries
+from storage import summaries_repo as summaries
 from storage.nudges_repo import HistoryRow, LadderConversation
-from storage.outbox import State
-from storage.summaries import BATCHED
+from storage.outbox_repo import State
+from storage.summaries_repo import BATCHED
 
 
 def _planned(row: HistoryRow) -> Planned:

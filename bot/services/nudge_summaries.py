@@ -26,11 +26,12 @@ from bot.services.leases import Leases
 from bot.services.nudge_settings import NudgeSettings
 from bot.services.waiting import WaitingRow, to_row
 from bot.services.waiting_page import Query, people_of, waiting_page
-from storage import summaries, summary_claims
-from storage import waiting_page as waiting_store
+from storage import summaries_repo as summaries
+from storage import summary_claims_repo as summary_claims
+from storage import waiting_page_queries as waiting_store
 from storage.db import Database
-from storage.outbox import LEASE, RENEW_EVERY
-from storage.summary_claims import ClaimedSummary
+from storage.outbox_repo import LEASE, RENEW_EVERY
+from storage.summary_claims_repo import ClaimedSummary
 
 log = logging.getLogger("nudgebot.delivery")
 OLDEST = 5  # conversations listed with buttons; the rest are one link away

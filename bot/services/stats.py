@@ -11,8 +11,8 @@ from bot.domain.stats import Summary, from_ranks, ratio
 from bot.services.engagement import engagement, week_bounds, weekly_team_counts, weeks_between
 from bot.services.waiting import iso
 from storage import stats_queries
+from storage.conversation_queries import team_messages_between
 from storage.db import Database
-from storage.queries import team_messages_between
 from storage.stats_queries import Ranked
 
 _NONE = Summary(0, None, None)

@@ -100,7 +100,7 @@ async def list_waiting(
 ) -> list[WaitingRow]:
     """Oldest first. ``person`` filters on who is responsible now, which the database can't
     know (hours and rotations live in the config), so that filter runs here."""
-    from storage.queries import waiting
+    from storage.conversation_queries import waiting
 
     async with db.read() as session:
         records = await waiting(session, source=source, limit=None if person else limit)
@@ -124,7 +124,7 @@ def by_person(
 
 
 async def count_waiting(db: Database, source: str | None = None) -> int:
-    from storage.queries import count_waiting_by_source
+    from storage.conversation_queries import count_waiting_by_source
 
     async with db.read() as session:
         counts = await count_waiting_by_source(session)

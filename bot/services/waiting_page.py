@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 
 from bot.domain.routing import Routing
 from bot.services.waiting import WaitingRow, to_row
-from storage import waiting_page as store
+from storage import waiting_page_queries as store
 from storage.db import Database
-from storage.waiting_page import SORTS, Group, Key, PageFilter
+from storage.waiting_page_queries import SORTS, Group, Key, PageFilter
 
 MAX_LIMIT = 1000
 

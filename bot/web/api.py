@@ -17,7 +17,7 @@ from bot.services.stats import report
 from bot.services.waiting_page import BadQuery, Page, Query, waiting_page
 from bot.web.errors import ApiError, echo
 from bot.web.state import WebState, web_state
-from storage.waiting_page import SORTS
+from storage.waiting_page_queries import SORTS
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

@@ -15,7 +15,7 @@ from bot.web.errors import ApiError
 from bot.web.fmt import People, dur, web_link
 from bot.web.html import Safe, element, join, render, row_of, table
 from bot.web.state import web_state
-from storage import conversation_page as store
+from storage import conversation_page_queries as store
 
 DONE = {
     "claim": "Claimed. Nudges already sent say so.",

@@ -18,9 +18,9 @@ from starlette.responses import JSONResponse, Response
 
 from bot.web.metrics import CONTENT_TYPE, dead_letter_family
 from bot.web.state import web_state
+from storage.conversation_queries import count_waiting_by_source
 from storage.db import Database
 from storage.dead_letters_repo import count_by_platform
-from storage.queries import count_waiting_by_source
 
 log = logging.getLogger("nudgebot.web")
 READY_TIMEOUT = 2.0

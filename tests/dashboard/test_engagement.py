@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import Runtime
 from bot.services.engagement import MAX_WEEKS, daily_reply_times, weeks_between
 from bot.services.stats import report
-from storage import queries, report_queries
+from storage import conversation_queries as queries
+from storage import report_queries
 from tests.dashboard.kit import LAST_WEEK, NOW, WEEK_BEFORE, at
 from tests.plans import product_plans
 

@@ -13,7 +13,7 @@ import pytest
 from bot.app import Runtime
 from bot.services.waiting import list_waiting
 from bot.services.waiting_page import encode_cursor
-from storage.waiting_page import Key
+from storage.waiting_page_queries import Key
 from tests.dashboard.kit import NOW, bearer, msg
 
 

@@ -14,7 +14,7 @@ from adapters.console.recording import RecordingMessenger
 from bot.domain.events import Author, InboundMessage
 from bot.domain.ports import Delivered, DeliveryError, NudgeView
 from bot.services.nudge_deliver import Deliverer
-from storage import outbox
+from storage import outbox_repo as outbox
 from storage.db import Database, connect
 from tests.engine.engine_kit import Clock, Harness, berlin, make_config
 

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.domain.ports import DeliveryError, Outcome, Step
-from storage import outbox
+from storage import outbox_repo as outbox
 from storage.db import Database, connect
 from storage.models import Conversation, Nudge
-from storage.outbox import LEASE
+from storage.outbox_repo import LEASE
 from tests.engine.engine_kit import Clock, Harness, berlin, make_config, person
 
 T0 = berlin("2026-06-03 10:00")
@@ -292,7 +292,7 @@ async def test_a_retry_of_a_row_whose_conversation_moved_on_cancels_it(db: Datab
 async def test_an_update_is_claimed_exactly_when_it_falls_due(db: Database) -> None:
     from dataclasses import FrozenInstanceError
 
-    from storage import outbox_updates
+    from storage import outbox_updates_repo as outbox_updates
 
     h = await due_harness(db, remind_every=None)
     await h.tick(DUE)

@@ -13,7 +13,7 @@ from bot.domain.ports import Delivered, NudgeUpdate, NudgeView, Recipient
 from bot.services.import_history import settle_import
 from storage.db import Database
 from storage.models import Nudge, NudgeSummary
-from storage.summaries import BATCHED
+from storage.summaries_repo import BATCHED
 from tests.engine.engine_kit import Clock, Harness, berlin, make_config, person
 
 T0 = berlin("2026-06-03 10:00")  # a Wednesday; the test policy runs 24/7

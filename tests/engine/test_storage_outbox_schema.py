@@ -12,7 +12,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import nudges_repo, outbox, outbox_updates
+from storage import nudges_repo
+from storage import outbox_repo as outbox
+from storage import outbox_updates_repo as outbox_updates
 from storage.db import Database, sync_url
 from storage.migrate import _config, upgrade
 from storage.models import Base

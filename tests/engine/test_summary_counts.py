@@ -13,7 +13,7 @@ from bot.services.waiting import list_waiting
 from bot.services.waiting_page import Query, waiting_page
 from storage.db import Database
 from storage.models import Nudge
-from storage.summaries import BATCHED
+from storage.summaries_repo import BATCHED
 from tests.engine.engine_kit import Clock, Harness, berlin, make_config
 
 T0 = berlin("2026-06-03 10:00")

@@ -15,7 +15,7 @@ from bot.domain.ports import Delivered
 from bot.domain.summary import SummaryView
 from storage.db import Database
 from storage.models import NudgeSummary
-from storage.outbox import LEASE
+from storage.outbox_repo import LEASE
 from tests.engine.engine_kit import Clock, Harness, berlin, make_config
 
 T0 = berlin("2026-06-03 10:00")

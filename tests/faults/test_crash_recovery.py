@@ -23,11 +23,12 @@ from sqlalchemy import update
 from bot.app import Runtime
 from bot.domain.events import Author, InboundMessage
 from bot.domain.ports import Delivered, NudgeUpdate, NudgeView
-from storage import nudges_repo, outbox
+from storage import nudges_repo
+from storage import outbox_repo as outbox
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Nudge
-from storage.outbox import LEASE
+from storage.outbox_repo import LEASE
 from tests.conftest import BACKEND
 from tests.engine.engine_kit import Clock, Harness, RecordingMessenger, berlin, make_config
 from tests.faults.pgserver import free_port

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 from bot.domain.stats import summarise
 from bot.services.engagement import daily_reply_times, weekly_engagement, weeks_between
 from bot.services.stats import report
+from storage.conversation_queries import first_responses_between, periods_between
 from storage.db import Database
 from storage.models import Conversation, WaitingPeriod
-from storage.queries import first_responses_between, periods_between
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 5, 12, 0, 0, 123456, tzinfo=UTC)  # DST ended on 2026-10-25

@@ -18,7 +18,7 @@ from adapters.slack.blocks import ACTION_CLAIM
 from bot.config import Config, load_config
 from bot.services.waiting import list_waiting
 from storage.models import Conversation, Nudge
-from storage.summaries import BATCHED
+from storage.summaries_repo import BATCHED
 from tests.slack.conftest import NOW, Slack
 from tests.slack.slack_payloads import ALICE, BOB, CHANNEL, action_body, message, post
 

@@ -24,7 +24,7 @@ def upgrade() -> None:
     with op.batch_alter_table("nudges") as batch_op:
         batch_op.add_column(sa.Column("summarised_at", sa.DateTime(), nullable=True))
     # Partial: only batched rows, so a summary finds its escalations without reading the
-    # recipient's whole nudge history (storage.summary_claims.escalations).
+    # recipient's whole nudge history (storage.summary_claims_repo.escalations).
     op.create_index(
         "ix_nudges_lane_batched",
         "nudges",

@@ -6,10 +6,10 @@ whenever a claim decides whether that recipient's due nudges go out one by one o
 summary, so two replicas never both decide "one by one" for the same burst. The summary
 message itself is claimed like an outbox row: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a
 lease in ``next_attempt_at``, the attempt number as lease token, ``version`` bumped by every
-change so a change made while it was being sent is sent too (storage.outbox has the
+change so a change made while it was being sent is sent too (storage.outbox_repo has the
 at-most-once window this shares).
 
-Sending them is storage.summary_claims. Lock order, as everywhere in the outbox: nudge rows
+Sending them is storage.summary_claims_repo. Lock order, as everywhere in the outbox: nudge rows
 first, summary rows after them, summary rows in (platform, address) order.
 """
 
@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
 from storage.models import Nudge, NudgeSummary, SummaryPost
-from storage.outbox import LEASE, State, rowcount
+from storage.outbox_repo import LEASE, State, rowcount
 from storage.rawsql import chunks
 
 BATCHED = "batched"  # a nudges.state: stands in a summary message instead of its own

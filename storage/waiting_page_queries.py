@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, func, nulls_last, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.conversation_queries import WaitingRecord
 from storage.models import Conversation, Nudge
-from storage.queries import WaitingRecord
 
 SORTS = ("waiting", "due")  # longest waiting first | soonest due first (no due time last)
 

@@ -1,10 +1,10 @@
 """Sending summary messages: claim the ones owed a send or an edit under a lease, record what
-the platform said (storage.summaries holds the rows and the batching facts).
+the platform said (storage.summaries_repo holds the rows and the batching facts).
 
-The claim is ``storage.outbox``'s: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite's write
+The claim is ``storage.outbox_repo``'s: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite's write
 lock otherwise), ``attempts`` as the lease token, ``next_attempt_at`` as the lease's end, so
 replicas post a summary once and a crash only delays it by one lease. ``version`` is bumped
-by every change (storage.summaries.touch); a change made while a summary was being sent
+by every change (storage.summaries_repo.touch); a change made while a summary was being sent
 leaves it owed again.
 """
 
@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.conversation_queries import WaitingRecord
 from storage.models import Conversation, Nudge, NudgeSummary, SummaryPost
-from storage.outbox import LEASE, rowcount
-from storage.queries import WaitingRecord
-from storage.summaries import BATCHED, EDIT_DELAY, Lane, SummaryState, lane_of
-from storage.waiting_page import not_in_groups, record_columns
+from storage.outbox_repo import LEASE, rowcount
+from storage.summaries_repo import BATCHED, EDIT_DELAY, Lane, SummaryState, lane_of
+from storage.waiting_page_queries import not_in_groups, record_columns
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ async def renew(
     session: AsyncSession, held: Sequence[tuple[int, int]], now: datetime, lease: timedelta = LEASE
 ) -> int:
     """Extend the lease of summaries still held: (id, attempt) pairs still ``sending`` with
-    that attempt (storage.outbox.renew, for summary rows). Returns how many were."""
+    that attempt (storage.outbox_repo.renew, for summary rows). Returns how many were."""
     if not held:
         return 0
     s = NudgeSummary

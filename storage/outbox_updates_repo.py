@@ -1,6 +1,6 @@
 """The outbox's second duty: editing a delivered nudge in place when its conversation's
 outcome changes (answered, claimed, snoozed, not needed). Rows are claimed with the same
-lease-and-attempt scheme as deliveries (``storage.outbox``), on their own columns
+lease-and-attempt scheme as deliveries (``storage.outbox_repo``), on their own columns
 (``update_state``, ``update_attempts``, ``update_version``), so an edit and a delivery of
 the same row never contend. Edits are renewed like deliveries (``renew_updates``).
 """
@@ -15,7 +15,7 @@ from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Nudge
-from storage.outbox import LEASE, Held, State, UpdateState, claimable, rowcount
+from storage.outbox_repo import LEASE, Held, State, UpdateState, claimable, rowcount
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ async def finish_update(
 async def renew_updates(
     session: AsyncSession, held: Sequence[Held], now: datetime, lease: timedelta = LEASE
 ) -> int:
-    """``storage.outbox.renew`` for in-place edits: (id, update attempt) pairs still held."""
+    """``storage.outbox_repo.renew`` for in-place edits: (id, update attempt) pairs still held."""
     if not held:
         return 0
     n = Nudge
