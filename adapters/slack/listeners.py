@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -71,36 +72,42 @@ def _remember(deps: Deps, body: Mapping[str, Any]) -> None:
         deps.recent.add(str(event_id))
 
 
-async def source_for(deps: Deps, event: Mapping[str, Any]) -> Source | None:
+def source_for(deps: Deps, event: Mapping[str, Any]) -> tuple[Source, bool] | None:
     """The watched channel's source; for app mentions elsewhere, the mentions source, which
-    also takes later replies, edits and deletions in the threads those mentions started."""
+    also takes later replies, edits and deletions in the threads those mentions started:
+    those come with ``True`` (the message only joins a conversation the inbox already has,
+    decided in the transaction that stores it)."""
     where = target(event)
     if where is None:
         return None
     channel, ts, thread = where
     found = deps.watch.source(channel)
     fallback = deps.watch.mentions
-    if found is not None or fallback is None:
-        return found
+    if found is not None:
+        return found, False
+    if fallback is None:
+        return None
     if event.get("type") == "app_mention":
-        return fallback
+        return fallback, False
     if thread == ts and event.get("subtype") not in ("message_changed", "message_deleted"):
         return None  # a new top-level message outside our channels: not ours
-    known = await deps.core.thread_of(fallback.id, [message_id(channel, thread)])
-    return fallback if known else None
+    return fallback, True
 
 
 async def ingest_event(deps: Deps, event: Body, body: Mapping[str, Any]) -> None:
     if _seen(deps, body):
         return
-    source = await source_for(deps, event)
-    if source is None:
+    found = source_for(deps, event)
+    if found is None:
         return
+    source, joins_only = found
     workspace = await deps.identity.get()
     ask = needs_lookup(event, body, deps.watch)
     looked_up = await deps.user_teams.team_of(ask) if ask and deps.user_teams else None
     message = translate(event, source, deps.watch, workspace, envelope=body, looked_up=looked_up)
     if message is not None:
+        if joins_only:
+            message = replace(message, joins_only=True)
         # Raises on timeout or a database error: Bolt answers 5xx and Slack retries, which
         # the unique (source, message_id) makes harmless.
         await asyncio.wait_for(deps.core.ingest([message]), deps.ingest_timeout)

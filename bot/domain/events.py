@@ -50,7 +50,8 @@ class InboundMessage:
     the team and known; ``is_team`` may be true with ``person`` unknown (imported history).
     ``edited_at`` is set on edits: the latest edit by platform time wins, whatever the arrival
     order. A ``DELETE`` removes the message from every computation. ``hint`` set: ``thread``
-    is decided by the inbox when it stores the message (see ``ThreadHint``).
+    is decided by the inbox when it stores the message (see ``ThreadHint``); ``joins_only``:
+    whether it is stored at all.
     """
 
     source: str
@@ -67,6 +68,11 @@ class InboundMessage:
     kind: Kind = Kind.MESSAGE
     edited_at: datetime | None = None
     hint: ThreadHint | None = None
+    # Stored only if its thread's conversation exists when the inbox writes it, or starts in
+    # the same batch; else it is not ours and dropped. Slack: a reply, outside the watched
+    # channels, in a thread an @-mention may have started. Decided in the storing
+    # transaction, so a mention and its first reply stored together are never split.
+    joins_only: bool = False
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None:

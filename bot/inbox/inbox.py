@@ -62,7 +62,7 @@ class Inbox:
             return
         await self.batcher.submit(fresh)
         for m in fresh:  # only once stored: a failed write is tried again in full
-            if m.kind is Kind.MESSAGE:
+            if m.kind is Kind.MESSAGE and not m.joins_only:  # (may have been dropped)
                 recent.add((m.source, m.message_id))
 
     async def ingest_batch(

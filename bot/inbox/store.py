@@ -226,6 +226,8 @@ async def _write(
     for m in messages:
         threads[(m.source, thread_key(m.channel, m.thread))].append(m)
     ids = await find_conversations(session, list(threads))
+    for k in [k for k in threads if k not in ids and all(m.joins_only for m in threads[k])]:
+        del threads[k]  # only joins, and there is nothing to join: not ours
     fresh = [k for k in threads if k not in ids]
     facts = {k: fold(threads[k]) for k in fresh}
     states = {k: compute_state(facts[k], (), rules.closing_words) for k in fresh}

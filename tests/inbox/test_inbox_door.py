@@ -95,3 +95,25 @@ async def test_a_redelivered_message_costs_no_transaction(db: Database) -> None:
     assert inbox.batcher.batches == 2
     async with db.read() as session:
         assert (await session.scalars(select(Message.text))).all() == ["hi!"]
+
+
+async def test_a_message_that_only_joins_is_stored_only_with_its_conversation(
+    db: Database,
+) -> None:
+    """Slack replies outside the watched channels (``joins_only``): decided in the storing
+    transaction, so a mention and its first reply in one batch stay together, and a reply
+    in a thread nobody mentioned us in is dropped whole, not half-written."""
+    inbox = Inbox(db, RULES)
+    mention = customer(1)
+    reply = dataclasses.replace(customer(2, thread=mention.thread), joins_only=True)
+    stray = dataclasses.replace(customer(3), joins_only=True)
+    await inbox.ingest_batch([mention, reply, stray])
+    async with db.read() as session:
+        stored = set(await session.scalars(select(Message.message_id)))
+    assert stored == {mention.message_id, reply.message_id}
+    assert await count(db, Conversation) == 1
+    # Later, a reply joins the existing conversation; another stray still does not.
+    late = dataclasses.replace(customer(4, thread=mention.thread), joins_only=True)
+    await inbox.ingest([late, dataclasses.replace(customer(5), joins_only=True)])
+    assert await count(db, Message) == 3 and await count(db, Conversation) == 1
+    await inbox.close()
