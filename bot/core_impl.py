@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import (
-    select,
-)
-
 from bot.app import Runtime
 from bot.domain.events import InboundMessage
 from bot.domain.ports import (
@@ -20,7 +16,7 @@ from bot.domain.ports import (
 )
 from bot.services.dead_letters import keep_dead_letter
 from bot.services.waiting import list_waiting
-from storage.models import Conversation, Message
+from storage import lookup_queries as lookups
 
 
 class CoreService:
@@ -65,34 +61,18 @@ class CoreService:
         return items
 
     async def conversation_ref(self, conversation_id: int) -> ReplyTarget | None:
-        c = Conversation
         async with self.rt.db.read() as session:
-            row = (
-                await session.execute(
-                    select(c.source, c.platform, c.channel, c.thread).where(c.id == conversation_id)
-                )
-            ).first()
-        return ReplyTarget(row.source, row.platform, row.channel, row.thread) if row else None
+            return await lookups.reply_target(session, conversation_id)
 
     async def thread_of(self, source: str, message_ids: Sequence[str]) -> Mapping[str, str]:
         if not message_ids:
             return {}
-        m, c = Message, Conversation
         async with self.rt.db.quick() as session:
-            rows = await session.execute(
-                select(m.message_id, c.thread)
-                .join(c, c.id == m.conversation_id)
-                .where(m.source == source, m.message_id.in_(list(message_ids)))
-            )
-            return {mid: thread for mid, thread in rows.tuples()}
+            return await lookups.threads_of_messages(session, source, message_ids)
 
     async def conversation_of(self, source: str, message_id: str) -> int | None:
-        m = Message
         async with self.rt.db.quick() as session:
-            found: int | None = await session.scalar(
-                select(m.conversation_id).where(m.source == source, m.message_id == message_id)
-            )
-        return found
+            return await lookups.conversation_of_message(session, source, message_id)
 
     async def keep_dead_letter(self, letter: DeadLetter) -> None:
         await keep_dead_letter(self.rt.db, letter)
