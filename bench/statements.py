@@ -2,9 +2,9 @@
 
 SQLAlchemy's ``before_cursor_execute`` sees what goes through an engine — and SQLite writes
 have an engine of their own (``Database.write_engine``). The ingest hot path bypasses
-SQLAlchemy altogether (``storage.rawsql.Raw`` talks to the DB-API connection), so those calls
-are counted by wrapping ``Raw``'s statement methods for the duration. An ``executemany`` is
-one statement here; the rows it carries are counted apart.
+SQLAlchemy altogether (``storage.rawsql.DriverConnection`` talks to the DB-API connection),
+so those calls are counted by wrapping ``DriverConnection``'s statement methods for the
+duration. An ``executemany`` is one statement here; the rows it carries are counted apart.
 """
 
 from __future__ import annotations
@@ -68,15 +68,19 @@ def count_statements(
 
         return counted
 
-    originals = {n: getattr(rawsql.Raw, n) for n in _RAW_METHODS if hasattr(rawsql.Raw, n)}
+    originals = {
+        n: getattr(rawsql.DriverConnection, n)
+        for n in _RAW_METHODS
+        if hasattr(rawsql.DriverConnection, n)
+    }
     for engine in engines:
         event.listen(engine, "before_cursor_execute", on_execute)
     for name, method in originals.items():
-        setattr(rawsql.Raw, name, wrap(name, method))
+        setattr(rawsql.DriverConnection, name, wrap(name, method))
     try:
         yield
     finally:
         for name, method in originals.items():
-            setattr(rawsql.Raw, name, method)
+            setattr(rawsql.DriverConnection, name, method)
         for engine in engines:
             event.remove(engine, "before_cursor_execute", on_execute)

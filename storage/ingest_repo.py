@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.events import Action, ActionKind, MessageFact
 from bot.domain.records import quick_init
 from storage.models import Conversation, Message, WaitingPeriod
-from storage.rawsql import Raw, chunks, instant, when
+from storage.rawsql import DriverConnection, chunks, instant, when
 
 
 def _scalar_defaults(table: Table) -> dict[str, Any]:
@@ -39,7 +39,7 @@ async def find_conversations(
     session: AsyncSession, pairs: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:
     """Ids of the conversations that exist among (source, thread_key) pairs."""
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     ids: dict[tuple[str, str], int] = {}
     by_source: dict[str, list[str]] = defaultdict(list)
     for source, key in pairs:
@@ -66,7 +66,7 @@ async def create_conversations(
     created: dict[tuple[str, str], int] = {}
     if not rows:
         return created
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     defaults = {k: v for k, v in _DEFAULTS.items() if k not in rows[0]}
     skip = "ON CONFLICT (source, thread_key) DO NOTHING"
     if raw.sqlite:
@@ -87,7 +87,7 @@ async def create_conversations(
 async def load_facts(
     session: AsyncSession, conversation_ids: Sequence[int]
 ) -> tuple[dict[int, list[MessageFact]], dict[int, list[Action]]]:
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     facts: dict[int, list[MessageFact]] = defaultdict(list)
     actions: dict[int, list[Action]] = defaultdict(list)
     for part in chunks(conversation_ids):
@@ -130,7 +130,7 @@ async def insert_periods(
     session: AsyncSession, items: Iterable[tuple[int, str, PeriodRow]]
 ) -> None:
     """Waiting periods, each with its conversation id and source, in one driver-level insert."""
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     time = raw.time
     rows = [
         (cid, source, time(p.started_at), time(p.ended_at), p.end_reason, p.answered_by,
@@ -147,7 +147,7 @@ async def save_states(
     sources: Mapping[int, str],
 ) -> None:
     """Write recomputed conversation rows (each with ``id``) and replace their periods."""
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     await raw.update_by_id(_CONVERSATIONS, conversations)
     for part in chunks(list(periods)):
         where, params = raw.member("conversation_id", part)
@@ -161,7 +161,7 @@ async def conversation_meta(
     session: AsyncSession, ids: Sequence[int]
 ) -> dict[int, tuple[str, int, str | None]]:
     """source, version and claimed_by of each conversation."""
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     out: dict[int, tuple[str, int, str | None]] = {}
     for part in chunks(ids):
         where, params = raw.member("id", part)

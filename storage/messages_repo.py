@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.events import Kind, MessageFact
 from storage.db import insert_for
 from storage.models import Message
-from storage.rawsql import Raw, chunks
+from storage.rawsql import DriverConnection, chunks
 
 _MESSAGES = cast(Table, Message.__table__)
 _COLUMNS = ("source", "message_id", "conversation_id", "at", "author_id", "author_name",
@@ -30,7 +30,7 @@ async def insert_facts(
     message through here, and a dict and a per-column pass cost as much as SQLite's own
     insert. Booleans go as they are: sqlite3 binds ``bool`` as 0/1, as the column type would.
     """
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     time = raw.time
     rows = [
         (source, f.message_id, cid, time(f.at), f.author_id, f.author_name, f.person,
@@ -43,7 +43,7 @@ async def insert_facts(
 async def existing_message_ids(
     session: AsyncSession, source: str, message_ids: Sequence[str]
 ) -> set[str]:
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     found: set[str] = set()
     for part in chunks(message_ids):
         where, params = raw.member("message_id", part)

@@ -20,7 +20,7 @@ from bot.domain.ports import NudgeUpdate
 from storage.db import insert_for
 from storage.models import Conversation, Nudge, NudgeSummary, WaitingPeriod
 from storage.outbox_repo import FINAL_OUTCOMES, State, UpdateState
-from storage.rawsql import Raw, chunks, instant, when
+from storage.rawsql import DriverConnection, chunks, instant, when
 from storage.summaries_repo import BATCHED, touch_for_nudges
 
 LADDER_CHUNK = 2000  # keeps IN (...) lists well under SQLite's variable limit (32,766)
@@ -90,7 +90,7 @@ async def claim_due_conversations(session: AsyncSession, now: datetime, limit: i
 async def ladder_conversations(
     session: AsyncSession, ids: Sequence[int]
 ) -> dict[int, LadderConversation]:
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     out: dict[int, LadderConversation] = {}
     for part in chunks(ids, LADDER_CHUNK):
         where, params = raw.member("id", part)
@@ -109,7 +109,7 @@ async def ladder_conversations(
 
 async def action_times(session: AsyncSession, ids: Sequence[int]) -> dict[int, ActionTimes]:
     """Latest claim and snooze per conversation (served by ix_actions_conversation_at)."""
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     latest: dict[int, dict[str, datetime | None]] = defaultdict(dict)
     kinds = (ActionKind.CLAIM.value, ActionKind.SNOOZE.value)
     for part in chunks(ids, LADDER_CHUNK):
@@ -143,7 +143,7 @@ async def history(
     session: AsyncSession, keys: Iterable[tuple[int, datetime]]
 ) -> dict[tuple[int, datetime], list[HistoryRow]]:
     """Every outbox row of the given (conversation, period) pairs."""
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     out: dict[tuple[int, datetime], list[HistoryRow]] = defaultdict(list)
     pairs = sorted(set(keys))
     wanted = set(pairs)
@@ -160,7 +160,7 @@ async def history(
 async def unsettled(session: AsyncSession, ids: Sequence[int]) -> list[HistoryRow]:
     """Rows that may still need something when their conversation changes: undelivered ones,
     and delivered ones whose message does not show a final outcome yet."""
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     out: list[HistoryRow] = []
     open_states = (State.PENDING.value, State.SENDING.value, State.SENT.value, BATCHED)
     for part in chunks(ids, LADDER_CHUNK):
@@ -202,7 +202,7 @@ async def insert_nudges(session: AsyncSession, rows: Sequence[Mapping[str, Any]]
 
 
 async def set_next_nudge(session: AsyncSession, values: Mapping[int, datetime | None]) -> None:
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     # Ascending ids: the same lock order as every writer.
     rows = [{"id": cid, "next_nudge_at": at} for cid, at in sorted(values.items())]
     await raw.update_by_id(cast(Table, Conversation.__table__), rows)

@@ -104,7 +104,7 @@ def _pg_types(table: Table) -> dict[str, str]:
     return {c.name: c.type.compile(dialect=dialect) for c in table.columns}
 
 
-class Raw:
+class DriverConnection:
     """The current transaction's DB-API connection. On SQLite's write connections
     (``storage.sqlite_inline``) calls run synchronously; otherwise they are awaited."""
 
@@ -119,13 +119,13 @@ class Raw:
         self._time = _time_text if sqlite else _time
 
     @classmethod
-    async def of(cls, session: AsyncSession) -> Raw:
+    async def of(cls, session: AsyncSession) -> DriverConnection:
         """The session's current transaction's connection (remembered per transaction:
         asking the session again costs a greenlet round trip each time)."""
         transaction = session.sync_session.get_transaction()
         found = session.info.get(_KEY)
         if transaction is not None and found is not None and found[0] is transaction:
-            raw: Raw = found[1]
+            raw: DriverConnection = found[1]
             return raw
         conn = await session.connection()  # begins the transaction (BEGIN IMMEDIATE on SQLite)
         fairy = await conn.get_raw_connection()

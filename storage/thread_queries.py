@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.ports import ChannelMessage, LatestQuery
-from storage.rawsql import Raw, chunks, instant
+from storage.rawsql import DriverConnection, chunks, instant
 
 _ARMS = 100  # UNION ALL arms per statement (SQLite allows 500)
 _ARM = """SELECT {k} AS k, * FROM (
@@ -35,7 +35,7 @@ async def latest_messages(
     """One statement per hundred lookups. Each arm is a range of ix_messages_source_at (or of
     ix_messages_source_author_at when it names the author), so its cost grows with the
     source's messages inside ``[since, at]``, which the callers keep short."""
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     found: list[ChannelMessage | None] = [None] * len(queries)
     order = sorted(range(len(queries)), key=lambda i: queries[i].author_id is None)
     for start in range(0, len(order), _ARMS):
@@ -64,7 +64,7 @@ async def threads_of(
     session: AsyncSession, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], str]:
     """The thread of each stored (source, message id) among ``keys``."""
-    raw = await Raw.of(session)
+    raw = await DriverConnection.of(session)
     found: dict[tuple[str, str], str] = {}
     by_source: dict[str, list[str]] = {}
     for source, message_id in keys:

@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.actors import UserTeams, marks
-from adapters.slack.events import Watch, Workspace, message_id, translate, ts_time, valid_ts
+from adapters.slack.events import ChannelWatch, Workspace, message_id, translate, ts_time, valid_ts
 from adapters.slack.pacing import retry_after
 from adapters.slack.runtime import Identity
 from bot.config import Source
@@ -96,7 +96,7 @@ class MethodPacer:
         self._held[method] = max(self._held.get(method, 0.0), self.clock() + seconds)
 
 
-def _sources(watch: Watch) -> list[Source]:
+def _sources(watch: ChannelWatch) -> list[Source]:
     return [s for s in watch.config.sources.values() if s.platform == "slack"]
 
 
@@ -106,7 +106,7 @@ class SlackCatchUp:
     def __init__(
         self,
         client: AsyncWebClient,
-        watch: Watch,
+        watch: ChannelWatch,
         identity: Identity,
         *,
         pacer: MethodPacer | None = None,

@@ -26,7 +26,7 @@ _SPECIAL = {"here": "@here", "channel": "@channel", "everyone": "@everyone"}
 MAX_TEXT = 40_000  # Slack's own message limit
 MAX_NAME = 255
 # (envelope, users.info team) of the delivery a message came in: what classify() reads.
-Who = tuple[Mapping[str, Any] | None, str | None]
+SenderFacts = tuple[Mapping[str, Any] | None, str | None]
 DEFAULT_REACTIONS: Mapping[str, ActionKind] = {
     "white_check_mark": ActionKind.NOT_NEEDED,
     "eyes": ActionKind.CLAIM,
@@ -58,7 +58,7 @@ class Workspace:
 
 
 @dataclass(frozen=True)
-class Watch:
+class ChannelWatch:
     """Which channels feed which Slack source, and where app mentions elsewhere go."""
 
     config: Config
@@ -66,7 +66,7 @@ class Watch:
     mentions: Source | None = None
 
     @classmethod
-    def from_config(cls, config: Config) -> Watch:
+    def from_config(cls, config: Config) -> ChannelWatch:
         slack = [s for s in config.sources.values() if s.platform == "slack"]
         by_channel: dict[str, Source] = {}
         for source in slack:
@@ -163,7 +163,7 @@ def author_name(message: Mapping[str, Any]) -> str:
 def classify(
     message: Mapping[str, Any],
     source: Source,
-    watch: Watch,
+    watch: ChannelWatch,
     workspace: Workspace,
     *,
     envelope: Mapping[str, Any] | None = None,
@@ -192,7 +192,9 @@ def classify(
     return True, None  # a colleague who is not in the config
 
 
-def needs_lookup(event: Mapping[str, Any], envelope: Mapping[str, Any] | None, watch: Watch) -> str:
+def needs_lookup(
+    event: Mapping[str, Any], envelope: Mapping[str, Any] | None, watch: ChannelWatch
+) -> str:
     """The author to ask ``users.info`` about: one who is not on the team and whom no mark on
     the event or its envelope places in a workspace; else ""."""
     inner = author_of(event)
@@ -230,13 +232,13 @@ def _build(
     channel: str,
     ts: str,
     source: Source,
-    watch: Watch,
+    watch: ChannelWatch,
     workspace: Workspace,
     *,
     kind: Kind = Kind.MESSAGE,
     edited_at: datetime | None = None,
     text: str | None = None,
-    who: Who | None = None,
+    who: SenderFacts | None = None,
 ) -> InboundMessage:
     thread = valid_ts(message.get("thread_ts")) or ts
     envelope, looked_up = who if who is not None else (None, None)
@@ -291,7 +293,7 @@ def _previous_ts(event: Mapping[str, Any]) -> str | None:
 def translate(
     event: Mapping[str, Any],
     source: Source,
-    watch: Watch,
+    watch: ChannelWatch,
     workspace: Workspace,
     *,
     envelope: Mapping[str, Any] | None = None,
@@ -300,7 +302,7 @@ def translate(
     """The domain message for a ``message`` or ``app_mention`` event, or None to ignore it.
     ``envelope`` is the delivery around the event (its workspace marks count, see
     ``classify``); ``looked_up`` the author's ``users.info`` team when asked."""
-    who: Who = (envelope, looked_up)
+    who: SenderFacts = (envelope, looked_up)
     where = target(event)
     if where is None:
         return None
@@ -325,9 +327,9 @@ def _changed(
     event: Mapping[str, Any],
     channel: str,
     source: Source,
-    watch: Watch,
+    watch: ChannelWatch,
     workspace: Workspace,
-    who: Who,
+    who: SenderFacts,
 ) -> InboundMessage | None:
     message = event.get("message")
     if not isinstance(message, Mapping) or is_bot(message, workspace):

@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import blocks
-from adapters.slack.runtime import Deps
+from adapters.slack.runtime import SlackContext
 from adapters.slack.views import (
     HELP,
     REFUSAL,
@@ -38,7 +38,7 @@ KINDS = {
 SNOOZE = {"30m": timedelta(minutes=30), "2h": timedelta(hours=2)}
 
 
-def register(app: AsyncApp, deps: Deps) -> None:
+def register(app: AsyncApp, deps: SlackContext) -> None:
     async def on_button(ack: AsyncAck, body: Body, action: Body, respond: AsyncRespond) -> None:
         await ack()
         deps.background.spawn(nudge_action(deps, body, action, respond), "action")
@@ -121,7 +121,7 @@ def _value(action: Mapping[str, Any]) -> str:
     return str(action.get("value") or "")
 
 
-async def act_quietly(deps: Deps, request: ActionRequest) -> ActionResult:
+async def act_quietly(deps: SlackContext, request: ActionRequest) -> ActionResult:
     try:
         return await deps.core.act(request)
     except Exception:
@@ -129,7 +129,7 @@ async def act_quietly(deps: Deps, request: ActionRequest) -> ActionResult:
         return ActionResult(False, "Sorry, that did not work. Please try again.")
 
 
-async def nudge_action(deps: Deps, body: Body, action: Body, respond: AsyncRespond) -> None:
+async def nudge_action(deps: SlackContext, body: Body, action: Body, respond: AsyncRespond) -> None:
     person = deps.watch.person(user_of(body))
     if person is None:
         await respond(text=REFUSAL, response_type="ephemeral", replace_original=False)
@@ -153,7 +153,7 @@ async def nudge_action(deps: Deps, body: Body, action: Body, respond: AsyncRespo
 
 
 async def open_reply(
-    deps: Deps, body: Body, action: Body, client: AsyncWebClient, respond: AsyncRespond
+    deps: SlackContext, body: Body, action: Body, client: AsyncWebClient, respond: AsyncRespond
 ) -> None:
     if deps.watch.person(user_of(body)) is None:
         await respond(text=REFUSAL, response_type="ephemeral", replace_original=False)
@@ -170,7 +170,7 @@ async def open_reply(
     )
 
 
-async def submit_reply(deps: Deps, ack: AsyncAck, body: Body, view: Body) -> None:
+async def submit_reply(deps: SlackContext, ack: AsyncAck, body: Body, view: Body) -> None:
     user = user_of(body)
     person = deps.watch.person(user)
     raw = dig(view, "state", "values", blocks.REPLY_BLOCK, blocks.REPLY_INPUT, "value")
@@ -188,7 +188,7 @@ async def submit_reply(deps: Deps, ack: AsyncAck, body: Body, view: Body) -> Non
 
 
 async def deliver_reply(
-    deps: Deps, person: str, user: str, conversation: int, nudge: int | None, text: str
+    deps: SlackContext, person: str, user: str, conversation: int, nudge: int | None, text: str
 ) -> None:
     """The core posts through our ``Replier`` (``SlackMessenger.send_reply``) and stores the
     posted message as this person's team reply; Slack's echo of it is our bot's own message
@@ -201,14 +201,14 @@ async def deliver_reply(
         await _tell(deps, user, f"Your reply was not sent: {result.message}")
 
 
-async def _tell(deps: Deps, user: str, text: str) -> None:
+async def _tell(deps: SlackContext, user: str, text: str) -> None:
     try:
         await deps.messenger.post(user, blocks.escape(text))
     except DeliveryError:
         log.warning("could not tell %s: %s", user, text)
 
 
-async def waiting(deps: Deps, ack: AsyncAck, command: Body) -> None:
+async def waiting(deps: SlackContext, ack: AsyncAck, command: Body) -> None:
     person = deps.watch.person(str(command.get("user_id") or ""))
     if person is None:
         await ack(text=REFUSAL, response_type="ephemeral")

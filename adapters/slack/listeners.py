@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import interactive
 from adapters.slack.events import message_id, needs_lookup, reactions, target, translate
-from adapters.slack.runtime import Deps
+from adapters.slack.runtime import SlackContext
 from adapters.slack.views import home_view, stranger_home
 from bot.config import Source
 from bot.domain.ports import ActionRequest
@@ -29,7 +29,7 @@ log = logging.getLogger("nudgebot.slack")
 Body = dict[str, Any]
 
 
-def register(app: AsyncApp, deps: Deps) -> None:
+def register(app: AsyncApp, deps: SlackContext) -> None:
     """Every request Slack may send gets a listener: an unhandled one would answer 404, which
     Slack counts as a failed delivery."""
 
@@ -63,16 +63,16 @@ def register(app: AsyncApp, deps: Deps) -> None:
     app.shortcut(re.compile(".*"))(ignore)
 
 
-def _seen(deps: Deps, body: Mapping[str, Any]) -> bool:
+def _seen(deps: SlackContext, body: Mapping[str, Any]) -> bool:
     return str(body.get("event_id") or "") in deps.recent
 
 
-def _remember(deps: Deps, body: Mapping[str, Any]) -> None:
+def _remember(deps: SlackContext, body: Mapping[str, Any]) -> None:
     if event_id := body.get("event_id"):
         deps.recent.add(str(event_id))
 
 
-def source_for(deps: Deps, event: Mapping[str, Any]) -> tuple[Source, bool] | None:
+def source_for(deps: SlackContext, event: Mapping[str, Any]) -> tuple[Source, bool] | None:
     """The watched channel's source; for app mentions elsewhere, the mentions source, which
     also takes later replies, edits and deletions in the threads those mentions started:
     those come with ``True`` (the message only joins a conversation the inbox already has,
@@ -94,7 +94,7 @@ def source_for(deps: Deps, event: Mapping[str, Any]) -> tuple[Source, bool] | No
     return fallback, True
 
 
-async def ingest_event(deps: Deps, event: Body, body: Mapping[str, Any]) -> None:
+async def ingest_event(deps: SlackContext, event: Body, body: Mapping[str, Any]) -> None:
     if _seen(deps, body):
         return
     found = source_for(deps, event)
@@ -114,7 +114,7 @@ async def ingest_event(deps: Deps, event: Body, body: Mapping[str, Any]) -> None
     _remember(deps, body)
 
 
-async def reaction(deps: Deps, event: Mapping[str, Any]) -> None:
+async def reaction(deps: SlackContext, event: Mapping[str, Any]) -> None:
     """A team member's ✅ on a customer message: not needed; 👀: claimed (per source)."""
     item = event.get("item")
     person = deps.watch.person(str(event.get("user") or ""))
@@ -133,7 +133,7 @@ async def reaction(deps: Deps, event: Mapping[str, Any]) -> None:
     deps.background.spawn(interactive.act_quietly(deps, request), f"reaction:{kind}")
 
 
-async def publish_home(deps: Deps, client: AsyncWebClient, user: str) -> None:
+async def publish_home(deps: SlackContext, client: AsyncWebClient, user: str) -> None:
     person = deps.watch.person(user)
     if person is None:
         await client.views_publish(user_id=user, view=stranger_home())

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.actors import UserTeams
-from adapters.slack.events import Watch, Workspace
+from adapters.slack.events import ChannelWatch, Workspace
 from adapters.slack.messenger import SlackMessenger
 from bot.domain.ports import Core
 from bot.inbox import RecentIds
@@ -107,9 +107,9 @@ RecentEvents = RecentIds[str]
 
 
 @dataclass
-class Deps:
+class SlackContext:
     core: Core
-    watch: Watch
+    watch: ChannelWatch
     identity: Identity
     messenger: SlackMessenger
     background: Background

@@ -36,11 +36,17 @@ from starlette.types import Message, Receive, Scope, Send
 
 from adapters.slack.actors import UserTeams
 from adapters.slack.catchup import TIER3_PER_MINUTE, MethodPacer, SlackCatchUp
-from adapters.slack.events import Watch
+from adapters.slack.events import ChannelWatch
 from adapters.slack.listeners import register
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.pacing import ChannelPacer, RetryAfterHandler
-from adapters.slack.runtime import Background, Deps, Identity, RecentEvents, SlackUnavailable
+from adapters.slack.runtime import (
+    Background,
+    Identity,
+    RecentEvents,
+    SlackContext,
+    SlackUnavailable,
+)
 from adapters.slack.verify import Unauthorized, Unreadable, check_signature, is_ssl_check, readable
 from bot.config import Config
 from bot.domain.ports import Core, DeadLetter
@@ -159,9 +165,9 @@ class SlackService:
         )
         self.pacer = ChannelPacer(settings.post_interval)
         self.messenger = SlackMessenger(self.client, self.pacer, self._name_of(config))
-        self.deps = Deps(
+        self.deps = SlackContext(
             core=core,
-            watch=Watch.from_config(config),
+            watch=ChannelWatch.from_config(config),
             identity=identity,
             messenger=self.messenger,
             background=Background(),

@@ -15,7 +15,7 @@ from sqlalchemy import Table, insert, select
 
 from storage.db import Database
 from storage.models import Conversation, Message
-from storage.rawsql import Raw, when
+from storage.rawsql import DriverConnection, when
 
 MESSAGES = cast(Table, Message.__table__)
 CONVERSATIONS = cast(Table, Conversation.__table__)
@@ -71,12 +71,12 @@ async def test_raw_and_sqlalchemy_agree_both_ways(db: Database, rows: list[Any])
     by_raw = [message(i, *r) for i, r in enumerate(rows)]
     by_sa = [message(i + 1000, *r) for i, r in enumerate(rows)]
     async with db.write() as session:
-        await (await Raw.of(session)).insert(MESSAGES, by_raw)
+        await (await DriverConnection.of(session)).insert(MESSAGES, by_raw)
         await session.execute(insert(MESSAGES), by_sa)
     cols = [MESSAGES.c[c] for c in COLUMNS]
     async with db.write() as session:  # the write connection: the one ingest reads through
         typed = (await session.execute(select(*cols).order_by(MESSAGES.c.id))).all()
-        raw = await Raw.of(session)
+        raw = await DriverConnection.of(session)
         plain = await raw.rows(f"SELECT {', '.join(COLUMNS)} FROM messages ORDER BY id")
     n = len(rows)
     # Written raw or through SQLAlchemy: read back through SQLAlchemy, the same values.
@@ -99,7 +99,7 @@ async def test_member_and_update_by_id(db: Database) -> None:
     await _conversation(db)
     later = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
     async with db.write() as session:
-        raw = await Raw.of(session)
+        raw = await DriverConnection.of(session)
         await raw.update_by_id(CONVERSATIONS, [{"id": 1, "next_nudge_at": later, "version": 7}])
         where, params = raw.member("id", [1, 2, 3])
         found = await raw.rows(

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from adapters.slack.actors import marks
-from adapters.slack.events import Watch, Workspace, needs_lookup, translate
+from adapters.slack.events import ChannelWatch, Workspace, needs_lookup, translate
 from bot.config import parse_config
 from storage.models import Message
 from tests.fakes.slack_api import TEAM_ID
@@ -117,7 +117,7 @@ async def test_users_info_failing_falls_back_to_the_source_rule(slack: Slack) ->
     assert await is_team(slack, T0)  # partners has no customers rule: a colleague
 
 
-_WATCH = Watch.from_config(parse_config(CONFIG, env={}))
+_WATCH = ChannelWatch.from_config(parse_config(CONFIG, env={}))
 _marks_keys = st.sampled_from(
     ["team", "user_team", "source_team", "user_profile", "team_id", "context_team_id",
      "enterprise_id", "context_enterprise_id", "authorizations", "is_ext_shared_channel",

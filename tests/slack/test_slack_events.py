@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from adapters.slack.blocks import duration, escape, transcript
 from adapters.slack.events import (
-    Watch,
+    ChannelWatch,
     Workspace,
     permalink,
     plain_text,
@@ -31,7 +31,7 @@ sources:
   lounge: {platform: slack, channels: [C2], customers: everyone-else,
            reactions: {claim: hand, not_needed: [done, ok_hand]}}
 """)
-WATCH = Watch.from_config(CONFIG)
+WATCH = ChannelWatch.from_config(CONFIG)
 GRID = Workspace(
     team_id="T0OURS",
     bot_user_id="U0BOT",
@@ -142,7 +142,7 @@ def test_reactions_per_source() -> None:
 def test_mentions_go_to_a_source_without_channels_else_the_first() -> None:
     assert WATCH.mentions is not None and WATCH.mentions.id == "acme"
     other = parse_config("sources: {a: {platform: slack, channels: [C1]}, b: {platform: slack}}")
-    mentions = Watch.from_config(other).mentions
+    mentions = ChannelWatch.from_config(other).mentions
     assert mentions is not None and mentions.id == "b"
 
 
