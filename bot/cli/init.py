@@ -103,27 +103,18 @@ def gather(ask: Asker, flags: Mapping[str, str | None]) -> Answers:
         pattern(_ID, "a short lowercase id"),
     )
     channel: str | None = None
-    if platform == "slack":
-        channel = ask.ask(
-            "--channel",
-            "Slack channel ID to watch (C…)",
-            flags["channel"],
-            pattern(_SLACK_CHANNEL, "a Slack channel ID such as C0CUST001"),
-        )
-    elif platform == "telegram":
-        channel = ask.ask(
-            "--channel",
-            "Telegram group chat ID (e.g. -1001234567890)",
-            flags["channel"],
-            pattern(_TELEGRAM_CHAT, "a Telegram chat ID"),
-        )
-    elif platform == "whatsapp":
-        channel = ask.ask(
-            "--phone-number-id",
-            "WhatsApp phone number ID (WhatsApp Manager → API Setup)",
-            flags["phone_number_id"],
-            pattern(PHONE_NUMBER_ID, "a WhatsApp phone number ID (digits)"),
-        )
+    # platform -> (flag, question, the flag's key, the answer's pattern and its description)
+    where = {
+        "slack": ("--channel", "Slack channel ID to watch (C…)", "channel",
+                  _SLACK_CHANNEL, "a Slack channel ID such as C0CUST001"),
+        "telegram": ("--channel", "Telegram group chat ID (e.g. -1001234567890)", "channel",
+                     _TELEGRAM_CHAT, "a Telegram chat ID"),
+        "whatsapp": ("--phone-number-id", "WhatsApp phone number ID (WhatsApp Manager → API Setup)",
+                     "phone_number_id", PHONE_NUMBER_ID, "a WhatsApp phone number ID (digits)"),
+    }  # fmt: skip
+    if platform in where:
+        flag, question, key, shape, described = where[platform]
+        channel = ask.ask(flag, question, flags[key], pattern(shape, described))
     mailbox = mailbox_answers(ask, flags) if platform == "email" else None
     public_url = ask.ask(
         "--public-url", "Public URL that reaches Nudgebot (empty: later)", flags["public_url"], _url
