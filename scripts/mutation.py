@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -98,9 +99,13 @@ def scratch_copy(target: Target) -> Path:
 def run(target: Target, python: str, budget: float) -> dict[str, object]:
     where = scratch_copy(target)
     # mutmut 2 counts only exit status 1 as a failing run; a mutant that breaks collection
-    # (pytest's 2) or crashes the interpreter would pass as a survivor. Any failure is 1 here.
-    pytest = f"{python} -m pytest -x -q -p no:cacheprovider {' '.join(target.tests)}"
-    runner = f"sh -c '{pytest} || exit 1'"
+    # (pytest's 2) would pass as a survivor, so any pytest failure is 1 here. The runner is
+    # ONE process (pytest in-process), not `sh -c 'pytest || exit 1'`: on a timeout mutmut
+    # kills the process it started, and a pytest left behind by a killed shell keeps mutmut's
+    # pty open, so mutmut waited for ever on a mutant that loops (untrusted #67, clock #140).
+    args = ["-x", "-q", "-p", "no:cacheprovider", *target.tests]
+    code = f"import sys, pytest; sys.exit(1 if pytest.main({args!r}) else 0)"
+    runner = shlex.join([python, "-c", code])
     command = [
         "nice", "-n", "10", python, "-m", "mutmut", "run",
         "--paths-to-mutate", target.path, "--runner", runner,
@@ -142,11 +147,14 @@ def _supervise(command: list[str], where: Path, deadline: float) -> bool:
 
     mutmut 2 hands mutants to a worker process; when that worker dies (a killed test run
     can take it along) the parent waits forever. A run that tests no mutant for ``STALL``
-    seconds is stopped and started again: mutmut resumes from its cache."""
+    seconds is stopped and started again: mutmut resumes from its cache. A run that ends by
+    itself having tested nothing new is not started again: what it left untested it will
+    never test (the duplicate-line trap in docs/testing.md)."""
     while time.monotonic() < deadline:
         log = (where / "mutmut.log").open("a")
         proc = subprocess.Popen(command, cwd=where, stdout=log, stderr=log, start_new_session=True)
         done, last = _tested(where), time.monotonic()
+        before = done
         while proc.poll() is None and time.monotonic() < deadline:
             time.sleep(5)
             now_done = _tested(where)
@@ -160,6 +168,8 @@ def _supervise(command: list[str], where: Path, deadline: float) -> bool:
         log.close()
         if all(status != "untested" for _, status in _statuses(where)) and _statuses(where):
             return True
+        if proc.returncode is not None and proc.returncode >= 0 and _tested(where) == before:
+            return False  # mutmut finished on its own and skipped what is left
     return False
 
 

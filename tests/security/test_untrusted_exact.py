@@ -162,6 +162,14 @@ def test_md_link_exactly() -> None:
         ("\\[l](https://e.example/)", [Plain("[l](https://e.example/)")]),
         ("[l\\](https://e.example/)", [Plain("[l](https://e.example/)")]),
         ("a\ud800*b*", [Plain("a\ufffd"), Bold("b")]),
+        ("\\x**b**", [Plain("x"), Bold("b")]),  # an escape two characters back is not ours
+        ("[](https://e.example/) [a](https://e.example/)", [
+            Plain("[](https://e.example/) "), Link("a", E)]),  # an empty label ends the link
+        ("[a)](https://e.example/)", [Link("a)", E)]),  # the URL's ")" is after the "]("
+        # Searches that failed once fail again (remembered), never "found" elsewhere:
+        ("[a](https://e.example/xx [b](https://e.example/yy", [
+            Plain("[a](https://e.example/xx [b](https://e.example/yy")]),
+        ("https://e.example/) [a [b", [Plain("https://e.example/) [a [b")]),
         ("", []),
     ],
 )  # fmt: skip
