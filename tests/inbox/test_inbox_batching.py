@@ -263,3 +263,87 @@ async def test_close_waits_for_the_writer_and_an_unused_batcher_closes_at_once()
     store.gate.set()
     await closing
     assert store.batches == [["a"]]
+
+
+async def test_lingering_wakes_only_once_all_the_busy_senders_are_back() -> None:
+    # As above, but "b2" comes a few loop turns after "a2": the writer still waits for it.
+    store = Store(hold_first=True)
+    batcher: InboxBatcher[str] = InboxBatcher(store.commit, max_batch=10, linger=LONG)
+
+    async def sender(item: str, then: str, turns_late: int) -> None:
+        await batcher.submit(item)
+        for _ in range(turns_late):
+            await asyncio.sleep(0)
+        await batcher.submit(then)
+
+    busy = [asyncio.create_task(sender("a", "a2", 0)), asyncio.create_task(sender("b", "b2", 5))]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    c = asyncio.create_task(batcher.submit("c"))
+    await asyncio.sleep(0)
+    store.gate.set()
+    await asyncio.gather(*busy, c)
+    assert store.batches == [["a", "b"], ["c", "a2", "b2"]]
+
+
+async def test_a_linger_of_one_second_is_a_linger() -> None:
+    # Any positive linger waits for the busy senders (not only those above a second).
+    store = Store(hold_first=True)
+    batcher: InboxBatcher[str] = InboxBatcher(store.commit, max_batch=10, linger=1.0)
+
+    async def sender(item: str, then: str) -> None:
+        await batcher.submit(item)
+        await batcher.submit(then)
+
+    busy = [asyncio.create_task(sender(x, x + "2")) for x in "ab"]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    c = asyncio.create_task(batcher.submit("c"))
+    await asyncio.sleep(0)
+    store.gate.set()
+    await asyncio.gather(*busy, c)
+    assert store.batches == [["a", "b"], ["c", "a2", "b2"]]
+
+
+async def test_after_a_lone_write_the_writer_does_not_linger() -> None:
+    # A batch of one is no sign of load: what arrived meanwhile is written at once, within a
+    # few loop turns (a writer lingering for a second sender would still be waiting).
+    store = Store(hold_first=True)
+    batcher: InboxBatcher[str] = InboxBatcher(store.commit, max_batch=10, linger=LONG)
+    a = asyncio.create_task(batcher.submit("a"))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    b = asyncio.create_task(batcher.submit("b"))
+    await asyncio.sleep(0)
+    store.gate.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert store.batches == [["a"], ["b"]]
+    await asyncio.gather(a, b)
+
+
+async def test_gathering_stops_at_the_first_loop_turn_without_a_new_item() -> None:
+    store = Store()
+    batcher: InboxBatcher[str] = InboxBatcher(store.commit, max_batch=10, linger=0.0, max_turns=9)
+
+    async def late(item: str, turns_late: int) -> None:
+        for _ in range(turns_late):
+            await asyncio.sleep(0)
+        await batcher.submit(item)
+
+    # "b" arrives one turn after the writer started, "d" only after a quiet turn.
+    await asyncio.gather(batcher.submit("a"), late("b", 1), late("d", 5))
+    assert store.batches == [["a", "b"], ["d"]]
+
+
+async def test_close_after_the_writer_was_cancelled_returns_quietly() -> None:
+    # At shutdown the loop cancels the writer; close() then has nothing left to wait for.
+    store = Store(hold_first=True)
+    batcher: InboxBatcher[str] = InboxBatcher(store.commit, max_batch=10, linger=0.0, name="w1")
+    sent = asyncio.create_task(batcher.submit("a"))
+    await asyncio.sleep(0)
+    [writer] = [t for t in asyncio.all_tasks() if t.get_name() == "w1"]
+    writer.cancel()
+    sent.cancel()
+    await batcher.close()
+    assert writer.cancelled()
