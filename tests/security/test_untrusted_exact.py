@@ -59,6 +59,7 @@ def test_safe_url_keeps_http_links_with_a_host(url: str, kept: str) -> None:
         "https://a@e.example/", "https://a:b@e.example/",  # user info: not a link we hand on
         "https://e.example/a b", "https://e.example/\u202ex", "https://e.example/\x85x",
         "https://e.example/\u2028x", "https://é.example/\ud800",  # controls, bidi, surrogates
+        "HTTP://\xa00", "https://e.example/a\u3000b", "https://e\u2009x.example/",  # spaces
         "https:///x", "https://:8443/x",
     ],
 )  # fmt: skip
