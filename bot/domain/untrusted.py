@@ -31,8 +31,10 @@ _SCHEMES = frozenset({"http", "https"})
 # Characters that may not stand raw in a URL we hand on: they end it, start link text or
 # make it two lines. Percent-encoding keeps the URL working.
 _URL_ENCODE = {c: f"%{ord(c):02X}" for c in ' "<>|\\^`{}()'}
+# Controls, bidi marks and every Unicode space (``\s``: NBSP, U+2000-U+200A, U+3000, ...):
+# a space is never part of a link we hand on.
 _BAD_URL_CHAR = re.compile(
-    r"[\x00-\x20\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+    r"[\s\x00-\x20\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 )
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from telegram.ext import ExtBot
 
-from adapters.telegram import actions, render
+from adapters.telegram import actions
 from adapters.telegram.messenger import TelegramMessenger
 from adapters.telegram.ratelimit import ChatRateLimiter
 from bot.domain.ports import (
@@ -23,7 +23,6 @@ from bot.domain.ports import (
     Recipient,
     Step,
     TranscriptLine,
-    WaitingItem,
 )
 from tests.fakes.telegram_api import FakeTelegramAPI, check_html
 from tests.telegram.tg_kit import ALICE, GROUP, T0
@@ -196,7 +195,8 @@ def test_tomorrow_is_nine_in_the_persons_zone() -> None:
     assert actions.snooze_until(actions.Button.CLAIM, T0, "UTC") is None
 
 
-# --- render.py limits and edges (pure; mutation testing found these unpinned) -------------
+# --- render.py's limit through the real send_text (the pure render.py tests, whole messages
+# compared exactly, are in test_telegram_render.py) -----------------------------------------
 
 
 async def test_a_long_notice_is_cut_to_telegrams_4096_characters(fake: FakeTelegramAPI) -> None:
@@ -206,93 +206,3 @@ async def test_a_long_notice_is_cut_to_telegrams_4096_characters(fake: FakeTeleg
         )
     [call] = fake.calls_to("sendMessage")
     assert call.params["text"] == "x" * 4096
-
-
-def test_a_transcript_line_keeps_300_characters() -> None:
-    def shown(text: str) -> str:
-        line = TranscriptLine("Dana", False, T0, text)
-        return render.transcript(view(transcript=(line,))).split("\n", 1)[1]
-
-    assert shown("a" * 300) == "a" * 300
-    assert shown("a" * 301) == "a" * 299 + "…"
-
-
-def test_the_transcript_holds_at_most_3800_characters() -> None:
-    # Eleven full lines, then an oldest line sized so that all of them take exactly 3800
-    # characters (each counted with its newline): it fits; one character more and it is "…".
-    newest = [TranscriptLine("Dana", False, T0 + i * MIN, "n" * 300) for i in range(1, 12)]
-    used = sum(len(render.transcript(view(transcript=(line,)))) + 1 for line in newest)
-    head = len(render.transcript(view(transcript=(TranscriptLine("Dana", False, T0, ""),))))
-    size = 3800 - used - head - 1
-
-    def lines(n: int) -> tuple[TranscriptLine, ...]:
-        return (TranscriptLine("Dana", False, T0, "o" * n), *newest)
-
-    fits = render.transcript(view(transcript=lines(size)))
-    assert fits.startswith("👤") and "o" * size in fits and len(fits) == 3800 - 1
-    cut = render.transcript(view(transcript=lines(size + 1)))
-    assert cut.startswith("…\n") and "o" not in cut.replace("Dana", "")
-    # Trimming stops at the first line that does not fit: no older, shorter line after a gap.
-    older = TranscriptLine("Dana", False, T0 - MIN, "z")
-    gap = render.transcript(view(transcript=(older, *lines(size + 1))))
-    assert gap == cut
-
-
-def test_waiting_list_shows_20_rows_and_counts_the_rest() -> None:
-    def item(n: int) -> WaitingItem:
-        return WaitingItem(n, "community", "telegram", str(GROUP), f"c{n}", T0, None, False,
-                           ("alice",), "hi", "")  # fmt: skip
-
-    twenty = render.waiting_list([item(n) for n in range(20)], "UTC", T0, "Waiting")
-    assert twenty.count("\n    hi") == 20 and "more" not in twenty
-    more = render.waiting_list([item(n) for n in range(21)], "UTC", T0, "Waiting")
-    assert more.count("\n    hi") == 20 and more.endswith("… and 1 more")
-    assert "#19 " in more and "#20 " not in more
-
-
-def test_a_nudge_about_another_platform_says_reply_without_posting() -> None:
-    html = render.nudge_html(view(platform="slack"))
-    assert "↩️ <i>Reply to this message to answer Dana &lt;Kim&gt; &amp; Co.</i>" in html
-    assert "I post it as you" not in html
-
-
-def test_clock_shows_the_date_only_when_it_is_not_today() -> None:
-    assert render.clock(T0, "UTC") == "10:00"  # without ``now``: the instant's own day
-    assert render.clock(T0, "UTC", now=T0 + 2 * 24 * 60 * MIN) == "Sat 28 Nov 10:00"
-    assert render.clock(T0, "UTC", now=T0 + 60 * MIN) == "10:00"
-
-
-def test_transcript_marks_customer_and_team_and_trims_authors_to_64() -> None:
-    lines = (
-        TranscriptLine("c" * 64, False, T0, "hi"),
-        TranscriptLine("t" * 65, True, T0 + MIN, "hello"),
-    )
-    customer, team = render.transcript(view(transcript=lines)).split("\n")[::2]
-    assert customer.startswith(f"👤 <b>{'c' * 64}</b> · ")
-    assert team.startswith(f"💬 <b>{'t' * 63}…</b> · ")
-
-
-def test_status_line_names_each_outcome() -> None:
-    def line(outcome: Outcome, **more: object) -> str:
-        return render.status_line(NudgeUpdate(outcome, "Bob", T0, **more), "UTC")  # type: ignore[arg-type]
-
-    assert line(Outcome.ANSWERED, after_seconds=60) == "✅ <b>Answered</b> by Bob after 1m"
-    assert line(Outcome.CLAIMED) == "🙋 <b>Claimed</b> by Bob"
-    assert line(Outcome.SNOOZED) == "⏰ <b>Snoozed</b> by Bob"
-    assert line(Outcome.SNOOZED, until=T0 + 30 * MIN) == "⏰ <b>Snoozed</b> until 10:30 by Bob"
-    assert line(Outcome.NOT_NEEDED) == "✖ <b>Not needed</b> — Bob"
-
-
-def test_the_customer_name_in_a_nudge_keeps_64_characters() -> None:
-    assert f"<b>{'d' * 64}</b> is waiting" in render.nudge_html(view(customer="d" * 64))
-    assert f"<b>{'d' * 63}…</b> is waiting" in render.nudge_html(view(customer="d" * 65))
-
-
-def test_the_reply_window_note_goes_once_the_conversation_is_resolved() -> None:
-    waiting = view(reply_window_closes=T0 + 24 * 60 * MIN)
-    assert "in <b>community</b> (telegram) for <b>" in render.nudge_html(waiting)
-    assert "(window closes " in render.nudge_html(waiting)
-    claimed = NudgeUpdate(Outcome.CLAIMED, "Bob", T0)
-    assert "(window closes " in render.nudge_html(waiting, claimed)
-    for outcome in (Outcome.ANSWERED, Outcome.NOT_NEEDED):
-        assert "(window closes " not in render.nudge_html(waiting, NudgeUpdate(outcome, "Bob", T0))
