@@ -245,3 +245,61 @@ def test_a_snooze_ending_early_nudges_again_without_waiting_the_interval() -> No
     got = [(s.seq, s.at, [(d.target.key, d.step, d.placeholder) for d in s.deliveries])
            for s in result.slots]  # fmt: skip
     assert got == [(1, T0 + 20 * M, [("person:alice", Step.REMINDER, False)])]
+
+
+def test_an_escalation_needs_both_a_delay_and_a_target() -> None:
+    """Half an escalation policy escalates to nobody: the first slot then the reminders only."""
+    first = Planned(Track.RESPONSIBLE, 0, "person:alice", T0 + 15 * M, T0 + 15 * M, T0 + 15 * M)
+    period = PeriodFacts(T0, T0 + 15 * M)
+    no_target = LadderPolicy(UTC_CLOCK, 30 * M, 10 * M, None)
+    no_delay = LadderPolicy(UTC_CLOCK, 30 * M, None, EscalateTo("person", "boss"))
+    for policy in (no_target, no_delay):
+        assert next_at(policy, period, [first]) == T0 + 45 * M
+        sent = run(policy, period, People(), T0 + 60 * M)
+        assert [(t - T0, who, s) for t, who, s, _ in sent] == [
+            (15 * M, "person:alice", Step.FIRST),
+            (45 * M, "person:alice", Step.REMINDER),
+        ]
+
+
+ESCALATE_60 = LadderPolicy(UTC_CLOCK, 30 * M, 60 * M, EscalateTo("person", "boss"))
+FIRST_AT_15 = Planned(Track.RESPONSIBLE, 0, "person:alice", T0 + 15 * M, T0 + 15 * M, T0 + 15 * M)
+
+
+def _escalation(period: PeriodFacts) -> datetime | None:
+    """When the escalation slot comes, reminders aside (the policy escalates at 75 min)."""
+    result = plan(ESCALATE_60, period, [FIRST_AT_15], People(), T0 + 10 * 60 * M)
+    return next((s.at for s in result.slots if s.track is Track.ESCALATION), None)
+
+
+def test_a_snooze_in_this_period_holds_the_escalation_until_it_ends() -> None:
+    until = T0 + 3 * 60 * M
+    assert _escalation(PeriodFacts(T0, T0 + 15 * M)) == T0 + 75 * M
+    held = PeriodFacts(T0, T0 + 15 * M, snoozed_until=until, snoozed_at=T0 + 20 * M)
+    assert _escalation(held) == until
+    at_start = PeriodFacts(T0, T0 + 15 * M, snoozed_until=until, snoozed_at=T0)
+    assert _escalation(at_start) == until
+    # a snooze of an earlier period (made before this one started) holds nothing
+    earlier = PeriodFacts(T0, T0 + 15 * M, snoozed_until=until,
+                          snoozed_at=T0 - timedelta(microseconds=1))  # fmt: skip
+    assert _escalation(earlier) == T0 + 75 * M
+    # a snooze that ends before the escalation is due does not move it earlier
+    short = PeriodFacts(T0, T0 + 15 * M, snoozed_until=T0 + 30 * M, snoozed_at=T0 + 20 * M)
+    assert _escalation(short) == T0 + 75 * M
+
+
+def test_each_track_numbers_its_slots_from_zero() -> None:
+    """The sequence number is part of a nudge's key in the outbox: 0, 1, 2 … per track."""
+    history: list[Planned] = []
+    got = []
+    for now in (T0 + 15 * M, T0 + 45 * M, T0 + 75 * M):
+        for slot in plan(ESCALATE_60, PeriodFacts(T0, T0 + 15 * M), history, People(), now).slots:
+            got.append((slot.track, slot.seq, slot.at))
+            history += [Planned(slot.track, slot.seq, d.target.key, slot.at, d.not_before, now)
+                        for d in slot.deliveries]  # fmt: skip
+    assert got == [
+        (Track.RESPONSIBLE, 0, T0 + 15 * M),
+        (Track.RESPONSIBLE, 1, T0 + 45 * M),
+        (Track.RESPONSIBLE, 2, T0 + 75 * M),
+        (Track.ESCALATION, 0, T0 + 75 * M),
+    ]
