@@ -188,7 +188,9 @@ def test_ladder_records_are_frozen_with_absent_actions_as_none() -> None:
     delivery = Delivery(Target.of("alice"), Step.FIRST, T0)
     assert delivery.placeholder is False
     slot = Slot(Track.RESPONSIBLE, 0, T0, (delivery,))
-    for record, field_name in ((period, "due_at"), (delivery, "not_before"), (slot, "at")):
+    result = plan(EVERY_30, period, [], People(), T0)
+    records = ((period, "due_at"), (delivery, "not_before"), (slot, "at"), (result, "next_at"))
+    for record, field_name in records:
         with pytest.raises(FrozenInstanceError):
             setattr(record, field_name, T0)
 
@@ -303,3 +305,56 @@ def test_each_track_numbers_its_slots_from_zero() -> None:
         (Track.RESPONSIBLE, 2, T0 + 75 * M),
         (Track.ESCALATION, 0, T0 + 75 * M),
     ]
+
+
+def test_a_held_nudge_for_one_responsible_person_does_not_hold_the_others() -> None:
+    """Alice sleeps until 8 h: her slots merge into her waiting nudge; Bob, awake, still gets
+    every reminder (the merge is per recipient)."""
+    wake = T0 + 8 * 60 * M
+    people = People(("alice", "bob"), asleep_until={"alice": wake})
+    sent = run(LadderPolicy(UTC_CLOCK, 30 * M), PeriodFacts(T0, T0 + 15 * M), people, T0 + 80 * M)
+    assert [(t - T0, who, s, nb) for t, who, s, nb in sent] == [
+        (15 * M, "person:alice", Step.FIRST, wake),
+        (15 * M, "person:bob", Step.FIRST, T0 + 15 * M),
+        (45 * M, "person:bob", Step.REMINDER, T0 + 45 * M),
+        (75 * M, "person:bob", Step.REMINDER, T0 + 75 * M),
+    ]
+
+
+@dataclass
+class Team(People):
+    """Escalates to several targets at once: Alice (responsible), on-call Carol, a channel,
+    Dave and the boss; Carol and Dave sleep until ``wake``."""
+
+    def escalation(self, to: EscalateTo, at: datetime) -> tuple[Target, ...]:
+        return (Target.of("alice"), Target.of("carol", always=True), Target("channel:C1"),
+                Target.of("dave"), Target.of("boss"))  # fmt: skip
+
+
+def test_an_escalation_reaches_every_target_but_the_responsible_each_when_reachable() -> None:
+    wake = T0 + 8 * 60 * M
+    people = Team(asleep_until={"carol": wake, "dave": wake})
+    policy = LadderPolicy(UTC_CLOCK, None, 60 * M, EscalateTo("rotation", "team"))
+    result = plan(policy, PeriodFacts(T0, T0 + 15 * M), [FIRST_AT_15], people, T0 + 75 * M)
+    (slot,) = result.slots
+    assert slot.track is Track.ESCALATION
+    at = T0 + 75 * M
+    assert [(d.target.key, d.step, d.not_before, d.placeholder) for d in slot.deliveries] == [
+        ("person:carol", Step.ESCALATION, at, False),  # on call: at any hour
+        ("channel:C1", Step.ESCALATION, at, False),  # a channel: no hours of its own
+        ("person:dave", Step.ESCALATION, wake, False),  # asleep: at his next opening
+        ("person:boss", Step.ESCALATION, at, False),
+    ]
+
+
+def test_with_nobody_to_route_to_the_ladder_waits_for_the_escalation_or_a_change() -> None:
+    """No responsible person (a config gap): no slot; look again at a future escalation, and
+    once that is due too, only after a change (next_at None)."""
+    nobody = People(responsible=())
+    period = PeriodFacts(T0, T0 + 15 * M)
+    before = plan(ESCALATE_60, period, [FIRST_AT_15], nobody, T0 + 45 * M)
+    assert (before.slots, before.next_at) == ((), T0 + 75 * M)
+    due = plan(ESCALATE_60, period, [FIRST_AT_15], nobody, T0 + 75 * M)
+    assert (due.slots, due.next_at) == ((), None)
+    no_escalation = plan(EVERY_30, period, [FIRST_AT_15], nobody, T0 + 45 * M)
+    assert (no_escalation.slots, no_escalation.next_at) == ((), None)
