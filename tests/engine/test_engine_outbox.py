@@ -306,3 +306,9 @@ async def test_an_update_is_claimed_exactly_when_it_falls_due(db: Database) -> N
     assert claimed.id == row.id
     with pytest.raises(FrozenInstanceError):
         claimed.attempt = 9  # type: ignore[misc]
+
+
+def test_a_lease_outlives_two_failed_renewals() -> None:
+    """The sender renews its lease every RENEW_EVERY: two renewals may fail (a slow commit)
+    before the lease runs out and another worker may claim, and send, the same row again."""
+    assert timedelta(0) < 3 * outbox.RENEW_EVERY <= LEASE
