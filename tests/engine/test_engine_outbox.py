@@ -303,7 +303,14 @@ async def test_an_update_is_claimed_exactly_when_it_falls_due(db: Database) -> N
     async with db.write() as s:
         assert await outbox_updates.claim_updates(s, due - timedelta(microseconds=1), 10) == []
         (claimed,) = await outbox_updates.claim_updates(s, due, 10)
-    assert claimed.id == row.id
+        # the claim holds the row for one lease, then a new attempt may take it over
+        lease = LEASE  # claim_updates' default, storage.outbox_repo.LEASE
+        assert (
+            await outbox_updates.claim_updates(s, due + lease - timedelta(microseconds=1), 9) == []
+        )
+        (again,) = await outbox_updates.claim_updates(s, due + lease, 10)
+    assert claimed.id == again.id == row.id
+    assert (claimed.attempt, again.attempt) == (row.update_attempts + 1, row.update_attempts + 2)
     with pytest.raises(FrozenInstanceError):
         claimed.attempt = 9  # type: ignore[misc]
 
