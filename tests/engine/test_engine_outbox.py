@@ -303,6 +303,19 @@ async def test_an_update_is_claimed_exactly_when_it_falls_due(db: Database) -> N
     async with db.write() as s:
         assert await outbox_updates.claim_updates(s, due - timedelta(microseconds=1), 10) == []
         (claimed,) = await outbox_updates.claim_updates(s, due, 10)
-    assert claimed.id == row.id
+        # the claim holds the row for one lease, then a new attempt may take it over
+        lease = LEASE  # claim_updates' default, storage.outbox_repo.LEASE
+        assert (
+            await outbox_updates.claim_updates(s, due + lease - timedelta(microseconds=1), 9) == []
+        )
+        (again,) = await outbox_updates.claim_updates(s, due + lease, 10)
+    assert claimed.id == again.id == row.id
+    assert (claimed.attempt, again.attempt) == (row.update_attempts + 1, row.update_attempts + 2)
     with pytest.raises(FrozenInstanceError):
         claimed.attempt = 9  # type: ignore[misc]
+
+
+def test_a_lease_outlives_two_failed_renewals() -> None:
+    """The sender renews its lease every RENEW_EVERY: two renewals may fail (a slow commit)
+    before the lease runs out and another worker may claim, and send, the same row again."""
+    assert timedelta(0) < 3 * outbox.RENEW_EVERY <= LEASE

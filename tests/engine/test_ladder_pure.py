@@ -188,7 +188,9 @@ def test_ladder_records_are_frozen_with_absent_actions_as_none() -> None:
     delivery = Delivery(Target.of("alice"), Step.FIRST, T0)
     assert delivery.placeholder is False
     slot = Slot(Track.RESPONSIBLE, 0, T0, (delivery,))
-    for record, field_name in ((period, "due_at"), (delivery, "not_before"), (slot, "at")):
+    result = plan(EVERY_30, period, [], People(), T0)
+    records = ((period, "due_at"), (delivery, "not_before"), (slot, "at"), (result, "next_at"))
+    for record, field_name in records:
         with pytest.raises(FrozenInstanceError):
             setattr(record, field_name, T0)
 
@@ -245,3 +247,114 @@ def test_a_snooze_ending_early_nudges_again_without_waiting_the_interval() -> No
     got = [(s.seq, s.at, [(d.target.key, d.step, d.placeholder) for d in s.deliveries])
            for s in result.slots]  # fmt: skip
     assert got == [(1, T0 + 20 * M, [("person:alice", Step.REMINDER, False)])]
+
+
+def test_an_escalation_needs_both_a_delay_and_a_target() -> None:
+    """Half an escalation policy escalates to nobody: the first slot then the reminders only."""
+    first = Planned(Track.RESPONSIBLE, 0, "person:alice", T0 + 15 * M, T0 + 15 * M, T0 + 15 * M)
+    period = PeriodFacts(T0, T0 + 15 * M)
+    no_target = LadderPolicy(UTC_CLOCK, 30 * M, 10 * M, None)
+    no_delay = LadderPolicy(UTC_CLOCK, 30 * M, None, EscalateTo("person", "boss"))
+    for policy in (no_target, no_delay):
+        assert next_at(policy, period, [first]) == T0 + 45 * M
+        sent = run(policy, period, People(), T0 + 60 * M)
+        assert [(t - T0, who, s) for t, who, s, _ in sent] == [
+            (15 * M, "person:alice", Step.FIRST),
+            (45 * M, "person:alice", Step.REMINDER),
+        ]
+
+
+ESCALATE_60 = LadderPolicy(UTC_CLOCK, 30 * M, 60 * M, EscalateTo("person", "boss"))
+FIRST_AT_15 = Planned(Track.RESPONSIBLE, 0, "person:alice", T0 + 15 * M, T0 + 15 * M, T0 + 15 * M)
+
+
+def _escalation(period: PeriodFacts) -> datetime | None:
+    """When the escalation slot comes, reminders aside (the policy escalates at 75 min)."""
+    result = plan(ESCALATE_60, period, [FIRST_AT_15], People(), T0 + 10 * 60 * M)
+    return next((s.at for s in result.slots if s.track is Track.ESCALATION), None)
+
+
+def test_a_snooze_in_this_period_holds_the_escalation_until_it_ends() -> None:
+    until = T0 + 3 * 60 * M
+    assert _escalation(PeriodFacts(T0, T0 + 15 * M)) == T0 + 75 * M
+    held = PeriodFacts(T0, T0 + 15 * M, snoozed_until=until, snoozed_at=T0 + 20 * M)
+    assert _escalation(held) == until
+    at_start = PeriodFacts(T0, T0 + 15 * M, snoozed_until=until, snoozed_at=T0)
+    assert _escalation(at_start) == until
+    # a snooze of an earlier period (made before this one started) holds nothing
+    earlier = PeriodFacts(T0, T0 + 15 * M, snoozed_until=until,
+                          snoozed_at=T0 - timedelta(microseconds=1))  # fmt: skip
+    assert _escalation(earlier) == T0 + 75 * M
+    # a snooze that ends before the escalation is due does not move it earlier
+    short = PeriodFacts(T0, T0 + 15 * M, snoozed_until=T0 + 30 * M, snoozed_at=T0 + 20 * M)
+    assert _escalation(short) == T0 + 75 * M
+
+
+def test_each_track_numbers_its_slots_from_zero() -> None:
+    """The sequence number is part of a nudge's key in the outbox: 0, 1, 2 … per track."""
+    history: list[Planned] = []
+    got = []
+    for now in (T0 + 15 * M, T0 + 45 * M, T0 + 75 * M):
+        for slot in plan(ESCALATE_60, PeriodFacts(T0, T0 + 15 * M), history, People(), now).slots:
+            got.append((slot.track, slot.seq, slot.at))
+            history += [Planned(slot.track, slot.seq, d.target.key, slot.at, d.not_before, now)
+                        for d in slot.deliveries]  # fmt: skip
+    assert got == [
+        (Track.RESPONSIBLE, 0, T0 + 15 * M),
+        (Track.RESPONSIBLE, 1, T0 + 45 * M),
+        (Track.RESPONSIBLE, 2, T0 + 75 * M),
+        (Track.ESCALATION, 0, T0 + 75 * M),
+    ]
+
+
+def test_a_held_nudge_for_one_responsible_person_does_not_hold_the_others() -> None:
+    """Alice sleeps until 8 h: her slots merge into her waiting nudge; Bob, awake, still gets
+    every reminder (the merge is per recipient)."""
+    wake = T0 + 8 * 60 * M
+    people = People(("alice", "bob"), asleep_until={"alice": wake})
+    sent = run(LadderPolicy(UTC_CLOCK, 30 * M), PeriodFacts(T0, T0 + 15 * M), people, T0 + 80 * M)
+    assert [(t - T0, who, s, nb) for t, who, s, nb in sent] == [
+        (15 * M, "person:alice", Step.FIRST, wake),
+        (15 * M, "person:bob", Step.FIRST, T0 + 15 * M),
+        (45 * M, "person:bob", Step.REMINDER, T0 + 45 * M),
+        (75 * M, "person:bob", Step.REMINDER, T0 + 75 * M),
+    ]
+
+
+@dataclass
+class Team(People):
+    """Escalates to several targets at once: Alice (responsible), on-call Carol, a channel,
+    Dave and the boss; Carol and Dave sleep until ``wake``."""
+
+    def escalation(self, to: EscalateTo, at: datetime) -> tuple[Target, ...]:
+        return (Target.of("alice"), Target.of("carol", always=True), Target("channel:C1"),
+                Target.of("dave"), Target.of("boss"))  # fmt: skip
+
+
+def test_an_escalation_reaches_every_target_but_the_responsible_each_when_reachable() -> None:
+    wake = T0 + 8 * 60 * M
+    people = Team(asleep_until={"carol": wake, "dave": wake})
+    policy = LadderPolicy(UTC_CLOCK, None, 60 * M, EscalateTo("rotation", "team"))
+    result = plan(policy, PeriodFacts(T0, T0 + 15 * M), [FIRST_AT_15], people, T0 + 75 * M)
+    (slot,) = result.slots
+    assert slot.track is Track.ESCALATION
+    at = T0 + 75 * M
+    assert [(d.target.key, d.step, d.not_before, d.placeholder) for d in slot.deliveries] == [
+        ("person:carol", Step.ESCALATION, at, False),  # on call: at any hour
+        ("channel:C1", Step.ESCALATION, at, False),  # a channel: no hours of its own
+        ("person:dave", Step.ESCALATION, wake, False),  # asleep: at his next opening
+        ("person:boss", Step.ESCALATION, at, False),
+    ]
+
+
+def test_with_nobody_to_route_to_the_ladder_waits_for_the_escalation_or_a_change() -> None:
+    """No responsible person (a config gap): no slot; look again at a future escalation, and
+    once that is due too, only after a change (next_at None)."""
+    nobody = People(responsible=())
+    period = PeriodFacts(T0, T0 + 15 * M)
+    before = plan(ESCALATE_60, period, [FIRST_AT_15], nobody, T0 + 45 * M)
+    assert (before.slots, before.next_at) == ((), T0 + 75 * M)
+    due = plan(ESCALATE_60, period, [FIRST_AT_15], nobody, T0 + 75 * M)
+    assert (due.slots, due.next_at) == ((), None)
+    no_escalation = plan(EVERY_30, period, [FIRST_AT_15], nobody, T0 + 45 * M)
+    assert (no_escalation.slots, no_escalation.next_at) == ((), None)
