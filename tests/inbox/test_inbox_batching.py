@@ -57,6 +57,25 @@ async def test_size_weighs_items_and_an_oversized_item_goes_alone() -> None:
     assert store.batches == [["ab", "cd"], ["e"], ["fghij"], ["k", "lmn"]]
 
 
+async def _senders_return_while_c_arrives(
+    store: Store, batcher: InboxBatcher[str]
+) -> tuple[list[asyncio.Task[None]], asyncio.Task[None]]:
+    """ "a" and "b" are written together (held by the store) while "c" arrives; then the
+    store lets go and their senders come straight back with "a2" and "b2"."""
+
+    async def sender(item: str, then: str) -> None:
+        await batcher.submit(item)
+        await batcher.submit(then)
+
+    busy = [asyncio.create_task(sender(x, x + "2")) for x in "ab"]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    c = asyncio.create_task(batcher.submit("c"))
+    await asyncio.sleep(0)
+    store.gate.set()
+    return busy, c
+
+
 async def test_items_arriving_during_a_write_join_the_next_batch() -> None:
     store = Store(hold_first=True)
     batcher: InboxBatcher[str] = InboxBatcher(store.commit, max_batch=10, linger=0.0)
@@ -98,16 +117,7 @@ async def test_lingering_waits_for_no_more_than_max_batch() -> None:
     store = Store(hold_first=True)
     batcher: InboxBatcher[str] = InboxBatcher(store.commit, max_batch=2, linger=LONG)
 
-    async def sender(item: str, then: str) -> None:
-        await batcher.submit(item)
-        await batcher.submit(then)
-
-    busy = [asyncio.create_task(sender(x, x + "2")) for x in "ab"]
-    for _ in range(3):
-        await asyncio.sleep(0)
-    c = asyncio.create_task(batcher.submit("c"))
-    await asyncio.sleep(0)
-    store.gate.set()
+    busy, c = await _senders_return_while_c_arrives(store, batcher)
     for _ in range(20):  # loop turns enough for everything that can happen now
         await asyncio.sleep(0)
     assert store.batches == [["a", "b"], ["c", "a2"]]  # not waiting for a third
@@ -140,16 +150,7 @@ async def test_without_linger_a_busy_writer_does_not_wait() -> None:
     store = Store(hold_first=True)
     batcher: InboxBatcher[str] = InboxBatcher(store.commit, max_batch=10, linger=0.0)
 
-    async def sender(item: str, then: str) -> None:
-        await batcher.submit(item)
-        await batcher.submit(then)
-
-    busy = [asyncio.create_task(sender(x, x + "2")) for x in "ab"]
-    for _ in range(3):
-        await asyncio.sleep(0)
-    c = asyncio.create_task(batcher.submit("c"))
-    await asyncio.sleep(0)
-    store.gate.set()
+    busy, c = await _senders_return_while_c_arrives(store, batcher)
     await asyncio.gather(*busy, c)
     assert store.batches == [["a", "b"], ["c"], ["a2", "b2"]]
 
@@ -291,16 +292,7 @@ async def test_a_linger_of_one_second_is_a_linger() -> None:
     store = Store(hold_first=True)
     batcher: InboxBatcher[str] = InboxBatcher(store.commit, max_batch=10, linger=1.0)
 
-    async def sender(item: str, then: str) -> None:
-        await batcher.submit(item)
-        await batcher.submit(then)
-
-    busy = [asyncio.create_task(sender(x, x + "2")) for x in "ab"]
-    for _ in range(3):
-        await asyncio.sleep(0)
-    c = asyncio.create_task(batcher.submit("c"))
-    await asyncio.sleep(0)
-    store.gate.set()
+    busy, c = await _senders_return_while_c_arrives(store, batcher)
     await asyncio.gather(*busy, c)
     assert store.batches == [["a", "b"], ["c", "a2", "b2"]]
 
