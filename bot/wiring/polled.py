@@ -81,16 +81,9 @@ def _component(platform: str, sources: Mapping[str, PolledSource]) -> Component:
     messenger = getattr(cls, "messenger", None)
     unready_after: int | None = getattr(cls, "UNREADY_AFTER", None)
 
-    def ready() -> bool:
+    def problem() -> str | None:
         # A poller's ``failing`` (email: a configured folder gone) is a problem though its
         # polls succeed: the other folders are still read.
-        return all(
-            (unready_after is None or p.status.failures < unready_after)
-            and not getattr(p.poller, "failing", None)
-            for p in sources.values()
-        )
-
-    def problem() -> str | None:
         for name, p in sources.items():
             if unready_after is not None and p.status.failures >= unready_after:
                 return f"{name} failed {p.status.failures} polls in a row"
@@ -102,7 +95,7 @@ def _component(platform: str, sources: Mapping[str, PolledSource]) -> Component:
         name=f"polled-{platform}",
         replier=PollReplier(platform, sources),
         messenger=messenger(sources) if messenger is not None else None,
-        ready=ready,
+        ready=lambda: problem() is None,
         problem=problem,
         start=start,
         stop=stop,
