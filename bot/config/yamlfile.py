@@ -95,22 +95,22 @@ def _offset(text: str, mark: yaml.Mark) -> int:
 
 def _load(text: str) -> object:
     current = text
+    first: yaml.MarkedYAMLError | None = None
     for _ in range(_MAX_QUOTED):
         try:
             return yaml.load(current, Loader=_Loader)  # _Loader is a SafeLoader
         except yaml.MarkedYAMLError as error:
+            first = first or error
             mark = error.problem_mark
-            at = -1 if mark is None else _offset(current, mark)
             # PyYAML marks the ``{`` after the ``$`` (the ``$`` began a plain scalar).
-            at -= 1
+            at = -1 if mark is None else _offset(current, mark) - 1
             found = _FLOW_REFERENCE.match(current, at) if at >= 0 else None
             if found is None:
-                if current is text:
-                    raise
                 break
             current = f'{current[:at]}"{found.group(0)}"{current[found.end() :]}'
     # The error of the text as written: its line and column are the ones the user sees.
-    return yaml.load(text, Loader=_Loader)
+    assert first is not None
+    raise first
 
 
 def parse_yaml(text: str, issues: Issues) -> object:
