@@ -51,7 +51,7 @@ from bench.slack_serve import SECRET
 
 KINDS = ("bare", "bolt", "nudgebot")
 CHANNELS = [f"C0BENCH{n:02d}" for n in range(8)]
-TARGET_RATE, TARGET_RATIO, TARGET_P99 = 1000.0, 0.6, 0.050
+TARGET_RATE, TARGET_RATIO, TARGET_P99 = 1000.0, 0.8, 0.050  # issue 17
 CONFIG = f"""\
 team:
   alice: {{name: Alice, slack: U0ALICE01}}

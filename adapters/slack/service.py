@@ -37,7 +37,7 @@ from starlette.types import Message, Receive, Scope, Send
 from adapters.slack.actors import UserTeams
 from adapters.slack.catchup import TIER3_PER_MINUTE, MethodPacer, SlackCatchUp
 from adapters.slack.events import ChannelWatch
-from adapters.slack.listeners import register
+from adapters.slack.listeners import ingest_event, register
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.pacing import ChannelPacer, RetryAfterHandler
 from adapters.slack.runtime import (
@@ -47,7 +47,14 @@ from adapters.slack.runtime import (
     SlackContext,
     SlackUnavailable,
 )
-from adapters.slack.verify import Unauthorized, Unreadable, check_signature, is_ssl_check, readable
+from adapters.slack.verify import (
+    Unauthorized,
+    Unreadable,
+    check_signature,
+    is_message_event,
+    is_ssl_check,
+    readable,
+)
 from bot.config import Config
 from bot.domain.ports import Core, DeadLetter
 
@@ -124,6 +131,9 @@ def _replay(body: bytes) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return receive
+
+
+RETRY_LATER = "temporarily unable to process; Slack will retry"
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -240,10 +250,26 @@ class SlackService:
                 return _error(401, str(exc))
             content_type = headers.get(b"content-type", b"").decode("latin-1")
             try:
-                readable(body, content_type.split(";")[0].strip() or None)
+                parsed = readable(body, content_type.split(";")[0].strip() or None)
             except Unreadable as exc:
                 return await self._unreadable(body, str(exc))
+            if is_message_event(parsed):
+                return await self._message_event(parsed, body)
         return await self.handle(Request(scope, _replay(body)))
+
+    async def _message_event(self, parsed: dict[str, Any], body: bytes) -> Response:
+        """A message event, the one kind Slack sends by the thousand, goes to its listener
+        straight from the check above. Through Bolt it would be verified and parsed a second
+        time and pass authorization (the same cached ``auth.test`` the listener reads),
+        the self-event filter (``translate`` drops bot messages, ours included) and listener
+        matching, which together cost more CPU than storing it. Failures map as Bolt's
+        error handler maps them (``failure_response``)."""
+        try:
+            await ingest_event(self.deps, parsed["event"], parsed)
+        except Exception as error:
+            status, payload = await self._failure(error, body)
+            return Response(payload, status_code=status, media_type="application/json")
+        return Response(status_code=200)
 
     async def _unreadable(self, body: bytes, reason: str) -> Response:
         letter = DeadLetter("slack", "", reason, body, self.deps.now())
@@ -251,15 +277,22 @@ class SlackService:
             await self.deps.core.keep_dead_letter(letter)
         except Exception as exc:
             log.warning("unreadable Slack request not kept: %r", exc)
-            return _error(503, "temporarily unable to process; Slack will retry")
+            return _error(503, RETRY_LATER)
         return _error(400, f"malformed body: {reason}")
 
     async def _on_error(
         self, error: Exception, request: AsyncBoltRequest, response: BoltResponse | None
     ) -> BoltResponse | None:
-        """Bolt's error handler (it replaces Bolt's ERROR traceback): a payload Bolt or a
-        listener cannot read is the sender's 400 and a dead letter; anything else stays a
-        5xx (mapped to 503 in ``handle``), so Slack retries."""
+        """Bolt's error handler (it replaces Bolt's ERROR traceback)."""
+        status, body = await self._failure(error, request.raw_body.encode())
+        if status >= 500:
+            return None  # a 5xx (mapped to 503 in ``handle``)
+        return BoltResponse(status=status, body=body, headers={"content-type": "application/json"})
+
+    async def _failure(self, error: Exception, body: bytes) -> tuple[int, str]:
+        """A payload we or a listener cannot read is the sender's 400 and a dead letter;
+        anything else is a 503, so Slack retries."""
+        unavailable = (503, json.dumps({"error": RETRY_LATER}))
         if not isinstance(error, SHAPE_ERRORS):
             if isinstance(error, SlackUnavailable | OSError) or type(error).__name__ in (
                 "OperationalError", "InterfaceError",
@@ -267,16 +300,15 @@ class SlackService:
                 log.warning("Slack request not handled, Slack will retry: %r", error)
             else:
                 log.error("Slack request not handled, Slack will retry", exc_info=error)
-            return None
+            return unavailable
         reason = f"unexpected payload shape ({type(error).__name__}: {error})"
-        letter = DeadLetter("slack", "", reason, request.raw_body.encode(), self.deps.now())
+        letter = DeadLetter("slack", "", reason, body, self.deps.now())
         try:
             await self.deps.core.keep_dead_letter(letter)
         except Exception as exc:
             log.warning("unreadable Slack request not kept: %r", exc)
-            return BoltResponse(status=503, body="")
-        body = json.dumps({"error": f"malformed body: {reason[:200]}"})
-        return BoltResponse(status=400, body=body, headers={"content-type": "application/json"})
+            return unavailable
+        return 400, json.dumps({"error": f"malformed body: {reason[:200]}"})
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -288,7 +320,7 @@ class SlackService:
             log.info("malformed Slack request: %r", exc)
             return _error(400, "malformed body")
         if response.status_code >= 500:
-            return _error(503, "temporarily unable to process; Slack will retry")
+            return _error(503, RETRY_LATER)
         return response
 
     async def start(self) -> None:

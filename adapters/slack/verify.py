@@ -83,3 +83,14 @@ def is_ssl_check(body: bytes) -> bool:
     if b"ssl_check" not in body or b"payload" in body or body.lstrip().startswith(b"{"):
         return False
     return dict(parse_qsl(body.decode("latin-1"))).get("ssl_check") == "1"
+
+
+def is_message_event(parsed: Mapping[str, Any]) -> bool:
+    """An Events API ``message`` or ``app_mention`` callback (as Bolt's ``app.event`` matches
+    them, every subtype included)."""
+    event = parsed.get("event")
+    return (
+        parsed.get("type") == "event_callback"
+        and isinstance(event, dict)
+        and event.get("type") in ("message", "app_mention")
+    )

@@ -9,6 +9,7 @@ from typing import Any
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import select
 
+from storage import dead_letters_repo
 from storage.models import Conversation, Message
 from tests.slack.conftest import Slack
 from tests.slack.slack_payloads import (
@@ -227,6 +228,44 @@ async def test_retry_after_a_failed_store_succeeds(slack: Slack, monkeypatch: An
     assert first.status_code == 503  # not acknowledged: Slack will retry
     assert (await post(slack.http, event, retry=1)).status_code == 200
     assert len(await messages(slack)) == 1
+
+
+async def test_a_message_event_that_breaks_the_listener_is_kept_and_a_400(
+    slack: Slack, monkeypatch: Any
+) -> None:
+    """Message events skip Bolt's dispatch (``SlackService._message_event``); a listener
+    failure on them must still map as Bolt's error handler maps it."""
+
+    def unreadable(*_args: Any, **_kwargs: Any) -> None:
+        raise KeyError("blocks")  # what a payload of an unexpected shape raises
+
+    monkeypatch.setattr("adapters.slack.listeners.translate", unreadable)
+    event = message(T0, event_id="Ev0SHAPE001")
+    response = await post(slack.http, event)
+    assert response.status_code == 400
+    assert (
+        response.json()["error"] == "malformed body: unexpected payload shape (KeyError: 'blocks')"
+    )
+    letters = await dead_letters_repo.listing(slack.rt.db)
+    assert [(d.platform, json.loads(d.payload)) for d in letters] == [("slack", event)]
+    assert await messages(slack) == []
+
+
+async def test_a_database_failure_on_a_message_event_is_a_503_without_a_traceback(
+    slack: Slack, monkeypatch: Any, caplog: Any
+) -> None:
+    async def down(_batch: Any) -> None:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(slack.rt.inbox.batcher, "_commit", down)
+    response = await post(slack.http, message(T0, event_id="Ev0DOWN0001"))
+    assert response.status_code == 503
+    assert response.json() == {"error": "temporarily unable to process; Slack will retry"}
+    assert [r.getMessage() for r in caplog.records if r.name == "nudgebot.slack"] == [
+        "Slack request not handled, Slack will retry: OSError('connection refused')"
+    ]
+    assert all(r.exc_info is None for r in caplog.records)
+    assert await dead_letters_repo.listing(slack.rt.db) == []
 
 
 async def test_bad_signature_is_401_and_stores_nothing(slack: Slack) -> None:
