@@ -156,6 +156,22 @@ def insert_for(session: AsyncSession, table: Any) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
+def _tune_postgresql(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        # psycopg prepares a statement run five times, and after five more runs the server
+        # keeps one generic plan for it, costed with the statistics of that moment. A new
+        # database's first batches are planned on empty tables — sequential scans — and
+        # keep those plans as the tables grow, until autovacuum's ANALYZE: the inbox's
+        # lookups by key then read whole tables (PostgreSQL CPU per Telegram update grew from
+        # 3 to 7 ms over 9,000 updates; docs/benchmarks.md). A plan made for the parameters
+        # at hand costs a fraction of a millisecond per statement and follows the tables.
+        cur = dbapi_conn.cursor()
+        cur.execute("SET plan_cache_mode = force_custom_plan")
+        cur.close()
+        dbapi_conn.commit()
+
+
 def _tune_sqlite(engine: AsyncEngine, busy_seconds: float = _BUSY_SECONDS) -> None:
     sync = engine.sync_engine
 
@@ -305,6 +321,7 @@ def connect(url: str | None = None, *, echo: bool = False) -> Database:
             kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT}
     engine = create_async_engine(target, **kwargs)
     if engine.dialect.name != "sqlite":
+        _tune_postgresql(engine)
         return Database(engine=engine, url=raw)
     _tune_sqlite(engine)
     inline = sqlite_inline.creator(target.database or "", timeout=_INLINE_BUSY_SECONDS)
