@@ -41,6 +41,15 @@ async def find_conversations(
     """Ids of the conversations that exist among (source, thread_key) pairs."""
     raw = await DriverConnection.of(session)
     ids: dict[tuple[str, str], int] = {}
+    if not raw.sqlite:  # one statement for every source of the batch (SQLite: a loop, below)
+        for part in chunks(pairs):
+            found = await raw.rows(
+                "SELECT c.source, c.thread_key, c.id FROM conversations AS c "
+                f"JOIN {raw.pairs_table()} AS k(s, t) ON c.source = k.s AND c.thread_key = k.t",
+                raw.pairs_params(part),
+            )
+            ids.update({(s, t): i for s, t, i in found})
+        return ids
     by_source: dict[str, list[str]] = defaultdict(list)
     for source, key in pairs:
         by_source[source].append(key)
@@ -145,28 +154,26 @@ async def save_states(
     conversations: Sequence[Mapping[str, Any]],
     periods: Mapping[int, Sequence[PeriodRow]],
     sources: Mapping[int, str],
+    created: Sequence[tuple[int, str, PeriodRow]] = (),
 ) -> None:
-    """Write recomputed conversation rows (each with ``id``) and replace their periods."""
+    """Write recomputed conversation rows (each with ``id``; ``version`` goes up by one) and
+    replace their periods; ``created``: periods of new conversations, inserted with them."""
     raw = await DriverConnection.of(session)
-    await raw.update_by_id(_CONVERSATIONS, conversations)
+    await raw.update_by_id(_CONVERSATIONS, conversations, bump="version")
     for part in chunks(list(periods)):
         where, params = raw.member("conversation_id", part)
         await raw.run(f"DELETE FROM waiting_periods WHERE {where}", params)
     await insert_periods(
-        session, [(cid, sources[cid], p) for cid, ps in periods.items() for p in ps]
+        session,
+        [*created, *((cid, sources[cid], p) for cid, ps in periods.items() for p in ps)],
     )
 
 
-async def conversation_meta(
-    session: AsyncSession, ids: Sequence[int]
-) -> dict[int, tuple[str, int, str | None]]:
-    """source, version and claimed_by of each conversation."""
+async def conversation_sources(session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
     raw = await DriverConnection.of(session)
-    out: dict[int, tuple[str, int, str | None]] = {}
+    out: dict[int, str] = {}
     for part in chunks(ids):
         where, params = raw.member("id", part)
-        rows = await raw.rows(
-            f"SELECT id, source, version, claimed_by FROM conversations WHERE {where}", params
-        )
-        out.update({i: (s, v, cl) for i, s, v, cl in rows})
+        rows = await raw.rows(f"SELECT id, source FROM conversations WHERE {where}", params)
+        out.update({i: s for i, s in rows})
     return out

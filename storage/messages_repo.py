@@ -41,16 +41,31 @@ async def insert_facts(
 
 
 async def existing_message_ids(
-    session: AsyncSession, source: str, message_ids: Sequence[str]
-) -> set[str]:
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Those of the (source, message id) pairs that are stored."""
     raw = await DriverConnection.of(session)
-    found: set[str] = set()
-    for part in chunks(message_ids):
-        where, params = raw.member("message_id", part)
-        rows = await raw.rows(
-            f"SELECT message_id FROM messages WHERE source = ? AND {where}", (source, *params)
-        )
-        found.update(r[0] for r in rows)
+    found: set[tuple[str, str]] = set()
+    if not raw.sqlite:  # one statement for every source (SQLite: a loop per source)
+        for part in chunks(keys):
+            rows = await raw.rows(
+                "SELECT m.source, m.message_id FROM messages AS m "
+                f"JOIN {raw.pairs_table()} AS k(s, i) ON m.source = k.s AND m.message_id = k.i",
+                raw.pairs_params(part),
+            )
+            found.update((s, i) for s, i in rows)
+        return found
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for source, message_id in keys:
+        by_source[source].append(message_id)
+    for source, ids in by_source.items():
+        for part in chunks(ids):
+            where, params = raw.member("message_id", part)
+            rows = await raw.rows(
+                f"SELECT message_id FROM messages WHERE source = ? AND {where}",
+                (source, *params),
+            )
+            found.update((source, r[0]) for r in rows)
     return found
 
 

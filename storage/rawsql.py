@@ -183,6 +183,16 @@ class DriverConnection:
             return f"{column} IN ({self.marks(len(values))})", tuple(values)
         return f"{column} = ANY(?)", (list(values),)
 
+    def pairs_table(self) -> str:
+        """PostgreSQL: (text, text) pairs as a table of two columns (``pairs_params``), for
+        a batch's keys across sources in one statement: the unique index is probed per pair.
+        (SQLite scans the table for a row-value ``IN (VALUES …)``: it loops per source.)"""
+        return "unnest(CAST(? AS text[]), CAST(? AS text[]))"
+
+    @staticmethod
+    def pairs_params(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
+        return [a for a, _ in pairs], [b for _, b in pairs]
+
     def _unnest(self, table: Table, columns: Sequence[str]) -> str:
         types = _pg_types(table)
         return ", ".join(f"CAST(? AS {types[c]}[])" for c in columns)
@@ -267,19 +277,25 @@ class DriverConnection:
         await self.many(f"INSERT INTO {table.name} ({names}) VALUES {one}{tail}", values)
         return []
 
-    async def update_by_id(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Set each row's columns on the row with its ``id``."""
+    async def update_by_id(
+        self, table: Table, rows: Sequence[Mapping[str, Any]], *, bump: str | None = None
+    ) -> None:
+        """Set each row's columns on the row with its ``id``; ``bump``: a counter column
+        each of those rows also adds one to."""
         if not rows:
             return
         columns = [c for c in rows[0] if c != "id"]
         if self.sqlite:
+            assigned = [f"{c} = ?" for c in columns] + ([f"{bump} = {bump} + 1"] if bump else [])
             await self.many(
-                f"UPDATE {table.name} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
+                f"UPDATE {table.name} SET {', '.join(assigned)} WHERE id = ?",
                 self._tuples(table, rows, [*columns, "id"]),
             )
             return
         ordered = sorted(rows, key=lambda r: int(r["id"]))  # one lock order for every writer
-        sets = ", ".join(f"{c} = v.{c}" for c in columns)
+        sets = ", ".join(
+            [f"{c} = v.{c}" for c in columns] + ([f"{bump} = t.{bump} + 1"] if bump else [])
+        )
         await self.run(
             f"UPDATE {table.name} AS t SET {sets} FROM unnest("
             f"{self._unnest(table, ['id', *columns])}) AS v(id, {', '.join(columns)}) "

@@ -122,6 +122,16 @@ async def threads_of(
     """The thread of each stored (source, message id) among ``keys``."""
     raw = await DriverConnection.of(session)
     found: dict[tuple[str, str], str] = {}
+    if not raw.sqlite:  # one statement for every source (SQLite: a loop per source)
+        for pairs in chunks(keys):
+            rows = await raw.rows(
+                "SELECT m.source, m.message_id, c.thread FROM messages AS m "
+                f"JOIN {raw.pairs_table()} AS k(s, i) ON m.source = k.s AND m.message_id = k.i "
+                "JOIN conversations AS c ON c.id = m.conversation_id",
+                raw.pairs_params(pairs),
+            )
+            found.update({(source, mid): thread for source, mid, thread in rows})
+        return found
     by_source: dict[str, list[str]] = {}
     for source, message_id in keys:
         by_source.setdefault(source, []).append(message_id)

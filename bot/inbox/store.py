@@ -9,7 +9,7 @@ existing ones get the messages new to them and are recomputed, and the nudge pla
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -24,7 +24,7 @@ from bot.inbox.threads import thread_hinted
 from storage.db import Database
 from storage.ingest_repo import (
     PeriodRow,
-    conversation_meta,
+    conversation_sources,
     create_conversations,
     find_conversations,
     insert_periods,
@@ -128,9 +128,8 @@ def _message_row(m: InboundMessage, conversation_id: int) -> dict[str, object]:
     }
 
 
-def conversation_row(
-    cid: int, version: int, state: ConversationState, due: datetime | None
-) -> dict[str, object]:
+def conversation_row(cid: int, state: ConversationState, due: datetime | None) -> dict[str, object]:
+    """The stored state of a conversation (``version`` is bumped by the write itself)."""
     period = state.current_period
     row: dict[str, object] = {
         "id": cid,
@@ -150,7 +149,6 @@ def conversation_row(
         "customer_name": state.customer_name,
         "customer_messages": state.customer_messages,
         "team_messages": state.team_messages,
-        "version": version + 1,
     }
     return row
 
@@ -174,22 +172,30 @@ def _period_rows(
     return rows, due
 
 
-async def _recompute(session: AsyncSession, ids: Sequence[int], rules: Rules) -> None:
+async def _recompute(
+    session: AsyncSession,
+    ids: Sequence[int],
+    rules: Rules,
+    sources: Mapping[int, str] | None = None,
+    created: Sequence[tuple[int, str, PeriodRow]] = (),
+) -> None:
+    """Recompute ``ids`` from the store and write them, with the waiting periods of the
+    conversations just ``created`` (one insert for both). ``sources``: each id's source,
+    when the caller knows it."""
     if not ids:
+        await insert_periods(session, created)
         return
     facts, actions = await load_facts(session, ids)
-    meta = await conversation_meta(session, ids)
+    if sources is None:
+        sources = await conversation_sources(session, ids)
     rows: list[dict[str, object]] = []
     periods: dict[int, list[PeriodRow]] = {}
-    sources: dict[int, str] = {}
     for cid in ids:
-        source, version, _claimed = meta[cid]
         state = compute_state(facts.get(cid, ()), actions.get(cid, ()), rules.closing_words)
-        period_rows, due = _period_rows(cid, source, state, rules)
-        rows.append(conversation_row(cid, version, state, due))
+        period_rows, due = _period_rows(cid, sources[cid], state, rules)
+        rows.append(conversation_row(cid, state, due))
         periods[cid] = period_rows
-        sources[cid] = source
-    await save_states(session, rows, periods, sources)
+    await save_states(session, rows, periods, sources, created)
 
 
 async def recompute(
@@ -237,7 +243,7 @@ async def _write(
     for k in fresh:
         first = threads[k][0]
         period_rows, due = _period_rows(0, k[0], states[k], rules)
-        row = conversation_row(0, 0, states[k], due)
+        row = conversation_row(0, states[k], due)
         del row["id"]
         since = states[k].waiting_since
         if since is not None and due is not None:
@@ -248,19 +254,20 @@ async def _write(
             if nxt is not None:
                 firsts[k] = nxt
         row.update(source=k[0], thread_key=k[1], platform=first.platform,
-                   channel=first.channel, thread=first.thread)  # fmt: skip
+                   channel=first.channel, thread=first.thread, version=1)  # fmt: skip
         new_rows.append(row)
         new_periods[k] = period_rows
     created = await create_conversations(session, new_rows)
     lost = [k for k in fresh if k not in created]  # created concurrently by another writer
     if lost:
         ids.update(await find_conversations(session, lost))
-    await insert_facts(session, [(cid, k[0], f) for k, cid in created.items() for f in facts[k]])
-    await insert_periods(
-        session, [(cid, k[0], p) for k, cid in created.items() for p in new_periods[k]]
-    )
-    changed = await _store_into_existing(session, threads, ids)
-    await _recompute(session, sorted(changed), rules)
+    # One insert for the messages of the conversations just created and the new plain
+    # messages of existing ones; then one recompute write, with the new periods.
+    new_facts = [(cid, k[0], f) for k, cid in created.items() for f in facts[k]]
+    changed = await _store_into_existing(session, threads, ids, new_facts)
+    sources = {cid: k[0] for k, cid in ids.items()}
+    periods = [(cid, k[0], p) for k, cid in created.items() for p in new_periods[k]]
+    await _recompute(session, sorted(changed), rules, sources, periods)
     planned = [t for k, t in firsts.items() if k in created]
     await planning.changed(session, sorted(changed), planned)
     return sorted({*ids.values(), *created.values()})
@@ -270,25 +277,27 @@ async def _store_into_existing(
     session: AsyncSession,
     threads: dict[tuple[str, str], list[InboundMessage]],
     ids: dict[tuple[str, str], int],
+    new_facts: list[tuple[int, str, MessageFact]],
 ) -> set[int]:
-    """Write the batch's messages of existing conversations; returns those that changed."""
-    plain: dict[str, list[tuple[InboundMessage, int]]] = defaultdict(list)
+    """Write the batch's messages of existing conversations, with ``new_facts`` (those of
+    conversations just created); returns the existing conversations that changed."""
+    plain: list[tuple[InboundMessage, int]] = []
     others: list[dict[str, object]] = []
     for k, cid in ids.items():
         for m in threads[k]:
             if m.kind is Kind.MESSAGE:
-                plain[m.source].append((m, cid))
+                plain.append((m, cid))
             else:
                 others.append(_message_row(m, cid))
     changed: set[int] = set()
-    for source, items in plain.items():
-        known = await existing_message_ids(session, source, [m.message_id for m, _ in items])
-        new: dict[str, tuple[int, str, MessageFact]] = {}
-        for m, cid in items:
-            if m.message_id not in known and m.message_id not in new:
-                new[m.message_id] = (cid, source, stored(m, edited_at=m.edited_at))
-        await insert_facts(session, list(new.values()))
-        changed.update(cid for cid, _, _ in new.values())
+    known = await existing_message_ids(session, [(m.source, m.message_id) for m, _ in plain])
+    new: dict[tuple[str, str], tuple[int, str, MessageFact]] = {}
+    for m, cid in plain:
+        key = (m.source, m.message_id)
+        if key not in known and key not in new:
+            new[key] = (cid, m.source, stored(m, edited_at=m.edited_at))
+    await insert_facts(session, [*new_facts, *new.values()])
+    changed.update(cid for cid, _, _ in new.values())
     if others:
         changed |= await upsert_messages(session, others)
     return changed

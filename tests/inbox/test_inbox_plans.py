@@ -21,6 +21,7 @@ pytestmark = pytest.mark.skipif(
     reason="plan caching is PostgreSQL's; run with NUDGEBOT_TEST_DB=postgresql",
 )
 
+KEYS = [("s", "m1"), ("s", "m2")]
 _INSERT = """INSERT INTO conversations (source, thread_key, platform, channel, thread, url,
   last_text, customer_messages, team_messages, nudges_sent, version)
 VALUES ('s', 't', 'telegram', '', 't', '', '', 0, 0, 0, 0)"""
@@ -45,14 +46,14 @@ async def test_a_lookup_first_run_on_an_empty_table_uses_the_index_once_it_is_fu
     async with db.write() as session:
         await session.execute(text(_INSERT))
         for _ in range(12):
-            assert await existing_message_ids(session, "s", ["m1", "m2"]) == set()
+            assert await existing_message_ids(session, KEYS) == set()
         await session.execute(text(_FILL))
-        assert await existing_message_ids(session, "s", ["m1", "m2"]) == {"m1", "m2"}
+        assert await existing_message_ids(session, KEYS) == set(KEYS)
         raw = await session.connection()
         driver = (await raw.get_raw_connection()).driver_connection
         prepared = await (await driver.execute(
             "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements "
-            "WHERE statement LIKE 'SELECT message_id FROM messages%'"
+            "WHERE statement LIKE 'SELECT m.source, m.message_id FROM messages%'"
         )).fetchall()  # fmt: skip
     assert len(prepared) == 1, prepared  # psycopg did prepare it: the trap is armed
     _name, generic, custom = prepared[0]
