@@ -85,6 +85,29 @@ def pg_available() -> str | None:
     return None
 
 
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu(url: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends (autovacuum's included) of the
+    database of ``url`` — a local server only, read from /proc. Other databases' clients on
+    the same server do not count; the server's shared processes (WAL writer, checkpointer)
+    do not either."""
+    database = make_url(url).database
+    with pg_connect(url) as conn:
+        pids = [r[0] for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        )]  # fmt: skip
+    return sum(proc_cpu(pid) for pid in pids)
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

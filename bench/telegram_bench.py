@@ -19,7 +19,9 @@ stored rows are counted: a 200 that stored nothing would show. Only 2xx answers 
 completed (rate and latency); any other status is an error, reported in its own column, and
 a run with errors meets no target. "CPU/update" is the server
 process's CPU time (all threads, from /proc) per request: unlike req/s it barely depends on
-what else the machine is running. Nothing here asserts.
+what else the machine is running; "PG CPU/update", on PostgreSQL, is the same for the
+server's PostgreSQL backends (the database's half of the work, on the same two cores).
+Nothing here asserts.
 """
 
 from __future__ import annotations
@@ -41,7 +43,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import BACKENDS, Latency, Table, fresh_database, load, machine, pg_available
+from bench.common import (
+    BACKENDS,
+    Latency,
+    Table,
+    fresh_database,
+    load,
+    machine,
+    pg_available,
+    postgres_cpu,
+)
 
 SECRET = "bench-secret_0123456789"
 PATH = "/telegram/webhook"
@@ -141,11 +152,16 @@ class Run:
     latency: Latency  # of the 2xx answers
     errors: int  # any other status
     cpu: float = 0.0  # server CPU seconds spent on the run
+    db_cpu: float = 0.0  # the PostgreSQL backends' CPU seconds for the run (PostgreSQL only)
 
     @property
     def cpu_ms(self) -> float:
         """Server CPU per request: what the load on the machine does not change much."""
         return self.cpu / self.count * 1000
+
+    @property
+    def db_cpu_ms(self) -> float:
+        return self.db_cpu / self.count * 1000
 
     @property
     def rate(self) -> float:
@@ -199,7 +215,7 @@ def merge(runs: list[Run]) -> Run:
     samples = [x for r in runs for x in r.latency.samples if r.count]
     return Run(
         sum(r.count for r in runs), sum(r.seconds for r in runs), Latency(samples or [0.0]),
-        sum(r.errors for r in runs), sum(r.cpu for r in runs),
+        sum(r.errors for r in runs), sum(r.cpu for r in runs), sum(r.db_cpu for r in runs),
     )  # fmt: skip
 
 
@@ -380,8 +396,12 @@ def measure(db_url: str, config_path: str, sizes: tuple[int, int, int], seconds:
                     server = servers[kind]
                     requests = [works[kind].request(server.port) for _ in range(total // rounds)]
                     before = server.cpu()
+                    pg = kind == "nudgebot" and db_url.startswith("postgresql")
+                    db_before = postgres_cpu(db_url) if pg else 0.0
                     run = asyncio.run(drive(server.port, requests, senders, seconds / rounds))
                     run.cpu = server.cpu() - before
+                    # (A backend that ended during the slice is missed: the pool keeps them.)
+                    run.db_cpu = postgres_cpu(db_url) - db_before if pg else 0.0
                     slices[kind].append(run)
             phases[senders] = slices
     finally:
@@ -418,7 +438,7 @@ def run(backends: list[str], quick: bool, rounds: int) -> list[tuple[str, list[R
 
 
 def report(results: list[tuple[str, list[Result]]]) -> None:
-    table = Table(("db", "server", "32 senders (2xx)", "non-2xx", "CPU/update",
+    table = Table(("db", "server", "32 senders (2xx)", "non-2xx", "CPU/update", "PG CPU/update",
                    "16 senders: latency",
                    "vs bare", "vs ptb", "stored", "targets"))  # fmt: skip
     for backend, rows in results:
@@ -438,7 +458,9 @@ def report(results: list[tuple[str, list[Result]]]) -> None:
             table.add(
                 backend, r.kind,
                 f"{r.throughput.rate:,.0f} req/s", f"{errors}",
-                f"{r.throughput.cpu_ms:.2f} ms", r.latency.latency.describe(), ratio_bare,
+                f"{r.throughput.cpu_ms:.2f} ms",
+                f"{r.throughput.db_cpu_ms:.2f} ms" if r.throughput.db_cpu else "",
+                r.latency.latency.describe(), ratio_bare,
                 ratio_ptb, stored, verdicts,
             )  # fmt: skip
     print(table.render())
