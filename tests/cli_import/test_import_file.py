@@ -191,9 +191,9 @@ async def test_threads_going_on_at_a_cut_are_carried_into_the_next_batch(
     recomputed: list[int] = []
     real = ingest_service._recompute
 
-    async def counting(session: Any, ids: Any, rules: Any) -> None:
+    async def counting(session: Any, ids: Any, *args: Any) -> None:
         recomputed.extend(ids)
-        await real(session, ids, rules)
+        await real(session, ids, *args)
 
     monkeypatch.setattr(ingest_service, "_recompute", counting)
     monkeypatch.setattr(importer, "BATCH", 4)
