@@ -193,8 +193,7 @@ async def _lateness(url: str, count: int, tick: float) -> LatenessRun:
     async def one_tick() -> bool:
         return (await engine.tick()).more
 
-    scheduler = Scheduler(one_tick, engine.next_due, interval=tick)
-    engine.wake = scheduler.poke
+    scheduler = Scheduler(one_tick, engine.next_due, interval=tick, wakeup=engine.wakeup)
     started = time.perf_counter()
     await scheduler.start()
     try:

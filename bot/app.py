@@ -79,16 +79,17 @@ def compose_nudging(
     backoff: Backoff | None = None,
     limits: Limits | None = None,
 ) -> NudgeEngine:
-    """The write side, in dependency order: the planner ingest calls (``NudgeChanges``),
-    the inbox that calls it, the engine that records replies and re-plans through the
-    inbox. Nothing is patched in afterwards; ``engine.inbox`` is the process's one inbox.
-    Loaded on first use: the read-only commands never import it."""
+    """The write side, in dependency order: the wake-up the scheduler will bind
+    (``Wakeup``), the planner ingest calls (``NudgeChanges``), the inbox that calls it, the
+    engine that records replies and re-plans through the inbox. Nothing is patched in
+    afterwards; ``engine.inbox`` is the process's one inbox and ``engine.wakeup`` goes to
+    the scheduler's constructor. Loaded on first use: the read-only commands never import it."""
     from bot.inbox.inbox import Inbox
-    from bot.services.nudge_changes import NudgeChanges
+    from bot.services.nudge_changes import NudgeChanges, Wakeup
     from bot.services.nudge_engine import NudgeEngine
     from bot.services.nudge_plan import Planner
 
-    changes = NudgeChanges(Planner(settings), now)
+    changes = NudgeChanges(Planner(settings), now, Wakeup())
     inbox = Inbox(db, rules, changes)
     return NudgeEngine(
         db, settings, inbox, changes, now, messengers=messengers, repliers=repliers, rng=rng,
@@ -197,8 +198,9 @@ class Runtime:
             await digests.tick(self.now(), send_digest)  # weekly digests to owners
             return more
 
-        self.scheduler = Scheduler(tick, engine.next_due, interval=tick_seconds())
-        engine.wake = self.scheduler.poke
+        self.scheduler = Scheduler(
+            tick, engine.next_due, interval=tick_seconds(), wakeup=engine.wakeup
+        )
         await engine.void_stale_claims()
         await engine.reconcile()
         await self.scheduler.start()
@@ -208,7 +210,8 @@ class Runtime:
         if self.oncall_service is not None:
             await self.oncall_service.stop()
         if self.built_engine is not None:
-            self.built_engine.wake = None
+            if self.scheduler is not None:  # the inbox's last batches wake no tick
+                self.built_engine.wakeup.release(self.scheduler.poke)
             await self.built_engine.inbox.close()
         if self.scheduler is not None:
             await self.scheduler.stop()

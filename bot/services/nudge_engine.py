@@ -21,7 +21,7 @@ from bot.domain.ports import ActionRequest, ActionResult, Messenger, Replier
 from bot.inbox.inbox import Inbox
 from bot.services.delivery_results import Backoff
 from bot.services.nudge_actions import Actions
-from bot.services.nudge_changes import NudgeChanges
+from bot.services.nudge_changes import NudgeChanges, Wakeup
 from bot.services.nudge_deliver import Deliverer
 from bot.services.nudge_settings import NudgeSettings
 from bot.services.nudge_summaries import SummarySender
@@ -31,7 +31,6 @@ from storage.db import Database
 
 log = logging.getLogger("nudgebot.engine")
 Now = Callable[[], datetime]
-Wake = Callable[[datetime], None]
 
 
 @dataclass(frozen=True)
@@ -85,13 +84,9 @@ class NudgeEngine:
         self.actions = Actions(db, settings, self.planner, inbox, replying, now, changes.woken)
 
     @property
-    def wake(self) -> Wake | None:
-        """The scheduler's poke (set by ``Runtime.start``), shared with ``NudgeChanges``."""
-        return self.changes.wake
-
-    @wake.setter
-    def wake(self, poke: Wake | None) -> None:
-        self.changes.wake = poke
+    def wakeup(self) -> Wakeup:
+        """Where due times go (``NudgeChanges``'); the scheduler built for this engine binds it."""
+        return self.changes.wakeup
 
     # --- the tick ---------------------------------------------------------------------------
 
@@ -169,6 +164,5 @@ class NudgeEngine:
             after, total = ids[-1], total + len(ids)
         if total:
             log.info("re-planned %d waiting conversations under the current config", total)
-        if self.wake is not None:
-            self.wake(self.now())
+        self.wakeup(self.now())
         return total
