@@ -25,12 +25,9 @@ from bot.services.routes import build_routing
 from storage.db import Database, connect
 
 if TYPE_CHECKING:
-    import random
-
     from bot.inbox.inbox import Inbox
     from bot.scheduler import Scheduler
-    from bot.services.delivery_results import Backoff
-    from bot.services.nudge_engine import Limits, NudgeEngine
+    from bot.services.nudge_engine import Delivery, NudgeEngine
     from bot.services.nudge_settings import NudgeSettings
 
 __all__ = ["Runtime", "build_routing", "build_rules", "compose_nudging", "messengers_from_env"]
@@ -72,12 +69,7 @@ def compose_nudging(
     settings: NudgeSettings,
     rules: Rules,
     now: Now,
-    *,
-    messengers: Mapping[str, Messenger],
-    repliers: Mapping[str, Replier] | None = None,
-    rng: random.Random | None = None,
-    backoff: Backoff | None = None,
-    limits: Limits | None = None,
+    delivery: Delivery,
 ) -> NudgeEngine:
     """The write side, in dependency order: the wake-up the scheduler will bind
     (``Wakeup``), the planner ingest calls (``NudgeChanges``), the inbox that calls it, the
@@ -91,10 +83,7 @@ def compose_nudging(
 
     changes = NudgeChanges(Planner(settings), now, Wakeup())
     inbox = Inbox(db, rules, changes)
-    return NudgeEngine(
-        db, settings, inbox, changes, now, messengers=messengers, repliers=repliers, rng=rng,
-        backoff=backoff, limits=limits,
-    )  # fmt: skip
+    return NudgeEngine(db, settings, inbox, changes, now, delivery)
 
 
 MESSENGER_ENV = "NUDGEBOT_MESSENGER"
@@ -154,13 +143,12 @@ class Runtime:
     @property
     def engine(self) -> NudgeEngine:
         if self.built_engine is None:
+            from bot.services.nudge_engine import Delivery
             from bot.services.nudge_settings import NudgeSettings
 
             settings = NudgeSettings.build(self.config, self.routing)
-            self.built_engine = compose_nudging(
-                self.db, settings, self.rules, self.now, messengers=self.messengers,
-                repliers=self.repliers,
-            )  # fmt: skip
+            delivery = Delivery(self.messengers, self.repliers)
+            self.built_engine = compose_nudging(self.db, settings, self.rules, self.now, delivery)
         return self.built_engine
 
     @property

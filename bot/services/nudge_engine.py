@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.domain.ports import ActionRequest, ActionResult, Messenger, Replier
@@ -50,6 +50,19 @@ class Limits:
     summary_batch: int = 50  # summary messages claimed at once
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """How nudges go out: a messenger per platform, the platforms that can also reply in
+    the conversation, and the knobs tests set (``rng`` for jitter, ``backoff``, ``limits``).
+    The maps are held, not copied: adapters attached later deliver through them."""
+
+    messengers: Mapping[str, Messenger]
+    repliers: Mapping[str, Replier] = field(default_factory=dict)
+    rng: random.Random | None = None
+    backoff: Backoff | None = None
+    limits: Limits = Limits()
+
+
 class NudgeEngine:
     def __init__(
         self,
@@ -58,28 +71,23 @@ class NudgeEngine:
         inbox: Inbox,
         changes: NudgeChanges,
         now: Now,
-        *,
-        messengers: Mapping[str, Messenger],
-        repliers: Mapping[str, Replier] | None = None,
-        rng: random.Random | None = None,
-        backoff: Backoff | None = None,
-        limits: Limits | None = None,
+        delivery: Delivery,
     ) -> None:
         self.db = db
         self.settings = settings
         self.now = now
-        self.limits = limits or Limits()
+        self.limits = delivery.limits
         self.inbox = inbox
         self.changes = changes
-        replying = repliers if repliers is not None else {}
+        replying = delivery.repliers
         self.planner = changes.planner
         self.deliverer = Deliverer(
-            db, settings, messengers, now, can_reply=lambda p: p in replying, rng=rng,
-            backoff=backoff,
+            db, settings, delivery.messengers, now, can_reply=lambda p: p in replying,
+            rng=delivery.rng, backoff=delivery.backoff,
         )  # fmt: skip
         self.summaries = SummarySender(
-            db, settings, messengers, now, can_reply=lambda p: p in replying, rng=rng,
-            backoff=backoff,
+            db, settings, delivery.messengers, now, can_reply=lambda p: p in replying,
+            rng=delivery.rng, backoff=delivery.backoff,
         )  # fmt: skip
         self.actions = Actions(db, settings, self.planner, inbox, replying, now, changes.woken)
 

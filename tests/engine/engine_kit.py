@@ -20,7 +20,7 @@ from bot.domain.events import ActionKind, Author, InboundMessage
 from bot.domain.hours import parse_hours
 from bot.domain.ports import ActionRequest, ActionResult, Messenger, NudgeView, Replier, Step
 from bot.services.delivery_results import Backoff
-from bot.services.nudge_engine import NudgeEngine, TickResult
+from bot.services.nudge_engine import Delivery, NudgeEngine, TickResult
 from bot.services.nudge_settings import NudgeSettings
 from storage.db import Database
 from storage.models import Conversation, Nudge
@@ -138,11 +138,13 @@ class Harness:
         rules = build_rules(config)
         messengers: dict[str, Messenger] = {"slack": self.messenger, "telegram": self.messenger}
         repliers: dict[str, Replier] = {"slack": self.messenger}
-        engine = compose_nudging(
-            self.db, NudgeSettings.build(config, routing), rules, self.clock,
-            messengers=messengers, repliers=repliers, rng=random.Random(7),
+        delivery = Delivery(
+            messengers, repliers, rng=random.Random(7),
             backoff=Backoff(base=5.0, cap=600.0, max_attempts=5),
         )  # fmt: skip
+        engine = compose_nudging(
+            self.db, NudgeSettings.build(config, routing), rules, self.clock, delivery
+        )
         return Runtime(
             config, self.db, rules, routing, now=self.clock, messengers=messengers,
             repliers=repliers, built_engine=engine,
