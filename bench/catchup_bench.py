@@ -36,8 +36,8 @@ from adapters.slack.service import SlackService, SlackSettings
 from bench.common import Table, fresh_database, load, verdict
 from bot.app import Runtime
 from bot.config import parse_config
-from bot.core_impl import CoreService
 from bot.services.catchup import CatchUpService
+from bot.wiring.core import CoreService
 from storage.models import Conversation, Message
 from tests.fakes.slack_api import BOT_TOKEN
 

@@ -32,7 +32,7 @@ from adapters.email.parse import parse
 from bench.common import BACKENDS, Table, fresh_database, load, machine, pg_available
 from bot.app import Runtime
 from bot.config import load_config
-from bot.core_impl import CoreService
+from bot.wiring.core import CoreService
 from bot.wiring.polled import assemble
 from tests.email.servers import Dovecot, dovecot
 

@@ -33,9 +33,9 @@ from adapters.slack.service import SlackService, SlackSettings, web_client
 from bench.common import Table, fresh_database, load, verdict
 from bot.app import Runtime
 from bot.config import parse_config
-from bot.core_impl import CoreService
 from bot.domain.events import Author, InboundMessage
 from bot.domain.ports import DeliveryError, NudgeView, Recipient, Step, TranscriptLine
+from bot.wiring.core import CoreService
 from bot.wiring.slack import component
 from tests.fakes.slack_api import BOT_TOKEN
 

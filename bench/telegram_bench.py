@@ -286,8 +286,8 @@ async def _serve_ptb(fake: Any) -> None:
 async def _serve_nudgebot(fake: Any, db_url: str, config_path: str) -> None:
     from bot.app import Runtime
     from bot.config import load_config
-    from bot.core_impl import CoreService
     from bot.web.app import create_app
+    from bot.wiring.core import CoreService
     from bot.wiring.telegram import TelegramSettings, assemble
 
     logging.getLogger("nudgebot.telegram").setLevel(logging.ERROR)  # no setWebhook: expected

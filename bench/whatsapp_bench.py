@@ -131,8 +131,8 @@ async def serve(kind: str, db_url: str, config_path: str) -> None:
         return
     from bot.app import Runtime
     from bot.config import load_config
-    from bot.core_impl import CoreService
     from bot.web.app import create_app
+    from bot.wiring.core import CoreService
     from bot.wiring.whatsapp import WhatsAppSettings, assemble
 
     rt = Runtime.from_config(load_config(config_path), db_url)

@@ -7,13 +7,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from adapters.console.messenger import ConsoleMessenger
 from adapters.console.recording import JsonlMessenger
 from bot import platforms
-from bot.components import Component
 from bot.config import Config, load_config
 from bot.domain.channel_namer import ChannelNamer
 from bot.domain.clock import BusinessClock
@@ -107,6 +106,18 @@ def messengers_from_env(env: Mapping[str, str] | None = None) -> dict[str, Messe
     return {platform: messenger for platform in (*nudging, "console", "record")}
 
 
+class Contribution(Protocol):
+    """What ``Runtime.attach`` reads of a platform's ``bot.wiring.component.Component``: a
+    protocol, because the composition root sits below the wiring and imports none of it."""
+
+    @property
+    def messenger(self) -> Messenger | None: ...
+    @property
+    def replier(self) -> Replier | None: ...
+    @property
+    def namer(self) -> ChannelNamer | None: ...
+
+
 @dataclass
 class Runtime:
     """Config plus the things built from it; one per process.
@@ -156,7 +167,7 @@ class Runtime:
         """The one door inbound messages come in by (built with the engine it plans with)."""
         return self.engine.inbox
 
-    def attach(self, component: Component) -> None:
+    def attach(self, component: Contribution) -> None:
         """Deliver through a component's messenger (and replier) unless one is set already."""
         if component.messenger is not None:
             self.messengers.setdefault(component.messenger.platform, component.messenger)

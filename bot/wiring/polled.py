@@ -23,7 +23,6 @@ import httpx
 
 from bot import platforms
 from bot.app import Runtime
-from bot.components import Component
 from bot.config import Source
 from bot.domain.ports import Core
 from bot.services.polling import (
@@ -36,6 +35,7 @@ from bot.services.polling import (
 )
 from bot.services.polling_http import MAX_BODY, TIMEOUT, make_client
 from bot.web.metrics import metrics
+from bot.wiring.component import Component
 
 log = logging.getLogger("nudgebot.polling")
 

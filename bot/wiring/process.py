@@ -10,13 +10,13 @@ from starlette.applications import Starlette
 
 from bot import platforms
 from bot.app import Runtime
-from bot.components import Component
-from bot.core_impl import CoreService
 from bot.domain.ports import Core
 from bot.services.catchup import CatchUpService
 from bot.web.app import create_app
 from bot.web.metrics import metrics
 from bot.wiring import polled
+from bot.wiring.component import Component
+from bot.wiring.core import CoreService
 
 log = logging.getLogger("nudgebot.process")
 

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from adapters.slack.names import SlackChannelNames
 from adapters.slack.service import DEFAULT_API_URL, SlackService, SlackSettings
 from bot.app import Runtime
-from bot.components import Component
 from bot.domain.ports import Core
+from bot.wiring.component import Component
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> SlackSettings | None:

@@ -31,8 +31,8 @@ from adapters.telegram.ratelimit import ChatRateLimiter
 from adapters.telegram.service import AnyApplication, TelegramService
 from adapters.telegram.webhook import PATH, webhook_route
 from bot.app import Runtime
-from bot.components import Component
 from bot.domain.ports import Core
+from bot.wiring.component import Component
 from storage import cursors_repo
 from storage.db import Database
 

@@ -25,10 +25,10 @@ from adapters.whatsapp.client import DEFAULT_API_URL, WhatsAppClient, WhatsAppRe
 from adapters.whatsapp.parse import Status
 from adapters.whatsapp.webhook import webhook_routes
 from bot.app import Runtime
-from bot.components import Component
 from bot.domain.events import InboundMessage
 from bot.domain.ports import Core
 from bot.web.state import web_state
+from bot.wiring.component import Component
 
 log = logging.getLogger("nudgebot.whatsapp")
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)

@@ -235,7 +235,7 @@ class _SlackServer(_Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         from adapters.slack.service import SlackService, SlackSettings
-        from bot.core_impl import CoreService
+        from bot.wiring.core import CoreService
         from bot.wiring.slack import component
         from tests.fakes.slack_api import BOT_TOKEN
 

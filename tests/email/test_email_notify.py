@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.app import Runtime
 from bot.config import load_config
-from bot.core_impl import CoreService
+from bot.wiring.core import CoreService
 from bot.wiring.polled import assemble
 from tests.email.kit import SOURCE, T0, mail, source_yaml
 from tests.email.servers import Dovecot, smtp_server

@@ -25,8 +25,8 @@ from adapters.console.recording import RecordingMessenger
 from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
 from bot.config import parse_config
-from bot.core_impl import CoreService
 from bot.web.app import create_app
+from bot.wiring.core import CoreService
 from bot.wiring.slack import component
 from storage.migrate import upgrade
 from storage.models import Message, Nudge

@@ -24,11 +24,11 @@ from starlette.routing import Route
 
 from bot import platforms
 from bot.app import Runtime
-from bot.components import Component
 from bot.config import ConfigError, load_config, parse_config
 from bot.domain.events import Author, InboundMessage
 from bot.domain.ports import Core, Delivered, NudgeUpdate, NudgeView, Recipient
 from bot.services.waiting import list_waiting
+from bot.wiring.component import Component
 from bot.wiring.process import Process, assemble
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from bot.app import Runtime
 from bot.config import load_config
-from bot.core_impl import CoreService
 from bot.domain.events import InboundMessage
 from bot.services.polling import PolledSource
+from bot.wiring.core import CoreService
 from bot.wiring.polled import Polled, assemble
 from storage.models import Conversation, Message
 

@@ -13,10 +13,10 @@ import pytest
 
 from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
-from bot.components import Component
 from bot.config import Config, load_config
-from bot.core_impl import CoreService
 from bot.web.app import create_app
+from bot.wiring.component import Component
+from bot.wiring.core import CoreService
 from bot.wiring.slack import component
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.slack.slack_payloads import SECRET

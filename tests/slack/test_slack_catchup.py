@@ -15,10 +15,10 @@ from adapters.slack.catchup import MethodPacer, SlackCatchUp, slack_ts
 from adapters.slack.events import ts_time
 from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
-from bot.core_impl import CoreService
 from bot.domain.catchup import OVERLAP
 from bot.domain.ports import ReplyTarget
 from bot.services.catchup import CatchUpService
+from bot.wiring.core import CoreService
 from storage.cursors_repo import SourceLock
 from storage.db import connect
 from storage.models import Message

@@ -15,10 +15,10 @@ import pytest
 from adapters.slack.catchup import MethodPacer
 from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
-from bot.core_impl import CoreService
 from bot.services.catchup import CatchUpService
 from bot.web.app import create_app
 from bot.web.metrics import Metrics
+from bot.wiring.core import CoreService
 from bot.wiring.process import catch_up_check
 from tests.fakes.slack_api import FakeSlack
 from tests.slack.conftest import Clock, Slack

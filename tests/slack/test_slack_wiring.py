@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
-from bot.core_impl import CoreService
 from bot.web.app import create_app
+from bot.wiring.core import CoreService
 from bot.wiring.slack import build, settings_from_env
 from storage.models import Message
 from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, FakeSlack

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.app import Runtime
-from bot.core_impl import CoreService
 from bot.domain.events import Author, InboundMessage, Kind
 from bot.domain.ports import ChannelMessage, LatestQuery
+from bot.wiring.core import CoreService
 from storage import thread_queries
 from tests.telegram.tg_kit import T0, load_test_config
 

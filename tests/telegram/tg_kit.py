@@ -19,8 +19,8 @@ from starlette.applications import Starlette
 from adapters.telegram.ratelimit import ChatRateLimiter
 from bot.app import Runtime
 from bot.config import Config, load_config
-from bot.core_impl import CoreService
 from bot.web.app import create_app
+from bot.wiring.core import CoreService
 from bot.wiring.telegram import Telegram, TelegramSettings, assemble, build_application
 from storage.models import Conversation, Message
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, FakeTelegramAPI

@@ -28,9 +28,9 @@ from starlette.routing import Route
 from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
 from bot.config import load_config
-from bot.core_impl import CoreService
 from bot.web.app import create_app
 from bot.web.metrics import Metrics
+from bot.wiring.core import CoreService
 from bot.wiring.slack import component
 from bot.wiring.telegram import TelegramSettings, assemble, build_application
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack

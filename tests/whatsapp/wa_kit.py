@@ -17,9 +17,9 @@ from starlette.applications import Starlette
 from adapters.whatsapp.verify import sign
 from bot.app import Runtime
 from bot.config import load_config
-from bot.core_impl import CoreService
 from bot.web.app import create_app
 from bot.web.metrics import Metrics
+from bot.wiring.core import CoreService
 from bot.wiring.process import _ready_check
 from bot.wiring.whatsapp import WhatsApp, WhatsAppSettings, assemble
 from storage.models import Conversation, Message

@@ -1,4 +1,5 @@
-"""The ``Core`` that adapters are handed: services bound to one runtime."""
+"""The ``Core`` that adapters are handed (``bot.domain.ports.Core``): the services of one
+``Runtime`` behind the narrow interface the import-linter contracts let adapters see."""
 
 from __future__ import annotations
 
