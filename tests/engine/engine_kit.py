@@ -126,11 +126,11 @@ class Harness:
     config: Config
     on_call: OnCall = nobody
     messenger: RecordingMessenger = field(default_factory=lambda: RecordingMessenger("slack"))
-    rt: Runtime = field(init=False)
+    runtime: Runtime = field(init=False)
     _ids: count[int] = field(default_factory=lambda: count(1))
 
     def __post_init__(self) -> None:
-        self.rt = self.build(self.config)
+        self.runtime = self.build(self.config)
 
     def build(self, config: Config) -> Runtime:
         """A runtime for ``config`` on the same database and clock (a restart)."""
@@ -152,11 +152,11 @@ class Harness:
 
     @property
     def engine(self) -> NudgeEngine:
-        return self.rt.engine
+        return self.runtime.engine
 
     async def restart(self, config: Config) -> int:
         self.config = config
-        self.rt = self.build(config)
+        self.runtime = self.build(config)
         return await self.engine.reconcile()
 
     # --- the world --------------------------------------------------------------------------
@@ -174,7 +174,7 @@ class Harness:
             is_team=team, text=text, person=who if team else None,
             url=f"https://acme.slack.com/archives/C0CUST001/p{thread}",
         )  # fmt: skip
-        result = await self.rt.inbox.ingest_batch([msg])
+        result = await self.runtime.inbox.ingest_batch([msg])
         return result.conversations[0] if result.conversations else await self.cid(thread)
 
     async def cid(self, thread: str) -> int:
