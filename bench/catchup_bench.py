@@ -36,8 +36,8 @@ from adapters.slack.service import SlackService, SlackSettings
 from bench.common import Table, fresh_database, load, verdict
 from bot.app import Runtime
 from bot.config import parse_config
-from bot.core_impl import CoreService
 from bot.services.catchup import CatchUpService
+from bot.wiring.core import CoreService
 from storage.models import Conversation, Message
 from tests.fakes.slack_api import BOT_TOKEN
 
@@ -147,9 +147,9 @@ class Result:
 
 async def run(backend_url: str, base: str) -> Result:
     now = datetime.now(UTC)
-    rt = Runtime.from_config(parse_config(config(), env={}), backend_url)
+    runtime = Runtime.from_config(parse_config(config(), env={}), backend_url)
     settings = SlackSettings(bot_token=BOT_TOKEN, signing_secret="x" * 32, api_url=base + "/api/")
-    service = SlackService(settings, CoreService(rt), rt.config, rt.now)
+    service = SlackService(settings, CoreService(runtime), runtime.config, runtime.now)
     service.catchup.pacer = MethodPacer(per_minute=0)  # the fake sets no limit: measure us
     await service.start()
     try:
@@ -159,7 +159,9 @@ async def run(backend_url: str, base: str) -> Result:
             first = [{"channel": channel(c), "user": CUSTOMER, "text": "before",
                       "ts": slack_ts(before)} for c in range(CHANNELS)]  # fmt: skip
             (await http.post("/_control/messages", json=first)).raise_for_status()
-            catchup = CatchUpService(rt.db, CoreService(rt).ingest, [service.catchup], now=rt.now)
+            catchup = CatchUpService(
+                runtime.db, CoreService(runtime).ingest, [service.catchup], now=runtime.now
+            )
             await catchup.run_once()
             baseline = (await http.get("/_control/calls")).json()
             messages, waiting = missed(before + timedelta(minutes=1))
@@ -173,7 +175,7 @@ async def run(backend_url: str, base: str) -> Result:
         if report.failed:
             print(f"  WARNING: {report.failed} channels failed")
         delta = {k: v - baseline.get(k, 0) for k, v in calls.items() if v - baseline.get(k, 0)}
-        async with rt.db.read() as session:
+        async with runtime.db.read() as session:
             stored = await session.scalar(select(func.count()).select_from(Message)) or 0
             waits = await session.scalar(
                 select(func.count()).where(Conversation.waiting_since.is_not(None))
@@ -181,7 +183,7 @@ async def run(backend_url: str, base: str) -> Result:
         return Result(seconds, stored - CHANNELS, int(waits or 0), waiting + CHANNELS, delta)
     finally:
         await service.stop()
-        await rt.close()
+        await runtime.close()
 
 
 def bench_catchup(backends: list[str]) -> None:

@@ -231,10 +231,10 @@ async def _probes(url: str, backend: str, stack: AsyncExitStack, folder: Path) -
 
     path = folder / "nudgebot.yaml"
     path.write_text(CONFIG, encoding="utf-8")
-    rt = Runtime.from_config(load_config(str(path)), url, now=lambda: NOW)
-    stack.push_async_callback(rt.close)
+    runtime = Runtime.from_config(load_config(str(path)), url, now=lambda: NOW)
+    stack.push_async_callback(runtime.close)
     os.environ["NUDGEBOT_API_TOKEN"] = TOKEN  # read once, when the app is created
-    app = create_app(rt)
+    app = create_app(runtime)
     client = await stack.enter_async_context(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
     )

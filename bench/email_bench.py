@@ -32,7 +32,7 @@ from adapters.email.parse import parse
 from bench.common import BACKENDS, Table, fresh_database, load, machine, pg_available
 from bot.app import Runtime
 from bot.config import load_config
-from bot.core_impl import CoreService
+from bot.wiring.core import CoreService
 from bot.wiring.polled import assemble
 from tests.email.servers import Dovecot, dovecot
 
@@ -113,13 +113,13 @@ def config_text(server: Dovecot) -> str:
 async def nudgebot(server: Dovecot, url: str, folder: Path) -> tuple[float, int]:
     path = folder / "nudgebot.yaml"
     path.write_text(config_text(server), encoding="utf-8")
-    rt = Runtime.from_config(load_config(str(path)), url)
-    core = CoreService(rt)
+    runtime = Runtime.from_config(load_config(str(path)), url)
+    core = CoreService(runtime)
 
     async def no_sleep(_delay: float) -> None:
         return None
 
-    polled = assemble(rt, core, sleep=no_sleep)
+    polled = assemble(runtime, core, sleep=no_sleep)
     source = polled.sources[SOURCE]
     started = time.perf_counter()
     try:
@@ -135,7 +135,7 @@ async def nudgebot(server: Dovecot, url: str, folder: Path) -> tuple[float, int]
         for component in polled.components:
             if component.stop is not None:
                 await component.stop()
-        await rt.close()
+        await runtime.close()
 
 
 def run(backends: list[str], count: int) -> None:

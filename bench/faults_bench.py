@@ -71,7 +71,7 @@ def seed(url: str) -> None:
     from bot.domain.events import Author, InboundMessage
 
     async def run() -> None:
-        rt = Runtime.build(os.environ["NUDGEBOT_CONFIG"], url)
+        runtime = Runtime.build(os.environ["NUDGEBOT_CONFIG"], url)
         at = datetime.now(UTC) - timedelta(minutes=5)
         messages = [
             InboundMessage(
@@ -88,9 +88,9 @@ def seed(url: str) -> None:
             for i in range(NUDGES)
         ]
         try:
-            await rt.inbox.ingest_batch(messages)
+            await runtime.inbox.ingest_batch(messages)
         finally:
-            await rt.close()
+            await runtime.close()
 
     asyncio.run(run())
 

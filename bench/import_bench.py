@@ -118,25 +118,27 @@ async def _import(url: str, path: Path) -> ImportRun:
     from bot.config import Config
     from storage.models import Conversation
 
-    rt = Runtime.from_config(Config(), url)
+    runtime = Runtime.from_config(Config(), url)
     statements: Counter[str] = Counter()
     rows: Counter[str] = Counter()
     try:
-        async with rt.db.read() as session:  # open the pool outside the timed region
+        async with runtime.db.read() as session:  # open the pool outside the timed region
             await session.execute(text("SELECT 1"))
 
         # SQLite writes go through a second engine (``Database.write_engine``): count both.
-        engines = [e.sync_engine for e in (rt.db.engine, rt.db.write_engine) if e is not None]
+        engines = [
+            e.sync_engine for e in (runtime.db.engine, runtime.db.write_engine) if e is not None
+        ]
         with path.open(encoding="utf-8") as handle, count_statements(engines, statements, rows):
             start = time.perf_counter()
-            report = await import_file(rt, handle, SOURCE, PLATFORM)
+            report = await import_file(runtime, handle, SOURCE, PLATFORM)
             seconds = time.perf_counter() - start
-        async with rt.db.read() as session:
+        async with runtime.db.read() as session:
             waiting = await session.scalar(
                 select(func.count()).where(Conversation.waiting_since.is_not(None))
             )
     finally:
-        await rt.close()
+        await runtime.close()
     if report.bad or report.new != report.lines:
         raise RuntimeError(
             f"import went wrong: {report.new} new of {report.lines}, {report.bad[:3]}"

@@ -45,7 +45,7 @@ from bot.app import build_routing, build_rules, compose_nudging
 from bot.config import Config, NudgeLimits, Person, Policy, Source
 from bot.domain.ports import Delivered, NudgeUpdate, NudgeView, Recipient
 from bot.scheduler import Scheduler
-from bot.services.nudge_engine import NudgeEngine
+from bot.services.nudge_engine import Delivery, NudgeEngine
 from bot.services.nudge_settings import NudgeSettings
 from storage.db import connect
 
@@ -188,13 +188,12 @@ async def _lateness(url: str, count: int, tick: float) -> LatenessRun:
     watch.expected = count
     db = connect(url)
     engine = compose_nudging(db, NudgeSettings.build(cfg, routing), build_rules(cfg),
-                             lambda: datetime.now(UTC), messengers={"slack": watch})  # fmt: skip
+                             lambda: datetime.now(UTC), Delivery({"slack": watch}))  # fmt: skip
 
     async def one_tick() -> bool:
         return (await engine.tick()).more
 
-    scheduler = Scheduler(one_tick, engine.next_due, interval=tick)
-    engine.wake = scheduler.poke
+    scheduler = Scheduler(one_tick, engine.next_due, interval=tick, wakeup=engine.wakeup)
     started = time.perf_counter()
     await scheduler.start()
     try:
@@ -253,7 +252,7 @@ async def _idle_ticks(urls: dict[int, str], iterations: int, rounds: int) -> dic
     for size, url in urls.items():
         engines[size] = compose_nudging(connect(url), NudgeSettings.build(cfg, routing),
                                     build_rules(cfg), lambda: datetime.now(UTC),
-                                    messengers={})  # fmt: skip
+                                    Delivery({}))  # fmt: skip
     samples: dict[int, list[float]] = {size: [] for size in urls}
     try:
         for engine in engines.values():  # warm-up: pool, statement cache

@@ -33,9 +33,9 @@ from adapters.slack.service import SlackService, SlackSettings, web_client
 from bench.common import Table, fresh_database, load, verdict
 from bot.app import Runtime
 from bot.config import parse_config
-from bot.core_impl import CoreService
 from bot.domain.events import Author, InboundMessage
 from bot.domain.ports import DeliveryError, NudgeView, Recipient, Step, TranscriptLine
+from bot.wiring.core import CoreService
 from bot.wiring.slack import component
 from tests.fakes.slack_api import BOT_TOKEN
 
@@ -126,8 +126,8 @@ def _messages(nudges: int, people: int) -> list[InboundMessage]:
     ]
 
 
-async def _states(rt: Runtime) -> dict[str, int]:
-    async with rt.db.read() as session:
+async def _states(runtime: Runtime) -> dict[str, int]:
+    async with runtime.db.read() as session:
         rows = await session.execute(text("SELECT state, count(*) FROM nudges GROUP BY state"))
         return {state: int(n) for state, n in rows.tuples()}
 
@@ -137,8 +137,8 @@ async def run_engine(
 ) -> int:
     """Plan and deliver every nudge with the engine's ticks; returns the retries it made."""
     interval = 1.0 / scale
-    rt = Runtime.from_config(parse_config(config(people)), url)
-    core = CoreService(rt)
+    runtime = Runtime.from_config(parse_config(config(people)), url)
+    core = CoreService(runtime)
     messages = _messages(nudges, people)
     for start in range(0, nudges, 500):
         await core.ingest(messages[start : start + 500])
@@ -149,26 +149,26 @@ async def run_engine(
         post_interval=interval * pace,
         max_retry_wait=interval * 20,
     )
-    service = SlackService(settings, core, rt.config, rt.now)
+    service = SlackService(settings, core, runtime.config, runtime.now)
     service.pacer.max_wait = interval * 20
-    rt.attach(component(service))
+    runtime.attach(component(service))
     await service.start()
-    engine = rt.engine
+    engine = runtime.engine
     assert engine is not None
     deadline = time.monotonic() + nudges / (people * scale) * 4 + 60
     while time.monotonic() < deadline:
         result = await engine.tick()
-        states = await _states(rt)
+        states = await _states(runtime)
         if states.get("sent", 0) >= nudges or not (
             result.more or states.get("pending") or states.get("sending")
         ):
             break
         if not result.more:
             await asyncio.sleep(0.02)
-    async with rt.db.read() as session:
+    async with runtime.db.read() as session:
         attempts = await session.scalar(text("SELECT coalesce(sum(attempts), 0) FROM nudges"))
     await service.stop()
-    await rt.close()
+    await runtime.close()
     return max(0, int(attempts or 0) - nudges)
 
 

@@ -30,9 +30,9 @@ from starlette.routing import Route
 from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
 from bot.config import load_config
-from bot.core_impl import CoreService
 from bot.domain.events import InboundMessage
 from bot.web.app import create_app
+from bot.wiring.core import CoreService
 from bot.wiring.slack import component
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 
@@ -64,9 +64,9 @@ def bolt(api_url: str) -> Starlette:
     return Starlette(routes=[Route("/slack/events", events, methods=["POST"])])
 
 
-def _trace_batches(rt: Runtime) -> Callable[[], str]:
+def _trace_batches(runtime: Runtime) -> Callable[[], str]:
     """Wrap the inbox's group-commit writer to report batch sizes and write times."""
-    batcher = rt.inbox.batcher
+    batcher = runtime.inbox.batcher
     real = batcher._commit
     sizes: list[int] = []
     times: list[float] = []
@@ -94,7 +94,7 @@ def _trace_batches(rt: Runtime) -> Callable[[], str]:
 
 async def serve(kind: str, port: int, db_url: str, config_path: str) -> None:
     fake = await FakeSlack().start()  # auth.test for Bolt's authorization
-    rt: Runtime | None = None
+    runtime: Runtime | None = None
     stop: Callable[[], Awaitable[None]] | None = None
     trace: Callable[[], str] | None = None
     if kind == "bare":
@@ -102,15 +102,15 @@ async def serve(kind: str, port: int, db_url: str, config_path: str) -> None:
     elif kind == "bolt":
         app = bolt(fake.api_url)
     else:
-        rt = Runtime.from_config(load_config(config_path), db_url)
+        runtime = Runtime.from_config(load_config(config_path), db_url)
         settings = SlackSettings(BOT_TOKEN, SECRET, api_url=fake.api_url)
-        service = SlackService(settings, CoreService(rt), rt.config, rt.now)
+        service = SlackService(settings, CoreService(runtime), runtime.config, runtime.now)
         part = component(service)
-        rt.attach(part)
+        runtime.attach(part)
         await service.start()
         stop = service.stop
-        trace = _trace_batches(rt)
-        app = create_app(rt, routes=part.routes)
+        trace = _trace_batches(runtime)
+        app = create_app(runtime, routes=part.routes)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
     )
@@ -131,8 +131,8 @@ async def serve(kind: str, port: int, db_url: str, config_path: str) -> None:
         await stop()
         if trace is not None:
             print(trace(), flush=True)
-    if rt is not None:
-        await rt.close()
+    if runtime is not None:
+        await runtime.close()
     await fake.stop()
 
 

@@ -302,21 +302,21 @@ async def _serve_ptb(fake: Any) -> None:
 async def _serve_nudgebot(fake: Any, db_url: str, config_path: str) -> None:
     from bot.app import Runtime
     from bot.config import load_config
-    from bot.core_impl import CoreService
     from bot.web.app import create_app
+    from bot.wiring.core import CoreService
     from bot.wiring.telegram import TelegramSettings, assemble
 
     logging.getLogger("nudgebot.telegram").setLevel(logging.ERROR)  # no setWebhook: expected
-    rt = Runtime.from_config(load_config(config_path), db_url)
+    runtime = Runtime.from_config(load_config(config_path), db_url)
     settings = TelegramSettings(fake.token, SECRET, fake.base_url, "webhook", None)
-    telegram = assemble(rt, CoreService(rt), settings)
+    telegram = assemble(runtime, CoreService(runtime), settings)
     assert telegram.component.start is not None and telegram.component.stop is not None
     await telegram.component.start()
     try:
-        await _serve(create_app(rt, routes=telegram.component.routes))
+        await _serve(create_app(runtime, routes=telegram.component.routes))
     finally:
         await telegram.component.stop()
-        await rt.close()
+        await runtime.close()
 
 
 # --- the run --------------------------------------------------------------------------------

@@ -185,21 +185,21 @@ async def product_statement(url: str) -> tuple[str, Any]:
     from bot.config import Config
     from storage.conversation_queries import waiting
 
-    rt = Runtime.from_config(Config(), url)
+    runtime = Runtime.from_config(Config(), url)
     seen: list[tuple[str, Any]] = []
 
     def record(*args: Any) -> None:  # before_cursor_execute(conn, cursor, statement, params…)
         if args[2].lstrip().upper().startswith("SELECT"):
             seen.append((args[2], args[3]))
 
-    engine = rt.db.engine.sync_engine
+    engine = runtime.db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     try:
-        async with rt.db.read() as session:
+        async with runtime.db.read() as session:
             await waiting(session, limit=LIMIT)
     finally:
         event.remove(engine, "before_cursor_execute", record)
-        await rt.close()
+        await runtime.close()
     if len(seen) != 1:
         raise RuntimeError(
             f"storage.conversation_queries.waiting sent {len(seen)} SELECTs, expected one"
@@ -230,7 +230,7 @@ def _check(rows: list[Any], what: str, sent: Callable[[Any], int]) -> None:
         raise RuntimeError(f"{what} counted {counted} nudges sent, expected {SENT_NOW}")
 
 
-def _web_app(rt: Any) -> Any:
+def _web_app(runtime: Any) -> Any:
     """The real ASGI app with the bench's API token, or None while ``bot.web.app`` is absent
     (the service function then stands in for the HTTP path)."""
     try:
@@ -238,7 +238,7 @@ def _web_app(rt: Any) -> Any:
     except ImportError:
         return None
     os.environ["NUDGEBOT_API_TOKEN"] = TOKEN  # read once, when the app is created
-    return create_app(rt)
+    return create_app(runtime)
 
 
 async def _probes(url: str, backend: str, stack: AsyncExitStack) -> dict[str, Call]:
@@ -250,10 +250,10 @@ async def _probes(url: str, backend: str, stack: AsyncExitStack) -> dict[str, Ca
     from bot.domain.routing import NO_ROUTING
     from bot.services.waiting import list_waiting
 
-    rt = Runtime.from_config(Config(), url)
-    stack.push_async_callback(rt.close)
+    runtime = Runtime.from_config(Config(), url)
+    stack.push_async_callback(runtime.close)
     probes: dict[str, Call] = {}
-    app = _web_app(rt)
+    app = _web_app(runtime)
     if app is not None:
         transport = httpx.ASGITransport(app=app)
         client = await stack.enter_async_context(
@@ -271,7 +271,7 @@ async def _probes(url: str, backend: str, stack: AsyncExitStack) -> dict[str, Ca
     now = datetime.now(UTC)
 
     async def service() -> None:
-        rows = await list_waiting(rt.db, NO_ROUTING, now, limit=LIMIT)
+        rows = await list_waiting(runtime.db, NO_ROUTING, now, limit=LIMIT)
         _check(rows, "list_waiting", lambda r: r.nudges_sent)
 
     probes[PATH_SERVICE] = service

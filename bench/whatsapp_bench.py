@@ -131,20 +131,20 @@ async def serve(kind: str, db_url: str, config_path: str) -> None:
         return
     from bot.app import Runtime
     from bot.config import load_config
-    from bot.core_impl import CoreService
     from bot.web.app import create_app
+    from bot.wiring.core import CoreService
     from bot.wiring.whatsapp import WhatsAppSettings, assemble
 
-    rt = Runtime.from_config(load_config(config_path), db_url)
+    runtime = Runtime.from_config(load_config(config_path), db_url)
     settings = WhatsAppSettings(TOKEN, APP_SECRET, VERIFY, "http://127.0.0.1:9/v21.0")
-    wa = assemble(rt, CoreService(rt), settings)
+    wa = assemble(runtime, CoreService(runtime), settings)
     assert wa.component.start is not None and wa.component.stop is not None
     await wa.component.start()
     try:
-        await _serve(create_app(rt, routes=wa.component.routes))
+        await _serve(create_app(runtime, routes=wa.component.routes))
     finally:
         await wa.component.stop()
-        await rt.close()
+        await runtime.close()
 
 
 class Server:

@@ -7,13 +7,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from adapters.console.messenger import ConsoleMessenger
 from adapters.console.recording import JsonlMessenger
 from bot import platforms
-from bot.components import Component
 from bot.config import Config, load_config
 from bot.domain.channel_namer import ChannelNamer
 from bot.domain.clock import BusinessClock
@@ -25,12 +24,9 @@ from bot.services.routes import build_routing
 from storage.db import Database, connect
 
 if TYPE_CHECKING:
-    import random
-
     from bot.inbox.inbox import Inbox
     from bot.scheduler import Scheduler
-    from bot.services.delivery_results import Backoff
-    from bot.services.nudge_engine import Limits, NudgeEngine
+    from bot.services.nudge_engine import Delivery, NudgeEngine
     from bot.services.nudge_settings import NudgeSettings
 
 __all__ = ["Runtime", "build_routing", "build_rules", "compose_nudging", "messengers_from_env"]
@@ -72,28 +68,21 @@ def compose_nudging(
     settings: NudgeSettings,
     rules: Rules,
     now: Now,
-    *,
-    messengers: Mapping[str, Messenger],
-    repliers: Mapping[str, Replier] | None = None,
-    rng: random.Random | None = None,
-    backoff: Backoff | None = None,
-    limits: Limits | None = None,
+    delivery: Delivery,
 ) -> NudgeEngine:
-    """The write side, in dependency order: the planner ingest calls (``NudgeChanges``),
-    the inbox that calls it, the engine that records replies and re-plans through the
-    inbox. Nothing is patched in afterwards; ``engine.inbox`` is the process's one inbox.
-    Loaded on first use: the read-only commands never import it."""
+    """The write side, in dependency order: the wake-up the scheduler will bind
+    (``Wakeup``), the planner ingest calls (``NudgeChanges``), the inbox that calls it, the
+    engine that records replies and re-plans through the inbox. Nothing is patched in
+    afterwards; ``engine.inbox`` is the process's one inbox and ``engine.wakeup`` goes to
+    the scheduler's constructor. Loaded on first use: the read-only commands never import it."""
     from bot.inbox.inbox import Inbox
-    from bot.services.nudge_changes import NudgeChanges
+    from bot.services.nudge_changes import NudgeChanges, Wakeup
     from bot.services.nudge_engine import NudgeEngine
     from bot.services.nudge_plan import Planner
 
-    changes = NudgeChanges(Planner(settings), now)
+    changes = NudgeChanges(Planner(settings), now, Wakeup())
     inbox = Inbox(db, rules, changes)
-    return NudgeEngine(
-        db, settings, inbox, changes, now, messengers=messengers, repliers=repliers, rng=rng,
-        backoff=backoff, limits=limits,
-    )  # fmt: skip
+    return NudgeEngine(db, settings, inbox, changes, now, delivery)
 
 
 MESSENGER_ENV = "NUDGEBOT_MESSENGER"
@@ -115,6 +104,18 @@ def messengers_from_env(env: Mapping[str, str] | None = None) -> dict[str, Messe
         raise ValueError(f"{MESSENGER_ENV}={raw!r}: use console or record:/path/to/file.jsonl")
     nudging = [p.name for p in platforms.with_capability(platforms.Can.NUDGE)]
     return {platform: messenger for platform in (*nudging, "console", "record")}
+
+
+class Contribution(Protocol):
+    """What ``Runtime.attach`` reads of a platform's ``bot.wiring.component.Component``: a
+    protocol, because the composition root sits below the wiring and imports none of it."""
+
+    @property
+    def messenger(self) -> Messenger | None: ...
+    @property
+    def replier(self) -> Replier | None: ...
+    @property
+    def namer(self) -> ChannelNamer | None: ...
 
 
 @dataclass
@@ -153,13 +154,12 @@ class Runtime:
     @property
     def engine(self) -> NudgeEngine:
         if self.built_engine is None:
+            from bot.services.nudge_engine import Delivery
             from bot.services.nudge_settings import NudgeSettings
 
             settings = NudgeSettings.build(self.config, self.routing)
-            self.built_engine = compose_nudging(
-                self.db, settings, self.rules, self.now, messengers=self.messengers,
-                repliers=self.repliers,
-            )  # fmt: skip
+            delivery = Delivery(self.messengers, self.repliers)
+            self.built_engine = compose_nudging(self.db, settings, self.rules, self.now, delivery)
         return self.built_engine
 
     @property
@@ -167,7 +167,7 @@ class Runtime:
         """The one door inbound messages come in by (built with the engine it plans with)."""
         return self.engine.inbox
 
-    def attach(self, component: Component) -> None:
+    def attach(self, component: Contribution) -> None:
         """Deliver through a component's messenger (and replier) unless one is set already."""
         if component.messenger is not None:
             self.messengers.setdefault(component.messenger.platform, component.messenger)
@@ -197,8 +197,9 @@ class Runtime:
             await digests.tick(self.now(), send_digest)  # weekly digests to owners
             return more
 
-        self.scheduler = Scheduler(tick, engine.next_due, interval=tick_seconds())
-        engine.wake = self.scheduler.poke
+        self.scheduler = Scheduler(
+            tick, engine.next_due, interval=tick_seconds(), wakeup=engine.wakeup
+        )
         await engine.void_stale_claims()
         await engine.reconcile()
         await self.scheduler.start()
@@ -208,7 +209,8 @@ class Runtime:
         if self.oncall_service is not None:
             await self.oncall_service.stop()
         if self.built_engine is not None:
-            self.built_engine.wake = None
+            if self.scheduler is not None:  # the inbox's last batches wake no tick
+                self.built_engine.wakeup.release(self.scheduler.poke)
             await self.built_engine.inbox.close()
         if self.scheduler is not None:
             await self.scheduler.stop()

@@ -23,10 +23,14 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.services.failures import log_failure
+
+if TYPE_CHECKING:
+    from bot.services.nudge_changes import Wakeup
 
 log = logging.getLogger("nudgebot.scheduler")
 TICK_ENV = "NUDGEBOT_TICK_SECONDS"
@@ -63,11 +67,14 @@ class Scheduler:
         *,
         interval: float = DEFAULT_TICK,
         clock: Callable[[], datetime] = _utcnow,
+        wakeup: Wakeup | None = None,
     ) -> None:
         """``tick`` runs one round and says whether work is left; ``next_due`` reads the
-        earliest due time from the database. ``clock`` is wall time (APScheduler's own)."""
+        earliest due time from the database. ``clock`` is wall time (APScheduler's own).
+        ``wakeup`` (the composition root's) reaches ``poke`` while this scheduler runs."""
         self._tick = tick
         self._next_due = next_due
+        self._wakeup = wakeup
         self.interval = interval
         self._clock = clock
         self._aps: AsyncIOScheduler | None = None
@@ -96,12 +103,16 @@ class Scheduler:
         )
         self._aps.start()
         self._worker = asyncio.create_task(self._run(), name="nudgebot-scheduler")
+        if self._wakeup is not None:
+            self._wakeup.bind(self.poke)
         self._event.set()  # a first tick at once
 
     async def stop(self, grace: float = 30.0) -> None:
         """Let a tick in progress finish (its sends and their records), then stop; cancel it
         only after ``grace`` seconds. A cancelled tick is a crash: leases cover it."""
         self._stopping = True
+        if self._wakeup is not None:
+            self._wakeup.release(self.poke)
         if self._aps is not None and self._aps.running:
             self._aps.shutdown(wait=False)
         self._aps = None

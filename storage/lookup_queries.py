@@ -1,4 +1,4 @@
-"""Point lookups the adapters ask the core for (``bot.core_impl``): where a conversation is
+"""Point lookups the adapters ask the core for (``bot.wiring.core``): where a conversation is
 on its platform, which conversation or thread a platform message was stored in. Each is one
 read by primary key or by the ``(source, message_id)`` unique index."""
 

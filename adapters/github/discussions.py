@@ -122,13 +122,14 @@ def messages(
     thread = PREFIX + number
     out: list[InboundMessage] = []
     user = _author(node)
-    who = side(user, string(node, "authorAssociation", ""))
-    if who is not None:
+    standing = side(user, string(node, "authorAssociation", ""))  # (is_team, person)
+    if standing is not None:
+        is_team, person = standing
         title, body = string(node, "title", ""), string(node, "body", "")
         out.append(InboundMessage(
             source=source, platform="github", message_id=f"{PREFIX}{number}", thread=thread,
             channel=repo, at=when(node, "createdAt"), author=Author(string(user, "login")),
-            is_team=who[0], person=who[1], text=f"{title}\n{body}".strip(),
+            is_team=is_team, person=person, text=f"{title}\n{body}".strip(),
             url=string(node, "url", ""),
         ))  # fmt: skip
     for comment in _authored(node):
@@ -151,16 +152,17 @@ def _comment(
     comment: Mapping[str, object], *, source: str, repo: str, thread: str, side: Side
 ) -> list[InboundMessage]:
     user = _author(comment)
-    who = side(user, string(comment, "authorAssociation", ""))
-    if who is None:
+    standing = side(user, string(comment, "authorAssociation", ""))
+    if standing is None:
         return []
+    is_team, person = standing
     created = when(comment, "createdAt")
     updated = opt_when(comment, "updatedAt")
     edited = updated if updated is not None and updated > created else None
     return [InboundMessage(
         source=source, platform="github", message_id=f"dcomment:{ident(comment, 'databaseId')}",
         thread=thread, channel=repo, at=created, author=Author(string(user, "login")),
-        is_team=who[0], person=who[1], text=string(comment, "body", ""),
+        is_team=is_team, person=person, text=string(comment, "body", ""),
         url=string(comment, "url", ""), kind=Kind.EDIT if edited else Kind.MESSAGE,
         edited_at=edited,
     )]  # fmt: skip

@@ -238,10 +238,10 @@ def _build(
     kind: Kind = Kind.MESSAGE,
     edited_at: datetime | None = None,
     text: str | None = None,
-    who: SenderFacts | None = None,
+    sender: SenderFacts | None = None,
 ) -> InboundMessage:
     thread = valid_ts(message.get("thread_ts")) or ts
-    envelope, looked_up = who if who is not None else (None, None)
+    envelope, looked_up = sender if sender is not None else (None, None)
     is_team, person = classify(
         message, source, watch, workspace, envelope=envelope, looked_up=looked_up
     )
@@ -302,25 +302,33 @@ def translate(
     """The domain message for a ``message`` or ``app_mention`` event, or None to ignore it.
     ``envelope`` is the delivery around the event (its workspace marks count, see
     ``classify``); ``looked_up`` the author's ``users.info`` team when asked."""
-    who: SenderFacts = (envelope, looked_up)
+    sender: SenderFacts = (envelope, looked_up)
     where = target(event)
     if where is None:
         return None
     channel, ts, _thread = where
     subtype = event.get("subtype")
     if subtype == "message_changed":
-        return _changed(event, channel, source, watch, workspace, who)
+        return _changed(event, channel, source, watch, workspace, sender)
     if subtype == "message_deleted":
         previous = event.get("previous_message")
         previous = previous if isinstance(previous, Mapping) else {}
         if is_bot(previous, workspace):
             return None
         return _build(
-            previous, channel, ts, source, watch, workspace, kind=Kind.DELETE, text="", who=who
+            previous,
+            channel,
+            ts,
+            source,
+            watch,
+            workspace,
+            kind=Kind.DELETE,
+            text="",
+            sender=sender,
         )
     if subtype not in SPEECH or is_bot(event, workspace) or not event.get("user"):
         return None
-    return _build(event, channel, ts, source, watch, workspace, who=who)
+    return _build(event, channel, ts, source, watch, workspace, sender=sender)
 
 
 def _changed(
@@ -329,7 +337,7 @@ def _changed(
     source: Source,
     watch: ChannelWatch,
     workspace: Workspace,
-    who: SenderFacts,
+    sender: SenderFacts,
 ) -> InboundMessage | None:
     message = event.get("message")
     if not isinstance(message, Mapping) or is_bot(message, workspace):
@@ -342,11 +350,11 @@ def _changed(
         previous = event.get("previous_message")
         author = previous if isinstance(previous, Mapping) else message
         return _build(
-            author, channel, ts, source, watch, workspace, kind=Kind.DELETE, text="", who=who
+            author, channel, ts, source, watch, workspace, kind=Kind.DELETE, text="", sender=sender
         )
     edited = message.get("edited")
     edited_ts = valid_ts(edited.get("ts")) if isinstance(edited, Mapping) else None
     if edited_ts is None or message.get("subtype") not in SPEECH or not message.get("user"):
         return None  # unfurls, reply counts and other non-edits
     return _build(message, channel, ts, source, watch, workspace, kind=Kind.EDIT,
-                  edited_at=ts_time(edited_ts), who=who)  # fmt: skip
+                  edited_at=ts_time(edited_ts), sender=sender)  # fmt: skip

@@ -101,7 +101,7 @@ def snooze_until(choice: str, now: datetime, tz: str) -> datetime | None:
     return datetime.combine(day, time(9, 0), zone).astimezone(now.tzinfo)
 
 
-def dig(data: object, *keys: str) -> object:
+def value_at(data: object, *keys: str) -> object:
     """``data[k1][k2]…`` or None: a signed but odd payload must not raise."""
     for key in keys:
         if not isinstance(data, Mapping):
@@ -111,7 +111,7 @@ def dig(data: object, *keys: str) -> object:
 
 
 def user_of(body: Mapping[str, Any]) -> str:
-    return str(dig(body, "user", "id") or "")
+    return str(value_at(body, "user", "id") or "")
 
 
 def _value(action: Mapping[str, Any]) -> str:
@@ -173,7 +173,7 @@ async def open_reply(
 async def submit_reply(deps: SlackContext, ack: AsyncAck, body: Body, view: Body) -> None:
     user = user_of(body)
     person = deps.watch.person(user)
-    raw = dig(view, "state", "values", blocks.REPLY_BLOCK, blocks.REPLY_INPUT, "value")
+    raw = value_at(view, "state", "values", blocks.REPLY_BLOCK, blocks.REPLY_INPUT, "value")
     text = str(raw or "").strip()
     parsed = parse_value(str(view.get("private_metadata") or ""))
     if person is None or parsed is None:

@@ -58,7 +58,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def load_cli_config(config: str | None) -> Config:
-    """The config file, or every problem in it and exit 2 (as ``runtime`` does)."""
+    """The config file, or every problem in it and exit 2 (as ``load_runtime`` does)."""
     from bot.config import ConfigError, load_config
 
     try:
@@ -73,7 +73,7 @@ def _config_failed(exc: Any) -> NoReturn:
     fail(f"{len(exc.issues)} problem(s) in the config; nothing was done")
 
 
-def runtime(config: str | None, *, migrate: bool = True) -> Runtime:
+def load_runtime(config: str | None, *, migrate: bool = True) -> Runtime:
     """Load config and database, turning every expected failure into a clear message."""
     from bot.app import Runtime
     from bot.config import ConfigError
@@ -81,10 +81,10 @@ def runtime(config: str | None, *, migrate: bool = True) -> Runtime:
     from storage.schema_version import ensure_schema
 
     try:
-        rt = Runtime.build(config)
+        runtime = Runtime.build(config)
         if migrate:
-            ensure_schema(rt.db.url)
-        return rt
+            ensure_schema(runtime.db.url)
+        return runtime
     except ConfigError as exc:
         _config_failed(exc)
     except DatabaseURLError as exc:

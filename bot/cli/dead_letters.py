@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from bot.cli.common import ConfigOption, out, print_json, run_async, runtime
+from bot.cli.common import ConfigOption, load_runtime, out, print_json, run_async
 from bot.services.waiting import iso
 from storage.dead_letters_repo import StoredLetter, listing
 
@@ -49,13 +49,13 @@ def dead_letters(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many")] = 100,
 ) -> None:
     """Inbound payloads that could not be read: kept here, never dropped."""
-    rt = runtime(config)
+    runtime = load_runtime(config)
 
     async def go() -> list[StoredLetter]:
         try:
-            return await listing(rt.db, limit=limit)
+            return await listing(runtime.db, limit=limit)
         finally:
-            await rt.close()
+            await runtime.close()
 
     letters = run_async(go)
     if as_json:

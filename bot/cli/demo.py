@@ -68,8 +68,8 @@ def prepare(speed: float) -> tuple[Setup, Runtime]:
         os.environ.pop(name, None)
     token = secrets.token_urlsafe(18)
     os.environ[TOKEN_ENV] = token  # read once by create_app
-    rt = Runtime.from_config(parse_config(text, path=config_path), url)
-    return Setup(workdir, url, config_path, token), rt
+    runtime = Runtime.from_config(parse_config(text, path=config_path), url)
+    return Setup(workdir, url, config_path, token), runtime
 
 
 def cli_command() -> str:
@@ -113,9 +113,9 @@ def banner(console: Console, setup: Setup, host: str, port: int) -> None:
     console.rule(style="green")
 
 
-async def _run(rt: Runtime, console: Console, *, host: str, port: int, speed: float,
+async def _run(runtime: Runtime, console: Console, *, host: str, port: int, speed: float,
                duration: float | None, seed: int | None) -> None:  # fmt: skip
-    process = Process(rt, [], create_app(rt))
+    process = Process(runtime, [], create_app(runtime))
     server = Server(server_config(process.app, host, port))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -129,7 +129,7 @@ async def _run(rt: Runtime, console: Console, *, host: str, port: int, speed: fl
         if not server.up.is_set():
             raise RuntimeError(f"the dashboard could not listen on {host}:{port}")
         await process.start()
-        feeder = Feeder(rt, console, speed=speed, clock=time.monotonic)
+        feeder = Feeder(runtime, console, speed=speed, clock=time.monotonic)
         feeding = asyncio.create_task(feeder.run(demo_stream(random.Random(seed))), name="feed")
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait({waiter, feeding, serving}, timeout=duration,
@@ -169,14 +169,14 @@ def demo(
     os.environ.setdefault("NUDGEBOT_TICK_SECONDS", "1")
     check_port(host, port, "--port")
     console = Console(highlight=False)
-    setup, rt = prepare(speed)
+    setup, runtime = prepare(speed)
     messenger = ConsoleMessenger(console)
-    rt.messengers.clear()
-    rt.messengers.update({"slack": messenger, "telegram": messenger, "console": messenger})
+    runtime.messengers.clear()
+    runtime.messengers.update({"slack": messenger, "telegram": messenger, "console": messenger})
     banner(console, setup, host, port)
     failure: str | None = None
     try:
-        asyncio.run(_run(rt, console, host=host, port=port, speed=speed,
+        asyncio.run(_run(runtime, console, host=host, port=port, speed=speed,
                          duration=duration or None, seed=seed))  # fmt: skip
     except (RuntimeError, OSError) as exc:
         failure = str(exc)

@@ -2,7 +2,7 @@
 bare database driver (``storage.fastread``), without SQLAlchemy, the nudge engine, httpx or
 icalendar. `nudgebot waiting` answers through it in a fraction of the full path's time.
 
-It answers exactly as the full path (``bot.cli.common.runtime``) would, or not at all:
+It answers exactly as the full path (``bot.cli.common.load_runtime``) would, or not at all:
 ``open_view`` returns None — and the command takes the full path — when a rotation has an
 iCal calendar (the calendar decides who is on call, and only the full path loads it),
 when ``NUDGEBOT_MESSENGER`` is malformed (the full path names the problem), and whenever

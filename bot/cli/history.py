@@ -13,10 +13,10 @@ from bot.cli.common import (
     cell,
     display_zone,
     fail,
+    load_runtime,
     out,
     print_json,
     run_async,
-    runtime,
     zone_label,
 )
 from bot.services.history import conversation_history
@@ -36,13 +36,13 @@ def history(
     tz: TzOption = None,
 ) -> None:
     """A conversation's history: every message, action (who, when) and nudge."""
-    rt = runtime(config)
+    runtime = load_runtime(config)
 
     async def go() -> list[Event]:
         try:
-            return await conversation_history(rt.db, conversation)
+            return await conversation_history(runtime.db, conversation)
         finally:
-            await rt.close()
+            await runtime.close()
 
     events = run_async(go)
     if not events:
@@ -50,7 +50,7 @@ def history(
     if as_json:
         print_json([event_json(e) for e in events])
         return
-    zone = display_zone(rt.config, tz)
+    zone = display_zone(runtime.config, tz)
     table = Table(title=f"Conversation {conversation} (times in {zone_label(zone)})")
     for col in ("when", "", "who", "what", "detail"):
         table.add_column(col, overflow="fold")
@@ -58,6 +58,6 @@ def history(
         at = e.at.astimezone(zone)
         table.add_row(
             f"{at:%Y-%m-%d %H:%M:%S} {at.tzname()}", e.kind,
-            cell(rt.config.display_name(e.who)), cell(e.what[:120]), cell(e.detail),
+            cell(runtime.config.display_name(e.who)), cell(e.what[:120]), cell(e.detail),
         )  # fmt: skip
     out.print(table)

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from adapters.webhook.schema import PersonResolver, SchemaError, line_parser
 from bot.app import Runtime
-from bot.cli.common import ConfigOption, ago, err, fail, out, run_async, runtime
+from bot.cli.common import ConfigOption, ago, err, fail, load_runtime, out, run_async
 from bot.domain.events import InboundMessage
 from bot.domain.untrusted import terminal
 from bot.services.import_history import ImportedWaiting, settle_import
@@ -100,7 +100,7 @@ def _young_collections_paused() -> Iterator[None]:
 
 
 async def import_file(
-    rt: Runtime,
+    runtime: Runtime,
     handle: TextIO,
     source: str,
     platform: str,
@@ -114,7 +114,7 @@ async def import_file(
     report = ImportReport()
     # History is not planned while it is read, so a running `run` cannot nudge it meanwhile.
     batch: list[InboundMessage] = []
-    async with rt.db.read() as session:
+    async with runtime.db.read() as session:
         before = await session.scalar(
             select(func.count()).select_from(Message).where(Message.source == source)
         )
@@ -128,7 +128,7 @@ async def import_file(
         nonlocal analyzed, full, flushes
         if batch:
             now, carried = (batch, []) if last else _cut(batch)
-            result = await rt.inbox.ingest_batch(now, nudge_new=nudge)
+            result = await runtime.inbox.ingest_batch(now, nudge_new=nudge)
             report.imported += len(now)
             report.conversations.update(result.conversations)
             batch[:] = carried
@@ -137,14 +137,16 @@ async def import_file(
             if flushes % _COLLECT_EVERY == 0:  # the cycles batches leave (see below)
                 gc.collect(1)
             if report.imported >= analyzed:  # the tables doubled: a few ANALYZEs per import
-                await rt.db.refresh_statistics(_WRITTEN)
+                await runtime.db.refresh_statistics(_WRITTEN)
                 analyzed = 2 * (int(before or 0) + report.imported)
         if progress is not None and task is not None:
             progress.update(task, completed=read)
 
     # The per-line loop is the import's only per-message Python outside ingest: it stays
     # flat (no generator, no per-line progress refresh, the parser's options bound once).
-    parse = line_parser(source=source, platform=platform, resolve=_remembering(rt.resolve_person))
+    parse = line_parser(
+        source=source, platform=platform, resolve=_remembering(runtime.resolve_person)
+    )
     append = batch.append
     count = read = 0
     with _young_collections_paused():
@@ -163,13 +165,13 @@ async def import_file(
                 await flush()
         await flush(last=True)
     report.lines = count
-    async with rt.db.read() as session:
+    async with runtime.db.read() as session:
         after = await session.scalar(
             select(func.count()).select_from(Message).where(Message.source == source)
         )
     report.new = int(after or 0) - int(before or 0)
     report.waiting = await settle_import(
-        rt.db, rt.engine.settings, report.conversations, rt.now(), nudge=nudge
+        runtime.db, runtime.engine.settings, report.conversations, runtime.now(), nudge=nudge
     )
     return report
 
@@ -214,10 +216,10 @@ def import_command(
     ] = False,
 ) -> None:
     """Bulk-load messages (one JSON object per line). Re-importing the same file changes nothing."""
-    rt = runtime(config)
-    configured = rt.config.source(source)
-    if configured is None and rt.config.sources:
-        known = ", ".join(sorted(rt.config.sources))
+    runtime = load_runtime(config)
+    configured = runtime.config.source(source)
+    if configured is None and runtime.config.sources:
+        known = ", ".join(sorted(runtime.config.sources))
         fail(f"--source {source!r} is not in the config (known: {known})")
     platform = configured.platform if configured else "import"
     if str(file) != "-" and not file.is_file():
@@ -227,11 +229,11 @@ def import_command(
     async def go() -> ImportReport:
         try:
             if str(file) == "-":
-                return await import_file(rt, sys.stdin, source, str(platform), nudge=nudge)
+                return await import_file(runtime, sys.stdin, source, str(platform), nudge=nudge)
             size = file.stat().st_size
             with file.open(encoding="utf-8", errors="replace") as handle:
                 if not show:
-                    return await import_file(rt, handle, source, str(platform), nudge=nudge)
+                    return await import_file(runtime, handle, source, str(platform), nudge=nudge)
                 columns = (
                     TextColumn("importing"),
                     BarColumn(),
@@ -241,10 +243,10 @@ def import_command(
                 with Progress(*columns, console=err, transient=True) as progress:
                     task = progress.add_task("import", total=size)
                     return await import_file(
-                        rt, handle, source, str(platform), progress, task, nudge=nudge
+                        runtime, handle, source, str(platform), progress, task, nudge=nudge
                     )
         finally:
-            await rt.close()
+            await runtime.close()
 
     report = run_async(go)
     for number, problem in report.bad[:MAX_REPORTED]:
@@ -258,7 +260,7 @@ def import_command(
         f"conversations touched; {len(report.bad)} bad lines skipped",
         markup=False,
     )
-    for line in waiting_report(report.waiting, rt.now(), nudge):
+    for line in waiting_report(report.waiting, runtime.now(), nudge):
         out.print(line, markup=False, soft_wrap=True)
     if report.bad and report.imported == 0:
         raise typer.Exit(1)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from bot.cli.common import ConfigOption, check_port, err, fail, out, run_async, runtime
+from bot.cli.common import ConfigOption, check_port, err, fail, load_runtime, out, run_async
 
 # Each command's module is imported when that command runs (or help lists it): `waiting`
 # must not pay for Bolt, python-telegram-bot, Alembic and the demo, which `run` and `demo` use.
@@ -159,13 +159,13 @@ def run(
     logsafety.install()  # before anything can log: redaction, escaping, quiet HTTP clients
     from bot.config.loader import resolve_config_path
 
-    rt = runtime(config)
+    runtime = load_runtime(config)
     logsafety.register(
         logsafety.config_secrets(
-            rt.config.sources.values(), (r.ical for r in rt.config.rotations.values())
+            runtime.config.sources.values(), (r.ical for r in runtime.config.rotations.values())
         )
     )
-    print_report(rt.config, str(resolve_config_path(config)), strict=strict)
+    print_report(runtime.config, str(resolve_config_path(config)), strict=strict)
     bind_host = host or os.environ.get("NUDGEBOT_HOST", "127.0.0.1")
     raw_port = port if port is not None else os.environ.get("NUDGEBOT_PORT", "8080")
     try:
@@ -176,16 +176,16 @@ def run(
     from bot.wiring.preflight import preflight
 
     if (problem := run_async(lambda: preflight(os.environ))) is not None:
-        run_async(rt.close)
+        run_async(runtime.close)
         fail(problem)
     try:
         tick_seconds()  # refuse a bad NUDGEBOT_TICK_SECONDS now, not when the scheduler starts
-        process = assemble(rt)
+        process = assemble(runtime)
     except ValueError as exc:  # adapter settings from the environment (tokens, URLs, modes)
         fail(str(exc))
     out.print(
         f"nudgebot listening on http://{bind_host}:{bind_port} "
-        f"(database {rt.db.engine.url.render_as_string(hide_password=True)})",
+        f"(database {runtime.db.engine.url.render_as_string(hide_password=True)})",
         markup=False,
     )
     run_async(lambda: serve(process, bind_host, bind_port))

@@ -18,12 +18,12 @@ from bot.cli.common import (
     display_zone,
     err,
     fail,
+    load_runtime,
     local_time,
     out,
     parse_local,
     print_json,
     run_async,
-    runtime,
     zone_label,
 )
 from bot.domain.durations import DurationError, format_duration, parse_duration
@@ -44,37 +44,37 @@ oncall_app = typer.Typer(
 )
 
 
-def _time(option: str, value: str, rt: Runtime | ReadView, ctx: typer.Context) -> datetime:
+def _time(option: str, value: str, runtime: Runtime | ReadView, ctx: typer.Context) -> datetime:
     """Without an offset, ``value`` is read in the CLI's zone (--tz, else the config's)."""
-    return parse_local(option, value, _zone(rt, ctx))
+    return parse_local(option, value, _zone(runtime, ctx))
 
 
-def _zone(rt: Runtime | ReadView, ctx: typer.Context) -> ZoneInfo:
-    return display_zone(rt.config, (ctx.obj or {}).get("tz"))
+def _zone(runtime: Runtime | ReadView, ctx: typer.Context) -> ZoneInfo:
+    return display_zone(runtime.config, (ctx.obj or {}).get("tz"))
 
 
 def _config(ctx: typer.Context, config: str | None) -> str | None:
     return config if config is not None else (ctx.obj or {}).get("config")
 
 
-def _with_oncall(rt: Runtime, work: Callable[[], T]) -> T:
+def _with_oncall(runtime: Runtime, work: Callable[[], T]) -> T:
     """``work()`` after loading stored overrides and calendars, in one event loop (the
     database pool and the HTTP client belong to it), then close the runtime."""
 
     async def go() -> T:
         try:
-            await rt.oncall.prepare()
+            await runtime.oncall.prepare()
             return work()
         finally:
-            await rt.close()
+            await runtime.close()
 
     return run_async(go)
 
 
-def _name(rt: Runtime | ReadView, person: str | None) -> str:
+def _name(runtime: Runtime | ReadView, person: str | None) -> str:
     if person is None:
         return "-"
-    found = rt.config.person(person)
+    found = runtime.config.person(person)
     return f"{found.name} ({person})" if found is not None and found.name != person else person
 
 
@@ -109,16 +109,16 @@ def oncall(
         report = view.oncall.report(moment)
         shown: Runtime | ReadView = view
     else:
-        rt = runtime(config)
-        when = _time("--at", at, rt, ctx) if at is not None else None
-        moment = when or rt.now()
+        runtime = load_runtime(config)
+        when = _time("--at", at, runtime, ctx) if at is not None else None
+        moment = when or runtime.now()
 
         def answer() -> tuple[dict[str, Any], list[Status]]:
-            statuses = [rt.oncall.status(rid, moment) for rid in rt.oncall.rotation_ids]
-            return rt.oncall.report(moment), statuses
+            statuses = [runtime.oncall.status(rid, moment) for rid in runtime.oncall.rotation_ids]
+            return runtime.oncall.report(moment), statuses
 
-        report, statuses = _with_oncall(rt, answer)
-        shown = rt
+        report, statuses = _with_oncall(runtime, answer)
+        shown = runtime
     if as_json:
         print_json(report)
         return
@@ -126,7 +126,7 @@ def oncall(
 
 
 def _print_statuses(
-    rt: Runtime | ReadView, statuses: list[Status], at: datetime, tz: ZoneInfo
+    runtime: Runtime | ReadView, statuses: list[Status], at: datetime, tz: ZoneInfo
 ) -> None:
     if not statuses:
         out.print("No rotations are configured (add rotations: to the config).")
@@ -137,10 +137,10 @@ def _print_statuses(
     for s in statuses:
         table.add_row(
             s.rotation,
-            _name(rt, s.person) if s.person else "[dim]nobody[/]",
+            _name(runtime, s.person) if s.person else "[dim]nobody[/]",
             _local(s.since, tz),
             _local(s.until, tz),
-            _name(rt, s.next.person) if s.next else "-",
+            _name(runtime, s.next.person) if s.next else "-",
         )
     out.print(table)
     for s in statuses:
@@ -180,9 +180,9 @@ def take(
             fail(f"--for: {exc}")
         if span <= timedelta(0):
             fail(f"--for {length!r} must be longer than zero")
-    rt = runtime(_config(ctx, config))
-    end = _time("--until", until, rt, ctx) if until is not None else None
-    begin = _time("--from", start, rt, ctx) if start is not None else None
+    runtime = load_runtime(_config(ctx, config))
+    end = _time("--until", until, runtime, ctx) if until is not None else None
+    begin = _time("--from", start, runtime, ctx) if start is not None else None
     try:
         by = f"cli:{getpass.getuser()}"
     except Exception:
@@ -190,21 +190,21 @@ def take(
 
     async def go() -> tuple[datetime, datetime]:
         try:
-            await rt.oncall.prepare()
-            stored = await rt.oncall.take(
+            await runtime.oncall.prepare()
+            stored = await runtime.oncall.take(
                 rotation, person, start=begin, end=end, length=span, by=by, note=note
             )
             return stored.start, stored.end
         finally:
-            await rt.close()
+            await runtime.close()
 
     try:
         first, last = run_async(go)
     except OncallError as exc:
         fail(str(exc))
-    tz = _zone(rt, ctx)
+    tz = _zone(runtime, ctx)
     out.print(
-        f"{_name(rt, person)} is on call in {rotation} from {_local(first, tz)} until "
+        f"{_name(runtime, person)} is on call in {rotation} from {_local(first, tz)} until "
         f"{_local(last, tz)} ({zone_label(tz)}, {format_duration(last - first)}).",
         markup=False,
     )
@@ -220,12 +220,12 @@ def turns(
     config: ConfigOption = None,
 ) -> None:
     """The turns of ROTATION over the next --days days (overrides applied)."""
-    rt = runtime(_config(ctx, config))
-    begin = _time("--from", start, rt, ctx) if start is not None else None
-    first = begin or rt.now()
+    runtime = load_runtime(_config(ctx, config))
+    begin = _time("--from", start, runtime, ctx) if start is not None else None
+    first = begin or runtime.now()
     try:
         listed = _with_oncall(
-            rt, lambda: rt.oncall.turns(rotation, first, first + timedelta(days=days))
+            runtime, lambda: runtime.oncall.turns(rotation, first, first + timedelta(days=days))
         )
     except OncallError as exc:
         fail(str(exc))
@@ -238,13 +238,13 @@ def turns(
             ]
         )  # fmt: skip
         return
-    tz = _zone(rt, ctx)
+    tz = _zone(runtime, ctx)
     table = Table(title=f"{rotation}: turns from {_local(first, tz)} ({zone_label(tz)})")
     for col in ("on call", "from", "until", "length", ""):
         table.add_column(col)
     for t in listed:
         table.add_row(
-            _name(rt, t.person) if t.person else "[dim]nobody[/]",
+            _name(runtime, t.person) if t.person else "[dim]nobody[/]",
             _local(t.start, tz),
             _local(t.end, tz),
             format_duration(t.end - t.start),

@@ -17,12 +17,12 @@ from bot.cli.common import (
     cell,
     display_zone,
     fail,
+    load_runtime,
     local_time,
     out,
     print_json,
     print_table,
     run_async,
-    runtime,
     zone_label,
 )
 from bot.domain.durations import format_duration, parse_since
@@ -121,25 +121,25 @@ def _waiting_full(
 ) -> tuple[list[WaitingRow], int, Config, datetime]:
     from bot.services.waiting import count_waiting, list_waiting
 
-    rt = runtime(config)
-    _check_filters(rt.config, source, person)
+    runtime = load_runtime(config)
+    _check_filters(runtime.config, source, person)
 
     async def go() -> tuple[list[WaitingRow], int]:
         try:
-            await rt.oncall.prepare()  # stored overrides and calendars decide who's on call
+            await runtime.oncall.prepare()  # stored overrides and calendars decide who's on call
             rows = await list_waiting(
-                rt.db, rt.routing, rt.now(), source=source, person=person,
+                runtime.db, runtime.routing, runtime.now(), source=source, person=person,
                 limit=None if person else cap,
             )  # fmt: skip
             if person is not None:  # responsibility is known only after routing
                 return rows[:cap] if cap else rows, len(rows)
             total = len(rows) if cap is None or len(rows) < cap else None
-            return rows, total if total is not None else await count_waiting(rt.db, source)
+            return rows, total if total is not None else await count_waiting(runtime.db, source)
         finally:
-            await rt.close()
+            await runtime.close()
 
     rows, total = run_async(go)
-    return rows, total, rt.config, rt.now()
+    return rows, total, runtime.config, runtime.now()
 
 
 def stats(
@@ -155,8 +155,8 @@ def stats(
     from bot.cli.reports import print_engagement, write_csv
     from bot.services.stats import report
 
-    rt = runtime(config)
-    now = rt.now()
+    runtime = load_runtime(config)
+    now = runtime.now()
     try:
         start = parse_since(since, now)
     except ValueError as exc:
@@ -164,20 +164,20 @@ def stats(
     if as_json and as_csv:
         fail("--json and --csv: choose one")
     if as_csv:
-        run_async(lambda: write_csv(rt, start, now))
+        run_async(lambda: write_csv(runtime, start, now))
         return
 
     async def go() -> dict[str, object]:
         try:
-            return await report(rt.db, start, now, now, tz=rt.config.tz)
+            return await report(runtime.db, start, now, now, tz=runtime.config.tz)
         finally:
-            await rt.close()
+            await runtime.close()
 
     data = run_async(go)
     if as_json:
         print_json(data)
         return
-    _print_stats(data, display_zone(rt.config, tz), rt.config.display_name)
+    _print_stats(data, display_zone(runtime.config, tz), runtime.config.display_name)
     print_engagement(data)
 
 

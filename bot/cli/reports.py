@@ -10,21 +10,21 @@ import typer
 from rich.table import Table
 
 from bot.app import Runtime
-from bot.cli.common import ConfigOption, fail, out, parse_at, run_async, runtime
+from bot.cli.common import ConfigOption, fail, load_runtime, out, parse_at, run_async
 from bot.domain.durations import format_duration
 from bot.domain.untrusted import md_display, terminal
 from bot.services.digest import DigestWriter, oncall_reporter
 from bot.services.export import csv_lines
 
 
-async def write_csv(rt: Runtime, since: datetime, until: datetime) -> None:
+async def write_csv(runtime: Runtime, since: datetime, until: datetime) -> None:
     """The export on stdout as it is read, page by page (see bot.services.export)."""
     try:
-        async for line in csv_lines(rt.db, since, until):
+        async for line in csv_lines(runtime.db, since, until):
             sys.stdout.write(line)
         sys.stdout.flush()
     finally:
-        await rt.close()
+        await runtime.close()
 
 
 def print_engagement(data: dict[str, Any]) -> None:
@@ -71,18 +71,18 @@ def digest(
             "`nudgebot run` sends digests at their time (digest.at in the config); "
             "use --preview to print one now"
         )
-    rt = runtime(config)
-    now = parse_at(at, rt.now())
-    if person is not None and person not in rt.config.team:
+    runtime = load_runtime(config)
+    now = parse_at(at, runtime.now())
+    if person is not None and person not in runtime.config.team:
         fail(f"--person {person!r} is not on the team in the config")
-    people: list[str | None] = [person] if person else list(rt.config.owners()) or [None]
+    people: list[str | None] = [person] if person else list(runtime.config.owners()) or [None]
 
     async def go() -> list[str]:
-        writer = DigestWriter(rt.db, rt.config, oncall_reporter(rt.oncall))
+        writer = DigestWriter(runtime.db, runtime.config, oncall_reporter(runtime.oncall))
         try:
             return [(await writer.compose(p, now)).text for p in people]
         finally:
-            await rt.close()
+            await runtime.close()
 
     texts = run_async(go)
     for i, text in enumerate(texts):

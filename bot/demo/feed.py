@@ -45,14 +45,14 @@ class Feeder:
 
     def __init__(
         self,
-        rt: Runtime,
+        runtime: Runtime,
         console: Console,
         *,
         speed: float,
         clock: Clock,
         summary_every: float = 10.0,
     ) -> None:
-        self.rt = rt
+        self.runtime = runtime
         self.console = console
         self.speed = speed
         self.clock = clock
@@ -69,8 +69,8 @@ class Feeder:
                 await self.summary()
                 next_summary += self.summary_every
             await self._sleep_until(started, say.at)
-            at = self.rt.now()
-            await self.rt.inbox.ingest([to_message(say, f"demo-{next(ids)}", at)])
+            at = self.runtime.now()
+            await self.runtime.inbox.ingest([to_message(say, f"demo-{next(ids)}", at)])
             self.ingested += 1
             self.console.print(describe(say, at))
 
@@ -80,8 +80,8 @@ class Feeder:
             await asyncio.sleep(delay)
 
     async def summary(self) -> None:
-        now = self.rt.now()
-        rows = await list_waiting(self.rt.db, self.rt.routing, now)
+        now = self.runtime.now()
+        rows = await list_waiting(self.runtime.db, self.runtime.routing, now)
         if not rows:
             self.console.print(Text("⏳ nobody is waiting", style="green"))
             return

@@ -42,7 +42,7 @@ class PersonAddress:
 
 
 # A wiring factory: (Runtime, Core) -> Component | Sequence[Component] | None. Typed loosely
-# because the registry sits below bot.app and bot.components in the layers.
+# because the registry sits below bot.app and bot.wiring in the layers.
 Build = Callable[[Any, Any], Any]
 
 

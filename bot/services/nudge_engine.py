@@ -14,14 +14,14 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.domain.ports import ActionRequest, ActionResult, Messenger, Replier
 from bot.inbox.inbox import Inbox
 from bot.services.delivery_results import Backoff
 from bot.services.nudge_actions import Actions
-from bot.services.nudge_changes import NudgeChanges
+from bot.services.nudge_changes import NudgeChanges, Wakeup
 from bot.services.nudge_deliver import Deliverer
 from bot.services.nudge_settings import NudgeSettings
 from bot.services.nudge_summaries import SummarySender
@@ -31,7 +31,6 @@ from storage.db import Database
 
 log = logging.getLogger("nudgebot.engine")
 Now = Callable[[], datetime]
-Wake = Callable[[datetime], None]
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,19 @@ class Limits:
     summary_batch: int = 50  # summary messages claimed at once
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """How nudges go out: a messenger per platform, the platforms that can also reply in
+    the conversation, and the knobs tests set (``rng`` for jitter, ``backoff``, ``limits``).
+    The maps are held, not copied: adapters attached later deliver through them."""
+
+    messengers: Mapping[str, Messenger]
+    repliers: Mapping[str, Replier] = field(default_factory=dict)
+    rng: random.Random | None = None
+    backoff: Backoff | None = None
+    limits: Limits = Limits()
+
+
 class NudgeEngine:
     def __init__(
         self,
@@ -59,39 +71,30 @@ class NudgeEngine:
         inbox: Inbox,
         changes: NudgeChanges,
         now: Now,
-        *,
-        messengers: Mapping[str, Messenger],
-        repliers: Mapping[str, Replier] | None = None,
-        rng: random.Random | None = None,
-        backoff: Backoff | None = None,
-        limits: Limits | None = None,
+        delivery: Delivery,
     ) -> None:
         self.db = db
         self.settings = settings
         self.now = now
-        self.limits = limits or Limits()
+        self.limits = delivery.limits
         self.inbox = inbox
         self.changes = changes
-        replying = repliers if repliers is not None else {}
+        replying = delivery.repliers
         self.planner = changes.planner
         self.deliverer = Deliverer(
-            db, settings, messengers, now, can_reply=lambda p: p in replying, rng=rng,
-            backoff=backoff,
+            db, settings, delivery.messengers, now, can_reply=lambda p: p in replying,
+            rng=delivery.rng, backoff=delivery.backoff,
         )  # fmt: skip
         self.summaries = SummarySender(
-            db, settings, messengers, now, can_reply=lambda p: p in replying, rng=rng,
-            backoff=backoff,
+            db, settings, delivery.messengers, now, can_reply=lambda p: p in replying,
+            rng=delivery.rng, backoff=delivery.backoff,
         )  # fmt: skip
         self.actions = Actions(db, settings, self.planner, inbox, replying, now, changes.woken)
 
     @property
-    def wake(self) -> Wake | None:
-        """The scheduler's poke (set by ``Runtime.start``), shared with ``NudgeChanges``."""
-        return self.changes.wake
-
-    @wake.setter
-    def wake(self, poke: Wake | None) -> None:
-        self.changes.wake = poke
+    def wakeup(self) -> Wakeup:
+        """Where due times go (``NudgeChanges``'); the scheduler built for this engine binds it."""
+        return self.changes.wakeup
 
     # --- the tick ---------------------------------------------------------------------------
 
@@ -169,6 +172,5 @@ class NudgeEngine:
             after, total = ids[-1], total + len(ids)
         if total:
             log.info("re-planned %d waiting conversations under the current config", total)
-        if self.wake is not None:
-            self.wake(self.now())
+        self.wakeup(self.now())
         return total

@@ -78,7 +78,7 @@ def waiting_query(request: Request, *, default_limit: int = DEFAULT_LIMIT) -> Qu
 
     ``offset`` is refused rather than ignored: paging is by ``cursor`` (the ``next`` of the
     page before), which stays right while conversations come and go."""
-    config = web_state(request).rt.config
+    config = web_state(request).runtime.config
     query = request.query_params
     if "offset" in query:
         raise ApiError(400, "offset is not supported: page with cursor= (the previous page's next)")
@@ -114,9 +114,9 @@ def waiting_query(request: Request, *, default_limit: int = DEFAULT_LIMIT) -> Qu
 
 async def load_page(request: Request, q: Query) -> Page:
     web = web_state(request)
-    await web.rt.oncall.prepare()  # stored overrides and calendars decide who's on call
+    await web.runtime.oncall.prepare()  # stored overrides and calendars decide who's on call
     try:
-        return await waiting_page(web.rt.db, web.rt.routing, web.rt.now(), q)
+        return await waiting_page(web.runtime.db, web.runtime.routing, web.runtime.now(), q)
     except BadQuery as exc:
         raise ApiError(400, str(exc)) from None
 
@@ -159,6 +159,6 @@ def since_param(value: str, now: datetime) -> datetime:
 
 async def stats(request: Request) -> Response:
     web = authorize(request)
-    now = web.rt.now()
+    now = web.runtime.now()
     since = since_param(request.query_params.get("since", "7d"), now)
-    return JSONResponse(await report(web.rt.db, since, now, now, tz=web.rt.config.tz))
+    return JSONResponse(await report(web.runtime.db, since, now, now, tz=web.runtime.config.tz))

@@ -24,7 +24,7 @@ TOKEN_ENV = "NUDGEBOT_API_TOKEN"
 
 
 def create_app(
-    rt: Runtime,
+    runtime: Runtime,
     *,
     metrics: Metrics | None = None,
     routes: Sequence[BaseRoute] = (),
@@ -70,11 +70,11 @@ def create_app(
         exception_handlers={HTTPException: http_exception, ApiError: api_error},
     )
     app.state.web = WebState(
-        rt=rt,
+        runtime=runtime,
         metrics=registry,
         api_token=token,
         ready_checks=tuple(ready_checks),
-        names=ChannelNames(rt.db, rt.namers, rt.now),
+        names=ChannelNames(runtime.db, runtime.namers, runtime.now),
         history=HistoryCache(),
     )
     return app

@@ -68,13 +68,13 @@ async def act(request: Request) -> Response:
     refused = csrf.refusal(request, form.get(csrf.FIELD))
     if refused is not None:
         return await _again(request, conversation, refused, 403)
-    rt = web_state(request).rt
-    config = rt.config
+    runtime = web_state(request).runtime
+    config = runtime.config
     actor = form.get("as", "")
     if config.person(actor) is None:
         return await _again(request, conversation, "Choose who you are (a team member).", 400)
     action = form.get("action", "")
-    now = rt.now()
+    now = runtime.now()
     request_: ActionRequest
     if action == "claim":
         request_ = ActionRequest(conversation, ActionKind.CLAIM, actor, now, via="web")
@@ -94,7 +94,7 @@ async def act(request: Request) -> Response:
         request_ = ActionRequest(conversation, ActionKind.NOT_NEEDED, actor, now, via="web")
     else:
         return await _again(request, conversation, "Unknown action.", 400)
-    result = await rt.engine.act(request_)
+    result = await runtime.engine.act(request_)
     if not result.ok:
         return await _again(request, conversation, result.message, 409)
     code = "assign" if action == "assign" else action.split(":")[0]

@@ -210,18 +210,18 @@ class ConversationView:
 
 async def load_view(request: Request, conversation_id: int) -> ConversationView:
     web = web_state(request)
-    rt = web.rt
-    async with rt.db.read() as session:
+    runtime = web.runtime
+    async with runtime.db.read() as session:
         stored = await store.load(session, conversation_id)
     if stored is None:
         raise ApiError(404, "no such conversation")
-    await rt.oncall.prepare()
-    now = rt.now()
+    await runtime.oncall.prepare()
+    now = runtime.now()
     h = stored.head
-    route = rt.routing.route(h.source, h.claimed_by, now)
-    people = People(rt.config)
-    reason = why(route, rt.routing.source_rotation.get(h.source), people.name(route.primary))
+    route = runtime.routing.route(h.source, h.claimed_by, now)
+    people = People(runtime.config)
+    reason = why(route, runtime.routing.source_rotation.get(h.source), people.name(route.primary))
     names = await web.channel_names.names([(h.platform, h.channel)])
     name = names.get((h.platform, h.channel), h.channel)
-    return ConversationView(stored, rt.config, people, now, route, reason, name,
+    return ConversationView(stored, runtime.config, people, now, route, reason, name,
                             csrf.token_for(request))  # fmt: skip

@@ -214,8 +214,8 @@ async def index(request: Request) -> Response:
             return login_page(error, status=401)
         return login_page()
     web = web_state(request)
-    rt = web.rt
-    now = rt.now()
+    runtime = web.runtime
+    now = runtime.now()
     raw = request.query_params.get("since")
     notices: list[Safe] = []
     status, since = 200, default_since(now)
@@ -234,18 +234,18 @@ async def index(request: Request) -> Response:
         status = 400
         notices.append(_notice(f"{exc.message} Showing everyone waiting instead."))
         query = Query(limit=WAITING_ROWS)
-    people = People(rt.config)
+    people = People(runtime.config)
     since_arg = raw if raw is not None and raw.strip() else None
     if request.query_params.get("rows") == "1":  # the page's script, every REFRESH_SECONDS
         result = await load_page(request, query)
         section = await _waiting_section(request, result, query, people, now, since_arg)
         return HTMLResponse(section, status_code=status, headers=HEADERS)
-    await rt.oncall.prepare()
+    await runtime.oncall.prepare()
 
     async def load(q: Query) -> DashboardData:
-        oncall = oncall_reporter(rt.oncall)
+        oncall = oncall_reporter(runtime.oncall)
         return await gather(
-            rt.db, rt.config, rt.routing, now, since, oncall, q, web.history, window
+            runtime.db, runtime.config, runtime.routing, now, since, oncall, q, web.history, window
         )
 
     try:
@@ -255,7 +255,7 @@ async def index(request: Request) -> Response:
         notices.append(_notice(f"{exc} Showing the first page instead."))
         query = Query(limit=WAITING_ROWS, sort=query.sort)
         data = await load(query)
-    view = View(data, rt.config)
+    view = View(data, runtime.config)
     body = render(
         _BODY,
         notice=join(notices),
@@ -270,7 +270,7 @@ async def index(request: Request) -> Response:
         by_source=view.breakdown("by_source", "source"),
         updated=view.when(now),
         figures=view.when(data.figures_at or now),
-        tz=rt.config.timezone,
+        tz=runtime.config.timezone,
         refresh=REFRESH_SECONDS,
     )
     return page("Nudgebot · dashboard", body, status=status, logout=True, script=True)

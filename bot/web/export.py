@@ -16,11 +16,11 @@ from bot.web.api import authorize, since_param
 
 async def conversations_csv(request: Request) -> Response:
     web = authorize(request)
-    now = web.rt.now()
+    now = web.runtime.now()
     since = since_param(request.query_params.get("since", "7d"), now)
     stamp = f"{now:%Y%m%d-%H%M}"
     return StreamingResponse(
-        csv_lines(web.rt.db, since, now),
+        csv_lines(web.runtime.db, since, now),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="nudgebot-conversations-{stamp}.csv"',

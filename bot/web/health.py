@@ -85,7 +85,7 @@ async def readyz(request: Request) -> Response:
     decide it only when named there."""
     web = web_state(request)
     problems: dict[str, list[str]] = {}
-    if (problem := await database_problem(web.rt.db)) is not None:
+    if (problem := await database_problem(web.runtime.db)) is not None:
         problems["database"] = [problem]
     names = ["database"]
     advisories: set[str] = set()
@@ -150,10 +150,10 @@ async def _dead_letters(db: Database) -> dict[str, int] | None:
 
 async def metrics(request: Request) -> Response:
     web = web_state(request)
-    counts = await _waiting_counts(web.rt.db)
-    feeds = {r: (s.failures, s.last_success) for r, s in web.rt.oncall.feed_status().items()}
-    body = web.metrics.render(counts, web.rt.now(), web.rt.config.sources, ical=feeds)
-    dead = await _dead_letters(web.rt.db) if counts is not None else None
+    counts = await _waiting_counts(web.runtime.db)
+    feeds = {r: (s.failures, s.last_success) for r, s in web.runtime.oncall.feed_status().items()}
+    body = web.metrics.render(counts, web.runtime.now(), web.runtime.config.sources, ical=feeds)
+    dead = await _dead_letters(web.runtime.db) if counts is not None else None
     if dead is not None:
         body += dead_letter_family(dead).render() + "\n"
     return Response(body, media_type=CONTENT_TYPE)

@@ -121,7 +121,7 @@ def parse_body(body: bytes, source: str, resolve: PersonResolver) -> list[Inboun
 async def receive_hook(request: Request) -> Response:
     web = web_state(request)
     source_id = str(request.path_params["source_id"])
-    source = web.rt.config.sources.get(source_id)
+    source = web.runtime.config.sources.get(source_id)
     # Non-webhook sources answer like unknown ones: the route does not reveal the config.
     if source is None or str(source.platform) != "webhook":
         raise ApiError(404, f"unknown source {echo(source_id)}")
@@ -130,12 +130,12 @@ async def receive_hook(request: Request) -> Response:
     if problem is not None:
         raise ApiError(401, problem)
     try:
-        messages = parse_body(body, source_id, web.rt.resolve_person)
+        messages = parse_body(body, source_id, web.runtime.resolve_person)
     except ApiError as exc:
         if body.strip():  # signed by the source: keep what it sent, then tell it why not
-            letter = DeadLetter("webhook", source_id, exc.message, body, web.rt.now())
-            await keep_dead_letter(web.rt.db, letter)
+            letter = DeadLetter("webhook", source_id, exc.message, body, web.runtime.now())
+            await keep_dead_letter(web.runtime.db, letter)
         raise
-    await web.rt.inbox.ingest(messages)
+    await web.runtime.inbox.ingest(messages)
     web.metrics.messages_ingested(source_id, len(messages))
     return JSONResponse({"ok": True, "received": len(messages)})

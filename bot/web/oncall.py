@@ -36,8 +36,8 @@ def parse_at(raw: str | None, now: datetime) -> datetime:
 
 async def oncall(request: Request) -> Response:
     web = authorize(request)
-    at = parse_at(request.query_params.get("at"), web.rt.now())
-    service = web.rt.oncall
+    at = parse_at(request.query_params.get("at"), web.runtime.now())
+    service = web.runtime.oncall
     await service.prepare()
     return JSONResponse(service.report(at))
 
@@ -57,14 +57,14 @@ def _authorize_feed(request: Request) -> WebState:
 async def rotation_ics(request: Request) -> Response:
     web = _authorize_feed(request)
     rotation = request.path_params["rotation_id"]
-    service = web.rt.oncall
+    service = web.runtime.oncall
     if rotation not in service.config.rotations:
         raise ApiError(404, service.unknown(rotation))
     person = request.query_params.get("person")
     if person is not None and person not in service.config.team:
         raise ApiError(400, f"person {echo(person)} is not on the team in the config")
     await service.prepare()
-    now = web.rt.now()
+    now = web.runtime.now()
     try:
         turns = service.turns(rotation, now - PAST, now + AHEAD)
     except OncallError as exc:

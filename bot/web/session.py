@@ -105,8 +105,8 @@ class AuthGuard:
 
     def throttle(self, scope: Scope) -> SharedThrottle:
         if self._throttle is None:
-            rt = web_state(Request(scope)).rt
-            self._throttle = SharedThrottle(rt.db, rt.now)
+            runtime = web_state(Request(scope)).runtime
+            self._throttle = SharedThrottle(runtime.db, runtime.now)
         return self._throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -130,9 +130,9 @@ class AuthGuard:
         token = web_state(request).api_token
         if cookie and token:
             sid = session_id(token, cookie)
-            rt = web_state(request).rt
+            runtime = web_state(request).runtime
             ok = sid is not None and await sessions_repo.alive(
-                rt.db, sid, rt.now(), timedelta(seconds=IDLE), timedelta(seconds=MAX_AGE)
+                runtime.db, sid, runtime.now(), timedelta(seconds=IDLE), timedelta(seconds=MAX_AGE)
             )
             scope.setdefault("state", {})[_STATE] = ok
 
@@ -190,9 +190,9 @@ async def login(request: Request) -> Response:
     if not given or not hmac.compare_digest(given.encode(), token.encode()):
         return login_page("Wrong token.", status=401)
     sid = secrets.token_urlsafe(32)
-    rt = web_state(request).rt
+    runtime = web_state(request).runtime
     await sessions_repo.create(
-        rt.db, sid, rt.now(), timedelta(seconds=IDLE), timedelta(seconds=MAX_AGE)
+        runtime.db, sid, runtime.now(), timedelta(seconds=IDLE), timedelta(seconds=MAX_AGE)
     )
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
@@ -214,7 +214,7 @@ async def logout(request: Request) -> Response:
     cookie = request.cookies.get(COOKIE)
     sid = session_id(token, cookie) if token and cookie else None
     if sid is not None:
-        await sessions_repo.end(web_state(request).rt.db, sid)  # dead on every replica
+        await sessions_repo.end(web_state(request).runtime.db, sid)  # dead on every replica
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(
         COOKIE, path="/", secure=secure(request), httponly=True, samesite="strict"

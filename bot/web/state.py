@@ -18,7 +18,7 @@ ReadyCheck = Callable[[], Awaitable[str | None]]
 
 @dataclass(frozen=True)
 class WebState:
-    rt: Runtime
+    runtime: Runtime
     metrics: Metrics
     api_token: str | None  # None: NUDGEBOT_API_TOKEN unset, the API refuses everyone
     ready_checks: Sequence[ReadyCheck] = ()

@@ -3,8 +3,8 @@ registry (``mastodon``, ``discourse``, ``github``, ``x``, ``email``) becomes a
 ``PolledSource`` (its own httpx client, cursor, lock and loop), grouped into one
 ``Component`` per platform whose ``replier`` posts the Reply button's text as the account.
 
-    components = build(rt, core)          # [] when no polled source is configured
-    for c in components: rt.attach(c)     # repliers for the nudge engine's Reply action
+    components = build(runtime, core)     # [] when no polled source is configured
+    for c in components: runtime.attach(c)  # repliers for the nudge engine's Reply action
     ... await c.start() / await c.stop()  # in the web app's lifespan
 
 ``assemble`` is the same with the knobs tests turn: a transport (or base URLs pointing at a
@@ -23,7 +23,6 @@ import httpx
 
 from bot import platforms
 from bot.app import Runtime
-from bot.components import Component
 from bot.config import Source
 from bot.domain.ports import Core
 from bot.services.polling import (
@@ -36,11 +35,12 @@ from bot.services.polling import (
 )
 from bot.services.polling_http import MAX_BODY, TIMEOUT, make_client
 from bot.web.metrics import metrics
+from bot.wiring.component import Component
 
 log = logging.getLogger("nudgebot.polling")
 
 
-def _poller(source: Source, rt: Runtime, core: Core) -> SourcePoller | None:
+def _poller(source: Source, runtime: Runtime, core: Core) -> SourcePoller | None:
     """The registry's poller class for the source's platform (``Platform.poller``). A class
     with a ``from_source`` (email: it reads its own keys, threads replies by the core's
     conversations and counts skipped mail in /metrics) is also handed those services."""
@@ -50,10 +50,10 @@ def _poller(source: Source, rt: Runtime, core: Core) -> SourcePoller | None:
     cls = platforms.load(spec.poller)
     poller: SourcePoller
     if hasattr(cls, "from_source"):
-        poller = cls.from_source(source, rt.config, rt.now, threads_of=core.thread_of,
+        poller = cls.from_source(source, runtime.config, runtime.now, threads_of=core.thread_of,
                                  observe=metrics.platform_event)  # fmt: skip
     else:
-        poller = cls(source, rt.config, rt.now)
+        poller = cls(source, runtime.config, runtime.now)
     return poller
 
 
@@ -108,7 +108,7 @@ def _poller_class(platform: str) -> object:
 
 
 def assemble(
-    rt: Runtime,
+    runtime: Runtime,
     core: Core,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
@@ -120,9 +120,9 @@ def assemble(
 ) -> Polled:
     out = Polled()
     by_platform: dict[str, dict[str, PolledSource]] = {}
-    for source in rt.config.sources.values():
+    for source in runtime.config.sources.values():
         try:
-            poller = _poller(source, rt, core)
+            poller = _poller(source, runtime, core)
         except ValueError as exc:  # e.g. a bad backfill duration in the source's extra keys
             log.error("%s: not polled: %s", source.id, exc)
             continue
@@ -130,8 +130,8 @@ def assemble(
             continue
         every = source.poll_every.total_seconds() if source.poll_every else DEFAULT_EVERY
         polled = PolledSource(
-            poller, make_client(transport=transport, limit=limit, timeout=timeout), rt.db,
-            core.ingest, every=every, now=rt.now, sleep=sleep, rng=rng, lock_retry=lock_retry,
+            poller, make_client(transport=transport, limit=limit, timeout=timeout), runtime.db,
+            core.ingest, every=every, now=runtime.now, sleep=sleep, rng=rng, lock_retry=lock_retry,
         )  # fmt: skip
         by_platform.setdefault(source.platform, {})[source.id] = polled
         out.sources[source.id] = polled
@@ -139,6 +139,6 @@ def assemble(
     return out
 
 
-def build(rt: Runtime, core: Core) -> list[Component]:
+def build(runtime: Runtime, core: Core) -> list[Component]:
     """One component per polled platform in the config; [] when there is none."""
-    return assemble(rt, core).components
+    return assemble(runtime, core).components

@@ -10,36 +10,36 @@ from starlette.applications import Starlette
 
 from bot import platforms
 from bot.app import Runtime
-from bot.components import Component
-from bot.core_impl import CoreService
 from bot.domain.ports import Core
 from bot.services.catchup import CatchUpService
 from bot.web.app import create_app
 from bot.web.metrics import metrics
 from bot.wiring import polled
+from bot.wiring.component import Component
+from bot.wiring.core import CoreService
 
 log = logging.getLogger("nudgebot.process")
 
 
-def build_components(rt: Runtime) -> list[Component]:
+def build_components(runtime: Runtime) -> list[Component]:
     """Every platform that the config and environment switch on; each attached to the
     runtime so the nudge engine delivers (and replies) through it."""
-    core = CoreService(rt)
+    core = CoreService(runtime)
     components = [
-        c for spec in platforms.all_platforms() for c in platform_components(spec, rt, core)
+        c for spec in platforms.all_platforms() for c in platform_components(spec, runtime, core)
     ]
-    components.extend(polled.build(rt, core))
+    components.extend(polled.build(runtime, core))
     for component in components:
-        rt.attach(component)
+        runtime.attach(component)
     return components
 
 
-def platform_components(spec: platforms.Platform, rt: Runtime, core: Core) -> list[Component]:
+def platform_components(spec: platforms.Platform, runtime: Runtime, core: Core) -> list[Component]:
     """What the platform's wiring builds (``Platform.wiring``): a component, several, or
     none when the config and environment leave it off."""
     if spec.wiring is None:
         return []
-    built = platforms.load(spec.wiring)(rt, core)
+    built = platforms.load(spec.wiring)(runtime, core)
     if built is None:
         return []
     return [built] if isinstance(built, Component) else list(built)
@@ -57,7 +57,7 @@ def _ready_check(component: Component) -> Callable[[], Awaitable[str | None]]:
 
 @dataclass
 class Process:
-    rt: Runtime
+    runtime: Runtime
     components: Sequence[Component]
     app: Starlette
     catchup: CatchUpService | None = None
@@ -69,30 +69,30 @@ class Process:
             if component.start is not None:
                 await component.start()
             log.info("%s started", component.name)
-        await self.rt.start()
+        await self.runtime.start()
         if self.catchup is not None:
             await self.catchup.start()
 
     async def stop(self) -> None:
         if self.catchup is not None:
             await self.catchup.stop()
-        await self.rt.stop()
+        await self.runtime.stop()
         for component in reversed(self.components):
             if component.stop is not None:
                 try:
                     await component.stop()
                 except Exception:  # one adapter failing to stop must not keep others running
                     log.exception("stopping %s failed", component.name)
-        await self.rt.close()
+        await self.runtime.close()
 
 
-def catch_up_service(rt: Runtime, components: Sequence[Component]) -> CatchUpService | None:
+def catch_up_service(runtime: Runtime, components: Sequence[Component]) -> CatchUpService | None:
     """One catch-up service for every component that can read back what it missed."""
     feeds = [c.catchup for c in components if c.catchup is not None]
     if not feeds:
         return None
     return CatchUpService(
-        rt.db, CoreService(rt).ingest, feeds, now=rt.now, observe=metrics.caught_up
+        runtime.db, CoreService(runtime).ingest, feeds, now=runtime.now, observe=metrics.caught_up
     )
 
 
@@ -108,15 +108,15 @@ def catch_up_check(service: CatchUpService) -> Callable[[], Awaitable[str | None
     return check
 
 
-def assemble(rt: Runtime) -> Process:
-    components = build_components(rt)
-    catchup = catch_up_service(rt, components)
+def assemble(runtime: Runtime) -> Process:
+    components = build_components(runtime)
+    catchup = catch_up_service(runtime, components)
     checks = [_ready_check(c) for c in components]
     if catchup is not None:
         checks.append(catch_up_check(catchup))
     app = create_app(
-        rt,
+        runtime,
         routes=[route for c in components for route in c.routes],
         ready_checks=checks,
     )
-    return Process(rt, components, app, catchup)
+    return Process(runtime, components, app, catchup)

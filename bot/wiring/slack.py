@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from adapters.slack.names import SlackChannelNames
 from adapters.slack.service import DEFAULT_API_URL, SlackService, SlackSettings
 from bot.app import Runtime
-from bot.components import Component
 from bot.domain.ports import Core
+from bot.wiring.component import Component
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> SlackSettings | None:
@@ -29,7 +29,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> SlackSettings | N
 
 
 def build(
-    rt: Runtime,
+    runtime: Runtime,
     core: Core,
     *,
     env: Mapping[str, str] | None = None,
@@ -39,7 +39,7 @@ def build(
     chosen = settings or settings_from_env(env)
     if chosen is None:
         return None
-    return component(SlackService(chosen, core, rt.config, rt.now))
+    return component(SlackService(chosen, core, runtime.config, runtime.now))
 
 
 def component(service: SlackService) -> Component:

@@ -31,8 +31,8 @@ from adapters.telegram.ratelimit import ChatRateLimiter
 from adapters.telegram.service import AnyApplication, TelegramService
 from adapters.telegram.webhook import PATH, webhook_route
 from bot.app import Runtime
-from bot.components import Component
 from bot.domain.ports import Core
+from bot.wiring.component import Component
 from storage import cursors_repo
 from storage.db import Database
 
@@ -169,7 +169,7 @@ class Telegram:
 
 
 def assemble(
-    rt: Runtime,
+    runtime: Runtime,
     core: Core,
     settings: TelegramSettings,
     application: AnyApplication | None = None,
@@ -180,12 +180,12 @@ def assemble(
                     "setWebhook; point the bot at %s yourself", PATH)  # fmt: skip
     app = application if application is not None else build_application(settings)
     service = TelegramService(
-        app, core, rt.config, rt.now,
+        app, core, runtime.config, runtime.now,
         webhook_url=settings.webhook_url if settings.mode == "webhook" else None,
         secret=settings.secret, transient=TRANSIENT,
     )  # fmt: skip
     poller = (
-        Poller(service, AdvisoryPollLock(rt.db), offsets=StoredOffsets(rt.db))
+        Poller(service, AdvisoryPollLock(runtime.db), offsets=StoredOffsets(runtime.db))
         if settings.mode == "polling"
         else None
     )
@@ -213,8 +213,8 @@ def assemble(
     return Telegram(component, service, poller, settings)
 
 
-def build(rt: Runtime, core: Core, env: Mapping[str, str] | None = None) -> Component | None:
+def build(runtime: Runtime, core: Core, env: Mapping[str, str] | None = None) -> Component | None:
     """The Telegram component from the environment; None when ``TELEGRAM_BOT_TOKEN`` is
     unset. Raises ``TelegramConfigError`` (a ValueError) for a bad mode or secret."""
     settings = TelegramSettings.from_env(os.environ if env is None else env)
-    return None if settings is None else assemble(rt, core, settings).component
+    return None if settings is None else assemble(runtime, core, settings).component

@@ -25,10 +25,10 @@ from adapters.whatsapp.client import DEFAULT_API_URL, WhatsAppClient, WhatsAppRe
 from adapters.whatsapp.parse import Status
 from adapters.whatsapp.webhook import webhook_routes
 from bot.app import Runtime
-from bot.components import Component
 from bot.domain.events import InboundMessage
 from bot.domain.ports import Core
 from bot.web.state import web_state
+from bot.wiring.component import Component
 
 log = logging.getLogger("nudgebot.whatsapp")
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -129,16 +129,16 @@ class WhatsApp:
 
 
 def assemble(
-    rt: Runtime, core: Core, settings: WhatsAppSettings, http: httpx.AsyncClient | None = None
+    runtime: Runtime, core: Core, settings: WhatsAppSettings, http: httpx.AsyncClient | None = None
 ) -> WhatsApp:
     """``http`` lets tests hand in a client of their own (closed by them)."""
     numbers = {
         s.phone_number_id: s.id
-        for s in rt.config.sources.values()
+        for s in runtime.config.sources.values()
         if s.platform == PLATFORM and s.phone_number_id
     }
     service = WhatsAppService(core, numbers, settings, http)
-    config = rt.config
+    config = runtime.config
 
     def name(person: str) -> str:
         found = config.person(person)
@@ -156,8 +156,8 @@ def assemble(
     return WhatsApp(component, service)
 
 
-def build(rt: Runtime, core: Core, env: Mapping[str, str] | None = None) -> Component | None:
-    wanted = [s.id for s in rt.config.sources.values() if s.platform == PLATFORM]
+def build(runtime: Runtime, core: Core, env: Mapping[str, str] | None = None) -> Component | None:
+    wanted = [s.id for s in runtime.config.sources.values() if s.platform == PLATFORM]
     if not wanted:
         return None
     settings = WhatsAppSettings.from_env(os.environ if env is None else env)
@@ -165,4 +165,4 @@ def build(rt: Runtime, core: Core, env: Mapping[str, str] | None = None) -> Comp
         log.warning("sources %s are WhatsApp sources but WHATSAPP_TOKEN is unset: WhatsApp "
                     "is off", ", ".join(wanted))  # fmt: skip
         return None
-    return assemble(rt, core, settings).component
+    return assemble(runtime, core, settings).component

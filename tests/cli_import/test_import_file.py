@@ -30,13 +30,13 @@ def line(n: int, **changes: Any) -> str:
 
 
 @pytest.fixture
-async def rt(db_url: str) -> AsyncIterator[Runtime]:
+async def runtime(db_url: str) -> AsyncIterator[Runtime]:
     runtime = Runtime.from_config(Config(), db_url)
     yield runtime
     await runtime.close()
 
 
-async def test_good_bad_and_blank_lines(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_good_bad_and_blank_lines(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importer, "BATCH", 2)  # several flushes, one of them partial
     text = "".join(
         [
@@ -55,7 +55,7 @@ async def test_good_bad_and_blank_lines(rt: Runtime, monkeypatch: pytest.MonkeyP
             line(9),
         ]
     )
-    report = await importer.import_file(rt, io.StringIO(text), "bulk", "import")
+    report = await importer.import_file(runtime, io.StringIO(text), "bulk", "import")
     assert report.bad == [
         (3, "id: must not be empty"),
         (4, "not valid JSON (JSONDecodeError)"),
@@ -66,24 +66,24 @@ async def test_good_bad_and_blank_lines(rt: Runtime, monkeypatch: pytest.MonkeyP
     assert (report.lines, report.imported, report.new) == (11, 6, 6)
     assert len(report.conversations) == 3
 
-    before = await stored_state(rt)
-    again = await importer.import_file(rt, io.StringIO(text), "bulk", "import")
+    before = await stored_state(runtime)
+    again = await importer.import_file(runtime, io.StringIO(text), "bulk", "import")
     assert (again.lines, again.imported, again.new, len(again.bad)) == (11, 6, 0, 5)
     # The unique key alone would keep ``new`` at 0; the stored rows show whether the
     # re-import wrote or recounted anything.
-    assert await stored_state(rt) == before
+    assert await stored_state(runtime) == before
 
 
-async def test_reimport_after_more_history_adds_only_what_is_new(rt: Runtime) -> None:
+async def test_reimport_after_more_history_adds_only_what_is_new(runtime: Runtime) -> None:
     """A second file repeating the first one's lines plus later ones: only the later lines
     land, and each conversation counts each message once."""
     first = "".join(line(n) for n in range(1, 7))
-    await importer.import_file(rt, io.StringIO(first), "bulk", "import")
+    await importer.import_file(runtime, io.StringIO(first), "bulk", "import")
     report = await importer.import_file(
-        rt, io.StringIO(first + line(7) + line(8)), "bulk", "import"
+        runtime, io.StringIO(first + line(7) + line(8)), "bulk", "import"
     )
     assert (report.imported, report.new) == (8, 2)
-    state = await stored_state(rt)
+    state = await stored_state(runtime)
     assert len(state["messages"]) == 8
     by_thread = {row[0]: row[1:3] for row in state["conversations"]}
     expected = {
@@ -96,7 +96,7 @@ async def test_reimport_after_more_history_adds_only_what_is_new(rt: Runtime) ->
     assert by_thread == expected == {"ticket-0": (1, 1), "ticket-1": (1, 2), "ticket-2": (2, 1)}
 
 
-async def stored_state(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
+async def stored_state(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
     """What an import leaves behind, in a stable order."""
     queries = {
         "messages": "SELECT source, message_id, conversation_id, at, is_team, text, deleted "
@@ -106,7 +106,7 @@ async def stored_state(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
         "waiting_periods": "SELECT conversation_id, started_at, ended_at, end_reason "
         "FROM waiting_periods ORDER BY conversation_id, started_at",
     }
-    async with rt.db.read() as session:
+    async with runtime.db.read() as session:
         return {
             name: [tuple(r) for r in await session.execute(sql(query))]
             for name, query in queries.items()
@@ -127,7 +127,7 @@ def test_each_author_is_resolved_once() -> None:
 
 
 async def test_statistics_refreshed_as_the_tables_double(
-    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The tables an import grows are analysed after the first batch and each time they
     double since (stale statistics made PostgreSQL's key lookups scan)."""
@@ -136,41 +136,43 @@ async def test_statistics_refreshed_as_the_tables_double(
     async def counting(tables: Any) -> None:  # not the real ANALYZE: see the next test
         analysed.append(tuple(tables))
 
-    monkeypatch.setattr(rt.db, "refresh_statistics", counting)
+    monkeypatch.setattr(runtime.db, "refresh_statistics", counting)
     monkeypatch.setattr(importer, "BATCH", 2)
     text = "".join(line(n) for n in range(1, 19))  # 9 batches of 2
-    report = await importer.import_file(rt, io.StringIO(text), "bulk", "import")
+    report = await importer.import_file(runtime, io.StringIO(text), "bulk", "import")
     assert report.new == 18
     assert len(analysed) == 4  # with 2 messages stored (from none), then 4, 8 and 16
     assert set(analysed[0]) == {"conversations", "messages", "waiting_periods"}
 
 
-async def test_refresh_statistics_analyses_on_postgresql(rt: Runtime) -> None:
+async def test_refresh_statistics_analyses_on_postgresql(runtime: Runtime) -> None:
     """On a table of its own: statistics left on the shared tables would steer the query
     plans other tests look at."""
-    if rt.db.is_sqlite:
+    if runtime.db.is_sqlite:
         # SQLite's planner needs no statistics, and sqlite_stat1 would steer the plans the
         # plan tests check: nothing may be sent.
-        sent = await product_statements(rt.db, lambda: rt.db.refresh_statistics(["messages"]))
+        sent = await product_statements(
+            runtime.db, lambda: runtime.db.refresh_statistics(["messages"])
+        )
         assert sent == []
-        async with rt.db.read() as session:
+        async with runtime.db.read() as session:
             stat = await session.scalar(
                 sql("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
             )
         assert stat == 0
         return
-    async with rt.db.engine.begin() as conn:
+    async with runtime.db.engine.begin() as conn:
         await conn.execute(sql("CREATE TABLE analyse_probe (n int)"))
         await conn.execute(sql("INSERT INTO analyse_probe SELECT generate_series(1, 100)"))
     try:
-        await rt.db.refresh_statistics(["analyse_probe"])
-        async with rt.db.engine.connect() as conn:
+        await runtime.db.refresh_statistics(["analyse_probe"])
+        async with runtime.db.engine.connect() as conn:
             analysed = await conn.scalar(
                 sql("SELECT reltuples FROM pg_class WHERE relname = 'analyse_probe'")
             )
         assert analysed == 100  # -1 until the table is analysed
     finally:
-        async with rt.db.engine.begin() as conn:
+        async with runtime.db.engine.begin() as conn:
             await conn.execute(sql("DROP TABLE analyse_probe"))
 
 
@@ -182,7 +184,7 @@ def _msg(n: int, thread: str) -> str:
 
 
 async def test_threads_going_on_at_a_cut_are_carried_into_the_next_batch(
-    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A thread still going on at a batch's end is written whole with the next batch, not
     in two halves (the second half would read the first back and rewrite it)."""
@@ -202,10 +204,10 @@ async def test_threads_going_on_at_a_cut_are_carried_into_the_next_batch(
     text = "".join(
         [_msg(1, "b"), _msg(2, "a"), _msg(3, "c"), _msg(4, "a"), _msg(5, "a"), _msg(6, "d")]
     )
-    report = await importer.import_file(rt, io.StringIO(text), "bulk", "import")
+    report = await importer.import_file(runtime, io.StringIO(text), "bulk", "import")
     assert (report.imported, report.new, len(report.conversations)) == (6, 6, 4)
     assert recomputed == []  # "a" was never written in two halves
-    async with rt.db.read() as session:
+    async with runtime.db.read() as session:
         stored = await session.execute(
             sql("SELECT thread, customer_messages FROM conversations ORDER BY thread")
         )

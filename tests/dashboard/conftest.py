@@ -27,27 +27,27 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def rt(config: Config, db_url: str, clock: Clock) -> AsyncIterator[Runtime]:
+async def runtime(config: Config, db_url: str, clock: Clock) -> AsyncIterator[Runtime]:
     runtime = Runtime.from_config(config, db_url, now=clock.now)
     yield runtime
     await runtime.close()
 
 
 @pytest.fixture
-async def seeded(rt: Runtime) -> Runtime:
-    await seed(rt)
-    return rt
+async def seeded(runtime: Runtime) -> Runtime:
+    await seed(runtime)
+    return runtime
 
 
 @pytest.fixture
-def make_app(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Starlette]:
+def make_app(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Starlette]:
     def make(token: str | None = TOKEN) -> Starlette:
         monkeypatch.delenv("NUDGEBOT_PUBLIC_URL", raising=False)
         if token is None:
             monkeypatch.delenv("NUDGEBOT_API_TOKEN", raising=False)
         else:
             monkeypatch.setenv("NUDGEBOT_API_TOKEN", token)
-        return create_app(rt, metrics=Metrics())
+        return create_app(runtime, metrics=Metrics())
 
     return make
 

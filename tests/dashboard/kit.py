@@ -144,8 +144,8 @@ LAST_WEEK = {
 WEEK_BEFORE = {"replies": 2, "broadcasts": 1, "conversations": 2, "answered": 2}
 
 
-async def seed(rt: Runtime) -> None:
-    await rt.inbox.ingest_batch(list(scenario()))
+async def seed(runtime: Runtime) -> None:
+    await runtime.inbox.ingest_batch(list(scenario()))
 
 
 def write_config(tmp_path: Path, text: str = CONFIG) -> Config:

@@ -64,13 +64,13 @@ def chromium() -> tuple[str, str]:
 class _Server(uvicorn.Server):
     """uvicorn in a thread of its own, closing the runtime on its own event loop."""
 
-    def __init__(self, config: uvicorn.Config, rt: Runtime) -> None:
+    def __init__(self, config: uvicorn.Config, runtime: Runtime) -> None:
         super().__init__(config)
-        self.rt = rt
+        self.runtime = runtime
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await super().shutdown(sockets)
-        await self.rt.close()
+        await self.runtime.close()
 
 
 @pytest.fixture
@@ -80,21 +80,21 @@ def server(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     from tests.dashboard.kit import NOW
 
     async def seed_once() -> None:
-        rt = Runtime.from_config(config, db_url, now=lambda: NOW)
+        runtime = Runtime.from_config(config, db_url, now=lambda: NOW)
         try:
-            await seed(rt)
+            await seed(runtime)
         finally:
-            await rt.close()
+            await runtime.close()
 
     asyncio.run(seed_once())
     monkeypatch.setenv("NUDGEBOT_API_TOKEN", TOKEN)
     monkeypatch.delenv("NUDGEBOT_PUBLIC_URL", raising=False)
-    rt = Runtime.from_config(config, db_url, now=lambda: NOW)  # connects on the server's loop
-    app = create_app(rt, metrics=Metrics())
+    runtime = Runtime.from_config(config, db_url, now=lambda: NOW)  # connects on the server's loop
+    app = create_app(runtime, metrics=Metrics())
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    uv = _Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="off"), rt)
+    uv = _Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="off"), runtime)
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     for _ in range(200):
@@ -227,15 +227,15 @@ def fake_slack() -> Iterator[Any]:
 class _SlackServer(_Server):
     """The app with the Slack adapter attached, built and started on uvicorn's own loop."""
 
-    def __init__(self, config: uvicorn.Config, rt: Runtime, api_url: str) -> None:
-        super().__init__(config, rt)
+    def __init__(self, config: uvicorn.Config, runtime: Runtime, api_url: str) -> None:
+        super().__init__(config, runtime)
         self.api_url = api_url
         self.loop: asyncio.AbstractEventLoop | None = None
         self.part: Any = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         from adapters.slack.service import SlackService, SlackSettings
-        from bot.core_impl import CoreService
+        from bot.wiring.core import CoreService
         from bot.wiring.slack import component
         from tests.fakes.slack_api import BOT_TOKEN
 
@@ -243,9 +243,11 @@ class _SlackServer(_Server):
         settings = SlackSettings(
             bot_token=BOT_TOKEN, signing_secret="s" * 32, api_url=self.api_url, post_interval=0
         )
-        service = SlackService(settings, CoreService(self.rt), self.rt.config, self.rt.now)
+        service = SlackService(
+            settings, CoreService(self.runtime), self.runtime.config, self.runtime.now
+        )
         self.part = component(service)
-        self.rt.attach(self.part)
+        self.runtime.attach(self.part)
         await self.part.start()
         await super().startup(sockets)
 
@@ -268,23 +270,25 @@ def slack_server(
     config: Config = write_config(tmp_path)
 
     async def seed_once() -> None:
-        rt = Runtime.from_config(config, db_url, now=lambda: NOW)
+        runtime = Runtime.from_config(config, db_url, now=lambda: NOW)
         try:
-            await seed(rt)
+            await seed(runtime)
         finally:
-            await rt.close()
+            await runtime.close()
 
     asyncio.run(seed_once())
     monkeypatch.setenv("NUDGEBOT_API_TOKEN", TOKEN)
     monkeypatch.delenv("NUDGEBOT_PUBLIC_URL", raising=False)
-    rt = Runtime.from_config(config, db_url, now=lambda: NOW)
+    runtime = Runtime.from_config(config, db_url, now=lambda: NOW)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     # The app is made on the first request, once the adapter is attached (routes, names).
     late = _LateApp()
     uv = _SlackServer(
-        uvicorn.Config(late, log_level="warning", ws="none", lifespan="off"), rt, fake_slack.api_url
+        uvicorn.Config(late, log_level="warning", ws="none", lifespan="off"),
+        runtime,
+        fake_slack.api_url,
     )
     late.server = uv
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -310,7 +314,9 @@ class _LateApp:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self.app is None:
             assert self.server is not None
-            self.app = create_app(self.server.rt, routes=self.server.part.routes, metrics=Metrics())
+            self.app = create_app(
+                self.server.runtime, routes=self.server.part.routes, metrics=Metrics()
+            )
         await self.app(scope, receive, send)
 
 
@@ -336,7 +342,7 @@ def test_filtered_list_conversation_page_claim_updates_slack(
     from selenium.webdriver.support.ui import Select
 
     base, uv = slack_server
-    engine = uv.rt.engine
+    engine = uv.runtime.engine
     assert engine is not None
     uv.call(engine.tick())  # Jules waited since Thursday: Alice gets her nudge in Slack
     [dm] = [

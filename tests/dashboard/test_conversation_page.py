@@ -15,8 +15,8 @@ from storage.models import ActionRecord, Conversation
 from tests.dashboard.kit import HOSTILE, NOW, TOKEN, at, bearer, msg
 
 
-async def conv_id(rt: Runtime, thread: str) -> int:
-    async with rt.db.read() as session:
+async def conv_id(runtime: Runtime, thread: str) -> int:
+    async with runtime.db.read() as session:
         found = await session.scalar(select(Conversation.id).where(Conversation.thread == thread))
     assert found is not None
     return int(found)
@@ -32,8 +32,8 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
-async def actions(rt: Runtime) -> list[tuple[str, str, str]]:
-    async with rt.db.read() as session:
+async def actions(runtime: Runtime) -> list[tuple[str, str, str]]:
+    async with runtime.db.read() as session:
         rows = (await session.scalars(select(ActionRecord).order_by(ActionRecord.id))).all()
     return [(r.kind, r.person, r.via) for r in rows]
 
@@ -59,16 +59,18 @@ async def test_the_page_shows_transcript_periods_and_responsible(
     assert "overdue since Thu 26 Nov 2026 08:15 UTC" in page and "Act on it" in page
 
 
-async def test_edits_and_deletions_are_marked(rt: Runtime, client: httpx.AsyncClient) -> None:
+async def test_edits_and_deletions_are_marked(runtime: Runtime, client: httpx.AsyncClient) -> None:
     first = msg("website", "e1", "e1a", NOW - timedelta(minutes=30), text="Where is it?")
     second = msg("website", "e1", "e1b", NOW - timedelta(minutes=20), text="Order 42")
-    await rt.inbox.ingest_batch([first, second])
+    await runtime.inbox.ingest_batch([first, second])
     edit = dataclasses.replace(
         first, kind=Kind.EDIT, text="Where is my parcel?", edited_at=NOW - timedelta(minutes=10)
     )
     gone = dataclasses.replace(second, kind=Kind.DELETE, at=NOW - timedelta(minutes=5))
-    await rt.inbox.ingest_batch([edit, gone])
-    page = (await client.get(f"/conversations/{await conv_id(rt, 'e1')}", headers=bearer())).text
+    await runtime.inbox.ingest_batch([edit, gone])
+    page = (
+        await client.get(f"/conversations/{await conv_id(runtime, 'e1')}", headers=bearer())
+    ).text
     assert "Where is my parcel?" in page and "edited Mon 30 Nov 2026 09:20 UTC" in page
     assert re.search(r'<span class="deleted">Order 42</span> <span class="badge">deleted', page)
 

@@ -247,7 +247,9 @@ async def test_any_range_renders(seeded: Runtime, client: httpx.AsyncClient, sin
     parse(response.text)
 
 
-async def test_empty_database_shows_empty_states(rt: Runtime, client: httpx.AsyncClient) -> None:
+async def test_empty_database_shows_empty_states(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
     response = await client.get("/", headers=bearer())
     assert response.status_code == 200
     page = response.text

@@ -55,8 +55,8 @@ class Recording:
         return Delivered(f"ref-{len(self.sent)}")
 
 
-def writer(rt: Runtime) -> DigestWriter:
-    return DigestWriter(rt.db, rt.config, oncall_reporter(rt.oncall))
+def writer(runtime: Runtime) -> DigestWriter:
+    return DigestWriter(runtime.db, runtime.config, oncall_reporter(runtime.oncall))
 
 
 async def stats_json(
@@ -128,8 +128,8 @@ async def test_digest_figures_match_stats_json(
     assert "support: Alice Liddell until Mon 07 Dec 10:00 CET, then Bob" in text
 
 
-async def test_empty_database_digest(rt: Runtime) -> None:
-    text = (await writer(rt).compose("bob", NOW)).text
+async def test_empty_database_digest(runtime: Runtime) -> None:
+    text = (await writer(runtime).compose("bob", NOW)).text
     assert "**Replies** 0 (±0 vs the week before)" in text
     assert "None: nobody waited last week." in text
     assert "median –" in text and "**SLA met** –" in text
@@ -219,9 +219,9 @@ async def test_digest_through_telegram(
     assert "2h 00m, answered by Carol" in html
 
 
-async def test_sent_once_per_owner_and_week_across_replicas(rt: Runtime, db_url: str) -> None:
-    await seed(rt)
-    replicas = [Runtime.from_config(rt.config, db_url, now=rt.now) for _ in range(3)]
+async def test_sent_once_per_owner_and_week_across_replicas(runtime: Runtime, db_url: str) -> None:
+    await seed(runtime)
+    replicas = [Runtime.from_config(runtime.config, db_url, now=runtime.now) for _ in range(3)]
     try:
         sends = [Recording() for _ in replicas]
         services = [DigestService(r.db, r.config) for r in replicas]

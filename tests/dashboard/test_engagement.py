@@ -87,8 +87,8 @@ def test_week_split_handles_dst_and_huge_ranges() -> None:
     assert weeks_between(NOW, NOW, UTC) == ([], 0)
 
 
-async def test_stats_over_a_huge_range_and_an_empty_database(rt: Runtime) -> None:
-    got = await report(rt.db, datetime(1, 1, 1, tzinfo=UTC), NOW, NOW)
+async def test_stats_over_a_huge_range_and_an_empty_database(runtime: Runtime) -> None:
+    got = await report(runtime.db, datetime(1, 1, 1, tzinfo=UTC), NOW, NOW)
     assert got["replies"] == 0
     assert len(got["engagement"]["weeks"]) == MAX_WEEKS
     assert all(w["conversations"] == 0 for w in got["engagement"]["weeks"])
@@ -128,13 +128,13 @@ REPORT_RANGES: dict[str, tuple[Callable[[AsyncSession], Awaitable[object]], str]
 
 
 @pytest.mark.parametrize("read", sorted(REPORT_RANGES))
-async def test_report_ranges_are_index_scans(rt: Runtime, read: str) -> None:
+async def test_report_ranges_are_index_scans(runtime: Runtime, read: str) -> None:
     """The statements the report's own query functions send, explained."""
     query, index = REPORT_RANGES[read]
 
     async def run() -> object:
-        async with rt.db.read() as session:
+        async with runtime.db.read() as session:
             return await query(session)
 
-    plan = "\n".join(await product_plans(rt.db, run))
+    plan = "\n".join(await product_plans(runtime.db, run))
     assert index in plan, plan

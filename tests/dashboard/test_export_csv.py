@@ -83,24 +83,24 @@ async def test_csv_auth_and_bad_input(seeded: Runtime, client: httpx.AsyncClient
     assert huge.status_code == 200 and len(rows_of(huge.text)) == 8
 
 
-async def test_csv_of_an_empty_database(rt: Runtime, client: httpx.AsyncClient) -> None:
+async def test_csv_of_an_empty_database(runtime: Runtime, client: httpx.AsyncClient) -> None:
     response = await client.get("/api/conversations.csv", params={"since": "1w"}, headers=bearer())
     assert response.status_code == 200
     assert response.text == ",".join(COLUMNS) + "\r\n"
 
 
-async def test_pages_follow_the_key_through_ties(rt: Runtime) -> None:
+async def test_pages_follow_the_key_through_ties(runtime: Runtime) -> None:
     # Seven conversations, five of them starting in the same instant: pages of two.
     same = at(20, 12)
     batch = [
         msg("website", f"t{n}", f"t{n}", same if n < 5 else same + timedelta(minutes=n))
         for n in range(7)
     ]
-    await rt.inbox.ingest_batch(batch)
-    got = [r async for r in export_rows(rt.db, at(1, 0), NOW, page=2)]
+    await runtime.inbox.ingest_batch(batch)
+    got = [r async for r in export_rows(runtime.db, at(1, 0), NOW, page=2)]
     assert sorted(r[4] for r in got) == [f"t{n}" for n in range(7)]
     assert len({r[0] for r in got}) == 7
-    all_at_once = [r async for r in export_rows(rt.db, at(1, 0), NOW, page=500)]
+    all_at_once = [r async for r in export_rows(runtime.db, at(1, 0), NOW, page=500)]
     assert got == all_at_once
 
 

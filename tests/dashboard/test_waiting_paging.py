@@ -17,7 +17,7 @@ from storage.waiting_page_queries import Key
 from tests.dashboard.kit import NOW, bearer, msg
 
 
-async def fill(rt: Runtime, n: int, *, first_minute: int = 1, tag: str = "t") -> None:
+async def fill(runtime: Runtime, n: int, *, first_minute: int = 1, tag: str = "t") -> None:
     """n waiting conversations, alternating website (bob's) and acme (alice's), one a minute
     apart, the oldest ``first_minute + n`` minutes ago."""
     batch = [
@@ -30,7 +30,7 @@ async def fill(rt: Runtime, n: int, *, first_minute: int = 1, tag: str = "t") ->
         )
         for i in range(n)
     ]
-    await rt.inbox.ingest_batch(batch)
+    await runtime.inbox.ingest_batch(batch)
 
 
 async def pages(client: httpx.AsyncClient, query: str) -> list[list[dict[str, Any]]]:
@@ -45,12 +45,14 @@ async def pages(client: httpx.AsyncClient, query: str) -> list[list[dict[str, An
             return out
 
 
-async def test_pages_cover_everything_once_in_order(rt: Runtime, client: httpx.AsyncClient) -> None:
-    await fill(rt, 23)
+async def test_pages_cover_everything_once_in_order(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    await fill(runtime, 23)
     got = await pages(client, "limit=5")
     assert [len(p) for p in got] == [5, 5, 5, 5, 3]
     ids = [r["conversation"] for p in got for r in p]
-    expected = [r.conversation for r in await list_waiting(rt.db, rt.routing, NOW)]
+    expected = [r.conversation for r in await list_waiting(runtime.db, runtime.routing, NOW)]
     assert ids == expected and len(set(ids)) == 23  # oldest first, none twice, none missed
     # The bare list (the CLI's shape) pages the same way, the cursor in headers.
     first = await client.get("/api/waiting?limit=5", headers=bearer())
@@ -62,13 +64,13 @@ async def test_pages_cover_everything_once_in_order(rt: Runtime, client: httpx.A
     assert [r["conversation"] for r in second.json()] == ids[5:10]
 
 
-async def test_paging_is_stable_under_inserts(rt: Runtime, client: httpx.AsyncClient) -> None:
-    await fill(rt, 12, first_minute=100)
+async def test_paging_is_stable_under_inserts(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    await fill(runtime, 12, first_minute=100)
     one = (await client.get("/api/waiting?envelope=1&limit=5", headers=bearer())).json()
-    before = [r.conversation for r in await list_waiting(rt.db, rt.routing, NOW)]
+    before = [r.conversation for r in await list_waiting(runtime.db, runtime.routing, NOW)]
     # Meanwhile: older conversations arrive (they sort before the cursor) and newer ones.
-    await fill(rt, 4, first_minute=200, tag="old")
-    await fill(rt, 3, first_minute=1, tag="new")
+    await fill(runtime, 4, first_minute=200, tag="old")
+    await fill(runtime, 3, first_minute=1, tag="new")
     rest: list[int] = []
     cursor = one["next"]
     while cursor:
@@ -79,16 +81,16 @@ async def test_paging_is_stable_under_inserts(rt: Runtime, client: httpx.AsyncCl
     seen = [r["conversation"] for r in one["rows"]] + rest
     assert seen[:12] == before  # no row of the first listing repeated or skipped
     assert len(seen) == len(set(seen)) == 15  # the 3 newer ones come after; older ones not
-    assert not set(seen) & {r.conversation for r in await _threads(rt, "old")}
+    assert not set(seen) & {r.conversation for r in await _threads(runtime, "old")}
 
 
-async def _threads(rt: Runtime, tag: str) -> list[Any]:
-    rows = await list_waiting(rt.db, rt.routing, NOW)
+async def _threads(runtime: Runtime, tag: str) -> list[Any]:
+    rows = await list_waiting(runtime.db, runtime.routing, NOW)
     return [r for r in rows if r.thread.startswith(tag)]
 
 
-async def test_filters_and_counts(rt: Runtime, client: httpx.AsyncClient) -> None:
-    await fill(rt, 10)  # 5 website (bob), 5 acme (alice); due 15m after waiting_since
+async def test_filters_and_counts(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    await fill(runtime, 10)  # 5 website (bob), 5 acme (alice); due 15m after waiting_since
     body = (await client.get("/api/waiting?envelope=1", headers=bearer())).json()
     counts = body["counts"]
     assert counts["total"] == counts["matching"] == 10
@@ -107,7 +109,7 @@ async def test_filters_and_counts(rt: Runtime, client: httpx.AsyncClient) -> Non
     slack = (await get("platform=slack&source=acme")).json()
     assert len(slack["rows"]) == 5 and {r["platform"] for r in slack["rows"]} == {"slack"}
     assert (await get("overdue=true")).json()["rows"] == []
-    await fill(rt, 4, first_minute=60, tag="late")  # waiting over an hour: overdue
+    await fill(runtime, 4, first_minute=60, tag="late")  # waiting over an hour: overdue
     late = (await get("overdue=true")).json()
     assert [r["thread"] for r in late["rows"]] == ["late0", "late1", "late2", "late3"]
     assert late["counts"]["overdue"] == {"overdue": 4, "not_due": 10}
@@ -118,8 +120,8 @@ async def test_filters_and_counts(rt: Runtime, client: httpx.AsyncClient) -> Non
     assert both["counts"]["person"] == {"alice": 2, "bob": 2}  # the person facet ignores person
 
 
-async def test_sort_by_due_time(rt: Runtime, client: httpx.AsyncClient) -> None:
-    await fill(rt, 6)
+async def test_sort_by_due_time(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    await fill(runtime, 6)
     by_wait = (await client.get("/api/waiting?sort=waiting", headers=bearer())).json()
     by_due = await client.get("/api/waiting?sort=due&limit=4", headers=bearer())
     dues = [r["due_at"] for r in by_due.json()]
@@ -164,8 +166,10 @@ async def test_cursor_naive_time_is_refused(client: httpx.AsyncClient) -> None:
     assert response.status_code == 400
 
 
-async def test_dashboard_pages_filters_and_links(rt: Runtime, client: httpx.AsyncClient) -> None:
-    await fill(rt, 60)
+async def test_dashboard_pages_filters_and_links(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    await fill(runtime, 60)
     page = (await client.get("/", headers=bearer())).text
     rows = re.findall(r'<a href="/conversations/(\d+)" class="row-link">', page)
     assert len(rows) == 50  # one page
@@ -191,7 +195,7 @@ async def test_dashboard_pages_filters_and_links(rt: Runtime, client: httpx.Asyn
     assert bad.status_code == 400 and "offset is not supported" in bad.text
 
 
-async def test_rows_refresh_needs_auth(rt: Runtime, client: httpx.AsyncClient) -> None:
-    await fill(rt, 2)
+async def test_rows_refresh_needs_auth(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    await fill(runtime, 2)
     response = await client.get("/?rows=1")
     assert "Cacme0" not in response.text and "Sign in" in response.text

@@ -132,7 +132,7 @@ def test_the_printed_waiting_command_reads_the_demo_database(
         monkeypatch.setenv(name, "")
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr("tempfile.tempdir", None)
-    setup, rt = prepare(1.0)
+    setup, runtime = prepare(1.0)
     try:
         customers = [say for say in SCRIPT if say.person is None][:4]
         at = datetime.now(UTC) - timedelta(minutes=1)
@@ -140,9 +140,9 @@ def test_the_printed_waiting_command_reads_the_demo_database(
         async def feed() -> None:
             try:
                 messages = [to_message(s, f"m{n}", at) for n, s in enumerate(customers)]
-                await rt.inbox.ingest_batch(messages)
+                await runtime.inbox.ingest_batch(messages)
             finally:
-                await rt.close()
+                await runtime.close()
 
         asyncio.run(feed())
         printed = io.StringIO()

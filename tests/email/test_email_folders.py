@@ -32,7 +32,7 @@ def _imap(server: Dovecot, *command: str) -> None:
 async def _web(h: object, component: object) -> tuple[dict[str, object], str]:
     """/readyz's JSON and the /metrics text of an app with the email component's check, as
     ``nudgebot run`` builds it."""
-    app = create_app(h.rt, ready_checks=[_ready_check(component)])  # type: ignore[attr-defined,arg-type]
+    app = create_app(h.runtime, ready_checks=[_ready_check(component)])  # type: ignore[attr-defined,arg-type]
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://app") as web:
         ready = (await web.get("/readyz")).json()
@@ -67,7 +67,7 @@ async def test_a_vanished_folder_is_told_once_shown_unready_and_recovers(
                 "s1@customer.example",
             }
             assert component.ready()
-            validity = json.loads(await load_cursor(h.rt.db, SOURCE) or "{}")["Support"][0]
+            validity = json.loads(await load_cursor(h.runtime.db, SOURCE) or "{}")["Support"][0]
 
             _imap(imap_server, "delete", '"Support"')
             imap_server.append(
@@ -105,7 +105,7 @@ async def test_a_vanished_folder_is_told_once_shown_unready_and_recovers(
             ready, _ = await _web(h, component)
             assert ready["ok"] is True and ready["components"]["polled-email"] == "ok"
             assert any("folder Support is back" in m for m in _folder_lines(caplog, logging.INFO))
-            cursor = json.loads(await load_cursor(h.rt.db, SOURCE) or "{}")
+            cursor = json.loads(await load_cursor(h.runtime.db, SOURCE) or "{}")
             assert cursor["Support"][0] != validity  # the cursor restarted for that folder
             stored = [m.message_id for m in await h.messages()]
             assert sorted(stored) == sorted(set(stored))

@@ -40,14 +40,14 @@ async def test_a_50_mb_mail_is_refused_clearly_and_the_next_one_is_stored(
         await h.drain(SOURCE)
         assert [m.message_id for m in await h.messages()] == ["small@customer.example"]
         assert h.source(SOURCE).status.failures == 0
-        async with h.rt.db.read() as session:
+        async with h.runtime.db.read() as session:
             [letter] = list(await session.scalars(select(DeadLetter)))
         assert letter.source == SOURCE
         assert "MB, over the 25 MB limit (max_size): not imported" in letter.reason
         assert "Message-ID: <big@customer.example>" in letter.payload
         assert len(letter.payload) <= 16_384  # the start of its header, not the mail
         await h.drain(SOURCE)  # the cursor moved past it: not refused again
-        async with h.rt.db.read() as session:
+        async with h.runtime.db.read() as session:
             assert len(list(await session.scalars(select(DeadLetter)))) == 1
 
 

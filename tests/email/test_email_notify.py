@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.app import Runtime
 from bot.config import load_config
-from bot.core_impl import CoreService
+from bot.wiring.core import CoreService
 from bot.wiring.polled import assemble
 from tests.email.kit import SOURCE, T0, mail, source_yaml
 from tests.email.servers import Dovecot, smtp_server
@@ -42,15 +42,15 @@ async def test_a_nudge_reaches_a_member_by_mail(
         )
         path.write_text(text, encoding="utf-8")
         clock = Clock(T0 + timedelta(minutes=1))
-        rt = Runtime.from_config(load_config(str(path)), db_url, now=clock)
-        polled = assemble(rt, CoreService(rt))
+        runtime = Runtime.from_config(load_config(str(path)), db_url, now=clock)
+        polled = assemble(runtime, CoreService(runtime))
         for component in polled.components:
-            rt.attach(component)
+            runtime.attach(component)
         try:
             await polled.sources[SOURCE].step()
             clock.advance(timedelta(minutes=20))
-            assert rt.engine is not None
-            await rt.engine.tick()
+            assert runtime.engine is not None
+            await runtime.engine.tick()
             [envelope] = recorder.envelopes
             assert envelope.rcpt_tos == ["carol@example.com"]
             assert envelope.mail_from == "support@example.com"
@@ -68,4 +68,4 @@ async def test_a_nudge_reaches_a_member_by_mail(
             for component in polled.components:
                 assert component.stop is not None
                 await component.stop()
-            await rt.close()
+            await runtime.close()

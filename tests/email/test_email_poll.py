@@ -260,7 +260,7 @@ async def test_incremental_by_uid_and_a_new_uidvalidity_reads_again_without_dupl
     imap_server.append(mail(), at=T0)
     async with email_harness(tmp_path, db_url, imap_server) as h:
         await h.drain(SOURCE)
-        cursor = json.loads(await load_cursor(h.rt.db, SOURCE) or "{}")
+        cursor = json.loads(await load_cursor(h.runtime.db, SOURCE) or "{}")
         validity, last = cursor["INBOX"]
         assert last >= 1 and "Sent Messages" in cursor
         await h.drain(SOURCE)
@@ -277,10 +277,10 @@ async def test_incremental_by_uid_and_a_new_uidvalidity_reads_again_without_dupl
         await h.drain(SOURCE)
         assert [i for _, i in h.core.ingested] == ["root@customer.example", "two@customer.example"]
         cursor["INBOX"] = [validity + 1, 999_999]  # the server renumbered the folder
-        await save_cursor(h.rt.db, SOURCE, json.dumps(cursor), h.clock())
+        await save_cursor(h.runtime.db, SOURCE, json.dumps(cursor), h.clock())
         await h.drain(SOURCE)
         assert len(await h.messages()) == 2  # read again, stored once
-        assert json.loads(await load_cursor(h.rt.db, SOURCE) or "{}")["INBOX"][0] == validity
+        assert json.loads(await load_cursor(h.runtime.db, SOURCE) or "{}")["INBOX"][0] == validity
 
 
 async def test_a_wrong_password_is_one_clear_error(

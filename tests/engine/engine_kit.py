@@ -20,7 +20,7 @@ from bot.domain.events import ActionKind, Author, InboundMessage
 from bot.domain.hours import parse_hours
 from bot.domain.ports import ActionRequest, ActionResult, Messenger, NudgeView, Replier, Step
 from bot.services.delivery_results import Backoff
-from bot.services.nudge_engine import NudgeEngine, TickResult
+from bot.services.nudge_engine import Delivery, NudgeEngine, TickResult
 from bot.services.nudge_settings import NudgeSettings
 from storage.db import Database
 from storage.models import Conversation, Nudge
@@ -126,11 +126,11 @@ class Harness:
     config: Config
     on_call: OnCall = nobody
     messenger: RecordingMessenger = field(default_factory=lambda: RecordingMessenger("slack"))
-    rt: Runtime = field(init=False)
+    runtime: Runtime = field(init=False)
     _ids: count[int] = field(default_factory=lambda: count(1))
 
     def __post_init__(self) -> None:
-        self.rt = self.build(self.config)
+        self.runtime = self.build(self.config)
 
     def build(self, config: Config) -> Runtime:
         """A runtime for ``config`` on the same database and clock (a restart)."""
@@ -138,11 +138,13 @@ class Harness:
         rules = build_rules(config)
         messengers: dict[str, Messenger] = {"slack": self.messenger, "telegram": self.messenger}
         repliers: dict[str, Replier] = {"slack": self.messenger}
-        engine = compose_nudging(
-            self.db, NudgeSettings.build(config, routing), rules, self.clock,
-            messengers=messengers, repliers=repliers, rng=random.Random(7),
+        delivery = Delivery(
+            messengers, repliers, rng=random.Random(7),
             backoff=Backoff(base=5.0, cap=600.0, max_attempts=5),
         )  # fmt: skip
+        engine = compose_nudging(
+            self.db, NudgeSettings.build(config, routing), rules, self.clock, delivery
+        )
         return Runtime(
             config, self.db, rules, routing, now=self.clock, messengers=messengers,
             repliers=repliers, built_engine=engine,
@@ -150,11 +152,11 @@ class Harness:
 
     @property
     def engine(self) -> NudgeEngine:
-        return self.rt.engine
+        return self.runtime.engine
 
     async def restart(self, config: Config) -> int:
         self.config = config
-        self.rt = self.build(config)
+        self.runtime = self.build(config)
         return await self.engine.reconcile()
 
     # --- the world --------------------------------------------------------------------------
@@ -172,7 +174,7 @@ class Harness:
             is_team=team, text=text, person=who if team else None,
             url=f"https://acme.slack.com/archives/C0CUST001/p{thread}",
         )  # fmt: skip
-        result = await self.rt.inbox.ingest_batch([msg])
+        result = await self.runtime.inbox.ingest_batch([msg])
         return result.conversations[0] if result.conversations else await self.cid(thread)
 
     async def cid(self, thread: str) -> int:

@@ -86,7 +86,7 @@ async def two_recipients(
         )
         for n in range(count)
     ]
-    await h.rt.inbox.ingest_batch(msgs)
+    await h.runtime.inbox.ingest_batch(msgs)
     return h
 
 

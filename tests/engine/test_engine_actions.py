@@ -162,5 +162,5 @@ async def test_waiting_rows_count_nudges_sent(db: Database) -> None:
 
     h, _cid = await started(db)
     await h.tick(T0 + timedelta(minutes=45))
-    (row,) = await list_waiting(db, h.rt.routing, h.clock())
+    (row,) = await list_waiting(db, h.runtime.routing, h.clock())
     assert row.nudges_sent == 2

@@ -190,7 +190,7 @@ async def test_escalation_to_a_rotation_reaches_whoever_is_on_call_at_any_hour(
 async def test_a_new_due_time_wakes_the_scheduler_after_ingest(db: Database) -> None:
     h = Harness(db, Clock(berlin("2026-06-03 10:00")), make_config())
     woken: list[object] = []
-    h.engine.wake = woken.append
+    h.engine.wakeup.bind(woken.append)
     await h.customer("t1", berlin("2026-06-03 10:00"))
     assert woken == [berlin("2026-06-03 10:15")]  # re-armed at the earlier due time
     await h.customer("t2", berlin("2026-06-03 09:50"))  # an older one, delivered late

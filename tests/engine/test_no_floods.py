@@ -95,7 +95,7 @@ class TextOnly:
 async def test_a_messenger_without_summaries_gets_one_text(db: Database) -> None:
     h = Harness(db, Clock(T0), make_config(remind_every=None, nudges=DEFAULTS))
     plain = TextOnly()
-    h.rt.messengers["slack"] = plain  # type: ignore[assignment]
+    h.runtime.messengers["slack"] = plain  # type: ignore[assignment]
     await burst(h, 7)
     await h.tick(T0 + timedelta(minutes=15, seconds=1))
     [call] = plain.inner.calls

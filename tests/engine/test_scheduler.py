@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.scheduler import Scheduler, tick_seconds
+from bot.services.nudge_changes import Wakeup
 
 
 class FakeEngine:
@@ -61,6 +62,24 @@ async def test_first_tick_at_start_and_wake_at_the_due_time() -> None:
         assert engine.ticks == 2
     finally:
         await scheduler.stop()
+
+
+async def test_the_wakeup_it_was_built_with_reaches_it_only_while_it_runs() -> None:
+    """The composition root hands one ``Wakeup`` to the planner's side and the scheduler:
+    a due time sent through it arms the scheduler while it runs, and goes nowhere after."""
+    engine, wakeup = FakeEngine(), Wakeup()
+    scheduler = Scheduler(engine.tick, engine.next_due, interval=3600, wakeup=wakeup)
+    assert not wakeup.bound  # built, not started
+    await scheduler.start()
+    try:
+        await asyncio.wait_for(engine.ticked.wait(), 5)
+        assert wakeup.bound
+        wakeup(datetime.now(UTC) + timedelta(milliseconds=50))
+        await next_tick(engine)  # the date job armed through the wakeup fires
+        assert engine.ticks == 2
+    finally:
+        await scheduler.stop()
+    assert not wakeup.bound
 
 
 async def test_a_due_time_found_in_the_database_arms_the_next_wake() -> None:

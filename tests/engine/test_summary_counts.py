@@ -20,8 +20,8 @@ T0 = berlin("2026-06-03 10:00")
 
 
 async def sent_counts(h: Harness) -> dict[int, int]:
-    rows = await list_waiting(h.db, h.rt.routing, h.clock())
-    page = await waiting_page(h.db, h.rt.routing, h.clock(), Query(limit=100))
+    rows = await list_waiting(h.db, h.runtime.routing, h.clock())
+    page = await waiting_page(h.db, h.runtime.routing, h.clock(), Query(limit=100))
     api = {r.conversation: r.nudges_sent for r in page.rows}
     cli = {r.conversation: r.nudges_sent for r in rows}
     assert api == cli  # the dashboard's page and `waiting --json` agree

@@ -173,11 +173,11 @@ def _lines(path: Path) -> list[dict[str, object]]:
 async def _plan_and_claim(url: str, config: Path) -> int:
     """What a process killed mid-delivery leaves behind: 20 customers waiting past their due
     time (stored as live events are), every nudge claimed, none sent."""
-    rt = Runtime.build(str(config), url)
+    runtime = Runtime.build(str(config), url)
     try:
-        assert rt.engine is not None
-        engine = rt.engine
-        now = rt.now()
+        assert runtime.engine is not None
+        engine = runtime.engine
+        now = runtime.now()
         at = now - timedelta(minutes=5)
         messages = [
             InboundMessage(
@@ -193,14 +193,14 @@ async def _plan_and_claim(url: str, config: Path) -> int:
             )
             for i in range(20)
         ]
-        await rt.inbox.ingest_batch(messages)
-        async with rt.db.write() as s:
+        await runtime.inbox.ingest_batch(messages)
+        async with runtime.db.write() as s:
             ids = await nudges_repo.claim_due_conversations(s, now, 100)
             await engine.planner.plan(s, ids, now)
-        async with rt.db.write() as s:
+        async with runtime.db.write() as s:
             return len(await outbox.claim_deliveries(s, now, 100))
     finally:
-        await rt.close()
+        await runtime.close()
 
 
 async def test_expired_claims_go_before_the_backlog(db: Database) -> None:

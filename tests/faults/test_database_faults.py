@@ -25,8 +25,8 @@ from adapters.console.recording import RecordingMessenger
 from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
 from bot.config import parse_config
-from bot.core_impl import CoreService
 from bot.web.app import create_app
+from bot.wiring.core import CoreService
 from bot.wiring.slack import component
 from storage.migrate import upgrade
 from storage.models import Message, Nudge
@@ -63,8 +63,8 @@ async def post(client: httpx.AsyncClient, payload: bytes) -> httpx.Response:
     )  # fmt: skip
 
 
-async def stored(rt: Runtime) -> list[str]:
-    async with rt.db.read() as s:
+async def stored(runtime: Runtime) -> list[str]:
+    async with runtime.db.read() as s:
         return sorted((await s.scalars(select(Message.message_id))).all())
 
 
@@ -73,8 +73,8 @@ def private_pg(pg_server: PgServer, name: str) -> str:
 
 
 async def test_postgres_restart_503_then_reconnects_by_itself(pg_server: PgServer) -> None:
-    rt = Runtime.from_config(parse_config(CONFIG), private_pg(pg_server, "restart"))
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
+    runtime = Runtime.from_config(parse_config(CONFIG), private_pg(pg_server, "restart"))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime)),
                                base_url="http://t")  # fmt: skip
     try:
         assert (await post(client, body(1))).status_code == 200
@@ -92,33 +92,33 @@ async def test_postgres_restart_503_then_reconnects_by_itself(pg_server: PgServe
         assert (await client.get("/readyz")).status_code == 200
         assert (await post(client, body(2))).status_code == 200  # the sender's retry
         assert (await post(client, body(1))).status_code == 200  # a duplicate changes nothing
-        assert await stored(rt) == ["m1", "m2"]
+        assert await stored(runtime) == ["m1", "m2"]
     finally:
         if not pg_server.running():
             pg_server.start()
         await client.aclose()
-        await rt.close()
+        await runtime.close()
 
 
 async def test_scheduler_survives_an_outage_and_nudges_once_afterwards(
     pg_server: PgServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rt = Runtime.from_config(parse_config(CONFIG), private_pg(pg_server, "outage"))
+    runtime = Runtime.from_config(parse_config(CONFIG), private_pg(pg_server, "outage"))
     messenger = RecordingMessenger("slack")
-    rt.messengers["slack"] = messenger
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
+    runtime.messengers["slack"] = messenger
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime)),
                                base_url="http://t")  # fmt: skip
-    await rt.start()
+    await runtime.start()
     try:
         assert (await post(client, body(1))).status_code == 200  # due 2 s from now
         pg_server.stop()
-        assert rt.scheduler is not None
-        failed_before = rt.scheduler.failures
+        assert runtime.scheduler is not None
+        failed_before = runtime.scheduler.failures
         for _ in range(200):  # the due time passes while the database is away
-            if rt.scheduler.failures >= failed_before + 2:
+            if runtime.scheduler.failures >= failed_before + 2:
                 break
             await asyncio.sleep(0.1)
-        assert rt.scheduler.failures >= 2 and messenger.nudges == []
+        assert runtime.scheduler.failures >= 2 and messenger.nudges == []
         await asyncio.sleep(2.5)  # certainly past due now
         pg_server.start()
         for _ in range(300):  # generous: backoff caps at 5 s
@@ -128,7 +128,7 @@ async def test_scheduler_survives_an_outage_and_nudges_once_afterwards(
         assert len(messenger.nudges) == 1
         await asyncio.sleep(1.0)
         assert len(messenger.nudges) == 1  # once, not once per failed tick
-        async with rt.db.read() as s:
+        async with runtime.db.read() as s:
             states = dict(
                 (await s.execute(select(Nudge.state, func.count()).group_by(Nudge.state)))
                 .tuples()
@@ -139,7 +139,7 @@ async def test_scheduler_survives_an_outage_and_nudges_once_afterwards(
         if not pg_server.running():
             pg_server.start()
         await client.aclose()
-        await rt.close()
+        await runtime.close()
     failures = [
         r for r in caplog.records if r.name == "nudgebot.scheduler" and r.levelno >= logging.WARNING
     ]
@@ -152,9 +152,9 @@ async def test_sqlite_locked_by_another_process_is_503_and_never_stalls_the_loop
 ) -> None:
     url = f"sqlite:///{tmp_path / 'locked.db'}"
     upgrade(url)
-    rt = Runtime.from_config(parse_config(CONFIG), url)
-    rt.db.busy_seconds = 1.0
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
+    runtime = Runtime.from_config(parse_config(CONFIG), url)
+    runtime.db.busy_seconds = 1.0
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime)),
                                base_url="http://t")  # fmt: skip
     other = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
     try:
@@ -168,11 +168,11 @@ async def test_sqlite_locked_by_another_process_is_503_and_never_stalls_the_loop
         assert locked.status_code == 503 and "database unavailable" in locked.json()["error"]
         other.execute("ROLLBACK")
         assert (await post(client, body(1))).status_code == 200  # the retry lands
-        assert await stored(rt) == ["m1"]
+        assert await stored(runtime) == ["m1"]
     finally:
         other.close()
         await client.aclose()
-        await rt.close()
+        await runtime.close()
 
 
 SLACK_CONFIG = """\
@@ -188,16 +188,17 @@ async def test_slack_signed_event_during_a_postgres_restart(pg_server: PgServer)
     """A Slack event that cannot be stored is not acknowledged (503): Slack's retry, once
     the database is back, is stored — once."""
     fake = await FakeSlack().start()
-    rt = Runtime.from_config(parse_config(SLACK_CONFIG), private_pg(pg_server, "slack"))
+    runtime = Runtime.from_config(parse_config(SLACK_CONFIG), private_pg(pg_server, "slack"))
     service = SlackService(
         SlackSettings(bot_token=BOT_TOKEN, signing_secret=SLACK_SECRET, api_url=fake.api_url),
-        CoreService(rt), rt.config, rt.now,
+        CoreService(runtime), runtime.config, runtime.now,
     )  # fmt: skip
     part = component(service)
     assert part.start is not None and part.stop is not None
     await part.start()
     client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(rt, routes=part.routes)), base_url="http://t"
+        transport=httpx.ASGITransport(app=create_app(runtime, routes=part.routes)),
+        base_url="http://t",
     )
     now = datetime.now(UTC).timestamp()
     first = slack_message(f"{now:.6f}", event_id="Ev0FAULT001")
@@ -211,7 +212,7 @@ async def test_slack_signed_event_during_a_postgres_restart(pg_server: PgServer)
         assert (await slack_post(client, second, retry=1)).status_code == 200
         assert (await slack_post(client, second, retry=2)).status_code == 200
         await service.deps.background.drain()
-        async with rt.db.read() as s:
+        async with runtime.db.read() as s:
             rows = (await s.scalars(select(Message.message_id))).all()
         assert len(rows) == 2 and len(set(rows)) == 2
     finally:
@@ -219,5 +220,5 @@ async def test_slack_signed_event_during_a_postgres_restart(pg_server: PgServer)
             pg_server.start()
         await client.aclose()
         await part.stop()
-        await rt.close()
+        await runtime.close()
         await fake.stop()

@@ -52,8 +52,8 @@ def setup(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     yield config
 
 
-async def _sent_nudge(rt: Runtime, conversation: int) -> None:
-    async with rt.db.write() as session:
+async def _sent_nudge(runtime: Runtime, conversation: int) -> None:
+    async with runtime.db.write() as session:
         since = (
             await session.execute(
                 text("SELECT waiting_since FROM conversations WHERE id = :i"), {"i": conversation}
@@ -77,12 +77,12 @@ async def test_fast_path_answers_as_the_full_path(
     setup: Path, source: str | None, person: str | None, limit: int | None
 ) -> None:
     now = datetime.now(UTC)
-    rt = Runtime.build(str(setup), now=lambda: now)
+    runtime = Runtime.build(str(setup), now=lambda: now)
     try:
-        await _sent_nudge(rt, 2)
+        await _sent_nudge(runtime, 2)
         # Bob takes the support rotation: source-1's conversations route to him.
         await add_override(
-            rt.db, rotation="support", person="bob", start=now - timedelta(hours=1),
+            runtime.db, rotation="support", person="bob", start=now - timedelta(hours=1),
             end=now + timedelta(hours=5), created_at=now - timedelta(minutes=5),
         )  # fmt: skip
         view = open_view(str(setup))
@@ -92,15 +92,15 @@ async def test_fast_path_answers_as_the_full_path(
             fast, fast_total = view.waiting(source=source, person=person, limit=limit)
         finally:
             view.close()
-        await rt.oncall.prepare()
+        await runtime.oncall.prepare()
         for at in (now, now + timedelta(hours=6), now + timedelta(days=9)):  # `oncall --at`
-            assert view.oncall.report(at) == rt.oncall.report(at)
+            assert view.oncall.report(at) == runtime.oncall.report(at)
         assert view.oncall.report(now)["rotations"]["support"]["on_call"] == "bob"
-        full = await list_waiting(rt.db, rt.routing, now, source=source, person=person,
+        full = await list_waiting(runtime.db, runtime.routing, now, source=source, person=person,
                                   limit=limit)  # fmt: skip
-        full_total = len(full) if person else await count_waiting(rt.db, source)
+        full_total = len(full) if person else await count_waiting(runtime.db, source)
     finally:
-        await rt.close()
+        await runtime.close()
     assert fast and [r.as_json() for r in fast] == [r.as_json() for r in full]
     if person is None and limit is not None:
         assert fast_total == full_total

@@ -90,7 +90,7 @@ class Clock:
         return self.at
 
 
-def runtime(config: Config, db_url: str, clock: Clock) -> Runtime:
+def make_runtime(config: Config, db_url: str, clock: Clock) -> Runtime:
     return Runtime.from_config(config, db_url, now=clock)
 
 

@@ -17,7 +17,7 @@ from tests.oncall.oncall_kit import (
     Outbox,
     customer_message,
     load,
-    runtime,
+    make_runtime,
     utc,
 )
 
@@ -25,18 +25,18 @@ TURN = utc(2026, 12, 7, 8)  # Mon 09:00 Berlin: carol's turn starts
 CAROL = Recipient("slack", "U0CAROL01", "carol", "Europe/Berlin")
 
 
-async def notices(rt: Runtime, outbox: Outbox) -> int:
-    return await handoff_notices(rt.db, rt.oncall, rt.routing, rt.now(), outbox)
+async def notices(runtime: Runtime, outbox: Outbox) -> int:
+    return await handoff_notices(runtime.db, runtime.oncall, runtime.routing, runtime.now(), outbox)
 
 
 async def test_incoming_person_gets_one_notice_with_turn_end_and_waiting(
     tmp_path: Path, db_url: str
 ) -> None:
     clock = Clock(TURN + timedelta(seconds=5))
-    rt = runtime(load(tmp_path), db_url, clock)
+    runtime = make_runtime(load(tmp_path), db_url, clock)
     outbox = Outbox()
     try:
-        await rt.inbox.ingest_batch(
+        await runtime.inbox.ingest_batch(
             [
                 customer_message("community", "c-1", utc(2026, 12, 6, 20), "Is the shop down?"),
                 customer_message("acme", "a-1", utc(2026, 12, 7, 7)),
@@ -44,10 +44,10 @@ async def test_incoming_person_gets_one_notice_with_turn_end_and_waiting(
                 customer_message("community", "c-3", utc(2026, 12, 7, 7, 45)),
             ],
         )
-        assert await notices(rt, outbox) == 1
-        assert await notices(rt, outbox) == 0  # the same turn again: nothing
+        assert await notices(runtime, outbox) == 1
+        assert await notices(runtime, outbox) == 0  # the same turn again: nothing
         clock.at += timedelta(minutes=20)
-        assert await notices(rt, outbox) == 0
+        assert await notices(runtime, outbox) == 0
         [(recipient, text)] = outbox.sent
         assert recipient == CAROL
         assert "on call for *support* until Mon 14 Dec 09:00 (Europe/Berlin)" in text
@@ -56,97 +56,99 @@ async def test_incoming_person_gets_one_notice_with_turn_end_and_waiting(
         lines = text.splitlines()
         assert lines[3].startswith("• Dana in community, waiting 12h")  # oldest first
         assert len([line for line in lines if line.startswith("• ")]) == 3
-        assert await handoff_states(rt.db, "support") == [(TURN, "carol", "sent", 1)]
+        assert await handoff_states(runtime.db, "support") == [(TURN, "carol", "sent", 1)]
     finally:
-        await rt.close()
+        await runtime.close()
 
 
 async def test_two_replicas_send_it_once(tmp_path: Path, db_url: str) -> None:
     clock = Clock(TURN + timedelta(seconds=1))
     config = load(tmp_path)
-    replicas = [runtime(config, db_url, clock) for _ in range(3)]
+    replicas = [make_runtime(config, db_url, clock) for _ in range(3)]
     outbox = Outbox()
     try:
         for _ in range(2):
-            counts = await asyncio.gather(*(notices(rt, outbox) for rt in replicas))
+            counts = await asyncio.gather(*(notices(runtime, outbox) for runtime in replicas))
             assert sum(counts) == (1 if _ == 0 else 0)
         assert [r.person for r, _ in outbox.sent] == ["carol"]
     finally:
-        for rt in replicas:
-            await rt.close()
+        for runtime in replicas:
+            await runtime.close()
 
 
 async def test_a_failed_send_is_retried_later_and_a_permanent_one_is_not(
     tmp_path: Path, db_url: str
 ) -> None:
     clock = Clock(TURN)
-    rt = runtime(load(tmp_path), db_url, clock)
+    runtime = make_runtime(load(tmp_path), db_url, clock)
     outbox = Outbox()
     try:
         outbox.fail_with = DeliveryError("slack is down", retry_after=30)
-        assert await notices(rt, outbox) == 0
+        assert await notices(runtime, outbox) == 0
         outbox.fail_with = None
         clock.at += timedelta(seconds=30)  # the retry waits for its back-off
-        assert await notices(rt, outbox) == 0
+        assert await notices(runtime, outbox) == 0
         clock.at += timedelta(minutes=3)
-        assert await notices(rt, outbox) == 1
-        assert await handoff_states(rt.db, "support") == [(TURN, "carol", "sent", 2)]
+        assert await notices(runtime, outbox) == 1
+        assert await handoff_states(runtime.db, "support") == [(TURN, "carol", "sent", 2)]
 
         # The next turn (alice's) fails for good: never retried.
         clock.at = utc(2026, 12, 14, 8, 0, 1)
         outbox.fail_with = DeliveryError("user_not_found", permanent=True)
-        assert await notices(rt, outbox) == 0
+        assert await notices(runtime, outbox) == 0
         outbox.fail_with = None
         clock.at += timedelta(minutes=10)
-        assert await notices(rt, outbox) == 0
-        states = await handoff_states(rt.db, "support")
+        assert await notices(runtime, outbox) == 0
+        states = await handoff_states(runtime.db, "support")
         assert states[-1] == (utc(2026, 12, 14, 8), "alice", "failed", 1)
     finally:
-        await rt.close()
+        await runtime.close()
 
 
 async def test_overrides_start_turns_and_old_turns_are_left_alone(
     tmp_path: Path, db_url: str
 ) -> None:
     clock = Clock(TURN + timedelta(hours=2))  # the bot came up long after the hand-off
-    rt = runtime(load(tmp_path), db_url, clock)
+    runtime = make_runtime(load(tmp_path), db_url, clock)
     outbox = Outbox()
     try:
-        assert await notices(rt, outbox) == 0
-        await rt.oncall.take("support", "bob", length=timedelta(hours=1))
-        assert await notices(rt, outbox) == 1
+        assert await notices(runtime, outbox) == 0
+        await runtime.oncall.take("support", "bob", length=timedelta(hours=1))
+        assert await notices(runtime, outbox) == 1
         clock.at += timedelta(hours=1)  # the override ends: carol has the pager back
-        assert await notices(rt, outbox) == 1
+        assert await notices(runtime, outbox) == 1
         assert [(r.person, r.platform) for r, _ in outbox.sent] == [
             ("bob", "telegram"),
             ("carol", "slack"),
         ]
         assert "Nobody is waiting right now." in outbox.sent[0][1]
     finally:
-        await rt.close()
+        await runtime.close()
 
 
 async def test_without_an_address_nothing_is_sent_and_it_is_recorded(
     tmp_path: Path, db_url: str
 ) -> None:
     config = load(tmp_path, WEEKLY.replace("    slack: U0CAROL01\n", ""))
-    rt = runtime(config, db_url, Clock(TURN))
+    runtime = make_runtime(config, db_url, Clock(TURN))
     outbox = Outbox()
     try:
-        assert await notices(rt, outbox) == 0
+        assert await notices(runtime, outbox) == 0
         assert outbox.sent == []
-        assert await handoff_states(rt.db, "support") == [(TURN, "carol", "failed", 1)]
+        assert await handoff_states(runtime.db, "support") == [(TURN, "carol", "failed", 1)]
     finally:
-        await rt.close()
+        await runtime.close()
 
 
 async def test_the_runtime_loop_sends_through_its_messengers(tmp_path: Path, db_url: str) -> None:
     clock = Clock(TURN + timedelta(seconds=2))
-    rt = runtime(load(tmp_path), db_url, clock)
+    runtime = make_runtime(load(tmp_path), db_url, clock)
     messenger = RecordingMessenger("slack")
-    rt.messengers["slack"] = messenger
+    runtime.messengers["slack"] = messenger
     try:
-        await rt.oncall.start(handoff_job(rt.db, rt.oncall, rt.routing, rt.messengers))
+        await runtime.oncall.start(
+            handoff_job(runtime.db, runtime.oncall, runtime.routing, runtime.messengers)
+        )
         for _ in range(200):
             if messenger.calls:
                 break
@@ -154,7 +156,7 @@ async def test_the_runtime_loop_sends_through_its_messengers(tmp_path: Path, db_
         [call] = messenger.calls
         assert (call.kind, call.recipient) == ("text", CAROL)
         assert "on call for *support*" in call.text
-        assert rt.oncall.running
+        assert runtime.oncall.running
     finally:
-        await rt.close()
-    assert not rt.oncall.running
+        await runtime.close()
+    assert not runtime.oncall.running

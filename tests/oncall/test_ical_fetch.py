@@ -16,7 +16,7 @@ from bot.services.oncall import OncallService
 from bot.web.app import create_app
 from bot.web.metrics import Metrics
 from storage.db import Database
-from tests.oncall.oncall_kit import TOKEN, Clock, load, needs_ical, runtime, utc, with_ical
+from tests.oncall.oncall_kit import TOKEN, Clock, load, make_runtime, needs_ical, utc, with_ical
 
 URL = "https://calendars.example.test/private-abc123/oncall.ics"
 AT = utc(2026, 11, 30, 10)  # 15:00 Yekaterinburg: inside the daily 13:00-22:00 shift
@@ -176,10 +176,10 @@ async def test_a_real_local_server_through_the_api_and_metrics(
 ) -> None:
     url, handler = server
     clock = Clock(utc(2026, 11, 30, 9))
-    rt = runtime(load(tmp_path, with_ical(url)), db_url, clock)
+    runtime = make_runtime(load(tmp_path, with_ical(url)), db_url, clock)
     monkeypatch.setenv("NUDGEBOT_API_TOKEN", TOKEN)
     registry = Metrics()
-    app = create_app(rt, metrics=registry)
+    app = create_app(runtime, metrics=registry)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
         async with httpx.AsyncClient(
@@ -190,16 +190,16 @@ async def test_a_real_local_server_through_the_api_and_metrics(
             assert answer.status_code == 200
             assert answer.json()["rotations"]["feed"]["on_call"] == "bernard"
             clock.at += timedelta(minutes=11)
-            await rt.oncall.refresh()
+            await runtime.oncall.refresh()
             assert handler.hits == [("/team.ics", 200), ("/team.ics", 304)]
             metrics = (await client.get("/metrics")).text
             assert 'nudgebot_ical_fetch_failures_total{rotation="feed"} 0' in metrics
             stamp = clock.at.timestamp()
             assert f'nudgebot_ical_last_success_timestamp{{rotation="feed"}} {stamp:.0f}' in metrics
 
-            rt.oncall.feeds["feed"].url = "http://127.0.0.1:1/team.ics"  # nobody listens
+            runtime.oncall.feeds["feed"].url = "http://127.0.0.1:1/team.ics"  # nobody listens
             clock.at += timedelta(minutes=11)
-            await rt.oncall.refresh()
+            await runtime.oncall.refresh()
             metrics = (await client.get("/metrics")).text
             assert 'nudgebot_ical_fetch_failures_total{rotation="feed"} 1' in metrics
             assert f'nudgebot_ical_last_success_timestamp{{rotation="feed"}} {stamp:.0f}' in metrics
@@ -210,4 +210,4 @@ async def test_a_real_local_server_through_the_api_and_metrics(
             assert "failed" in body["problems"]["feed"]
             assert (await client.get("/healthz")).status_code == 200
     finally:
-        await rt.close()
+        await runtime.close()

@@ -14,23 +14,25 @@ from bot.app import Runtime
 from bot.services.oncall_export import AHEAD, PAST
 from bot.web.app import create_app
 from bot.web.metrics import Metrics
-from tests.oncall.oncall_kit import TOKEN, Clock, load, needs_ical, runtime, utc, with_ical
+from tests.oncall.oncall_kit import TOKEN, Clock, load, make_runtime, needs_ical, utc, with_ical
 
 NOW = utc(2026, 12, 16, 12)  # in the config's bob override (12-16..12-19, carol on 12-17)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-async def rt(tmp_path: Path, db_url: str) -> AsyncIterator[Runtime]:
-    runtime_ = runtime(load(tmp_path), db_url, Clock(NOW))
+async def runtime(tmp_path: Path, db_url: str) -> AsyncIterator[Runtime]:
+    runtime_ = make_runtime(load(tmp_path), db_url, Clock(NOW))
     yield runtime_
     await runtime_.close()
 
 
 @pytest.fixture
-async def client(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[httpx.AsyncClient]:
     monkeypatch.setenv("NUDGEBOT_API_TOKEN", TOKEN)
-    app = create_app(rt, metrics=Metrics())
+    app = create_app(runtime, metrics=Metrics())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as c:
@@ -76,10 +78,10 @@ async def test_api_oncall_needs_the_bearer_token(
 
 
 async def test_api_oncall_refuses_everyone_without_a_configured_token(
-    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("NUDGEBOT_API_TOKEN", raising=False)
-    app = create_app(rt, metrics=Metrics())
+    app = create_app(runtime, metrics=Metrics())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         assert (await c.get("/api/oncall", headers=AUTH)).status_code == 401
         assert (await c.get("/api/rotations/support.ics", params={"token": ""})).status_code == 401
@@ -93,14 +95,14 @@ async def test_garbage_at_is_400(client: httpx.AsyncClient, at: str) -> None:
 
 
 async def test_export_parses_back_and_matches_the_turns(
-    client: httpx.AsyncClient, rt: Runtime
+    client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     answer = await client.get("/api/rotations/support.ics", headers=AUTH)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/calendar")
     calendar = icalendar.Calendar.from_ical(answer.content)
     events = calendar.walk("VEVENT")
-    turns = [t for t in rt.oncall.turns("support", NOW - PAST, NOW + AHEAD) if t.person]
+    turns = [t for t in runtime.oncall.turns("support", NOW - PAST, NOW + AHEAD) if t.person]
     assert len(events) == len(turns) > 14
     names = {"alice": "Alice Liddell", "bob": "Bob", "carol": "Carol"}
     for event, turn in zip(events, turns, strict=True):
@@ -152,9 +154,9 @@ async def test_ical_rotation_exports_the_real_calendar(
 ) -> None:
     edited = needs_ical("google-daily-rrule-edited.ics")
     clock = Clock(utc(2021, 1, 27, 10))
-    rt = runtime(load(tmp_path, with_ical(str(edited))), db_url, clock)
+    runtime = make_runtime(load(tmp_path, with_ical(str(edited))), db_url, clock)
     monkeypatch.setenv("NUDGEBOT_API_TOKEN", TOKEN)
-    app = create_app(rt, metrics=Metrics())
+    app = create_app(runtime, metrics=Metrics())
     try:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://test"
@@ -175,7 +177,7 @@ async def test_ical_rotation_exports_the_real_calendar(
         assert sum(1 for _, s in days if s == "On call: Bob") == 1
         assert len(days) == (clock.at + AHEAD - utc(2021, 1, 24)).days + 1
     finally:
-        await rt.close()
+        await runtime.close()
 
 
 async def test_hostile_calendar_keeps_the_app_serving(
@@ -183,9 +185,9 @@ async def test_hostile_calendar_keeps_the_app_serving(
 ) -> None:
     bad = tmp_path / "bad.ics"
     bad.write_bytes(b"BEGIN:VCALENDAR\r\n" + b"BEGIN:VEVENT\r\n" * 30 + b"\xff\xfe garbage")
-    rt = runtime(load(tmp_path, with_ical(str(bad))), db_url, Clock(NOW))
+    runtime = make_runtime(load(tmp_path, with_ical(str(bad))), db_url, Clock(NOW))
     monkeypatch.setenv("NUDGEBOT_API_TOKEN", TOKEN)
-    app = create_app(rt, metrics=Metrics())
+    app = create_app(runtime, metrics=Metrics())
     try:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://test"
@@ -204,4 +206,4 @@ async def test_hostile_calendar_keeps_the_app_serving(
             assert (await c.get("/healthz")).status_code == 200
             assert (await c.get("/api/waiting", headers=AUTH)).status_code == 200
     finally:
-        await rt.close()
+        await runtime.close()

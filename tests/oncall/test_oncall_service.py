@@ -16,8 +16,8 @@ from tests.oncall.oncall_kit import (
     Clock,
     customer_message,
     load,
+    make_runtime,
     needs_ical,
-    runtime,
     utc,
     with_ical,
 )
@@ -44,9 +44,9 @@ async def test_waiting_rows_follow_the_rotation(tmp_path: Path, db_url: str) -> 
     # Week of 2026-11-30 is bob's. acme: owner alice (Mon-Fri 09:00-17:30 Berlin), rotation
     # support; community: rotation only.
     clock = Clock(utc(2026, 12, 2, 12))  # Wed 13:00 Berlin
-    rt = runtime(load(tmp_path), db_url, clock)
+    runtime = make_runtime(load(tmp_path), db_url, clock)
     try:
-        await rt.inbox.ingest_batch(
+        await runtime.inbox.ingest_batch(
             [
                 customer_message("acme", "a-1", utc(2026, 12, 2, 11)),
                 customer_message("community", "c-1", utc(2026, 12, 2, 11, 30)),
@@ -54,15 +54,15 @@ async def test_waiting_rows_follow_the_rotation(tmp_path: Path, db_url: str) -> 
         )
 
         async def responsible() -> dict[str, tuple[str | None, str]]:
-            await rt.oncall.prepare()
-            rows = await list_waiting(rt.db, rt.routing, clock())
+            await runtime.oncall.prepare()
+            rows = await list_waiting(runtime.db, runtime.routing, clock())
             return {r.source: (r.responsible, r.responsible_reason) for r in rows}
 
         assert await responsible() == {"acme": ("alice", "owner"), "community": ("bob", "on_call")}
         clock.at = utc(2026, 12, 5, 12)  # Saturday: alice is out of hours
         assert await responsible() == {"acme": ("bob", "on_call"), "community": ("bob", "on_call")}
         # A stored override moves both to carol.
-        await rt.oncall.take("support", "carol", length=None, end=utc(2026, 12, 5, 18))
+        await runtime.oncall.take("support", "carol", length=None, end=utc(2026, 12, 5, 18))
         assert await responsible() == {
             "acme": ("carol", "on_call"),
             "community": ("carol", "on_call"),
@@ -73,7 +73,7 @@ async def test_waiting_rows_follow_the_rotation(tmp_path: Path, db_url: str) -> 
             "community": ("carol", "on_call"),
         }
     finally:
-        await rt.close()
+        await runtime.close()
 
 
 async def test_stored_overrides_rank_after_config_ones_by_creation(
@@ -81,24 +81,24 @@ async def test_stored_overrides_rank_after_config_ones_by_creation(
 ) -> None:
     clock = Clock(utc(2026, 12, 1))
     config = load(tmp_path)
-    rt = runtime(config, db_url, clock)
-    other = runtime(config, db_url, clock)  # another replica on the same database
+    runtime = make_runtime(config, db_url, clock)
+    other = make_runtime(config, db_url, clock)  # another replica on the same database
     try:
         at = utc(2026, 12, 17, 12)  # inside the config's carol-over-bob override
-        assert rt.oncall.on_call("support", at) == "carol"
-        await rt.oncall.take("support", "alice", start=utc(2026, 12, 17, 10), length=None,
+        assert runtime.oncall.on_call("support", at) == "carol"
+        await runtime.oncall.take("support", "alice", start=utc(2026, 12, 17, 10), length=None,
                              end=utc(2026, 12, 17, 14))  # fmt: skip
         clock.at = utc(2026, 12, 1, 0, 5)
         await other.oncall.take("support", "bernard", start=utc(2026, 12, 17, 11),
                                 end=utc(2026, 12, 17, 13))  # fmt: skip
-        assert rt.oncall.on_call("support", at) == "alice"  # not reloaded yet
-        await rt.oncall.refresh_overrides()
-        assert rt.oncall.on_call("support", at) == "bernard"  # created last
-        assert rt.oncall.on_call("support", utc(2026, 12, 17, 13, 30)) == "alice"
-        assert rt.oncall.on_call("support", utc(2026, 12, 17, 15)) == "carol"
-        assert rt.oncall.on_call("support", utc(2026, 12, 18, 12)) == "bob"
+        assert runtime.oncall.on_call("support", at) == "alice"  # not reloaded yet
+        await runtime.oncall.refresh_overrides()
+        assert runtime.oncall.on_call("support", at) == "bernard"  # created last
+        assert runtime.oncall.on_call("support", utc(2026, 12, 17, 13, 30)) == "alice"
+        assert runtime.oncall.on_call("support", utc(2026, 12, 17, 15)) == "carol"
+        assert runtime.oncall.on_call("support", utc(2026, 12, 18, 12)) == "bob"
     finally:
-        await rt.close()
+        await runtime.close()
         await other.close()
 
 

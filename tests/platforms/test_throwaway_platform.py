@@ -24,11 +24,11 @@ from starlette.routing import Route
 
 from bot import platforms
 from bot.app import Runtime
-from bot.components import Component
 from bot.config import ConfigError, load_config, parse_config
 from bot.domain.events import Author, InboundMessage
 from bot.domain.ports import Core, Delivered, NudgeUpdate, NudgeView, Recipient
 from bot.services.waiting import list_waiting
+from bot.wiring.component import Component
 from bot.wiring.process import Process, assemble
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -80,10 +80,12 @@ def pigeon_routes(core: Core, lofts: dict[str, str]) -> list[Route]:
 MESSENGER = PigeonMessenger()
 
 
-def build(rt: Runtime, core: Core) -> Component | None:
+def build(runtime: Runtime, core: Core) -> Component | None:
     """The wiring: on when some source is a pigeon loft."""
     lofts = {
-        str(s.extra["loft"]): s.id for s in rt.config.sources.values() if s.platform == "pigeon"
+        str(s.extra["loft"]): s.id
+        for s in runtime.config.sources.values()
+        if s.platform == "pigeon"
     }
     if not lofts:
         return None
@@ -135,12 +137,12 @@ async def process(
     path = tmp_path / "nudgebot.yaml"
     path.write_text(CONFIG, encoding="utf-8")
     clock = [T0]
-    rt = Runtime.from_config(load_config(str(path)), db_url, now=lambda: clock[0])
-    proc = assemble(rt)
+    runtime = Runtime.from_config(load_config(str(path)), db_url, now=lambda: clock[0])
+    proc = assemble(runtime)
     try:
         yield proc, clock
     finally:
-        await rt.close()
+        await runtime.close()
 
 
 async def test_a_note_to_the_loft_becomes_a_nudge_by_pigeon(
@@ -155,7 +157,7 @@ async def test_a_note_to_the_loft_becomes_a_nudge_by_pigeon(
         assert (await http.post("/pigeon/inbound", content=b"{")).status_code == 400
         ready = (await http.get("/readyz")).json()
     assert ready["components"]["pigeon"] == "ok"
-    engine = proc.rt.engine
+    engine = proc.runtime.engine
     assert engine is not None
     await engine.tick()
     assert MESSENGER.sent == []  # not due yet
@@ -200,19 +202,19 @@ async def test_a_reply_window_in_the_entry_moves_the_due_time(tmp_path: Path, db
     path.write_text(CONFIG, encoding="utf-8")
     clock = [T0]
     with platforms.registered(replace(PIGEON, reply_window=timedelta(minutes=10))):
-        rt = Runtime.from_config(load_config(str(path)), db_url, now=lambda: clock[0])
-        proc = assemble(rt)
+        runtime = Runtime.from_config(load_config(str(path)), db_url, now=lambda: clock[0])
+        proc = assemble(runtime)
         try:
             transport = httpx.ASGITransport(app=proc.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://n.test") as http:
                 note: dict[str, object] = {"id": "w1", "loft": "north", "ring": "C-5"}
                 note.update(text="hi", at=T0.timestamp())
                 assert (await http.post("/pigeon/inbound", json=note)).status_code == 200
-            [row] = await list_waiting(rt.db, rt.routing, T0)
+            [row] = await list_waiting(runtime.db, runtime.routing, T0)
             assert row.due_at == T0 + timedelta(minutes=10)
             assert row.reply_window_closes_at == T0 + timedelta(minutes=10)
             clock[0] = T0 + timedelta(minutes=11)
-            await rt.engine.tick()
+            await runtime.engine.tick()
             assert MESSENGER.sent == [("R-7", "C-5 waits in roof")]
         finally:
-            await rt.close()
+            await runtime.close()

@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from bot.app import Runtime
 from bot.config import load_config
-from bot.core_impl import CoreService
 from bot.domain.events import InboundMessage
 from bot.services.polling import PolledSource
+from bot.wiring.core import CoreService
 from bot.wiring.polled import Polled, assemble
 from storage.models import Conversation, Message
 
@@ -59,8 +59,8 @@ class Clock:
 class RecordingCore(CoreService):
     """The real core, remembering every message id handed to ingest (duplicates included)."""
 
-    def __init__(self, rt: Runtime) -> None:
-        super().__init__(rt)
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
         self.ingested: list[tuple[str, str]] = []
         self.fail_next = 0  # the database is "away" for the next N ingests
 
@@ -85,7 +85,7 @@ class Stored:
 
 @dataclass
 class Harness:
-    rt: Runtime
+    runtime: Runtime
     core: RecordingCore
     polled: Polled
     clock: Clock
@@ -116,7 +116,7 @@ class Harness:
         )
         if source is not None:
             query = query.where(m.source == source)
-        async with self.rt.db.read() as session:
+        async with self.runtime.db.read() as session:
             rows = (await session.execute(query)).tuples()
             return [Stored(*row) for row in rows]
 
@@ -124,7 +124,7 @@ class Harness:
         query = select(Conversation).order_by(Conversation.id)
         if source is not None:
             query = query.where(Conversation.source == source)
-        async with self.rt.db.read() as session:
+        async with self.runtime.db.read() as session:
             return list(await session.scalars(query))
 
     async def waiting(self, source: str | None = None) -> list[str]:
@@ -154,8 +154,8 @@ async def harness(
     """``knobs`` go to ``assemble`` (timeout, limit, lock_retry, sleep, rng)."""
     clock = clock or Clock()
     config = load_config(str(write_config(tmp_path, sources)))
-    rt = Runtime.from_config(config, db_url, now=clock)
-    core = RecordingCore(rt)
+    runtime = Runtime.from_config(config, db_url, now=clock)
+    core = RecordingCore(runtime)
     sleeps: list[float] = []
 
     async def record(delay: float) -> None:
@@ -163,13 +163,13 @@ async def harness(
 
     knobs.setdefault("sleep", record)
     knobs.setdefault("rng", lambda: 0.5)
-    polled = assemble(rt, core, **knobs)
+    polled = assemble(runtime, core, **knobs)
     for component in polled.components:
-        rt.attach(component)
+        runtime.attach(component)
     try:
-        yield Harness(rt, core, polled, clock, sleeps)
+        yield Harness(runtime, core, polled, clock, sleeps)
     finally:
         for component in polled.components:
             assert component.stop is not None
             await component.stop()
-        await rt.close()
+        await runtime.close()

@@ -195,9 +195,9 @@ async def test_reply_through_posts_as_the_api_user(
     post = fake.topic("dana", "Question", "How do I export?", clock())
     await h.step("forum")
     [conv] = await h.conversations()
-    assert h.rt.engine is not None
+    assert h.runtime.engine is not None
 
-    too_short = await h.rt.engine.act(
+    too_short = await h.runtime.engine.act(
         ActionRequest(conv.id, ActionKind.REPLY, "alice", clock(), text="Menu.")
     )
     assert not too_short.ok and "too short" in too_short.message
@@ -205,7 +205,7 @@ async def test_reply_through_posts_as_the_api_user(
 
     clock.advance(MIN)
     text = "Settings → Export, then pick CSV."
-    done = await h.rt.engine.act(
+    done = await h.runtime.engine.act(
         ActionRequest(conv.id, ActionKind.REPLY, "alice", clock(), text=text)
     )
     assert done.ok, done.message

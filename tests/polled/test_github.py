@@ -236,8 +236,8 @@ async def test_reply_through_comments_as_the_token_account(
     await h.step("issues")
     [conv] = await h.conversations()
     clock.advance(MIN)
-    assert h.rt.engine is not None
-    result = await h.rt.engine.act(
+    assert h.runtime.engine is not None
+    result = await h.runtime.engine.act(
         ActionRequest(conv.id, ActionKind.REPLY, "bob", clock(), text="See docs.acme.dev")
     )
     assert result.ok, result.message
@@ -279,8 +279,8 @@ async def test_discussions_over_graphql(tmp_path: Path, db_url: str, clock: Cloc
             # Reply-through posts addDiscussionComment as the token's account.
             clock.advance(MIN)
             [conv] = await h.conversations()
-            assert h.rt.engine is not None
-            done = await h.rt.engine.act(
+            assert h.runtime.engine is not None
+            done = await h.runtime.engine.act(
                 ActionRequest(conv.id, ActionKind.REPLY, "bob", clock(), text="%APPDATA%")
             )
             assert done.ok, done.message

@@ -240,7 +240,7 @@ async def test_hostile_answers_are_logged_and_skipped(
         assert [m.message_id for m in await h.messages()] == [good["id"]]
         assert h.source("fediverse").status.failures == 0
         # Nothing silent: each skipped item is kept whole as a dead letter.
-        letters = await dead_letters_repo.listing(h.rt.db)
+        letters = await dead_letters_repo.listing(h.runtime.db)
         assert {(x.platform, x.source) for x in letters} == {("mastodon", "fediverse")}
         kept = {json.dumps(json.loads(x.payload), sort_keys=True) for x in letters}
         skipped = [item for i, item in enumerate(hostile) if i != 5]  # all but the good one
@@ -257,8 +257,8 @@ async def test_reply_through_posts_as_the_account_and_answers(
     [conv] = await h.conversations()
 
     clock.advance(2 * MIN)
-    assert h.rt.engine is not None
-    result = await h.rt.engine.act(
+    assert h.runtime.engine is not None
+    result = await h.runtime.engine.act(
         ActionRequest(conv.id, ActionKind.REPLY, "alice", clock(), text="Sure, what's up?")
     )
     assert result.ok, result.message
@@ -279,7 +279,7 @@ async def test_reply_through_posts_as_the_account_and_answers(
 
     # A rejected post is a failed action, not a crash.
     fake.fail(status=422, body={"error": "Validation failed"}, path="/api/v1/statuses$")
-    result = await h.rt.engine.act(
+    result = await h.runtime.engine.act(
         ActionRequest(conv.id, ActionKind.REPLY, "alice", clock(), text="again")
     )
     assert not result.ok

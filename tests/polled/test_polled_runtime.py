@@ -96,7 +96,7 @@ async def test_a_source_down_does_not_stop_the_others_or_the_app(
 
         # Meanwhile the HTTP side answers as usual.
         monkeypatch.setenv("NUDGEBOT_API_TOKEN", "t0ken")
-        app = create_app(h.rt)
+        app = create_app(h.runtime)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://app") as web:
             ready = await web.get("/readyz")
@@ -134,11 +134,11 @@ async def test_storage_failure_keeps_the_cursor_and_retries(
     mastodon.mention(dana, "first", clock())
     async with harness(tmp_path, db_url, two_sources(mastodon, github), clock) as h:
         await h.step("fediverse")
-        cursor = await load_cursor(h.rt.db, "fediverse")
+        cursor = await load_cursor(h.runtime.db, "fediverse")
         mastodon.mention(dana, "second", clock())
         h.core.fail_next = 1
         assert await h.step("fediverse") == 3.75
-        assert await load_cursor(h.rt.db, "fediverse") == cursor  # not moved past "second"
+        assert await load_cursor(h.runtime.db, "fediverse") == cursor  # not moved past "second"
         await h.step("fediverse")
         assert [m.text for m in await h.messages("fediverse")] == ["@acme first", "@acme second"]
 
@@ -361,7 +361,7 @@ async def test_wiring_groups_sources_by_platform_and_skips_bad_ones(
             names = sorted(c.name for c in h.polled.components)
             assert names == ["polled-github", "polled-mastodon"]
             assert sorted(h.polled.sources) == ["fediverse", "issues"]
-            assert set(h.rt.repliers) == {"github", "mastodon"}
+            assert set(h.runtime.repliers) == {"github", "mastodon"}
             assert isinstance(h.source("issues"), PolledSource)
             assert h.source("issues").every == 60.0
             # One httpx.AsyncClient per source, handed to its loop (tests swap its transport).

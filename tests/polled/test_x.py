@@ -196,8 +196,8 @@ async def test_reply_through_posts_a_reply_tweet(h: Harness, fake: FakeX, clock:
     await h.step("social")
     [conv] = await h.conversations()
     clock.advance(MIN)
-    assert h.rt.engine is not None
-    done = await h.rt.engine.act(
+    assert h.runtime.engine is not None
+    done = await h.runtime.engine.act(
         ActionRequest(conv.id, ActionKind.REPLY, "alice", clock(), text="@dana on its way")
     )
     assert done.ok, done.message
@@ -210,7 +210,7 @@ async def test_reply_through_posts_a_reply_tweet(h: Harness, fake: FakeX, clock:
     await h.step("social")
     stored = await h.messages()
     assert len(stored) == 2 and stored[1].person == "alice" and stored[1].thread == asked["id"]
-    again = await h.rt.engine.act(
+    again = await h.runtime.engine.act(
         ActionRequest(conv.id, ActionKind.REPLY, "alice", clock(), text="@dana on its way")
     )
     assert not again.ok  # duplicate content refused by X: reported, not raised

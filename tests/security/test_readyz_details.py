@@ -15,8 +15,8 @@ from bot.web.state import ReadyCheck
 from tests.dashboard.kit import write_config
 
 
-async def readyz(rt: Runtime, checks: list[ReadyCheck] | None = None) -> httpx.Response:
-    app = create_app(rt, metrics=Metrics(), ready_checks=checks or [])
+async def readyz(runtime: Runtime, checks: list[ReadyCheck] | None = None) -> httpx.Response:
+    app = create_app(runtime, metrics=Metrics(), ready_checks=checks or [])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         return await client.get("/readyz")
@@ -26,11 +26,11 @@ async def test_database_errors_stay_in_the_log(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = "postgresql+psycopg://nb:hunter2@127.0.0.1:1/prod_db?connect_timeout=1"
-    rt = Runtime.from_config(write_config(tmp_path), url)
+    runtime = Runtime.from_config(write_config(tmp_path), url)
     try:
-        response = await readyz(rt)
+        response = await readyz(runtime)
     finally:
-        await rt.close()
+        await runtime.close()
     assert response.status_code == 503
     body = {
         "ok": False,
@@ -51,11 +51,11 @@ async def test_a_failing_check_is_named_not_described(
         raise RuntimeError("token xoxb-leak at /srv/nudgebot/secret.env")
 
     slack.component = "slack"  # type: ignore[attr-defined]
-    rt = Runtime.from_config(write_config(tmp_path), db_url)
+    runtime = Runtime.from_config(write_config(tmp_path), db_url)
     try:
-        response = await readyz(rt, [slack])
+        response = await readyz(runtime, [slack])
     finally:
-        await rt.close()
+        await runtime.close()
     assert response.status_code == 503 and response.json()["not_ready"] == ["slack"]
     assert "xoxb" not in response.text and "/srv" not in response.text
     assert "RuntimeError" in caplog.text

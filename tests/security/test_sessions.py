@@ -21,7 +21,7 @@ TOKEN = "k3yTz9QmP4vX7wR2nB8cL5dF1gH6jS0a"  # 32 random characters
 
 
 @pytest.fixture
-async def rt(tmp_path: Path, db_url: str) -> AsyncIterator[Runtime]:
+async def runtime(tmp_path: Path, db_url: str) -> AsyncIterator[Runtime]:
     clock = Clock(NOW)
     runtime = Runtime.from_config(write_config(tmp_path), db_url, now=clock.now)
     runtime.clock = clock  # type: ignore[attr-defined]
@@ -29,10 +29,10 @@ async def rt(tmp_path: Path, db_url: str) -> AsyncIterator[Runtime]:
     await runtime.close()
 
 
-def replica(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> Starlette:
+def replica(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Starlette:
     monkeypatch.setenv("NUDGEBOT_API_TOKEN", TOKEN)
     monkeypatch.delenv("NUDGEBOT_PUBLIC_URL", raising=False)
-    return create_app(rt, metrics=Metrics())
+    return create_app(runtime, metrics=Metrics())
 
 
 def client(app: Starlette, address: str = "198.51.100.7") -> httpx.AsyncClient:
@@ -52,9 +52,9 @@ async def login(c: httpx.AsyncClient, token: str = TOKEN) -> str:
 
 
 async def test_logout_revokes_the_cookie_on_every_replica(
-    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    one, two = replica(rt, monkeypatch), replica(rt, monkeypatch)
+    one, two = replica(runtime, monkeypatch), replica(runtime, monkeypatch)
     async with client(one) as a, client(two) as b:
         cookie = await login(a)
         b.cookies.set(COOKIE, cookie)
@@ -67,10 +67,10 @@ async def test_logout_revokes_the_cookie_on_every_replica(
 
 
 async def test_sessions_end_when_idle_and_when_old(
-    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock: Clock = rt.clock  # type: ignore[attr-defined]
-    async with client(replica(rt, monkeypatch)) as c:
+    clock: Clock = runtime.clock  # type: ignore[attr-defined]
+    async with client(replica(runtime, monkeypatch)) as c:
         await login(c)
         clock.value += timedelta(seconds=IDLE - 60)
         assert await signed_in(c)  # used in time: still alive, and marked seen
@@ -88,9 +88,9 @@ async def test_sessions_end_when_idle_and_when_old(
 
 
 async def test_failed_logins_are_throttled_per_address(
-    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = replica(rt, monkeypatch)
+    app = replica(runtime, monkeypatch)
     async with client(app) as attacker, client(app, "203.0.113.9") as colleague:
         for _ in range(5):
             wrong = await attacker.post("/login", data={"token": "guess"})
@@ -105,9 +105,9 @@ async def test_failed_logins_are_throttled_per_address(
 
 
 async def test_failed_bearer_tokens_are_throttled(
-    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = replica(rt, monkeypatch)
+    app = replica(runtime, monkeypatch)
     async with client(app) as c:
         for _ in range(5):
             bad = await c.get("/api/waiting", headers={"Authorization": "Bearer nope"})
@@ -119,17 +119,17 @@ async def test_failed_bearer_tokens_are_throttled(
 
 
 async def test_the_throttle_is_shared_by_replicas_and_forgets_expired_failures(
-    rt: Runtime, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two app instances, each with its own runtime and connection pool, on one database:
     failures on either count for both, and rows older than the window are deleted."""
     from bot.web.throttle import WINDOW
     from storage import auth_failures_repo
 
-    clock = rt.clock  # type: ignore[attr-defined]
+    clock = runtime.clock  # type: ignore[attr-defined]
     other = Runtime.from_config(write_config(tmp_path), db_url, now=clock.now)
     try:
-        first, second = replica(rt, monkeypatch), replica(other, monkeypatch)
+        first, second = replica(runtime, monkeypatch), replica(other, monkeypatch)
         async with client(first) as a, client(second) as b, client(second, "203.0.113.9") as c:
             for replica_client in (a, b, a, b, a):
                 wrong = await replica_client.post("/login", data={"token": "guess"})
@@ -140,11 +140,11 @@ async def test_the_throttle_is_shared_by_replicas_and_forgets_expired_failures(
             api = await b.get("/api/waiting", headers={"Authorization": f"Bearer {TOKEN}"})
             assert api.status_code == 429
             await login(c)  # another address is not affected
-            assert await auth_failures_repo.count(rt.db) == 5
+            assert await auth_failures_repo.count(runtime.db) == 5
 
             clock.value += timedelta(seconds=WINDOW + 1)  # every failure left the window
             assert (await a.post("/login", data={"token": "guess"})).status_code == 401
-            assert await auth_failures_repo.count(rt.db) == 1  # the expired five were deleted
+            assert await auth_failures_repo.count(runtime.db) == 1  # the expired five were deleted
             await login(b)  # one recent failure: not throttled
     finally:
         await other.close()

@@ -42,11 +42,16 @@ async def server(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[int]:
     monkeypatch.setenv("NUDGEBOT_API_TOKEN", "k3yTz9QmP4vX7wR2nB8cL5dF1gH6jS0a")
-    rt = Runtime.from_config(write_config(tmp_path, CONFIG), db_url)
+    runtime = Runtime.from_config(write_config(tmp_path, CONFIG), db_url)
     port = _free_port()
     # The configuration `nudgebot run` serves with, with shorter deadlines and cap.
     config = server_config(
-        create_app(rt), "127.0.0.1", port, header_timeout=1.0, body_timeout=1.0, max_per_client=4
+        create_app(runtime),
+        "127.0.0.1",
+        port,
+        header_timeout=1.0,
+        body_timeout=1.0,
+        max_per_client=4,
     )
     srv = Server(config)
     task = asyncio.create_task(srv.serve())
@@ -56,7 +61,7 @@ async def server(
     finally:
         srv.should_exit = True
         await asyncio.wait_for(task, HANG)
-        await rt.close()
+        await runtime.close()
 
 
 async def answer(reader: asyncio.StreamReader) -> bytes:

@@ -13,10 +13,10 @@ import pytest
 
 from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
-from bot.components import Component
 from bot.config import Config, load_config
-from bot.core_impl import CoreService
 from bot.web.app import create_app
+from bot.wiring.component import Component
+from bot.wiring.core import CoreService
 from bot.wiring.slack import component
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.slack.slack_payloads import SECRET
@@ -79,7 +79,7 @@ class Slack:
     service: SlackService
     component: Component
     core: CoreService
-    rt: Runtime
+    runtime: Runtime
     http: httpx.AsyncClient
     clock: Clock
 
@@ -108,7 +108,7 @@ async def fake(clock: Clock) -> AsyncIterator[FakeSlack]:
 
 
 @pytest.fixture
-async def rt(config: Config, db_url: str, clock: Clock) -> AsyncIterator[Runtime]:
+async def runtime(config: Config, db_url: str, clock: Clock) -> AsyncIterator[Runtime]:
     runtime = Runtime.from_config(config, db_url, now=clock.now)
     yield runtime
     await runtime.close()
@@ -123,18 +123,18 @@ def settings(fake: FakeSlack) -> SlackSettings:
 
 @pytest.fixture
 async def slack(
-    fake: FakeSlack, rt: Runtime, settings: SlackSettings, clock: Clock
+    fake: FakeSlack, runtime: Runtime, settings: SlackSettings, clock: Clock
 ) -> AsyncIterator[Slack]:
-    core = CoreService(rt)
-    service = SlackService(settings, core, rt.config, clock.now)
+    core = CoreService(runtime)
+    service = SlackService(settings, core, runtime.config, clock.now)
     part = component(service)
     assert part.start is not None and part.stop is not None
-    rt.attach(part)  # the engine delivers nudges and replies through our messenger
+    runtime.attach(part)  # the engine delivers nudges and replies through our messenger
     await part.start()
-    app = create_app(rt, routes=part.routes)
+    app = create_app(runtime, routes=part.routes)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as http:
-        yield Slack(fake, service, part, core, rt, http, clock)
+        yield Slack(fake, service, part, core, runtime, http, clock)
         await service.deps.background.drain()
     await part.stop()

@@ -1,5 +1,5 @@
 """Buttons, the reply modal, and the whole loop: customer message → DM at the due time →
-team reply in the thread → the DM updated in place. The real nudge engine (``rt.engine``)
+team reply in the thread → the DM updated in place. The real nudge engine (``runtime.engine``)
 plans and delivers through our messenger; its clock is the test's."""
 
 from __future__ import annotations
@@ -36,20 +36,20 @@ T0 = "1795866299.900100"  # 11:44:59.9 UTC: due just before 12:00 (reply_within 
 
 
 async def conversation(slack: Slack) -> Conversation:
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         [found] = (await session.scalars(select(Conversation))).all()
     return found
 
 
 async def actions(slack: Slack) -> list[tuple[str, str]]:
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         rows = (await session.scalars(select(ActionRecord).order_by(ActionRecord.id))).all()
     return [(r.kind, r.person) for r in rows]
 
 
 async def tick(slack: Slack) -> None:
-    assert slack.rt.engine is not None
-    while (await slack.rt.engine.tick()).more:
+    assert slack.runtime.engine is not None
+    while (await slack.runtime.engine.tick()).more:
         pass
 
 
@@ -175,7 +175,7 @@ async def test_reply_modal_posts_in_the_thread_as_the_person(slack: Slack) -> No
     assert posted["thread_ts"] == T0
     assert posted["text"] == "It ships today &lt;3 &amp; soon\n— Alice via Nudgebot"
     ts = next(ts for (ch, ts), m in slack.fake.messages.items() if ch == CHANNEL)
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         query = select(Message).where(Message.message_id == f"{CHANNEL}:{ts}")
         stored = await session.scalar(query)
     assert stored is not None and stored.is_team and stored.person == "alice"
@@ -184,7 +184,7 @@ async def test_reply_modal_posts_in_the_thread_as_the_person(slack: Slack) -> No
     # Slack echoes our post as an event: it is our bot's own message, and changes nothing.
     echo = message(ts, user="U0NUDGEBOT", bot_id="B0NUDGEBOT", thread_ts=T0, text=posted["text"])
     assert (await post(slack.http, echo)).status_code == 200
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         assert len((await session.scalars(select(Message))).all()) == 2
     await tick(slack)
     [update] = slack.fake.calls_to("chat.update")

@@ -22,7 +22,7 @@ T1 = "1795865700.000200"
 
 
 async def is_team(slack: Slack, ts: str, channel: str = CONNECT) -> bool:
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         row = await session.scalar(
             select(Message.is_team).where(Message.message_id == f"{channel}:{ts}")
         )

@@ -15,10 +15,10 @@ from adapters.slack.catchup import MethodPacer, SlackCatchUp, slack_ts
 from adapters.slack.events import ts_time
 from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
-from bot.core_impl import CoreService
 from bot.domain.catchup import OVERLAP
 from bot.domain.ports import ReplyTarget
 from bot.services.catchup import CatchUpService
+from bot.wiring.core import CoreService
 from storage.cursors_repo import SourceLock
 from storage.db import connect
 from storage.models import Message
@@ -43,22 +43,24 @@ class Sleeps:
 
 @pytest.fixture
 async def restarted(
-    slack: Slack, settings: SlackSettings, rt: Runtime, clock: Clock
+    slack: Slack, settings: SlackSettings, runtime: Runtime, clock: Clock
 ) -> AsyncIterator[tuple[SlackService, CatchUpService, Sleeps]]:
     """A second Slack service over the same store (the process after its restart), with the
     catch-up service ``nudgebot run`` builds; pacing sleeps are recorded, not slept."""
     sleeps = Sleeps()
-    service = SlackService(settings, CoreService(rt), rt.config, clock.now)
+    service = SlackService(settings, CoreService(runtime), runtime.config, clock.now)
     service.catchup.pacer = MethodPacer(sleep=sleeps)
     await service.start()
-    catchup = CatchUpService(rt.db, CoreService(rt).ingest, [service.catchup], now=clock.now)
+    catchup = CatchUpService(
+        runtime.db, CoreService(runtime).ingest, [service.catchup], now=clock.now
+    )
     yield service, catchup, sleeps
     await catchup.stop()
     await service.stop()
 
 
 async def stored(slack: Slack) -> dict[str, Message]:
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         rows = (await session.scalars(select(Message))).all()
     return {m.message_id: m for m in rows}
 
@@ -242,10 +244,10 @@ async def test_live_events_are_not_blocked_while_catching_up(
 
 
 async def test_socket_mode_hello_after_a_reconnect_wakes_catch_up(
-    fake: FakeSlack, rt: Runtime, clock: Clock, settings: SlackSettings
+    fake: FakeSlack, runtime: Runtime, clock: Clock, settings: SlackSettings
 ) -> None:
     service = SlackService(
-        replace(settings, app_token=APP_TOKEN), CoreService(rt), rt.config, clock.now
+        replace(settings, app_token=APP_TOKEN), CoreService(runtime), runtime.config, clock.now
     )
     woken: list[int] = []
     service.catchup.wake = lambda: woken.append(1)
@@ -321,7 +323,7 @@ def test_scopes_follow_the_config(slack: Slack) -> None:
 
 
 async def test_nudgebot_run_catches_up_at_start_and_counts_it(
-    fake: FakeSlack, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    fake: FakeSlack, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The process ``nudgebot run`` assembles: one catch-up service over the Slack feed,
     started after the adapters, read back in the background, counted in /metrics."""
@@ -335,16 +337,16 @@ async def test_nudgebot_run_catches_up_at_start_and_counts_it(
         monkeypatch.setenv(name, value)
     ts = fake.post(ACME, CUSTOMER, "asked while Nudgebot was down")
     before = metrics.catchup_read.value("acme")
-    process = assemble(rt)
+    process = assemble(runtime)
     assert process.catchup is not None
     await process.start()
     try:
         for _ in range(500):
-            if await CoreService(rt).waiting():
+            if await CoreService(runtime).waiting():
                 break
             await asyncio.sleep(0.01)
-        [item] = await CoreService(rt).waiting()
-        assert await CoreService(rt).conversation_ref(item.conversation_id) == ReplyTarget(
+        [item] = await CoreService(runtime).waiting()
+        assert await CoreService(runtime).conversation_ref(item.conversation_id) == ReplyTarget(
             "acme", "slack", ACME, ts
         )
         assert metrics.catchup_read.value("acme") == before + 1

@@ -15,10 +15,10 @@ import pytest
 from adapters.slack.catchup import MethodPacer
 from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
-from bot.core_impl import CoreService
 from bot.services.catchup import CatchUpService
 from bot.web.app import create_app
 from bot.web.metrics import Metrics
+from bot.wiring.core import CoreService
 from bot.wiring.process import catch_up_check
 from tests.fakes.slack_api import FakeSlack
 from tests.slack.conftest import Clock, Slack
@@ -42,7 +42,7 @@ class Watched:
 
 @pytest.fixture
 async def watched(
-    slack: Slack, settings: SlackSettings, rt: Runtime, clock: Clock
+    slack: Slack, settings: SlackSettings, runtime: Runtime, clock: Clock
 ) -> AsyncIterator[Watched]:
     """The catch-up service, its /readyz check and its metrics, as ``nudgebot run`` wires them
     (bot.wiring.process), behind the real web app."""
@@ -50,14 +50,18 @@ async def watched(
     async def no_sleep(_seconds: float) -> None:
         return None
 
-    service = SlackService(settings, CoreService(rt), rt.config, clock.now)
+    service = SlackService(settings, CoreService(runtime), runtime.config, clock.now)
     service.catchup.pacer = MethodPacer(sleep=no_sleep)
     await service.start()
     registry = Metrics()
     catchup = CatchUpService(
-        rt.db, CoreService(rt).ingest, [service.catchup], now=clock.now, observe=registry.caught_up
+        runtime.db,
+        CoreService(runtime).ingest,
+        [service.catchup],
+        now=clock.now,
+        observe=registry.caught_up,
     )
-    app = create_app(rt, metrics=registry, ready_checks=[catch_up_check(catchup)])
+    app = create_app(runtime, metrics=registry, ready_checks=[catch_up_check(catchup)])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield Watched(catchup, http)
@@ -135,7 +139,7 @@ async def test_failing_catch_up_shows_in_log_readyz_and_metrics(
 
 
 async def test_nudgebot_run_lists_catch_up_in_readyz(
-    fake: FakeSlack, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    fake: FakeSlack, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The process ``nudgebot run`` assembles hands its catch-up check to /readyz."""
     from bot.wiring.process import assemble
@@ -145,7 +149,7 @@ async def test_nudgebot_run_lists_catch_up_in_readyz(
     for name, value in (("SLACK_BOT_TOKEN", BOT_TOKEN), ("SLACK_SIGNING_SECRET", SECRET),
                         ("SLACK_API_URL", fake.api_url)):  # fmt: skip
         monkeypatch.setenv(name, value)
-    process = assemble(rt)
+    process = assemble(runtime)
     transport = httpx.ASGITransport(app=process.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         body = (await http.get("/readyz")).json()  # not started yet: Slack is not ready

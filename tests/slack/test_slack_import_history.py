@@ -76,14 +76,16 @@ async def import_all(slack: Slack, *, nudge: bool) -> list[importer.ImportReport
     for n, (source, count) in enumerate(zip(SOURCES, sizes(), strict=True)):
         text = history(source, count, n * sizes()[0])
         reports.append(
-            await importer.import_file(slack.rt, io.StringIO(text), source, "webhook", nudge=nudge)
+            await importer.import_file(
+                slack.runtime, io.StringIO(text), source, "webhook", nudge=nudge
+            )
         )
     return reports
 
 
 async def run(slack: Slack) -> None:
-    assert slack.rt.engine is not None
-    while (await slack.rt.engine.tick()).more:
+    assert slack.runtime.engine is not None
+    while (await slack.runtime.engine.tick()).more:
         pass
 
 
@@ -113,7 +115,7 @@ async def test_imported_waiting_conversations_are_one_summary_per_person(
     waiting = sum(r.waiting.count for r in reports)
     assert waiting == sum(c - (c + 3) // 4 for c in sizes())  # every fourth was answered
     assert reports[0].waiting.summaries_to == ("alice",)
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         planned = await session.scalar(select(func.count()).select_from(Nudge))
         pending = await session.scalar(
             select(func.count()).where(Conversation.next_nudge_at.is_not(None))
@@ -141,7 +143,9 @@ async def test_imported_waiting_conversations_are_one_summary_per_person(
     # Answered later: the summary it was counted in is edited in place, not re-sent.
     reply = {"thread": "shop-1", "id": "shop-1-late", "at": slack.clock.now().isoformat(),
              "team": True, "author": {"id": ALICE, "name": "Alice"}, "text": "Sorry!"}  # fmt: skip
-    await importer.import_file(slack.rt, io.StringIO(json.dumps(reply) + "\n"), "shop", "webhook")
+    await importer.import_file(
+        slack.runtime, io.StringIO(json.dumps(reply) + "\n"), "shop", "webhook"
+    )
     slack.clock.advance(seconds=2)
     await run(slack)
     [summary] = summaries(slack, ALICE)
@@ -153,7 +157,7 @@ async def test_imported_waiting_conversations_are_one_summary_per_person(
 
 async def test_import_with_nudge_nudges_them_batched_per_person(slack: Slack) -> None:
     await import_all(slack, nudge=True)
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         planned = await session.scalar(
             select(func.count()).where(Conversation.next_nudge_at.is_not(None))
         )

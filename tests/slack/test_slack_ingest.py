@@ -31,12 +31,12 @@ T2 = "1795866000.000300"  # 11:40
 
 
 async def messages(slack: Slack) -> list[Message]:
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         return list((await session.scalars(select(Message).order_by(Message.at))).all())
 
 
 async def conversations(slack: Slack) -> list[Conversation]:
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         return list((await session.scalars(select(Conversation).order_by(Conversation.id))).all())
 
 
@@ -212,7 +212,7 @@ async def test_slack_retries_store_one_message_one_conversation(slack: Slack) ->
 
 
 async def test_retry_after_a_failed_store_succeeds(slack: Slack, monkeypatch: Any) -> None:
-    batcher = slack.rt.inbox.batcher
+    batcher = slack.runtime.inbox.batcher
     real = batcher._commit
     calls = {"n": 0}
 
@@ -246,7 +246,7 @@ async def test_a_message_event_that_breaks_the_listener_is_kept_and_a_400(
     assert (
         response.json()["error"] == "malformed body: unexpected payload shape (KeyError: 'blocks')"
     )
-    letters = await dead_letters_repo.listing(slack.rt.db)
+    letters = await dead_letters_repo.listing(slack.runtime.db)
     assert [(d.platform, json.loads(d.payload)) for d in letters] == [("slack", event)]
     assert await messages(slack) == []
 
@@ -257,7 +257,7 @@ async def test_a_database_failure_on_a_message_event_is_a_503_without_a_tracebac
     async def down(_batch: Any) -> None:
         raise OSError("connection refused")
 
-    monkeypatch.setattr(slack.rt.inbox.batcher, "_commit", down)
+    monkeypatch.setattr(slack.runtime.inbox.batcher, "_commit", down)
     response = await post(slack.http, message(T0, event_id="Ev0DOWN0001"))
     assert response.status_code == 503
     assert response.json() == {"error": "temporarily unable to process; Slack will retry"}
@@ -265,7 +265,7 @@ async def test_a_database_failure_on_a_message_event_is_a_503_without_a_tracebac
         "Slack request not handled, Slack will retry: OSError('connection refused')"
     ]
     assert all(r.exc_info is None for r in caplog.records)
-    assert await dead_letters_repo.listing(slack.rt.db) == []
+    assert await dead_letters_repo.listing(slack.runtime.db) == []
 
 
 async def test_bad_signature_is_401_and_stores_nothing(slack: Slack) -> None:

@@ -102,7 +102,7 @@ def slack_ts_at(seconds: float) -> str:
 
 
 async def stored(slack: Slack) -> dict[str, Message]:
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         return {m.message_id: m for m in (await session.scalars(select(Message))).all()}
 
 

@@ -61,8 +61,8 @@ def ts(minutes_before_noon: float, extra: float = 0.0) -> str:
 
 
 async def tick(slack: Slack) -> None:
-    assert slack.rt.engine is not None
-    while (await slack.rt.engine.tick()).more:
+    assert slack.runtime.engine is not None
+    while (await slack.runtime.engine.tick()).more:
         pass
 
 
@@ -113,11 +113,13 @@ async def test_thirty_due_within_a_second_are_one_message_and_all_reachable(
     assert f"<{PUBLIC}/?person=alice|the dashboard>" in rest and "/waiting mine" in rest
     assert "25 more" in rest
     # `waiting --json --person alice` lists the same 30; the oldest five carry the buttons.
-    rows = await list_waiting(slack.rt.db, slack.rt.routing, slack.clock.now(), person="alice")
+    rows = await list_waiting(
+        slack.runtime.db, slack.runtime.routing, slack.clock.now(), person="alice"
+    )
     assert len(rows) == 30
     claims = values(blocks, ACTION_CLAIM)
     assert [int(v.split(":")[0]) for v in claims] == [r.conversation for r in rows[:5]]
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         batched = await session.scalar(
             select(func.count(func.distinct(Nudge.conversation_id))).where(Nudge.state == BATCHED)
         )
@@ -148,7 +150,7 @@ async def test_thirty_due_within_a_second_are_one_message_and_all_reachable(
     await slack.settle()
     slack.clock.advance(seconds=2)
     await tick(slack)
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         claimed = await session.get(Conversation, int(first.split(":")[0]))
     assert claimed is not None and claimed.claimed_by == "bob"
     last = slack.fake.calls_to("chat.update")[-1].params

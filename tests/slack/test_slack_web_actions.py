@@ -28,8 +28,8 @@ async def web(slack: Slack, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ht
     """The dashboard of the same runtime, signed in through the login form (a cookie)."""
     monkeypatch.setenv("NUDGEBOT_API_TOKEN", TOKEN)
     monkeypatch.delenv("NUDGEBOT_PUBLIC_URL", raising=False)
-    slack.rt.attach(slack.component)  # the names lookup (messenger already attached)
-    app = create_app(slack.rt, metrics=Metrics())
+    slack.runtime.attach(slack.component)  # the names lookup (messenger already attached)
+    app = create_app(slack.runtime, metrics=Metrics())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:
@@ -58,7 +58,7 @@ async def test_claim_on_the_web_updates_the_slack_nudge(
     assert done.status_code == 303
     assert done.headers["location"] == f"/conversations/{conv.id}?done=claim"
     assert (await conversation(slack)).claimed_by == "bob"
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         [action] = (await session.scalars(select(ActionRecord))).all()
     assert (action.kind, action.person, action.via) == ("claim", "bob", "web")
 
@@ -87,7 +87,7 @@ async def test_assign_and_snooze_on_the_web(slack: Slack, web: httpx.AsyncClient
     assert (await web.post(f"/conversations/{conv.id}", data=form)).status_code == 303
     # Alice is in Berlin: tomorrow 09:00 there is 08:00 UTC.
     assert (await conversation(slack)).snoozed_until == NOW.replace(hour=8) + timedelta(days=1)
-    async with slack.rt.db.read() as session:
+    async with slack.runtime.db.read() as session:
         rows = (await session.scalars(select(ActionRecord).order_by(ActionRecord.id))).all()
     assert [(r.kind, r.person, r.via, r.note) for r in rows] == [
         ("claim", "bob", "web", "assigned by Alice"),
@@ -104,7 +104,7 @@ async def test_channel_names_from_conversations_info_cached(
     await post(slack.http, message(T0))
     first = (await web.get("/")).text
     assert f'title="{CHANNEL}" class="channel">{CHANNEL}</span>' in first  # not known yet: the id
-    names = slack.rt
+    names = slack.runtime
     await _names_idle(web)
     again = (await web.get("/")).text
     assert f'title="{CHANNEL}" class="channel">#{CHANNEL.lower()}</span>' in again

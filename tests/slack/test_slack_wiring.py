@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
-from bot.core_impl import CoreService
 from bot.web.app import create_app
+from bot.wiring.core import CoreService
 from bot.wiring.slack import build, settings_from_env
 from storage.models import Message
 from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, FakeSlack
@@ -19,11 +19,11 @@ from tests.slack.conftest import Clock
 from tests.slack.slack_payloads import SECRET, load, message, post
 
 
-def test_off_without_both_secrets(rt: Runtime) -> None:
-    core = CoreService(rt)
-    assert build(rt, core, env={}) is None
-    assert build(rt, core, env={"SLACK_BOT_TOKEN": "xoxb-1"}) is None
-    assert build(rt, core, env={"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": " "}) is None
+def test_off_without_both_secrets(runtime: Runtime) -> None:
+    core = CoreService(runtime)
+    assert build(runtime, core, env={}) is None
+    assert build(runtime, core, env={"SLACK_BOT_TOKEN": "xoxb-1"}) is None
+    assert build(runtime, core, env={"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": " "}) is None
 
 
 def test_settings_from_env() -> None:
@@ -39,13 +39,13 @@ def test_settings_from_env() -> None:
     assert default is not None and default.api_url == "https://slack.com/api/"
 
 
-async def test_http_component(rt: Runtime, fake: FakeSlack) -> None:
+async def test_http_component(runtime: Runtime, fake: FakeSlack) -> None:
     env = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": fake.api_url,
     }
-    part = build(rt, CoreService(rt), env=env)
+    part = build(runtime, CoreService(runtime), env=env)
     assert part is not None and part.name == "slack"
     assert [getattr(r, "path", None) for r in part.routes] == ["/slack/events"]
     assert part.messenger is not None and part.messenger.platform == "slack"
@@ -58,14 +58,14 @@ async def test_http_component(rt: Runtime, fake: FakeSlack) -> None:
     assert not part.ready()
 
 
-async def test_socket_mode(rt: Runtime, fake: FakeSlack, clock: Clock) -> None:
+async def test_socket_mode(runtime: Runtime, fake: FakeSlack, clock: Clock) -> None:
     env = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": fake.api_url,
         "SLACK_APP_TOKEN": APP_TOKEN,
     }
-    part = build(rt, CoreService(rt), env=env)
+    part = build(runtime, CoreService(runtime), env=env)
     assert part is not None and part.routes == []  # Slack sends nothing over HTTP
     assert part.start is not None and part.stop is not None
     await part.start()
@@ -92,7 +92,7 @@ async def test_socket_mode(rt: Runtime, fake: FakeSlack, clock: Clock) -> None:
                 break
             await asyncio.sleep(0.01)
         assert fake.socket_acks[0]["envelope_id"] == "env-1"
-        async with rt.db.read() as session:
+        async with runtime.db.read() as session:
             assert await session.scalar(select(func.count()).select_from(Message)) == 1
     finally:
         await part.stop()
@@ -100,20 +100,20 @@ async def test_socket_mode(rt: Runtime, fake: FakeSlack, clock: Clock) -> None:
 
 
 async def test_event_before_slack_answers_auth_test_is_retried_not_lost(
-    rt: Runtime, fake: FakeSlack, clock: Clock
+    runtime: Runtime, fake: FakeSlack, clock: Clock
 ) -> None:
     settings = SlackSettings(BOT_TOKEN, SECRET, api_url=fake.api_url)
-    service = SlackService(settings, CoreService(rt), rt.config, clock.now)
-    app = create_app(rt, routes=service.routes)
+    service = SlackService(settings, CoreService(runtime), runtime.config, clock.now)
+    app = create_app(runtime, routes=service.routes)
     fake.fail_next(3, 500, retry_after=None, methods=("auth.test",))
     event = message("1795865400.000100", event_id="Ev0AUTH0001")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         first = await post(c, event)
         assert first.status_code == 503  # not acknowledged: Slack delivers it again
-        async with rt.db.read() as session:
+        async with runtime.db.read() as session:
             assert await session.scalar(select(func.count()).select_from(Message)) == 0
         assert (await post(c, event, retry=1)).status_code == 200
-    async with rt.db.read() as session:
+    async with runtime.db.read() as session:
         assert await session.scalar(select(func.count()).select_from(Message)) == 1
     assert len(fake.calls_to("auth.test")) == 1  # one answer, shared by Bolt and the adapter
     await service.stop()

@@ -17,7 +17,7 @@ GROUP, PRIVATE, GONE = "-1001234567890", "555", "-1009999999999"
 async def test_get_chat_once_cached_refreshed_daily(tmp_path: Path, db_url: str) -> None:
     async with harness(tmp_path, db_url) as tg:
         tg.fake.unknown_chats.add(int(GONE))
-        names = ChannelNames(tg.rt.db, tg.rt.namers, tg.clock)
+        names = ChannelNames(tg.runtime.db, tg.runtime.namers, tg.clock)
         pairs = [("telegram", GROUP), ("telegram", PRIVATE), ("telegram", GONE), ("webhook", "x")]
         assert await names.names(pairs) == {}  # nothing known yet; a lookup starts
         await names.idle()
@@ -40,7 +40,7 @@ async def test_a_failing_lookup_is_logged_and_not_retried_at_once(
 ) -> None:
     async with harness(tmp_path, db_url) as tg:
         tg.fake.fail_next(1, code=500, methods={"getChat"})
-        names = ChannelNames(tg.rt.db, tg.rt.namers, tg.clock)
+        names = ChannelNames(tg.runtime.db, tg.runtime.namers, tg.clock)
         await names.names([("telegram", GROUP)])
         await names.idle()
         assert await names.names([("telegram", GROUP)]) == {}  # not stored

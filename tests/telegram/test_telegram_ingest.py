@@ -214,7 +214,7 @@ async def test_bad_bodies_get_a_4xx_and_change_nothing(tg: Harness) -> None:
     assert (await tg.post(huge)).status_code == 413
     assert await tg.stored() == []
     # The secret was right: what was sent is kept for a person to look at.
-    kept = {letter.payload for letter in await dead_letters_repo.listing(tg.rt.db)}
+    kept = {letter.payload for letter in await dead_letters_repo.listing(tg.runtime.db)}
     assert kept == set(cases)
 
 
@@ -227,13 +227,13 @@ async def test_updates_ptb_cannot_read_are_acknowledged_and_kept(tg: Harness) ->
         response = await tg.post(body)
         assert response.status_code == 200, response.text  # Telegram's queue moves on
     assert await tg.stored() == []
-    letters = await dead_letters_repo.listing(tg.rt.db)
+    letters = await dead_letters_repo.listing(tg.runtime.db)
     assert sorted(letter.payload for letter in letters) == sorted(unreadable)
     assert all(letter.platform == "telegram" for letter in letters)
     assert all("python-telegram-bot cannot read" in letter.reason for letter in letters)
     # Telegram redelivering one (say our 200 was lost) counts up, adds no row.
     assert (await tg.post(unreadable[0])).status_code == 200
-    again = await dead_letters_repo.listing(tg.rt.db)
+    again = await dead_letters_repo.listing(tg.runtime.db)
     assert len(again) == 2
     assert {letter.payload: letter.deliveries for letter in again}[unreadable[0]] == 2
 

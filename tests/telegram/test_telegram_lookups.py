@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.app import Runtime
-from bot.core_impl import CoreService
 from bot.domain.events import Author, InboundMessage, Kind
 from bot.domain.ports import ChannelMessage, LatestQuery
+from bot.wiring.core import CoreService
 from storage import thread_queries
 from tests.telegram.tg_kit import T0, load_test_config
 
@@ -21,20 +21,20 @@ MIN = timedelta(minutes=1)
 
 @pytest.fixture
 async def core(tmp_path: Path, db_url: str) -> AsyncIterator[CoreService]:
-    rt = Runtime.from_config(load_test_config(tmp_path), db_url, now=lambda: T0)
-    yield CoreService(rt)
-    await rt.close()
+    runtime = Runtime.from_config(load_test_config(tmp_path), db_url, now=lambda: T0)
+    yield CoreService(runtime)
+    await runtime.close()
 
 
 async def latest_messages(
     core: CoreService, queries: list[LatestQuery]
 ) -> list[ChannelMessage | None]:
-    async with core.rt.db.read() as session:
+    async with core.runtime.db.read() as session:
         return await thread_queries.latest_messages(session, queries)
 
 
 async def threads_of(core: CoreService, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    async with core.rt.db.read() as session:
+    async with core.runtime.db.read() as session:
         return await thread_queries.threads_of(session, keys)
 
 

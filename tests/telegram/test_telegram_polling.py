@@ -124,8 +124,8 @@ def test_settings_from_the_environment() -> None:
 
 async def test_build_is_none_without_a_token(tmp_path: Path, db_url: str) -> None:
     async with harness(tmp_path, db_url, start=False) as tg:
-        assert build(tg.rt, tg.core, env={}) is None
-        component = build(tg.rt, tg.core, env={"TELEGRAM_BOT_TOKEN": TOKEN})
+        assert build(tg.runtime, tg.core, env={}) is None
+        component = build(tg.runtime, tg.core, env={"TELEGRAM_BOT_TOKEN": TOKEN})
         assert component is not None
         assert [getattr(r, "path", None) for r in component.routes] == ["/telegram/webhook"]
         assert component.messenger is not None and component.messenger.platform == "telegram"

@@ -108,5 +108,5 @@ async def test_an_update_ptb_cannot_read_does_not_stall_polling(
         await _start(tg)
         await _drained(tg)
         assert [t for _m, _th, t, _team in await tg.stored()] == ["Hi", "Still there?"]
-        [letter] = await dead_letters_repo.listing(tg.rt.db)
+        [letter] = await dead_letters_repo.listing(tg.runtime.db)
         assert "persistent_id" in letter.reason and letter.source == "community"

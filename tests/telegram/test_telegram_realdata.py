@@ -159,7 +159,7 @@ async def test_real_payload(tg: Harness, name: str) -> None:
     await tg.service.idle()
     stored = {m: (text, team) for m, _thread, text, team in await tg.stored()}
     waiting = await tg.core.waiting()
-    letters = await dead_letters_repo.listing(tg.rt.db)
+    letters = await dead_letters_repo.listing(tg.runtime.db)
     key = key_of(sent[-1])
     outcome = EXPECTED[name]
     if outcome == WAITS:

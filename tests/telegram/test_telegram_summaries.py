@@ -56,7 +56,7 @@ async def test_a_burst_is_one_summary_with_working_buttons_edited_in_place(
     held = tg.fake.messages[(ALICE, 1001)]
     assert (await tg.post(tg.updates.callback(ALICE, claim, held))).status_code == 200
     await tg.service.idle()
-    async with tg.rt.db.read() as session:
+    async with tg.runtime.db.read() as session:
         claimed = await session.scalar(
             select(Conversation.claimed_by).where(Conversation.id == conversations[0].id)
         )

@@ -42,7 +42,7 @@ async def test_a_message_ptb_refuses_is_stored_from_the_fields_we_need(tg: Harne
     assert await tg.stored() == [(f"{GROUP}:201", "201", "Is my order lost?", False)]
     waiting = await tg.core.waiting()
     assert len(waiting) == 1 and waiting[0].customer == "dana_k"
-    assert await dead_letters_repo.listing(tg.rt.db) == []
+    assert await dead_letters_repo.listing(tg.runtime.db) == []
 
 
 async def test_old_bot_api_fields_missing_still_stores_and_threads_replies(tg: Harness) -> None:
@@ -64,7 +64,7 @@ async def test_old_bot_api_fields_missing_still_stores_and_threads_replies(tg: H
     third = {"update_id": 52, "message": raw_message(303, sticker=sticker)}
     assert (await tg.post(third)).status_code == 200
     assert len(await tg.stored()) == 2
-    [letter] = await dead_letters_repo.listing(tg.rt.db)
+    [letter] = await dead_letters_repo.listing(tg.runtime.db)
     assert json.loads(letter.payload) == third
 
 
@@ -76,7 +76,7 @@ async def test_a_poll_without_persistent_id_is_a_dead_letter_listed_and_counted(
     response = await tg.post(body)
     assert response.status_code == 200, response.text  # acknowledged: the queue moves on
     assert await tg.stored() == []
-    [letter] = await dead_letters_repo.listing(tg.rt.db)
+    [letter] = await dead_letters_repo.listing(tg.runtime.db)
     assert letter.platform == "telegram" and letter.source == "community"
     assert letter.payload == body and "persistent_id" in letter.reason
 
@@ -121,7 +121,7 @@ async def test_a_store_that_fails_for_good_is_kept_not_dropped(
     update = tg.updates.message(GROUP, DANA, "Hello?", T0)
     response = await tg.post(update)
     assert response.status_code == 200  # a redelivery would fail the same way
-    [letter] = await dead_letters_repo.listing(tg.rt.db)
+    [letter] = await dead_letters_repo.listing(tg.runtime.db)
     assert "RuntimeError: a bug in threading" in letter.reason
     assert json.loads(letter.payload)["update_id"] == update["update_id"]
 
@@ -145,4 +145,4 @@ async def test_no_2xx_when_neither_the_message_nor_a_dead_letter_was_stored(
     assert (await tg.post(unreadable)).status_code == 503  # Telegram keeps it and retries
     monkeypatch.setattr(tg.core, "keep_dead_letter", keep)  # the database is back
     assert (await tg.post(unreadable)).status_code == 200
-    assert len(await dead_letters_repo.listing(tg.rt.db)) == 1
+    assert len(await dead_letters_repo.listing(tg.runtime.db)) == 1

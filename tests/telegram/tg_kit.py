@@ -19,8 +19,8 @@ from starlette.applications import Starlette
 from adapters.telegram.ratelimit import ChatRateLimiter
 from bot.app import Runtime
 from bot.config import Config, load_config
-from bot.core_impl import CoreService
 from bot.web.app import create_app
+from bot.wiring.core import CoreService
 from bot.wiring.telegram import Telegram, TelegramSettings, assemble, build_application
 from storage.models import Conversation, Message
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, FakeTelegramAPI
@@ -166,7 +166,7 @@ class Clock:
 
 @dataclass
 class Harness:
-    rt: Runtime
+    runtime: Runtime
     core: CoreService
     fake: FakeTelegramAPI
     telegram: Telegram
@@ -191,7 +191,7 @@ class Harness:
     async def stored(self) -> list[tuple[str, str, str, bool]]:
         """(message_id, thread, text, is_team) of every stored message, in time order."""
         m, c = Message, Conversation
-        async with self.rt.db.read() as session:
+        async with self.runtime.db.read() as session:
             rows = await session.execute(
                 select(m.message_id, c.thread, m.text, m.is_team)
                 .join(c, c.id == m.conversation_id)
@@ -205,13 +205,13 @@ class Harness:
         let answers go out."""
         if to is not None:
             self.clock.at = to
-        assert self.rt.engine is not None
-        while (await self.rt.engine.tick()).more:
+        assert self.runtime.engine is not None
+        while (await self.runtime.engine.tick()).more:
             pass
         await self.service.idle()
 
     async def conversations(self) -> list[Conversation]:
-        async with self.rt.db.read() as session:
+        async with self.runtime.db.read() as session:
             return list(await session.scalars(select(Conversation).order_by(Conversation.id)))
 
 
@@ -244,8 +244,8 @@ async def harness(
     **settings: Any,
 ) -> AsyncIterator[Harness]:
     clock = Clock()
-    rt = Runtime.from_config(load_test_config(tmp_path, config_text), db_url, now=clock)
-    core = CoreService(rt)
+    runtime = Runtime.from_config(load_test_config(tmp_path, config_text), db_url, now=clock)
+    core = CoreService(runtime)
     with FakeTelegramAPI() as fake:
         chosen = settings_for(fake, **settings)
         # Tests send many messages to one chat within a second; the per-chat limit has a
@@ -253,20 +253,20 @@ async def harness(
         application = build_application(
             chosen, limiter or ChatRateLimiter(chat_per_second=1000, max_retries=3)
         )
-        telegram = assemble(rt, core, chosen, application=application)
-        rt.attach(telegram.component)  # the engine delivers nudges through our messenger
-        app = create_app(rt, routes=telegram.component.routes)
+        telegram = assemble(runtime, core, chosen, application=application)
+        runtime.attach(telegram.component)  # the engine delivers nudges through our messenger
+        app = create_app(runtime, routes=telegram.component.routes)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://nudgebot.test") as c:
             if start:
                 assert telegram.component.start is not None
                 await telegram.component.start()
             try:
-                yield Harness(rt, core, fake, telegram, app, c, clock, Updates())
+                yield Harness(runtime, core, fake, telegram, app, c, clock, Updates())
             finally:
                 assert telegram.component.stop is not None
                 await telegram.component.stop()
-                await rt.close()
+                await runtime.close()
 
 
 __all__ = ["BOT_ID", "BOT_USERNAME"]

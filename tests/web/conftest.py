@@ -25,7 +25,7 @@ def config(tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-async def rt(config: Config, db_url: str) -> AsyncIterator[Runtime]:
+async def runtime(config: Config, db_url: str) -> AsyncIterator[Runtime]:
     runtime = Runtime.from_config(config, db_url, now=lambda: NOW)
     yield runtime
     await runtime.close()
@@ -37,13 +37,15 @@ def metrics() -> Metrics:
 
 
 @pytest.fixture
-def make_app(rt: Runtime, metrics: Metrics, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
+def make_app(runtime: Runtime, metrics: Metrics, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
+    fixture_runtime = runtime  # the default; ``make(runtime=…)`` takes another
+
     def make(token: str | None = TOKEN, runtime: Runtime | None = None, **kwargs: Any) -> Starlette:
         if token is None:
             monkeypatch.delenv("NUDGEBOT_API_TOKEN", raising=False)
         else:
             monkeypatch.setenv("NUDGEBOT_API_TOKEN", token)
-        return create_app(runtime or rt, metrics=metrics, **kwargs)
+        return create_app(runtime or fixture_runtime, metrics=metrics, **kwargs)
 
     return make
 

@@ -28,9 +28,9 @@ from starlette.routing import Route
 from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
 from bot.config import load_config
-from bot.core_impl import CoreService
 from bot.web.app import create_app
 from bot.web.metrics import Metrics
+from bot.wiring.core import CoreService
 from bot.wiring.slack import component
 from bot.wiring.telegram import TelegramSettings, assemble, build_application
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
@@ -133,22 +133,22 @@ async def walk(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PTB_TIMEDELTA", "true")
     path = tmp_path / "nudgebot.yaml"
     path.write_text(CONFIG, encoding="utf-8")
-    rt = Runtime.from_config(load_config(str(path)), db_url)
-    core = CoreService(rt)
+    runtime = Runtime.from_config(load_config(str(path)), db_url)
+    core = CoreService(runtime)
     slack_api = await FakeSlack().start()
     with FakeTelegramAPI() as tg_api:
         slack_settings = SlackSettings(
             bot_token=BOT_TOKEN, signing_secret=SLACK_SECRET, api_url=slack_api.api_url
         )
-        slack = component(SlackService(slack_settings, core, rt.config, rt.now))
+        slack = component(SlackService(slack_settings, core, runtime.config, runtime.now))
         tg_settings = TelegramSettings(tg_api.token, TG_SECRET, tg_api.base_url, "webhook",
                                        "https://nudgebot.example.com")  # fmt: skip
-        telegram = assemble(rt, core, tg_settings, application=build_application(tg_settings))
+        telegram = assemble(runtime, core, tg_settings, application=build_application(tg_settings))
         parts = [slack, telegram.component]
         for part in parts:
             assert part.start is not None
             await part.start()
-        app = create_app(rt, metrics=Metrics(), routes=[r for p in parts for r in p.routes])
+        app = create_app(runtime, metrics=Metrics(), routes=[r for p in parts for r in p.routes])
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield Walk(app, client)
@@ -156,7 +156,7 @@ async def walk(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> 
             assert part.stop is not None
             await part.stop()
     await slack_api.stop()
-    await rt.close()
+    await runtime.close()
 
 
 def slack_headers(body: bytes, stamp: str | None = None, sig: str | None = None) -> dict[str, str]:

@@ -55,11 +55,13 @@ async def test_right_token_is_200(client: httpx.AsyncClient, route: str) -> None
     assert lower.status_code == 200
 
 
-async def test_waiting_matches_the_service(client: httpx.AsyncClient, rt: Runtime) -> None:
+async def test_waiting_matches_the_service(client: httpx.AsyncClient, runtime: Runtime) -> None:
     batch = [message(n, at=f"2026-11-28T0{n}:00:00Z") for n in range(1, 6)]
     await post_hook(client, batch)
     await post_hook(client, message(9), source="shop")
-    expected = [r.as_json() for r in await list_waiting(rt.db, rt.routing, NOW, limit=100)]
+    expected = [
+        r.as_json() for r in await list_waiting(runtime.db, runtime.routing, NOW, limit=100)
+    ]
     assert (await client.get("/api/waiting", headers=auth())).json() == expected
     assert [r["thread"] for r in expected][:2] == ["ticket-1", "ticket-2"]  # oldest first
 
@@ -90,10 +92,10 @@ async def test_waiting_bad_query_is_400(
     assert fragment in response.json()["error"]
 
 
-async def test_stats_matches_the_service(client: httpx.AsyncClient, rt: Runtime) -> None:
+async def test_stats_matches_the_service(client: httpx.AsyncClient, runtime: Runtime) -> None:
     reply = message(1, id="r", at="2026-11-28T10:30:00Z", team=True, author={"id": "bob"})
     await post_hook(client, [message(1), reply])
-    expected = await report(rt.db, NOW - timedelta(days=7), NOW, NOW)
+    expected = await report(runtime.db, NOW - timedelta(days=7), NOW, NOW)
     assert (await client.get("/api/stats", headers=auth())).json() == expected
     assert expected["by_person"]["bob"]["reply"]["count"] == 1
     since = (await client.get("/api/stats?since=2026-11-01", headers=auth())).json()

@@ -88,7 +88,7 @@ _signatures: dict[str, st.SearchStrategy[bytes | None]] = {
 )
 async def test_hooks_never_5xx_and_rejections_store_nothing(
     make_app: AppFactory,
-    rt: Runtime,
+    runtime: Runtime,
     data: st.DataObject,
     body_kind: str,
     signature_kind: str,
@@ -104,7 +104,7 @@ async def test_hooks_never_5xx_and_rejections_store_nothing(
     headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
     if signature is not None:
         headers.append((b"x-nudgebot-signature", signature))
-    before = await stored(rt)
+    before = await stored(runtime)
     async with client_for(make_app()) as client:
         response = await client.post(f"/hooks/{source}", content=body, headers=headers)
     event(f"status {response.status_code}")
@@ -112,20 +112,20 @@ async def test_hooks_never_5xx_and_rejections_store_nothing(
     payload = response.json()
     if response.status_code >= 400:
         assert set(payload) == {"error"} and payload["error"]
-        assert await stored(rt) == before, "a rejected request stored something"
+        assert await stored(runtime) == before, "a rejected request stored something"
     else:
         assert response.status_code == 200 and payload["ok"] is True
         assert signature_kind == "valid" and source in SECRETS
 
 
-async def test_valid_signature_over_garbage_json(make_app: AppFactory, rt: Runtime) -> None:
+async def test_valid_signature_over_garbage_json(make_app: AppFactory, runtime: Runtime) -> None:
     async with client_for(make_app()) as client:
         for body in (b"\x00\x01", b"{}", b"[null]", b'{"at": 1e999}', b"NaN", b"[" * 5000):
             response = await client.post(
                 "/hooks/website", content=body, headers={"X-Nudgebot-Signature": sign(body)}
             )
             assert response.status_code == 400, body
-    assert await stored(rt) == (0, 0)
+    assert await stored(runtime) == (0, 0)
 
 
 async def test_http_client_never_sees_a_traceback(client: httpx.AsyncClient) -> None:

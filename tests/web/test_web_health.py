@@ -163,6 +163,6 @@ async def test_readyz_on_an_unmigrated_database(
         await runtime.close()
 
 
-async def test_database_deadline(rt: Runtime) -> None:
-    assert await database_problem(rt.db) is None
-    assert await database_problem(rt.db, deadline=0) == "database did not answer within 0s"
+async def test_database_deadline(runtime: Runtime) -> None:
+    assert await database_problem(runtime.db) is None
+    assert await database_problem(runtime.db, deadline=0) == "database did not answer within 0s"

@@ -25,11 +25,13 @@ from tests.web.web_helpers import (
 )
 
 
-async def test_signed_message_is_stored_and_waiting(client: httpx.AsyncClient, rt: Runtime) -> None:
+async def test_signed_message_is_stored_and_waiting(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     response = await post_hook(client, message(1))
     assert response.status_code == 200
     assert response.json() == {"ok": True, "received": 1}
-    assert await stored(rt) == (1, 1)
+    assert await stored(runtime) == (1, 1)
     rows = (await client.get("/api/waiting", headers=auth())).json()
     assert [(r["source"], r["thread"], r["customer"]) for r in rows] == [
         ("website", "ticket-1", "Dana")
@@ -39,7 +41,7 @@ async def test_signed_message_is_stored_and_waiting(client: httpx.AsyncClient, r
 
 
 async def test_team_reply_resolves_person_and_ends_waiting(
-    client: httpx.AsyncClient, rt: Runtime
+    client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     reply = message(
         1,
@@ -56,19 +58,21 @@ async def test_team_reply_resolves_person_and_ends_waiting(
     assert list(stats["by_person"]) == ["alice"]
 
 
-async def test_batch_is_stored_together(client: httpx.AsyncClient, rt: Runtime) -> None:
+async def test_batch_is_stored_together(client: httpx.AsyncClient, runtime: Runtime) -> None:
     batch = [message(n) for n in range(1, 6)]
     response = await post_hook(client, batch)
     assert response.json() == {"ok": True, "received": 5}
-    assert await stored(rt) == (5, 5)
+    assert await stored(runtime) == (5, 5)
 
 
-async def test_replayed_request_changes_nothing(client: httpx.AsyncClient, rt: Runtime) -> None:
+async def test_replayed_request_changes_nothing(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     body = encode([message(1), message(2)])
     first = await post_hook(client, body)
     again = await post_hook(client, body)
     assert first.status_code == again.status_code == 200
-    assert await stored(rt) == (2, 2)
+    assert await stored(runtime) == (2, 2)
     rows = (await client.get("/api/waiting", headers=auth())).json()
     assert len(rows) == 2
 
@@ -86,34 +90,36 @@ async def test_replayed_request_changes_nothing(client: httpx.AsyncClient, rt: R
     ],
 )
 async def test_bad_signature_is_401_and_stores_nothing(
-    client: httpx.AsyncClient, rt: Runtime, signature: str
+    client: httpx.AsyncClient, runtime: Runtime, signature: str
 ) -> None:
     response = await post_hook(client, message(1), signature=signature)
     assert response.status_code == 401
     assert "X-Nudgebot-Signature" in response.json()["error"]
-    assert await stored(rt) == (0, 0)
+    assert await stored(runtime) == (0, 0)
 
 
 @pytest.mark.parametrize("scheme", ["sha1=", "sha512=", "=", "hmac=", "sha256 ", "sha2560="])
 async def test_right_digest_under_another_scheme_is_401(
-    client: httpx.AsyncClient, rt: Runtime, scheme: str
+    client: httpx.AsyncClient, runtime: Runtime, scheme: str
 ) -> None:
     """The digest alone is not enough: the header must say ``sha256=``."""
     body = encode(message(1))
     digest = sign(body).removeprefix("sha256=")
     response = await post_hook(client, body, signature=scheme + digest)
     assert response.status_code == 401, scheme
-    assert await stored(rt) == (0, 0)
+    assert await stored(runtime) == (0, 0)
     assert (await post_hook(client, body, signature="sha256=" + digest)).status_code == 200
 
 
-async def test_signature_accepts_uppercase_hex(client: httpx.AsyncClient, rt: Runtime) -> None:
+async def test_signature_accepts_uppercase_hex(client: httpx.AsyncClient, runtime: Runtime) -> None:
     body = encode(message(1))
     response = await post_hook(client, body, signature=sign(body).upper())
     assert response.status_code == 200
 
 
-async def test_non_ascii_signature_is_401_not_500(client: httpx.AsyncClient, rt: Runtime) -> None:
+async def test_non_ascii_signature_is_401_not_500(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     body = encode(message(1))
     response = await client.post(
         "/hooks/website",
@@ -125,15 +131,15 @@ async def test_non_ascii_signature_is_401_not_500(client: httpx.AsyncClient, rt:
 
 @pytest.mark.parametrize("source", ["nope", "acme"])  # acme exists but is a Slack source
 async def test_unknown_or_non_webhook_source_is_404(
-    client: httpx.AsyncClient, rt: Runtime, source: str
+    client: httpx.AsyncClient, runtime: Runtime, source: str
 ) -> None:
     response = await post_hook(client, message(1), source=source, secret="s3cret")
     assert response.status_code == 404
     assert response.json() == {"error": f"unknown source '{source}'"}
-    assert await stored(rt) == (0, 0)
+    assert await stored(runtime) == (0, 0)
 
 
-async def test_body_over_one_mebibyte_is_413(client: httpx.AsyncClient, rt: Runtime) -> None:
+async def test_body_over_one_mebibyte_is_413(client: httpx.AsyncClient, runtime: Runtime) -> None:
     body = b" " * (MAX_BODY + 1)
     response = await post_hook(client, body)
     assert response.status_code == 413
@@ -143,7 +149,7 @@ async def test_body_over_one_mebibyte_is_413(client: httpx.AsyncClient, rt: Runt
 
 
 async def test_chunked_body_without_length_is_cut_off(
-    client: httpx.AsyncClient, rt: Runtime
+    client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(20):
@@ -155,7 +161,7 @@ async def test_chunked_body_without_length_is_cut_off(
     assert response.status_code == 413
 
 
-async def test_lying_content_length_is_not_trusted(make_app: AppFactory, rt: Runtime) -> None:
+async def test_lying_content_length_is_not_trusted(make_app: AppFactory, runtime: Runtime) -> None:
     """Raw ASGI: the header claims 10 bytes, the stream carries 1.5 MiB."""
     app = make_app()
     sent: list[Message] = []
@@ -178,7 +184,7 @@ async def test_lying_content_length_is_not_trusted(make_app: AppFactory, rt: Run
     }  # fmt: skip
     await app(scope, receive, send)
     assert sent[0]["status"] == 413
-    assert await stored(rt) == (0, 0)
+    assert await stored(runtime) == (0, 0)
 
 
 @pytest.mark.parametrize(
@@ -210,38 +216,38 @@ async def test_lying_content_length_is_not_trusted(make_app: AppFactory, rt: Run
     ],
 )
 async def test_malformed_body_is_400_naming_the_field(
-    client: httpx.AsyncClient, rt: Runtime, payload: Any, fragment: str
+    client: httpx.AsyncClient, runtime: Runtime, payload: Any, fragment: str
 ) -> None:
     response = await post_hook(client, payload)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert fragment in error
     assert "\n" not in response.text
-    assert await stored(rt) == (0, 0)
+    assert await stored(runtime) == (0, 0)
 
 
-async def test_batch_is_all_or_nothing(client: httpx.AsyncClient, rt: Runtime) -> None:
+async def test_batch_is_all_or_nothing(client: httpx.AsyncClient, runtime: Runtime) -> None:
     batch = [message(n) for n in range(1, 10)] + [message(10, team=1)]
     response = await post_hook(client, batch)
     assert response.status_code == 400
     assert response.json()["error"].startswith("[9].team:")
-    assert await stored(rt) == (0, 0)
+    assert await stored(runtime) == (0, 0)
 
 
-async def test_full_batch_of_1000(client: httpx.AsyncClient, rt: Runtime) -> None:
+async def test_full_batch_of_1000(client: httpx.AsyncClient, runtime: Runtime) -> None:
     response = await post_hook(client, [message(n) for n in range(1000)])
     assert response.json() == {"ok": True, "received": 1000}
-    assert await stored(rt) == (1000, 1000)
+    assert await stored(runtime) == (1000, 1000)
 
 
-async def test_duplicate_ids_inside_one_batch(client: httpx.AsyncClient, rt: Runtime) -> None:
+async def test_duplicate_ids_inside_one_batch(client: httpx.AsyncClient, runtime: Runtime) -> None:
     response = await post_hook(client, [message(1), message(1)])
     assert response.status_code == 200
-    assert await stored(rt) == (1, 1)
+    assert await stored(runtime) == (1, 1)
 
 
 async def test_ingest_counter_moves(
-    client: httpx.AsyncClient, rt: Runtime, metrics: Metrics
+    client: httpx.AsyncClient, runtime: Runtime, metrics: Metrics
 ) -> None:
     await post_hook(client, [message(1), message(2)])
     await post_hook(client, message(3), signature="sha256=00")
@@ -256,12 +262,12 @@ async def test_wrong_method_is_json_405(client: httpx.AsyncClient) -> None:
 
 
 async def test_separate_apps_share_nothing_but_the_database(
-    make_app: AppFactory, rt: Runtime
+    make_app: AppFactory, runtime: Runtime
 ) -> None:
     async with client_for(make_app()) as one, client_for(make_app()) as two:
         await post_hook(one, message(1))
         await post_hook(two, message(1))
-    assert await stored(rt) == (1, 1)
+    assert await stored(runtime) == (1, 1)
 
 
 @pytest.mark.parametrize(
@@ -274,8 +280,8 @@ async def test_separate_apps_share_nothing_but_the_database(
     ],
 )
 async def test_message_times_are_bounded_to_what_every_database_stores(
-    client: httpx.AsyncClient, rt: Runtime, at: str, status: int
+    client: httpx.AsyncClient, runtime: Runtime, at: str, status: int
 ) -> None:
     response = await post_hook(client, message(1, at=at))
     assert response.status_code == status, response.text
-    assert await stored(rt) == ((1, 1) if status == 200 else (0, 0))
+    assert await stored(runtime) == ((1, 1) if status == 200 else (0, 0))

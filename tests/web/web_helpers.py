@@ -94,9 +94,9 @@ async def post_hook(
     return await client.post(f"/hooks/{source}", content=body, headers=headers)
 
 
-async def stored(rt: Runtime) -> tuple[int, int]:
+async def stored(runtime: Runtime) -> tuple[int, int]:
     """(messages, conversations) rows in the database."""
-    async with rt.db.read() as session:
+    async with runtime.db.read() as session:
         messages = await session.scalar(select(func.count()).select_from(Message))
         conversations = await session.scalar(select(func.count()).select_from(Conversation))
     return int(messages or 0), int(conversations or 0)

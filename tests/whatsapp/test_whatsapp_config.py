@@ -80,15 +80,15 @@ async def test_nudgebot_run_assembles_whatsapp_from_the_environment(
     monkeypatch.setenv("WHATSAPP_VERIFY_TOKEN", "v")
     path = tmp_path / "nudgebot.yaml"
     path.write_text(CONFIG, encoding="utf-8")
-    rt = Runtime.from_config(load_config(str(path)), db_url)
+    runtime = Runtime.from_config(load_config(str(path)), db_url)
     try:
-        process = assemble(rt)
+        process = assemble(runtime)
         assert [c.name for c in process.components if c.name == "whatsapp"] == ["whatsapp"]
-        assert "whatsapp" in rt.repliers
+        assert "whatsapp" in runtime.repliers
         paths = {getattr(r, "path", "") for r in process.app.routes}
         assert "/whatsapp/webhook" in paths
         for component in process.components:
             if component.stop is not None:
                 await component.stop()
     finally:
-        await rt.close()
+        await runtime.close()

@@ -115,10 +115,10 @@ async def test_readyz_reports_the_component(wa: Harness, caplog: pytest.LogCaptu
 async def test_the_process_builds_whatsapp_only_when_configured(
     wa: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert whatsapp.build(wa.rt, wa.core, env={}) is None
+    assert whatsapp.build(wa.runtime, wa.core, env={}) is None
     assert "WHATSAPP_TOKEN is unset" in caplog.text
     env = {"WHATSAPP_TOKEN": "t", "WHATSAPP_APP_SECRET": "s", "WHATSAPP_VERIFY_TOKEN": "v"}
-    component = whatsapp.build(wa.rt, wa.core, env=env)
+    component = whatsapp.build(wa.runtime, wa.core, env=env)
     assert component is not None and component.replier is not None
     assert {getattr(r, "path", "") for r in component.routes} == {"/whatsapp/webhook"}
     assert component.stop is not None

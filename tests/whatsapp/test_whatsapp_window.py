@@ -83,7 +83,7 @@ async def test_waiting_json_shows_when_the_window_closes(
 ) -> None:
     await wa.post(p.text())
     await wa.post(p.text("and in red?", wamid="wamid.2", ts=p.TS + 600))
-    [row] = await list_waiting(wa.rt.db, wa.rt.routing, wa.clock())
+    [row] = await list_waiting(wa.runtime.db, wa.runtime.routing, wa.clock())
     data = row.as_json()
     assert data["reply_window_closes_at"] == "2025-06-09T21:09:43Z"  # last message + 24 h
     assert data["platform"] == "whatsapp"
@@ -106,8 +106,8 @@ async def test_other_platforms_have_no_window(tmp_path: Path, db_url: str) -> No
         message = InboundMessage(source="site", platform="webhook", message_id="m1",
                                  thread="t1", at=T0, author=Author("c1"), is_team=False,
                                  text="hi")  # fmt: skip
-        await wa.rt.inbox.ingest_batch([message])
-        [row] = await list_waiting(wa.rt.db, wa.rt.routing, wa.clock())
+        await wa.runtime.inbox.ingest_batch([message])
+        [row] = await list_waiting(wa.runtime.db, wa.runtime.routing, wa.clock())
         assert row.as_json()["reply_window_closes_at"] is None
         assert row.due_at == T0 + 48 * H  # a 2-day policy is not capped off WhatsApp
 
@@ -131,11 +131,11 @@ class Captured:
 
 async def test_the_nudge_says_when_the_window_closes(wa: Harness) -> None:
     captured = Captured()
-    wa.rt.messengers["slack"] = captured
+    wa.runtime.messengers["slack"] = captured
     await wa.post(p.text())
     wa.clock.advance(timedelta(minutes=20))  # past the 15-minute due time
-    assert wa.rt.engine is not None
-    await wa.rt.engine.tick()
+    assert wa.runtime.engine is not None
+    await wa.runtime.engine.tick()
     [view] = captured.views
     assert view.reply_window_closes == T0 + 24 * H
     assert view.can_reply  # the WhatsApp replier is attached

@@ -17,9 +17,9 @@ from starlette.applications import Starlette
 from adapters.whatsapp.verify import sign
 from bot.app import Runtime
 from bot.config import load_config
-from bot.core_impl import CoreService
 from bot.web.app import create_app
 from bot.web.metrics import Metrics
+from bot.wiring.core import CoreService
 from bot.wiring.process import _ready_check
 from bot.wiring.whatsapp import WhatsApp, WhatsAppSettings, assemble
 from storage.models import Conversation, Message
@@ -64,7 +64,7 @@ class Clock:
 
 @dataclass
 class Harness:
-    rt: Runtime
+    runtime: Runtime
     core: CoreService
     fake: FakeWhatsAppAPI
     wa: WhatsApp
@@ -87,7 +87,7 @@ class Harness:
     async def messages(self) -> list[tuple[str, str, str, bool]]:
         """(message id, thread, text, is_team) of every stored message, in platform order."""
         m, c = Message, Conversation
-        async with self.rt.db.read() as session:
+        async with self.runtime.db.read() as session:
             rows = await session.execute(
                 select(m.message_id, c.thread, m.text, m.is_team)
                 .join(c, c.id == m.conversation_id)
@@ -101,22 +101,22 @@ async def harness(tmp_path: Path, db_url: str, config_text: str = CONFIG) -> Asy
     path = tmp_path / "nudgebot.yaml"
     path.write_text(config_text, encoding="utf-8")
     clock = Clock()
-    rt = Runtime.from_config(load_config(str(path)), db_url, now=clock)
-    core = CoreService(rt)
+    runtime = Runtime.from_config(load_config(str(path)), db_url, now=clock)
+    core = CoreService(runtime)
     metrics = Metrics()
     with FakeWhatsAppAPI(clock=lambda: clock().timestamp()) as fake:
         settings = WhatsAppSettings(TOKEN, APP_SECRET, VERIFY_TOKEN, fake.base_url)
         async with httpx.AsyncClient(timeout=5.0) as http:
-            wa = assemble(rt, core, settings, http)
-            rt.attach(wa.component)
-            app = create_app(rt, metrics=metrics, routes=wa.component.routes,
+            wa = assemble(runtime, core, settings, http)
+            runtime.attach(wa.component)
+            app = create_app(runtime, metrics=metrics, routes=wa.component.routes,
                              ready_checks=[_ready_check(wa.component)])  # fmt: skip
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://nudgebot.test") as c:
                 assert wa.component.start is not None and wa.component.stop is not None
                 await wa.component.start()
                 try:
-                    yield Harness(rt, core, fake, wa, app, c, clock, metrics)
+                    yield Harness(runtime, core, fake, wa, app, c, clock, metrics)
                 finally:
                     await wa.component.stop()
-                    await rt.close()
+                    await runtime.close()

@@ -1,4 +1,5 @@
-"""The ``Core`` that adapters are handed: services bound to one runtime."""
+"""The ``Core`` that adapters are handed (``bot.domain.ports.Core``): the services of one
+``Runtime`` behind the narrow interface the import-linter contracts let adapters see."""
 
 from __future__ import annotations
 
@@ -20,18 +21,20 @@ from storage import lookup_queries as lookups
 
 
 class CoreService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
 
     async def ingest(self, messages: Sequence[InboundMessage]) -> None:
-        await self.rt.inbox.ingest(messages)
+        await self.runtime.inbox.ingest(messages)
 
     async def act(self, request: ActionRequest) -> ActionResult:
         """Claim, snooze, not needed, reply, unclaim (bot.services.nudge_actions)."""
-        return await self.rt.engine.act(request)
+        return await self.runtime.engine.act(request)
 
     async def waiting(self, person: str | None = None) -> Sequence[WaitingItem]:
-        rows = await list_waiting(self.rt.db, self.rt.routing, self.rt.now(), person=person)
+        rows = await list_waiting(
+            self.runtime.db, self.runtime.routing, self.runtime.now(), person=person
+        )
         return [
             WaitingItem(
                 r.conversation,
@@ -50,9 +53,9 @@ class CoreService:
         ]
 
     async def on_call(self) -> Sequence[OnCallItem]:
-        service = self.rt.oncall
+        service = self.runtime.oncall
         await service.prepare()
-        now = self.rt.now()
+        now = self.runtime.now()
         items = []
         for rid in service.rotation_ids:
             s = service.status(rid, now)
@@ -61,18 +64,18 @@ class CoreService:
         return items
 
     async def conversation_ref(self, conversation_id: int) -> ReplyTarget | None:
-        async with self.rt.db.read() as session:
+        async with self.runtime.db.read() as session:
             return await lookups.reply_target(session, conversation_id)
 
     async def thread_of(self, source: str, message_ids: Sequence[str]) -> Mapping[str, str]:
         if not message_ids:
             return {}
-        async with self.rt.db.quick() as session:
+        async with self.runtime.db.quick() as session:
             return await lookups.threads_of_messages(session, source, message_ids)
 
     async def conversation_of(self, source: str, message_id: str) -> int | None:
-        async with self.rt.db.quick() as session:
+        async with self.runtime.db.quick() as session:
             return await lookups.conversation_of_message(session, source, message_id)
 
     async def keep_dead_letter(self, letter: DeadLetter) -> None:
-        await keep_dead_letter(self.rt.db, letter)
+        await keep_dead_letter(self.runtime.db, letter)

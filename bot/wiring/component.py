@@ -1,8 +1,9 @@
 """What a platform integration contributes to a running process.
 
-Each adapter's wiring module (``bot/wiring/<platform>.py``) turns config and environment into
-a ``Component``; ``bot.web.app`` mounts its routes and runs its start/stop in the lifespan,
-and the nudge engine delivers through its messenger.
+Each platform's wiring module (``bot/wiring/<platform>.py``) turns config and environment
+into a ``Component``; the process assembly (``bot.wiring.process``) mounts its routes, runs
+its start/stop and attaches it to the ``Runtime``, whose nudge engine delivers through its
+messenger.
 """
 
 from __future__ import annotations
