@@ -40,28 +40,12 @@ async def find_conversations(
 ) -> dict[tuple[str, str], int]:
     """Ids of the conversations that exist among (source, thread_key) pairs."""
     raw = await DriverConnection.of(session)
-    ids: dict[tuple[str, str], int] = {}
-    if not raw.sqlite:  # one statement for every source of the batch (SQLite: a loop, below)
-        for part in chunks(pairs):
-            found = await raw.rows(
-                "SELECT c.source, c.thread_key, c.id FROM conversations AS c "
-                f"JOIN {raw.pairs_table()} AS k(s, t) ON c.source = k.s AND c.thread_key = k.t",
-                raw.pairs_params(part),
-            )
-            ids.update({(s, t): i for s, t, i in found})
-        return ids
-    by_source: dict[str, list[str]] = defaultdict(list)
-    for source, key in pairs:
-        by_source[source].append(key)
-    for source, keys in by_source.items():
-        for part in chunks(keys):
-            where, params = raw.member("thread_key", part)
-            found = await raw.rows(
-                f"SELECT thread_key, id FROM conversations WHERE source = ? AND {where}",
-                (source, *params),
-            )
-            ids.update({(source, t): i for t, i in found})
-    return ids
+    found = await raw.rows_by_pairs(
+        "SELECT c.source, c.thread_key, c.id FROM conversations AS c",
+        ("c.source", "c.thread_key"),
+        pairs,
+    )
+    return {(s, t): i for s, t, i in found}
 
 
 async def create_conversations(

@@ -45,28 +45,10 @@ async def existing_message_ids(
 ) -> set[tuple[str, str]]:
     """Those of the (source, message id) pairs that are stored."""
     raw = await DriverConnection.of(session)
-    found: set[tuple[str, str]] = set()
-    if not raw.sqlite:  # one statement for every source (SQLite: a loop per source)
-        for part in chunks(keys):
-            rows = await raw.rows(
-                "SELECT m.source, m.message_id FROM messages AS m "
-                f"JOIN {raw.pairs_table()} AS k(s, i) ON m.source = k.s AND m.message_id = k.i",
-                raw.pairs_params(part),
-            )
-            found.update((s, i) for s, i in rows)
-        return found
-    by_source: dict[str, list[str]] = defaultdict(list)
-    for source, message_id in keys:
-        by_source[source].append(message_id)
-    for source, ids in by_source.items():
-        for part in chunks(ids):
-            where, params = raw.member("message_id", part)
-            rows = await raw.rows(
-                f"SELECT message_id FROM messages WHERE source = ? AND {where}",
-                (source, *params),
-            )
-            found.update((source, r[0]) for r in rows)
-    return found
+    rows = await raw.rows_by_pairs(
+        "SELECT m.source, m.message_id FROM messages AS m", ("m.source", "m.message_id"), keys
+    )
+    return {(s, i) for s, i in rows}
 
 
 def _latest_per_key(rows: Iterable[dict[str, Any]], rank: Any) -> list[dict[str, Any]]:

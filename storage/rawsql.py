@@ -183,15 +183,32 @@ class DriverConnection:
             return f"{column} IN ({self.marks(len(values))})", tuple(values)
         return f"{column} = ANY(?)", (list(values),)
 
-    def pairs_table(self) -> str:
-        """PostgreSQL: (text, text) pairs as a table of two columns (``pairs_params``), for
-        a batch's keys across sources in one statement: the unique index is probed per pair.
-        (SQLite scans the table for a row-value ``IN (VALUES …)``: it loops per source.)"""
-        return "unnest(CAST(? AS text[]), CAST(? AS text[]))"
-
-    @staticmethod
-    def pairs_params(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
-        return [a for a, _ in pairs], [b for _, b in pairs]
+    async def rows_by_pairs(
+        self, select: str, keys: tuple[str, str], pairs: Sequence[tuple[str, str]]
+    ) -> list[tuple[Any, ...]]:
+        """The rows of ``select`` (``SELECT … FROM …`` with its joins, no ``WHERE``) whose
+        columns ``keys`` hold one of ``pairs`` — a batch's (source, id) keys. PostgreSQL:
+        one statement for every source, the pairs as arrays joined by ``unnest`` (the unique
+        index is probed per pair). SQLite would scan the table for a row-value
+        ``IN (VALUES …)``: one statement per first value, whose round trips cost nothing."""
+        first, second = keys
+        out: list[tuple[Any, ...]] = []
+        if not self.sqlite:
+            for part in chunks(pairs):
+                out += await self.rows(
+                    f"{select} JOIN unnest(CAST(? AS text[]), CAST(? AS text[])) AS k(a, b) "
+                    f"ON {first} = k.a AND {second} = k.b",
+                    ([a for a, _ in part], [b for _, b in part]),
+                )
+            return out
+        grouped: dict[str, list[str]] = {}
+        for a, b in pairs:
+            grouped.setdefault(a, []).append(b)
+        for a, values in grouped.items():
+            for part in chunks(values):
+                where, params = self.member(second, part)
+                out += await self.rows(f"{select} WHERE {first} = ? AND {where}", (a, *params))
+        return out
 
     def _unnest(self, table: Table, columns: Sequence[str]) -> str:
         types = _pg_types(table)

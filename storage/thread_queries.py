@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.ports import ChannelMessage, LatestQuery
-from storage.rawsql import DriverConnection, chunks, instant
+from storage.rawsql import DriverConnection, instant
 
 _ARMS = 100  # UNION ALL arms per statement (SQLite allows 500)
 _ARM = """SELECT {k} AS k, * FROM (
@@ -121,31 +121,13 @@ async def threads_of(
 ) -> dict[tuple[str, str], str]:
     """The thread of each stored (source, message id) among ``keys``."""
     raw = await DriverConnection.of(session)
-    found: dict[tuple[str, str], str] = {}
-    if not raw.sqlite:  # one statement for every source (SQLite: a loop per source)
-        for pairs in chunks(keys):
-            rows = await raw.rows(
-                "SELECT m.source, m.message_id, c.thread FROM messages AS m "
-                f"JOIN {raw.pairs_table()} AS k(s, i) ON m.source = k.s AND m.message_id = k.i "
-                "JOIN conversations AS c ON c.id = m.conversation_id",
-                raw.pairs_params(pairs),
-            )
-            found.update({(source, mid): thread for source, mid, thread in rows})
-        return found
-    by_source: dict[str, list[str]] = {}
-    for source, message_id in keys:
-        by_source.setdefault(source, []).append(message_id)
-    for source, ids in by_source.items():
-        for part in chunks(ids):
-            where, params = raw.member("m.message_id", part)
-            rows = await raw.rows(
-                "SELECT m.message_id, c.thread FROM messages AS m "
-                "JOIN conversations AS c ON c.id = m.conversation_id "
-                f"WHERE m.source = ? AND {where}",
-                (source, *params),
-            )
-            found.update({(source, mid): thread for mid, thread in rows})
-    return found
+    rows = await raw.rows_by_pairs(
+        "SELECT m.source, m.message_id, c.thread FROM messages AS m "
+        "JOIN conversations AS c ON c.id = m.conversation_id",
+        ("m.source", "m.message_id"),
+        keys,
+    )
+    return {(source, mid): thread for source, mid, thread in rows}
 
 
 def _lock_id(source: str, channel: str) -> int:
