@@ -319,3 +319,105 @@ def test_a_lease_outlives_two_failed_renewals() -> None:
     """The sender renews its lease every RENEW_EVERY: two renewals may fail (a slow commit)
     before the lease runs out and another worker may claim, and send, the same row again."""
     assert timedelta(0) < 3 * outbox.RENEW_EVERY <= LEASE
+
+
+async def _owed_update(db: Database) -> tuple[Harness, Nudge]:
+    """A delivered nudge whose conversation was answered: it now owes an in-place edit."""
+    h = await due_harness(db, remind_every=None)
+    await h.tick(DUE)
+    await h.team("t1", DUE + timedelta(minutes=3), "bob")
+    (row,) = await h.rows()
+    assert row.update_state == "pending" and row.update_next_at is not None
+    assert row.platform_ref is not None and row.outcome == "answered"
+    return h, row
+
+
+async def test_only_rows_with_a_message_and_an_outcome_are_handed_out_for_an_edit(
+    db: Database,
+) -> None:
+    """An edit needs the delivered message (``platform_ref``) and the outcome to show; who
+    caused the outcome (``outcome_by``) is optional. A row without either is not handed out."""
+    from storage import outbox_updates_repo as outbox_updates
+
+    _, row = await _owed_update(db)
+    due = row.update_next_at
+    assert due is not None
+
+    async def owe(**values: object) -> list[int]:
+        async with db.write() as s:
+            await s.execute(
+                update(Nudge)
+                .where(Nudge.id == row.id)
+                .values(update_state="pending", update_next_at=due, **values)
+            )
+        async with db.write() as s:
+            return [c.id for c in await outbox_updates.claim_updates(s, due, 10)]
+
+    assert await owe(outcome_by=None) == [row.id]
+    assert await owe(outcome_by="bob", platform_ref=None) == []
+    assert await owe(platform_ref=row.platform_ref, outcome=None) == []
+    assert await owe(outcome="answered") == [row.id]
+
+
+async def test_an_edit_is_recorded_only_by_the_claim_that_holds_it(db: Database) -> None:
+    """``finish_update`` says whether it recorded anything: a claim whose lease ran out and was
+    taken over records nothing; the holder's failure is final and its error bounded."""
+    from storage import outbox_updates_repo as outbox_updates
+
+    h, row = await _owed_update(db)
+    due = row.update_next_at
+    assert due is not None
+    async with db.write() as s:
+        (first,) = await outbox_updates.claim_updates(s, due, 10)
+    async with db.write() as s:  # the first claim's lease ran out: another sender takes it
+        (second,) = await outbox_updates.claim_updates(s, due + LEASE, 10)
+    long_error = "e" * 5000
+    async with db.write() as s:
+        assert not await outbox_updates.finish_update(s, first, due + LEASE)
+        assert not await outbox_updates.finish_update(s, first, due + LEASE, failed=True)
+    (row,) = await h.rows()
+    assert (row.update_state, row.update_attempts) == ("sending", second.attempt)
+    async with db.write() as s:
+        assert await outbox_updates.finish_update(
+            s, second, due + LEASE, error=long_error, failed=True
+        )
+    (row,) = await h.rows()
+    assert (row.update_state, row.update_next_at, row.last_error) == ("failed", None, "e" * 2000)
+    async with db.write() as s:  # recorded once: a second report of the same claim is refused
+        assert not await outbox_updates.finish_update(s, second, due + LEASE)
+
+
+async def test_an_edit_in_flight_keeps_its_claim_while_it_is_renewed(db: Database) -> None:
+    """``renew_updates`` extends the lease of the (row, attempt) pairs still held and of no
+    other: a renewed edit is not claimed again when its first lease would have ended."""
+    from storage import outbox_updates_repo as outbox_updates
+
+    h, row = await _owed_update(db)
+    due = row.update_next_at
+    assert due is not None
+    async with db.write() as s:
+        (claimed,) = await outbox_updates.claim_updates(s, due, 10)
+    held = [(claimed.id, claimed.attempt)]
+    later = due + LEASE / 2
+    async with db.write() as s:
+        assert await outbox_updates.renew_updates(s, [], later) == 0
+        assert (
+            await outbox_updates.renew_updates(s, [(claimed.id, claimed.attempt - 1)], later) == 0
+        )
+        assert await outbox_updates.renew_updates(s, held, later) == 1
+    (row,) = await h.rows()
+    assert (row.update_state, row.update_next_at) == ("sending", later + LEASE)
+    async with db.write() as s:
+        assert await outbox_updates.claim_updates(s, due + LEASE, 10) == []
+        assert (
+            await outbox_updates.claim_updates(s, later + LEASE - timedelta(microseconds=1), 10)
+            == []
+        )
+    async with db.write() as s:
+        assert await outbox_updates.finish_update(s, claimed, later)
+    (row,) = await h.rows()
+    assert (row.update_state, row.update_next_at) == ("done", None)
+    async with db.write() as s:  # finished: nothing is held any more
+        assert await outbox_updates.renew_updates(s, held, later) == 0
+    (row,) = await h.rows()
+    assert row.update_next_at is None
