@@ -216,3 +216,23 @@ async def test_a_claim_whose_lease_ends_this_instant_goes_before_the_backlog(
         (again,) = (await outbox.claim_for_lanes(s, ends, 1, {}, lambda _lane: 2)).rows
     assert [outbox.lane(c) for c in before.rows] == [alice]  # still held: the backlog goes on
     assert (again.id, again.attempt) == (dead.id, dead.attempt + 1)
+
+
+async def test_an_expired_claim_and_a_retry_of_one_lane_are_each_claimed_once(
+    db: Database,
+) -> None:
+    """An expired claim is also due by its ``next_attempt_at`` (its lease end), so both of the
+    claim's queries read it: it must count once against its lane's depth, or the lane's retry
+    due right after it no longer fits beside it."""
+    h = await two_recipients(db, LaneMessenger(), alice=0, bob=2)
+    async with db.write() as s:
+        await h.engine.planner.plan(s, [await h.cid("beta0"), await h.cid("beta1")], DUE)
+    async with db.write() as s:
+        dead, failed = (await outbox.claim_for_lanes(s, DUE, 2, {}, lambda _lane: 2)).rows
+    ends = DUE + outbox.LEASE  # the first deliverer dies; the other's send is to be retried
+    retry_at = ends + timedelta(seconds=1)
+    async with db.write() as s:
+        assert await outbox.mark_retry(s, failed.id, failed.attempt, retry_at, "timeout")
+    async with db.write() as s:
+        got = await outbox.claim_for_lanes(s, retry_at, 10, {}, lambda _lane: 2)
+    assert sorted(c.id for c in got.rows) == sorted([dead.id, failed.id]) and got.drained
