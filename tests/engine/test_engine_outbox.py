@@ -421,3 +421,64 @@ async def test_an_edit_in_flight_keeps_its_claim_while_it_is_renewed(db: Databas
         assert await outbox_updates.renew_updates(s, held, later) == 0
     (row,) = await h.rows()
     assert row.update_next_at is None
+
+
+async def test_a_delivery_in_flight_keeps_its_claim_while_it_is_renewed(db: Database) -> None:
+    """``renew`` extends the lease of the (row, attempt) pairs still sending and of no other:
+    a renewed delivery is not claimed again when its first lease would have ended."""
+    h, claimed = await _claimed_row(db)
+    held = [(claimed.id, claimed.attempt)]
+    later = DUE + LEASE / 2
+    async with db.write() as s:
+        assert await outbox.renew(s, [], later) == 0
+        assert await outbox.renew(s, [(claimed.id, claimed.attempt - 1)], later) == 0
+        assert await outbox.renew(s, held, later) == 1
+    (row,) = await h.rows()
+    assert (row.state, row.lease_until, row.next_attempt_at) == (
+        "sending",
+        later + LEASE,
+        later + LEASE,
+    )
+    async with db.write() as s:
+        assert await outbox.claim_deliveries(s, DUE + LEASE, 10) == []
+        assert await outbox.mark_sent(s, claimed.id, claimed.attempt, "slack:1", later)
+    async with db.write() as s:  # sent: nothing is held any more
+        assert await outbox.renew(s, held, later + LEASE) == 0
+    (row,) = await h.rows()
+    assert (row.state, row.lease_until, row.next_attempt_at) == ("sent", None, None)
+
+
+async def test_void_claims_frees_every_claim_in_flight_and_nothing_else(db: Database) -> None:
+    """At start on SQLite every claim belongs to a dead process: a delivery and an edit that
+    were in flight are due at once (their attempts kept); rows at rest are left alone."""
+    from storage import outbox_updates_repo as outbox_updates
+
+    h = await due_harness(db, remind_every=None)
+    await h.customer("t2", T0)
+    await h.tick(DUE)  # t1 and t2 sent
+    await h.team("t1", DUE + timedelta(minutes=1), "bob")  # t1's nudge owes an edit
+    await h.customer("t3", T0 + timedelta(minutes=5))
+    later = DUE + timedelta(minutes=5)
+    async with db.write() as s:
+        await h.engine.planner.plan(s, [await h.cid("t3")], later)
+    async with db.write() as s:
+        (edit,) = await outbox_updates.claim_updates(s, later, 10)
+        (send,) = await outbox.claim_deliveries(s, later, 10)
+    before = {r.id: r for r in await h.rows()}
+    restart = later + timedelta(seconds=1)
+    async with db.write() as s:
+        assert await outbox.void_claims(s, restart) == 1
+    after = {r.id: r for r in await h.rows()}
+    assert (after[send.id].state, after[send.id].attempts) == ("sending", send.attempt)
+    assert (after[send.id].lease_until, after[send.id].next_attempt_at) == (restart, restart)
+    assert (after[edit.id].update_state, after[edit.id].update_next_at) == ("sending", restart)
+    at_rest = [i for i in after if i not in (send.id, edit.id)]
+    assert at_rest and all(
+        (after[i].state, after[i].next_attempt_at, after[i].lease_until, after[i].update_next_at)
+        == (before[i].state, before[i].next_attempt_at, before[i].lease_until,
+            before[i].update_next_at)
+        for i in at_rest
+    )  # fmt: skip
+    async with db.write() as s:
+        assert [c.id for c in await outbox.claim_deliveries(s, restart, 10)] == [send.id]
+        assert [c.id for c in await outbox_updates.claim_updates(s, restart, 10)] == [edit.id]
