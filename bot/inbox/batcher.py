@@ -49,8 +49,8 @@ class InboxBatcher(Generic[T]):
         self._log = log or logging.getLogger("nudgebot.inbox")
         self._pending: list[tuple[T, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
-        # A lingering writer's target: wake it once this many wait. Left as it is after a
-        # linger: an event set meanwhile is cleared by the next linger before it waits.
+        # A lingering writer's target: wake it once this many wait. Outside a linger the
+        # event may be set at will: ``_linger`` clears it before it waits.
         self._want = 0
         self._enough = asyncio.Event()
         self.batches = 0  # for the benchmark and tests: transactions issued
@@ -58,7 +58,7 @@ class InboxBatcher(Generic[T]):
     async def submit(self, item: T) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        if self._want and len(self._pending) >= self._want:
+        if len(self._pending) >= self._want:
             self._enough.set()
         # (done(), not a done-callback: a writer that just ran dry must not be counted.)
         if self._writer is None or self._writer.done():
@@ -68,9 +68,11 @@ class InboxBatcher(Generic[T]):
         await asyncio.shield(future)
 
     async def _drain(self) -> None:
-        busy = 0  # senders seen in the last round: those just answered plus those waiting
+        # Senders seen in the last round, those just answered plus those waiting; 0 after a
+        # lone write (nobody to wait for).
+        busy = 0
         while self._pending:
-            if busy > len(self._pending) and self.linger > 0:
+            if busy and self.linger > 0:
                 await self._linger(min(busy, self.max_batch))
             else:
                 await self._gather()
