@@ -69,6 +69,8 @@ TARGETS = (
     Target("inbox_recent", "bot/inbox/recent.py", ("tests/inbox/test_recent_ids.py",)),
     Target("inbox_batcher", "bot/inbox/batcher.py", (
         "tests/inbox/test_inbox_batching.py", "tests/inbox/test_inbox_batcher.py")),
+    Target("threading", "bot/domain/threading.py", (
+        "tests/domain/test_threading_rules.py", "tests/telegram/test_telegram_updates.py")),
 )  # fmt: skip
 
 # mutmut 2 stops a mutant's test run after 10 × the clean run's time (a hang is a kill); a

@@ -63,7 +63,8 @@ def _weekday_segments(hours: WeeklyHours) -> tuple[_Segments, ...]:
     for w in hours.windows:
         raw[w.weekday].append((w.start, min(w.end, 1440)))
         if w.end > 1440:
-            raw[(w.weekday + 1) % 7].append((0, min(w.end - 1440, 1440)))
+            # parse_hours keeps every end below 48:00: the spill fits in the next day.
+            raw[(w.weekday + 1) % 7].append((0, w.end - 1440))
     result: list[_Segments] = []
     for day in raw:
         merged: list[tuple[int, int]] = []
@@ -133,9 +134,7 @@ class BusinessClock:
         remaining = duration
         # Per-day pieces, unmerged: merging needs a look-ahead that never ends on a 24/7 clock.
         for a, b in self._pieces(start, until=None):
-            a = max(a, start)
-            if a >= b:
-                continue
+            a = max(a, start)  # still before b: _pieces yields only pieces ending after start
             if remaining <= b - a:
                 return a + remaining
             remaining -= b - a

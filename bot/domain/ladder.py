@@ -181,9 +181,10 @@ def _responsible_slot(
     for person in route.people:
         target = Target.of(person, always=route.reason == "on_call")
         mine = [r for r in rows if r.recipient == target.key and not r.placeholder]
-        # Still waiting to reach them, or reached them less than ``gap`` ago (the cadence is
-        # set by whoever was reached first): merge instead of piling up.
-        waiting = [r for r in mine if r.effective > at - gap or r.not_before > at]
+        # Still waiting to reach them (a held nudge due at this very instant included: two
+        # for the same instant would be a pile), or reached them less than ``gap`` ago (the
+        # cadence is set by whoever was reached first): merge instead of piling up.
+        waiting = [r for r in mine if r.effective > at - gap or r.not_before >= at]
         if waiting:
             held = min(r.not_before for r in waiting)
             out.append(Delivery(target, Step.REMINDER, held, placeholder=True))

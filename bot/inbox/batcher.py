@@ -31,13 +31,13 @@ class InboxBatcher(Generic[T]):
     """``submit(item)`` returns once ``commit`` has stored a batch containing it.
 
     ``size`` weighs an item against ``max_batch`` (default: one each); ``max_turns`` loop
-    turns let items already on their way join an idle writer's batch; ``shield`` keeps a
-    cancelled sender's item in the write (and its future alive) instead of cancelling it.
+    turns let items already on their way join an idle writer's batch. A cancelled sender
+    (client gone) gets ``CancelledError``, and its item is written all the same.
     """
 
     def __init__(
         self, commit: Commit[T], *, max_batch: int, linger: float, max_turns: int = 0,
-        size: Callable[[T], int] = _one, shield: bool = True, name: str = "inbox-batcher",
+        size: Callable[[T], int] = _one, name: str = "inbox-batcher",
         log: logging.Logger | None = None,
     ) -> None:  # fmt: skip
         self._commit = commit
@@ -45,30 +45,34 @@ class InboxBatcher(Generic[T]):
         self.linger = linger
         self.max_turns = max_turns
         self._size = size
-        self._shield = shield
         self._name = name
         self._log = log or logging.getLogger("nudgebot.inbox")
         self._pending: list[tuple[T, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
-        self._want = 0  # a lingering writer's target: wake it once this many wait
+        # A lingering writer's target: wake it once this many wait. Outside a linger the
+        # event may be set at will: ``_linger`` clears it before it waits.
+        self._want = 0
         self._enough = asyncio.Event()
         self.batches = 0  # for the benchmark and tests: transactions issued
 
     async def submit(self, item: T) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        if self._want and len(self._pending) >= self._want:
+        if len(self._pending) >= self._want:
             self._enough.set()
         # (done(), not a done-callback: a writer that just ran dry must not be counted.)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain(), name=self._name)
-        # Shielded, the write goes on if the sender is cancelled (client gone): others share it.
-        await (asyncio.shield(future) if self._shield else future)
+        # Shielded: a cancelled sender (client gone) leaves the future to the writer, which
+        # writes the item anyway (others share the batch) and skips settling it if done.
+        await asyncio.shield(future)
 
     async def _drain(self) -> None:
-        busy = 0  # senders seen in the last round: those just answered plus those waiting
+        # Senders seen in the last round, those just answered plus those waiting; 0 after a
+        # lone write (nobody to wait for).
+        busy = 0
         while self._pending:
-            if busy > len(self._pending) and self.linger > 0:
+            if busy and self.linger > 0:
                 await self._linger(min(busy, self.max_batch))
             else:
                 await self._gather()
@@ -93,8 +97,6 @@ class InboxBatcher(Generic[T]):
                 await self._enough.wait()
         except TimeoutError:
             pass
-        finally:
-            self._want = 0
 
     async def _gather(self) -> None:
         """Let items that are already on their way join before writing. On SQLite the write

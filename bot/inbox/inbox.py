@@ -44,7 +44,7 @@ class Inbox:
         self.planning: Planning = planning if planning is not None else NoPlanning()
         self.batcher: InboxBatcher[Sequence[InboundMessage]] = InboxBatcher(
             self._commit, max_batch=MAX_BATCH, linger=LINGER, max_turns=MAX_TURNS, size=len,
-            shield=True, name="inbox",
+            name="inbox",
         )  # fmt: skip
         self.recent: RecentIds[tuple[str, str]] = RecentIds(RECENT)
 

@@ -24,7 +24,7 @@ class RecentIds(Generic[K]):
         return len(self._seen)
 
     def add(self, key: K) -> None:
-        self._seen[key] = None
+        self._seen.setdefault(key)  # an ordered set: only the keys and their order matter
         while len(self._seen) > self.size:
             self._seen.popitem(last=False)
 

@@ -193,3 +193,46 @@ async def test_a_messenger_that_does_not_pace_gets_no_lane_cap(db: Database) -> 
     assert deliverer.lane_depth(("telegram", "42")) == deliverer.concurrency
     deliverer.messengers = {"slack": LaneMessenger()}
     assert deliverer.lane_depth(("slack", ALICE)) == 2
+
+
+async def test_a_claim_whose_lease_ends_this_instant_goes_before_the_backlog(
+    db: Database,
+) -> None:
+    """A row whose holder died is claimed again before rows still pending, from the instant its
+    lease ends (as ``claim_deliveries`` takes it then): it was due before all of them."""
+    h = await two_recipients(db, LaneMessenger(), alice=2, bob=1)
+    async with db.write() as s:
+        ids = [await h.cid("acme0"), await h.cid("acme1"), await h.cid("beta0")]
+        await h.engine.planner.plan(s, ids, DUE)
+    alice, bob = ("slack", ALICE), ("slack", BOB)
+    async with db.write() as s:  # bob's nudge is claimed by a deliverer that then dies
+        (dead,) = (await outbox.claim_for_lanes(s, DUE, 1, {alice: 2}, lambda _lane: 2)).rows
+    assert outbox.lane(dead) == bob
+    ends = DUE + outbox.LEASE
+    async with db.write() as s:
+        before = await outbox.claim_for_lanes(
+            s, ends - timedelta(microseconds=1), 1, {}, lambda _: 2
+        )
+        (again,) = (await outbox.claim_for_lanes(s, ends, 1, {}, lambda _lane: 2)).rows
+    assert [outbox.lane(c) for c in before.rows] == [alice]  # still held: the backlog goes on
+    assert (again.id, again.attempt) == (dead.id, dead.attempt + 1)
+
+
+async def test_an_expired_claim_and_a_retry_of_one_lane_are_each_claimed_once(
+    db: Database,
+) -> None:
+    """An expired claim is also due by its ``next_attempt_at`` (its lease end), so both of the
+    claim's queries read it: it must count once against its lane's depth, or the lane's retry
+    due right after it no longer fits beside it."""
+    h = await two_recipients(db, LaneMessenger(), alice=0, bob=2)
+    async with db.write() as s:
+        await h.engine.planner.plan(s, [await h.cid("beta0"), await h.cid("beta1")], DUE)
+    async with db.write() as s:
+        dead, failed = (await outbox.claim_for_lanes(s, DUE, 2, {}, lambda _lane: 2)).rows
+    ends = DUE + outbox.LEASE  # the first deliverer dies; the other's send is to be retried
+    retry_at = ends + timedelta(seconds=1)
+    async with db.write() as s:
+        assert await outbox.mark_retry(s, failed.id, failed.attempt, retry_at, "timeout")
+    async with db.write() as s:
+        got = await outbox.claim_for_lanes(s, retry_at, 10, {}, lambda _lane: 2)
+    assert sorted(c.id for c in got.rows) == sorted([dead.id, failed.id]) and got.drained

@@ -319,3 +319,166 @@ def test_a_lease_outlives_two_failed_renewals() -> None:
     """The sender renews its lease every RENEW_EVERY: two renewals may fail (a slow commit)
     before the lease runs out and another worker may claim, and send, the same row again."""
     assert timedelta(0) < 3 * outbox.RENEW_EVERY <= LEASE
+
+
+async def _owed_update(db: Database) -> tuple[Harness, Nudge]:
+    """A delivered nudge whose conversation was answered: it now owes an in-place edit."""
+    h = await due_harness(db, remind_every=None)
+    await h.tick(DUE)
+    await h.team("t1", DUE + timedelta(minutes=3), "bob")
+    (row,) = await h.rows()
+    assert row.update_state == "pending" and row.update_next_at is not None
+    assert row.platform_ref is not None and row.outcome == "answered"
+    return h, row
+
+
+async def test_only_rows_with_a_message_and_an_outcome_are_handed_out_for_an_edit(
+    db: Database,
+) -> None:
+    """An edit needs the delivered message (``platform_ref``) and the outcome to show; who
+    caused the outcome (``outcome_by``) is optional. A row without either is not handed out."""
+    from storage import outbox_updates_repo as outbox_updates
+
+    _, row = await _owed_update(db)
+    due = row.update_next_at
+    assert due is not None
+
+    async def owe(**values: object) -> list[int]:
+        async with db.write() as s:
+            await s.execute(
+                update(Nudge)
+                .where(Nudge.id == row.id)
+                .values(update_state="pending", update_next_at=due, **values)
+            )
+        async with db.write() as s:
+            return [c.id for c in await outbox_updates.claim_updates(s, due, 10)]
+
+    assert await owe(outcome_by=None) == [row.id]
+    assert await owe(outcome_by="bob", platform_ref=None) == []
+    assert await owe(platform_ref=row.platform_ref, outcome=None) == []
+    assert await owe(outcome="answered") == [row.id]
+
+
+async def test_an_edit_is_recorded_only_by_the_claim_that_holds_it(db: Database) -> None:
+    """``finish_update`` says whether it recorded anything: a claim whose lease ran out and was
+    taken over records nothing; the holder's failure is final and its error bounded."""
+    from storage import outbox_updates_repo as outbox_updates
+
+    h, row = await _owed_update(db)
+    due = row.update_next_at
+    assert due is not None
+    async with db.write() as s:
+        (first,) = await outbox_updates.claim_updates(s, due, 10)
+    async with db.write() as s:  # the first claim's lease ran out: another sender takes it
+        (second,) = await outbox_updates.claim_updates(s, due + LEASE, 10)
+    long_error = "e" * 5000
+    async with db.write() as s:
+        assert not await outbox_updates.finish_update(s, first, due + LEASE)
+        assert not await outbox_updates.finish_update(s, first, due + LEASE, failed=True)
+    (row,) = await h.rows()
+    assert (row.update_state, row.update_attempts) == ("sending", second.attempt)
+    async with db.write() as s:
+        assert await outbox_updates.finish_update(
+            s, second, due + LEASE, error=long_error, failed=True
+        )
+    (row,) = await h.rows()
+    assert (row.update_state, row.update_next_at, row.last_error) == ("failed", None, "e" * 2000)
+    async with db.write() as s:  # recorded once: a second report of the same claim is refused
+        assert not await outbox_updates.finish_update(s, second, due + LEASE)
+
+
+async def test_an_edit_in_flight_keeps_its_claim_while_it_is_renewed(db: Database) -> None:
+    """``renew_updates`` extends the lease of the (row, attempt) pairs still held and of no
+    other: a renewed edit is not claimed again when its first lease would have ended."""
+    from storage import outbox_updates_repo as outbox_updates
+
+    h, row = await _owed_update(db)
+    due = row.update_next_at
+    assert due is not None
+    async with db.write() as s:
+        (claimed,) = await outbox_updates.claim_updates(s, due, 10)
+    held = [(claimed.id, claimed.attempt)]
+    later = due + LEASE / 2
+    async with db.write() as s:
+        assert await outbox_updates.renew_updates(s, [], later) == 0
+        assert (
+            await outbox_updates.renew_updates(s, [(claimed.id, claimed.attempt - 1)], later) == 0
+        )
+        assert await outbox_updates.renew_updates(s, held, later) == 1
+    (row,) = await h.rows()
+    assert (row.update_state, row.update_next_at) == ("sending", later + LEASE)
+    async with db.write() as s:
+        assert await outbox_updates.claim_updates(s, due + LEASE, 10) == []
+        assert (
+            await outbox_updates.claim_updates(s, later + LEASE - timedelta(microseconds=1), 10)
+            == []
+        )
+    async with db.write() as s:
+        assert await outbox_updates.finish_update(s, claimed, later)
+    (row,) = await h.rows()
+    assert (row.update_state, row.update_next_at) == ("done", None)
+    async with db.write() as s:  # finished: nothing is held any more
+        assert await outbox_updates.renew_updates(s, held, later) == 0
+    (row,) = await h.rows()
+    assert row.update_next_at is None
+
+
+async def test_a_delivery_in_flight_keeps_its_claim_while_it_is_renewed(db: Database) -> None:
+    """``renew`` extends the lease of the (row, attempt) pairs still sending and of no other:
+    a renewed delivery is not claimed again when its first lease would have ended."""
+    h, claimed = await _claimed_row(db)
+    held = [(claimed.id, claimed.attempt)]
+    later = DUE + LEASE / 2
+    async with db.write() as s:
+        assert await outbox.renew(s, [], later) == 0
+        assert await outbox.renew(s, [(claimed.id, claimed.attempt - 1)], later) == 0
+        assert await outbox.renew(s, held, later) == 1
+    (row,) = await h.rows()
+    assert (row.state, row.lease_until, row.next_attempt_at) == (
+        "sending",
+        later + LEASE,
+        later + LEASE,
+    )
+    async with db.write() as s:
+        assert await outbox.claim_deliveries(s, DUE + LEASE, 10) == []
+        assert await outbox.mark_sent(s, claimed.id, claimed.attempt, "slack:1", later)
+    async with db.write() as s:  # sent: nothing is held any more
+        assert await outbox.renew(s, held, later + LEASE) == 0
+    (row,) = await h.rows()
+    assert (row.state, row.lease_until, row.next_attempt_at) == ("sent", None, None)
+
+
+async def test_void_claims_frees_every_claim_in_flight_and_nothing_else(db: Database) -> None:
+    """At start on SQLite every claim belongs to a dead process: a delivery and an edit that
+    were in flight are due at once (their attempts kept); rows at rest are left alone."""
+    from storage import outbox_updates_repo as outbox_updates
+
+    h = await due_harness(db, remind_every=None)
+    await h.customer("t2", T0)
+    await h.tick(DUE)  # t1 and t2 sent
+    await h.team("t1", DUE + timedelta(minutes=1), "bob")  # t1's nudge owes an edit
+    await h.customer("t3", T0 + timedelta(minutes=5))
+    later = DUE + timedelta(minutes=5)
+    async with db.write() as s:
+        await h.engine.planner.plan(s, [await h.cid("t3")], later)
+    async with db.write() as s:
+        (edit,) = await outbox_updates.claim_updates(s, later, 10)
+        (send,) = await outbox.claim_deliveries(s, later, 10)
+    before = {r.id: r for r in await h.rows()}
+    restart = later + timedelta(seconds=1)
+    async with db.write() as s:
+        assert await outbox.void_claims(s, restart) == 1
+    after = {r.id: r for r in await h.rows()}
+    assert (after[send.id].state, after[send.id].attempts) == ("sending", send.attempt)
+    assert (after[send.id].lease_until, after[send.id].next_attempt_at) == (restart, restart)
+    assert (after[edit.id].update_state, after[edit.id].update_next_at) == ("sending", restart)
+    at_rest = [i for i in after if i not in (send.id, edit.id)]
+    assert at_rest and all(
+        (after[i].state, after[i].next_attempt_at, after[i].lease_until, after[i].update_next_at)
+        == (before[i].state, before[i].next_attempt_at, before[i].lease_until,
+            before[i].update_next_at)
+        for i in at_rest
+    )  # fmt: skip
+    async with db.write() as s:
+        assert [c.id for c in await outbox.claim_deliveries(s, restart, 10)] == [send.id]
+        assert [c.id for c in await outbox_updates.claim_updates(s, restart, 10)] == [edit.id]

@@ -358,3 +358,26 @@ def test_with_nobody_to_route_to_the_ladder_waits_for_the_escalation_or_a_change
     assert (due.slots, due.next_at) == ((), None)
     no_escalation = plan(EVERY_30, period, [FIRST_AT_15], nobody, T0 + 45 * M)
     assert (no_escalation.slots, no_escalation.next_at) == ((), None)
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        PeriodFacts(T0, T0 + 15 * M, snoozed_until=T0 + 8 * 60 * M, snoozed_at=T0 + 20 * M),
+        PeriodFacts(T0, T0 + 15 * M, claimed_by="alice", claimed_at=T0 + 7 * 60 * M + 30 * M),
+    ],
+    ids=["snooze-ends-as-she-wakes", "claim-interval-ends-as-she-wakes"],
+)
+def test_a_slot_at_the_instant_a_held_nudge_falls_due_merges_into_it(period: PeriodFacts) -> None:
+    """Alice sleeps until 8 h; her first nudge waits for then. A slot with no gap (the end of
+    a snooze, a claim's interval) falling at that very instant must not queue a second nudge
+    to her for the same instant: it merges into the held one, as any later slot does while a
+    delivery waits (one nudge when she wakes, not two). The engine cancels pending nudges on a
+    claim or snooze, so it does not reach this today; the ladder's own rule is pinned here."""
+    wake = T0 + 8 * 60 * M
+    held = Planned(Track.RESPONSIBLE, 0, "person:alice", T0 + 15 * M, wake, T0 + 15 * M)
+    people = People(asleep_until={"alice": wake})
+    result = plan(EVERY_30, period, [held], people, wake)
+    got = [(s.seq, s.at, [(d.target.key, d.not_before, d.placeholder) for d in s.deliveries])
+           for s in result.slots]  # fmt: skip
+    assert got == [(1, wake, [("person:alice", wake, True)])]
