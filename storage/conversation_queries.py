@@ -13,14 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.models import Conversation, Message, Nudge, WaitingPeriod
+from storage.rawsql import chunks
 from storage.records import WaitingRecord
 
 __all__ = ["WaitingRecord"]  # defined in storage.records, which the fast read path shares
 
 
 async def waiting(
-    session: AsyncSession, *, source: str | None = None, limit: int | None = None
+    session: AsyncSession,
+    *,
+    source: str | None = None,
+    limit: int | None = None,
+    since: datetime | None = None,
 ) -> list[WaitingRecord]:
+    """Waiting conversations, oldest first; ``since``: only those waiting since then."""
     c = Conversation
     # Nudges delivered in the current waiting period, on their own or inside a summary
     # message (summarised_at); the outbox's unique key serves it.
@@ -53,9 +59,37 @@ async def waiting(
     )
     if source is not None:
         stmt = stmt.where(c.source == source)
+    if since is not None:
+        stmt = stmt.where(c.waiting_since == since)
     if limit is not None:
         stmt = stmt.limit(limit)
     return [WaitingRecord(*row) for row in (await session.execute(stmt)).tuples()]
+
+
+async def waiting_groups(
+    session: AsyncSession, ids: Sequence[int]
+) -> tuple[dict[tuple[str, str | None], int], WaitingRecord | None]:
+    """Of the conversations ``ids``, those waiting counted per (source, claimed by) — all
+    that decides who is responsible — and the oldest of them: an import's summary, from
+    one row per group instead of one per conversation."""
+    c = Conversation
+    counts: dict[tuple[str, str | None], int] = {}
+    first: datetime | None = None
+    for part in chunks(sorted(ids)):
+        stmt = (
+            select(c.source, c.claimed_by, func.count(), func.min(c.waiting_since))
+            .where(c.id.in_(part), c.waiting_since.is_not(None))
+            .group_by(c.source, c.claimed_by)
+        )
+        for source, claimed_by, count, since in (await session.execute(stmt)).tuples():
+            counts[(source, claimed_by)] = counts.get((source, claimed_by), 0) + count
+            if since is not None and (first is None or since < first):
+                first = since
+    if first is None:
+        return counts, None
+    wanted = set(ids)  # conversations waiting since the very same instant are few
+    tied = await waiting(session, since=first)
+    return counts, next(r for r in tied if r.id in wanted)
 
 
 async def count_waiting_by_source(

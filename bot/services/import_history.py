@@ -19,9 +19,10 @@ from sqlalchemy import update
 
 from bot.domain.summary import SummaryReason
 from bot.services.nudge_settings import NudgeSettings
-from bot.services.waiting import WaitingRow, list_waiting
+from bot.services.waiting import WaitingRow, to_row
 from storage import nudges_repo
 from storage import summaries_repo as summaries
+from storage.conversation_queries import waiting_groups
 from storage.db import Database
 from storage.models import Conversation
 from storage.rawsql import chunks
@@ -37,15 +38,15 @@ class ImportedWaiting:
     unreachable: tuple[str, ...] = field(default=())  # people with no address to notify
 
 
-def _counted(values: Iterable[str]) -> tuple[tuple[str, int], ...]:
-    return tuple(sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0])))
+def _counted(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 async def mark_history(db: Database, ids: Sequence[int]) -> None:
     """The current waits of ``ids`` become history: no ladder, nothing pending."""
     c = Conversation
-    for part in chunks(sorted(ids)):
-        async with db.write() as session:
+    async with db.write() as session:  # all or nothing: no import half history, half live
+        for part in chunks(sorted(ids)):
             await session.execute(
                 update(c)
                 .where(c.id.in_(part), c.waiting_since.is_not(None))
@@ -65,13 +66,23 @@ async def settle_import(
     nudge: bool,
 ) -> ImportedWaiting:
     ids = sorted(set(touched))
-    if not nudge and ids:
-        await mark_history(db, ids)
-    wanted = set(ids)
-    rows = [r for r in await list_waiting(db, settings.routing, now) if r.conversation in wanted]
-    if not rows:
+    if not ids:
         return ImportedWaiting()
-    people = sorted({p for r in rows for p in r.responsible_all} | set(settings.routing.owners))
+    if not nudge:
+        await mark_history(db, ids)
+    async with db.read() as session:
+        groups, oldest = await waiting_groups(session, ids)
+    if oldest is None:
+        return ImportedWaiting()
+    by_source: Counter[str] = Counter()
+    by_person: Counter[str] = Counter()
+    concerned = set(settings.routing.owners)
+    for (source, claimed_by), count in groups.items():
+        route = settings.routing.route(source, claimed_by, now)
+        by_source[source] += count
+        by_person[route.primary or "nobody"] += count
+        concerned.update(route.people)
+    people = sorted(concerned)
     owed: list[tuple[str, str, str | None, datetime]] = []
     unreachable: list[str] = []
     if not nudge:
@@ -87,10 +98,10 @@ async def settle_import(
             async with db.write() as session:
                 await summaries.request(session, owed, SummaryReason.IMPORT.value)
     return ImportedWaiting(
-        count=len(rows),
-        oldest=min(rows, key=lambda r: r.waiting_since),
-        by_source=_counted(r.source for r in rows),
-        by_person=_counted(r.responsible or "nobody" for r in rows),
+        count=sum(groups.values()),
+        oldest=to_row(oldest, settings.routing, now),
+        by_source=_counted(by_source),
+        by_person=_counted(by_person),
         summaries_to=tuple(p for _pl, _a, p, _at in owed if p),
         unreachable=tuple(unreachable),
     )

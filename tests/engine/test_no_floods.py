@@ -9,12 +9,13 @@ from sqlalchemy import select
 
 from adapters.console.recording import RecordingMessenger
 from bot.config import NudgeLimits, NudgeOverrides
+from bot.domain.events import ActionKind
 from bot.domain.ports import Delivered, NudgeUpdate, NudgeView, Recipient
 from bot.services.import_history import settle_import
 from storage.db import Database
-from storage.models import Nudge, NudgeSummary
+from storage.models import Conversation, Nudge, NudgeSummary
 from storage.summaries_repo import BATCHED
-from tests.engine.engine_kit import Clock, Harness, berlin, make_config, person
+from tests.engine.engine_kit import SOURCE, Clock, Harness, berlin, make_config, person
 
 T0 = berlin("2026-06-03 10:00")  # a Wednesday; the test policy runs 24/7
 DEFAULTS = NudgeLimits()
@@ -122,6 +123,24 @@ async def test_imported_history_summary_waits_for_the_persons_hours(db: Database
         assert not (await s.scalars(select(Nudge).where(Nudge.state != "cancelled"))).all()
     await h.tick(berlin("2026-06-05 12:00"))  # a day on: still no single nudge for history
     assert posts(h) == ["summary"]
+
+
+async def test_an_import_summary_counts_only_what_it_imported(db: Database) -> None:
+    h = Harness(db, Clock(T0), make_config(nudges=DEFAULTS))
+    live = await h.customer("live", T0 - timedelta(days=9))  # older, waiting, not imported
+    cids = [await h.customer(f"t{i}", T0 - timedelta(days=3, minutes=i)) for i in range(5)]
+    await h.team("t4", T0 - timedelta(days=2), "bob")  # answered: not waiting
+    await h.act(cids[1], ActionKind.CLAIM, "bob")
+    found = await settle_import(db, h.engine.settings, [*cids, cids[0]], T0, nudge=False)
+    assert found.count == 4
+    assert found.oldest is not None and found.oldest.conversation == cids[3]
+    assert found.by_source == ((SOURCE, 4),)
+    assert found.by_person == (("alice", 3), ("bob", 1))  # the claim decides
+    assert found.summaries_to == ("alice", "bob")
+    async with db.read() as s:
+        history = dict((await s.execute(select(Conversation.id, Conversation.imported_wait))).all())
+    assert history[live] is None and history[cids[4]] is None
+    assert all(history[c] is not None for c in cids[:4])
 
 
 async def test_a_late_nudge_in_the_window_joins_the_open_summary(db: Database) -> None:
