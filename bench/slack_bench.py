@@ -8,7 +8,10 @@
    generator in this process, against three servers in their own processes side by side in
    the same run (``bench.slack_serve``): a bare Starlette endpoint, a Bolt app whose listener
    does nothing, and Nudgebot, which acknowledges each event after storing it. 32 concurrent
-   senders for throughput, then 16 for the ack latency.
+   senders for throughput, then 16 for the ack latency. "CPU/req" is each server process's
+   CPU time per request (from /proc: unlike req/s it barely depends on what else the machine
+   runs); "PG CPU/req" the benchmark database's PostgreSQL backends' — their sum says how
+   many cores a rate needs.
 2. **Nudges.** ``bench.slack_nudges``: N nudges to P people through the real engine and
    messenger, against the fake Web API enforcing one message per second per channel.
 
@@ -44,6 +47,8 @@ from bench.common import (
     machine,
     pg_available,
     pg_connect,
+    postgres_cpu,
+    proc_cpu,
     sqlite_connect,
     verdict,
 )
@@ -121,10 +126,15 @@ class Run:
     failed: int
     seconds: float
     latency: Latency
+    cpu: float = 0.0  # the server process's CPU seconds during the run
+    db_cpu: float = 0.0  # the benchmark database's PostgreSQL backends' (PostgreSQL only)
 
     @property
     def rate(self) -> float:
         return self.ok / self.seconds
+
+    def per_request_ms(self, seconds: float) -> float:
+        return seconds / max(1, self.ok + self.failed) * 1000
 
 
 async def hammer(port: int, payloads: list[bytes], senders: int, seconds: float) -> Run:
@@ -162,8 +172,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Server:
+    port: int
+    pid: int
+
+
 @contextlib.contextmanager
-def server(kind: str, db_url: str, config: Path) -> Iterator[int]:
+def server(kind: str, db_url: str, config: Path) -> Iterator[Server]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.slack_serve", kind, str(port), db_url, str(config)],
@@ -179,7 +195,7 @@ def server(kind: str, db_url: str, config: Path) -> Iterator[int]:
             time.sleep(0.05)
         else:
             raise RuntimeError(f"{kind} server did not listen on {port} within 30 s")
-        yield port
+        yield Server(port, proc.pid)
     finally:
         assert proc.stdin is not None
         proc.stdin.close()  # asks it to stop and print its figures
@@ -197,6 +213,16 @@ def stored(backend: str, url: str) -> int:
     return int(row[0]) if row else 0
 
 
+def measured(kind: str, where: Server, payloads: list[bytes], senders: int, seconds: float,
+             db_url: str | None) -> Run:  # fmt: skip
+    """One slice against one server, with the CPU it and (``db_url``) PostgreSQL spent."""
+    cpu, db = proc_cpu(where.pid), postgres_cpu(db_url) if db_url else 0.0
+    run = asyncio.run(hammer(where.port, payloads, senders, seconds))
+    run.cpu = proc_cpu(where.pid) - cpu
+    run.db_cpu = postgres_cpu(db_url) - db if db_url else 0.0
+    return run
+
+
 def merge(runs: list[Run]) -> Run:
     samples = [x for r in runs for x in r.latency.samples]
     return Run(
@@ -204,6 +230,8 @@ def merge(runs: list[Run]) -> Run:
         sum(r.failed for r in runs),
         sum(r.seconds for r in runs),
         Latency(samples or [0.0]),
+        sum(r.cpu for r in runs),
+        sum(r.db_cpu for r in runs),
     )
 
 
@@ -225,18 +253,18 @@ def bench_ingest(backend: str, seconds: float, rounds: int) -> None:
         config = Path(folder) / "nudgebot.yaml"
         config.write_text(CONFIG, encoding="utf-8")
         with contextlib.ExitStack() as stack:
-            ports = {k: stack.enter_context(server(k, db_url, config)) for k in KINDS}
+            servers = {k: stack.enter_context(server(k, db_url, config)) for k in KINDS}
             for kind in KINDS:  # warm-up: connections, auth.test, caches
-                asyncio.run(hammer(ports[kind], bodies(300, offset), 32, 30))
+                asyncio.run(hammer(servers[kind].port, bodies(300, offset), 32, 30))
                 offset += 300
             before = stored(backend, db_url)
             for senders in (32, 16):
                 slices: dict[str, list[Run]] = {k: [] for k in KINDS}
                 for _ in range(rounds):
                     for kind in KINDS:
-                        run = asyncio.run(
-                            hammer(ports[kind], bodies(cap, offset), senders, slice_s)
-                        )
+                        pg = db_url if backend == "postgresql" and kind == "nudgebot" else None
+                        run = measured(kind, servers[kind], bodies(cap, offset), senders,
+                                       slice_s, pg)  # fmt: skip
                         offset += cap
                         slices[kind].append(run)
                 for kind in KINDS:
@@ -248,7 +276,8 @@ def bench_ingest(backend: str, seconds: float, rounds: int) -> None:
             kept = stored(backend, db_url) - before
     ours = results[("nudgebot", 32)]
     acked = ours.ok + results[("nudgebot", 16)].ok
-    table = Table(("server", "32 senders", "16 senders: ack latency", "x bare", "x no-op Bolt"))
+    table = Table(("server", "32 senders", "16 senders: ack latency", "x bare", "x no-op Bolt",
+                   "CPU/req", "PG CPU/req"))  # fmt: skip
     for kind in KINDS:
         r32, r16 = results[(kind, 32)], results[(kind, 16)]
         table.add(
@@ -257,6 +286,8 @@ def bench_ingest(backend: str, seconds: float, rounds: int) -> None:
             r16.latency.describe(),
             f"{r32.rate / results[('bare', 32)].rate:.2f}",
             f"{r32.rate / results[('bolt', 32)].rate:.2f}",
+            f"{r32.per_request_ms(r32.cpu):.2f} ms",
+            f"{r32.per_request_ms(r32.db_cpu):.2f} ms" if r32.db_cpu else "",
         )
     print(table.render())
     ratio = ours.rate / results[("bolt", 32)].rate
@@ -267,6 +298,12 @@ def bench_ingest(backend: str, seconds: float, rounds: int) -> None:
     )
     failed = sum(r.failed for (kind, _), r in results.items() if kind == "nudgebot")
     print(f"  Nudgebot non-2xx answers: {failed} (any fails every target below)")
+    needed = ours.per_request_ms(ours.cpu + ours.db_cpu) * TARGET_RATE / 1000
+    print(
+        f"  CPU per stored event (server + PostgreSQL): "
+        f"{ours.per_request_ms(ours.cpu + ours.db_cpu):.2f} ms: {TARGET_RATE:,.0f}/s would need "
+        f"{needed:.2f} cores for the server and database alone ({os.cpu_count()} here)"
+    )
     print(
         f"  stored events/s (32 senders): {ours.rate:,.0f} — target >= {TARGET_RATE:,.0f}: "
         f"{verdict(ours.rate >= TARGET_RATE and not failed)}"
