@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from bot import platforms
 from bot.app import Runtime
 from bot.domain.ports import Core
-from bot.services.catchup import CatchUpService
+from bot.services.catchup import CatchUpService, CatchUpWake
 from bot.web.app import create_app
 from bot.web.metrics import metrics
 from bot.wiring import polled
@@ -21,10 +21,10 @@ from bot.wiring.core import CoreService
 log = logging.getLogger("nudgebot.process")
 
 
-def build_components(runtime: Runtime) -> list[Component]:
+def build_components(runtime: Runtime, core: Core | None = None) -> list[Component]:
     """Every platform that the config and environment switch on; each attached to the
     runtime so the nudge engine delivers (and replies) through it."""
-    core = CoreService(runtime)
+    core = core or CoreService(runtime)
     components = [
         c for spec in platforms.all_platforms() for c in platform_components(spec, runtime, core)
     ]
@@ -86,14 +86,18 @@ class Process:
         await self.runtime.close()
 
 
-def catch_up_service(runtime: Runtime, components: Sequence[Component]) -> CatchUpService | None:
-    """One catch-up service for every component that can read back what it missed."""
+def catch_up_service(
+    runtime: Runtime, components: Sequence[Component], wake: CatchUpWake | None = None
+) -> CatchUpService | None:
+    """One catch-up service for every component that can read back what it missed, waiting
+    on ``wake`` (the one the components' core pulls when an adapter reconnects)."""
     feeds = [c.catchup for c in components if c.catchup is not None]
     if not feeds:
         return None
     return CatchUpService(
-        runtime.db, CoreService(runtime).ingest, feeds, now=runtime.now, observe=metrics.caught_up
-    )
+        runtime.db, CoreService(runtime).ingest, feeds, now=runtime.now,
+        observe=metrics.caught_up, wake=wake,
+    )  # fmt: skip
 
 
 def catch_up_check(service: CatchUpService) -> Callable[[], Awaitable[str | None]]:
@@ -109,8 +113,12 @@ def catch_up_check(service: CatchUpService) -> Callable[[], Awaitable[str | None
 
 
 def assemble(runtime: Runtime) -> Process:
-    components = build_components(runtime)
-    catchup = catch_up_service(runtime, components)
+    """In dependency order, nothing patched in afterwards: the catch-up wake, the core the
+    adapters are handed (which pulls it), the adapters, the catch-up service over their
+    feeds (which waits on it), the web app."""
+    wake = CatchUpWake()
+    components = build_components(runtime, CoreService(runtime, catch_up=wake))
+    catchup = catch_up_service(runtime, components, wake)
     checks = [_ready_check(c) for c in components]
     if catchup is not None:
         checks.append(catch_up_check(catchup))
