@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -14,6 +14,7 @@ from bot.domain.ports import Core
 from bot.services.catchup import CatchUpService, CatchUpWake
 from bot.web.app import create_app
 from bot.web.metrics import metrics
+from bot.web.state import ReadyCheck
 from bot.wiring import polled
 from bot.wiring.component import Component
 from bot.wiring.core import CoreService
@@ -45,14 +46,15 @@ def platform_components(spec: platforms.Platform, runtime: Runtime, core: Core) 
     return [built] if isinstance(built, Component) else list(built)
 
 
-def _ready_check(component: Component) -> Callable[[], Awaitable[str | None]]:
+def _ready_check(component: Component) -> ReadyCheck:
+    """/readyz's part for a component, under its name: not ready until it has started."""
+
     async def check() -> str | None:
         if component.ready():
             return None
         return component.problem() or f"{component.name} has not started"
 
-    check.component = component.name  # type: ignore[attr-defined]  # /readyz names it
-    return check
+    return ReadyCheck(component.name, check)
 
 
 @dataclass
@@ -100,16 +102,14 @@ def catch_up_service(
     )  # fmt: skip
 
 
-def catch_up_check(service: CatchUpService) -> Callable[[], Awaitable[str | None]]:
+def catch_up_check(service: CatchUpService) -> ReadyCheck:
     """/readyz's ``catch-up`` component: not ready while a channel's last round failed
     (advisory: shown, but 503 only for ``?required=catch-up``)."""
 
     async def check() -> str | None:
         return service.problem()
 
-    check.component = "catch-up"  # type: ignore[attr-defined]
-    check.advisory = True  # type: ignore[attr-defined]
-    return check
+    return ReadyCheck("catch-up", check, advisory=True)
 
 
 def assemble(runtime: Runtime) -> Process:
