@@ -93,8 +93,8 @@ async def test_a_poll_without_persistent_id_is_a_dead_letter_listed_and_counted(
     assert row["platform"] == "telegram" and row["source"] == "community"
     assert row["encoding"] == "utf-8" and json.loads(row["payload"]) == update
     assert row["deliveries"] == 1 and row["received_at"].endswith("Z")
-    monkeypatch.setenv("COLUMNS", "400")  # wide enough that Rich folds nothing
-    table = await asyncio.to_thread(runner.invoke, cli, ["dead-letters"])
+    # Wide enough that Rich folds nothing, as COLUMNS is when the command runs.
+    table = await asyncio.to_thread(runner.invoke, cli, ["dead-letters"], env={"COLUMNS": "400"})
     assert table.exit_code == 0 and "persistent_id" in table.stdout
 
 
