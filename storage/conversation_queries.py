@@ -19,6 +19,24 @@ from storage.records import WaitingRecord
 __all__ = ["WaitingRecord"]  # defined in storage.records, which the fast read path shares
 
 
+def record_columns() -> list[Any]:
+    """A ``WaitingRecord``'s columns but ``last_message_at``, ``nudges_sent`` counting the
+    current period's nudges delivered alone or inside a summary (the outbox's unique key
+    serves it). The waiting page and summaries read these; ``waiting`` adds the last one."""
+    c = Conversation
+    sent = (
+        select(func.count())
+        .where(Nudge.conversation_id == c.id, Nudge.period_start == c.waiting_since,
+               or_(Nudge.state == "sent", Nudge.summarised_at.is_not(None)))
+        .correlate(c)
+        .scalar_subquery()
+    )  # fmt: skip
+    return [
+        c.id, c.source, c.platform, c.channel, c.thread, c.customer_id, c.customer_name,
+        c.waiting_since, c.due_at, c.claimed_by, sent, c.last_text, c.url,
+    ]  # fmt: skip
+
+
 async def waiting(
     session: AsyncSession,
     *,
@@ -28,32 +46,8 @@ async def waiting(
 ) -> list[WaitingRecord]:
     """Waiting conversations, oldest first; ``since``: only those waiting since then."""
     c = Conversation
-    # Nudges delivered in the current waiting period, on their own or inside a summary
-    # message (summarised_at); the outbox's unique key serves it.
-    sent = (
-        select(func.count())
-        .where(Nudge.conversation_id == c.id, Nudge.period_start == c.waiting_since,
-               or_(Nudge.state == "sent", Nudge.summarised_at.is_not(None)))
-        .correlate(c)
-        .scalar_subquery()
-    )  # fmt: skip
     stmt = (
-        select(
-            c.id,
-            c.source,
-            c.platform,
-            c.channel,
-            c.thread,
-            c.customer_id,
-            c.customer_name,
-            c.waiting_since,
-            c.due_at,
-            c.claimed_by,
-            sent,
-            c.last_text,
-            c.url,
-            c.last_message_at,
-        )
+        select(*record_columns(), c.last_message_at)
         .where(c.waiting_since.is_not(None))
         .order_by(c.waiting_since, c.id)
     )

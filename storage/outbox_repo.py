@@ -71,6 +71,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from storage.models import Nudge
 
@@ -115,12 +116,16 @@ def rowcount(result: object) -> int:
     return int(result.rowcount)
 
 
-def claimable(session: AsyncSession, due: Select[tuple[int]]) -> ColumnElement[bool]:
-    """``due`` as what ``UPDATE … WHERE`` should match, locked on PostgreSQL."""
+def claimable(
+    session: AsyncSession, due: Select[tuple[int]], key: InstrumentedAttribute[int] = Nudge.id
+) -> ColumnElement[bool]:
+    """``due`` (ids of the table ``key`` is the id of: nudges, unless told) as what
+    ``UPDATE … WHERE`` should match, locked on PostgreSQL (SKIP LOCKED: replicas claim
+    different rows)."""
     if session.bind.dialect.name == "postgresql":
         cte = due.with_for_update(skip_locked=True).cte("due")
-        return Nudge.id == cte.c.id
-    return Nudge.id.in_(due.scalar_subquery())
+        return key == cte.c.id
+    return key.in_(due.scalar_subquery())
 
 
 def _due_now(now: datetime) -> ColumnElement[bool]:

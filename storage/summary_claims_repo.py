@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.conversation_queries import WaitingRecord
+from storage.conversation_queries import WaitingRecord, record_columns
 from storage.models import Conversation, Nudge, NudgeSummary, SummaryPost
-from storage.outbox_repo import LEASE, rowcount
+from storage.outbox_repo import LEASE, claimable, rowcount
 from storage.summaries_repo import BATCHED, EDIT_DELAY, Lane, SummaryState, lane_of
-from storage.waiting_page_queries import not_in_groups, record_columns
+from storage.waiting_page_queries import not_in_groups
 
 
 @dataclass(frozen=True)
@@ -50,14 +50,9 @@ async def claim(
         .order_by(s.next_attempt_at)
         .limit(limit)
     )  # fmt: skip
-    if session.bind.dialect.name == "postgresql":
-        cte = due.with_for_update(skip_locked=True).cte("due")
-        where = s.id == cte.c.id
-    else:
-        where = s.id.in_(due.scalar_subquery())
     stmt = (
         update(s)
-        .where(where)
+        .where(claimable(session, due, s.id))
         .values(state=SummaryState.SENDING, attempts=s.attempts + 1, next_attempt_at=now + lease)
         .returning(
             s.id,

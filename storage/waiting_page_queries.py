@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, nulls_last, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.conversation_queries import WaitingRecord
-from storage.models import Conversation, Nudge
+from storage.conversation_queries import WaitingRecord, record_columns
+from storage.models import Conversation
 
 SORTS = ("waiting", "due")  # longest waiting first | soonest due first (no due time last)
 
@@ -119,23 +118,6 @@ async def page(
         .limit(limit)
     )  # fmt: skip
     return [WaitingRecord(*row) for row in (await session.execute(stmt)).tuples()]
-
-
-def record_columns() -> list[Any]:
-    """A ``WaitingRecord``'s columns, ``nudges_sent`` counting the current period's nudges
-    delivered alone or inside a summary."""
-    c = Conversation
-    sent = (
-        select(func.count())
-        .where(Nudge.conversation_id == c.id, Nudge.period_start == c.waiting_since,
-               or_(Nudge.state == "sent", Nudge.summarised_at.is_not(None)))
-        .correlate(c)
-        .scalar_subquery()
-    )  # fmt: skip
-    return [
-        c.id, c.source, c.platform, c.channel, c.thread, c.customer_id, c.customer_name,
-        c.waiting_since, c.due_at, c.claimed_by, sent, c.last_text, c.url,
-    ]  # fmt: skip
 
 
 def not_in_groups(pairs: Sequence[tuple[str, str | None]]) -> ColumnElement[bool]:

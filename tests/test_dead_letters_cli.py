@@ -31,8 +31,8 @@ async def test_payloads_are_escaped_in_the_table_and_exact_in_json(
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.delenv("NUDGEBOT_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "400")
-    runner = CliRunner()
+    # The width the table needs, for this command: COLUMNS as it is when the CLI runs.
+    runner = CliRunner(env={"COLUMNS": "400"})
     result = await asyncio.to_thread(runner.invoke, app, ["dead-letters", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)

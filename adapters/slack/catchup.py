@@ -121,7 +121,6 @@ class SlackCatchUp:
         self.user_teams = user_teams
         self.page = page
         self.sleep = sleep
-        self.wake: Callable[[], None] | None = None  # set by the catch-up service
         self._calls = 0
 
     def calls(self) -> int:

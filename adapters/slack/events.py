@@ -99,6 +99,11 @@ def reactions(source: Source) -> Mapping[str, ActionKind]:
     return table
 
 
+def is_speech(subtype: object) -> bool:
+    # A list or dict subtype would make the set lookup raise: it is no speech subtype either.
+    return isinstance(subtype, str | None) and subtype in SPEECH
+
+
 def ts_time(ts: str) -> datetime:
     """Slack's ``"1700000000.000100"`` as an aware UTC datetime, exact to the microsecond."""
     seconds, _, fraction = ts.partition(".")
@@ -326,7 +331,7 @@ def translate(
             text="",
             sender=sender,
         )
-    if subtype not in SPEECH or is_bot(event, workspace) or not event.get("user"):
+    if not is_speech(subtype) or is_bot(event, workspace) or not event.get("user"):
         return None
     return _build(event, channel, ts, source, watch, workspace, sender=sender)
 
@@ -354,7 +359,7 @@ def _changed(
         )
     edited = message.get("edited")
     edited_ts = valid_ts(edited.get("ts")) if isinstance(edited, Mapping) else None
-    if edited_ts is None or message.get("subtype") not in SPEECH or not message.get("user"):
+    if edited_ts is None or not is_speech(message.get("subtype")) or not message.get("user"):
         return None  # unfurls, reply counts and other non-edits
     return _build(message, channel, ts, source, watch, workspace, kind=Kind.EDIT,
                   edited_at=ts_time(edited_ts), sender=sender)  # fmt: skip

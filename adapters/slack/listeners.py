@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import interactive
 from adapters.slack.events import message_id, needs_lookup, reactions, target, translate
+from adapters.slack.legible import UnreadableEvent, unreadable
 from adapters.slack.runtime import SlackContext
 from adapters.slack.views import home_view, stranger_home
 from bot.config import Source
@@ -97,6 +98,8 @@ def source_for(deps: SlackContext, event: Mapping[str, Any]) -> tuple[Source, bo
 async def ingest_event(deps: SlackContext, event: Body, body: Mapping[str, Any]) -> None:
     if _seen(deps, body):
         return
+    if (reason := unreadable(event)) is not None:
+        raise UnreadableEvent(reason)  # kept as a dead letter, never dropped in silence
     found = source_for(deps, event)
     if found is None:
         return

@@ -343,9 +343,9 @@ class SlackService:
         # are not redelivered: after the first hello, read history back.
         if message.get("type") == "hello":
             self._hellos += 1
-            if self._hellos > 1 and self.catchup.wake is not None:
+            if self._hellos > 1:
                 log.info("Socket Mode reconnected: catching up")
-                self.catchup.wake()
+                self.deps.core.catch_up_now()
 
     async def _keep_asking(self) -> None:
         """One log line per attempt (the traceback only at DEBUG); /readyz shows Slack as not

@@ -33,10 +33,17 @@ class Read:
 def read_update(data: dict[str, Any], bot: Bot) -> Read:
     """``data`` is a JSON object with an integer ``update_id`` (the route checked that)."""
     try:
-        return Read(Update.de_json(data, bot))
+        update = Update.de_json(data, bot)
     except Exception as exc:  # PTB raises whatever the malformed field provokes
         detail = " ".join(str(exc).split())[:_MAX_REASON]
         reason = f"python-telegram-bot cannot read this update ({type(exc).__name__}: {detail})"
+    else:
+        if any(getattr(update, str(kind), None) is not None for kind in Update.ALL_TYPES):
+            return Read(update)
+        # PTB files keys it does not know under api_kwargs and reads on: a Bot API newer
+        # than PTB, or no content at all. Nothing here is ours to ignore — keep it.
+        keys = ", ".join(sorted(k for k in data if k != "update_id"))[:_MAX_REASON]
+        return Read(None, reason=f"no update kind python-telegram-bot knows (keys: {keys or '-'})")
     rebuilt = salvage(data)
     if rebuilt is None:
         return Read(None, reason=reason)

@@ -65,6 +65,10 @@ class NotStarted(RuntimeError):
     """The application has not finished starting (Telegram unreachable?): redeliver later."""
 
 
+class UnreadableUpdate(Exception):
+    """An update PTB read whose fields we cannot (a type PTB does not check): a dead letter."""
+
+
 class PollLock(Protocol):
     """Only one replica may call getUpdates (Telegram answers a second one with 409)."""
 
@@ -145,13 +149,22 @@ class TelegramService:
         if isinstance(failure, self.transient):
             self._seen.discard(update.update_id)  # let the redelivery try again
             raise failure
+        body = raw if raw is not None else json.dumps(update.to_dict()).encode()
+        if isinstance(failure, UnreadableUpdate):  # the update's fault: no traceback
+            await self._keep_or_forget(update, body, str(failure))
+            return
         # A bug, or an update the database refuses: a redelivery would fail the same way and
         # hold up every update behind it, so it is kept as a dead letter instead. If even that
         # fails, the caller must not acknowledge it.
         log.error("Telegram update %s could not be stored", update.update_id, exc_info=failure)
-        body = raw if raw is not None else json.dumps(update.to_dict()).encode()
+        reason = f"could not be stored: {type(failure).__name__}: {failure}"
+        await self._keep_or_forget(update, body, reason)
+
+    async def _keep_or_forget(self, update: Update, body: bytes, reason: str) -> None:
+        """Keep the update as a dead letter; if even that fails, the caller must not
+        acknowledge it, and its redelivery must be tried again."""
         try:
-            await self.keep(body, f"could not be stored: {type(failure).__name__}: {failure}")
+            await self.keep(body, reason)
         except Exception:
             self._seen.discard(update.update_id)
             raise
@@ -175,7 +188,13 @@ class TelegramService:
 
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         bot = self.application.bot
-        kind = classify(update, self.sources, self.config, bot.id, bot.username)
+        try:
+            kind = classify(update, self.sources, self.config, bot.id, bot.username)
+        except Exception as exc:  # a field PTB let through with the wrong type ("text": 5)
+            self._failures[id(update)] = UnreadableUpdate(
+                f"cannot read this update ({type(exc).__name__}: {exc})"[:300]
+            )
+            raise ApplicationHandlerStop from None
         if isinstance(kind, Incoming):
             try:
                 await self.handlers.store(kind)

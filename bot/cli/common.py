@@ -39,6 +39,13 @@ class _LazyConsole:
             self._console = Console(stderr=self._stderr, highlight=False)
         return self._console
 
+    def reset(self) -> None:
+        """Forget the console, so the next use makes one for the terminal (and ``COLUMNS``)
+        of this command. A Console pins its width once set, and ``nudgebot``'s ``app`` may
+        run many commands in one process (tests, CliRunner): one command's width must not
+        become the next one's."""
+        self._console = None
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.console(), name)
 

@@ -65,7 +65,9 @@ def dead_letters(
         out.print("No dead letters: every inbound payload so far could be read.")
         return
     table = Table(title="Dead letters (newest first)")
-    for col in ("id", "last received (UTC)", "platform", "source", "times", "reason", "payload"):
+    # The id is what one copies: whole on one line however narrow the terminal.
+    table.add_column("id", no_wrap=True, min_width=max(len(str(x.id)) for x in letters))
+    for col in ("last received (UTC)", "platform", "source", "times", "reason", "payload"):
         table.add_column(col, overflow="fold")
     for letter in letters:
         table.add_row(

@@ -43,6 +43,11 @@ def lazy_command(name: str) -> Any:
 
 
 class LazyGroup(TyperGroup):
+    def invoke(self, ctx: Any) -> Any:
+        out.reset()  # each command prints at its own terminal's width
+        err.reset()
+        return super().invoke(ctx)
+
     def list_commands(self, ctx: Any) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(LAZY))
 

@@ -9,7 +9,7 @@ stored, so it needs no table of its own and can never run ahead of the store.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -102,9 +102,6 @@ class CatchUpFeed(Protocol):
     """What a platform adapter offers: its scopes, and the messages since a window."""
 
     platform: str
-    # Set by the catch-up service; the adapter calls it when it reconnected after a gap
-    # (Slack's Socket Mode "hello"), to catch up on everything at once.
-    wake: Callable[[], None] | None
 
     def scopes(self) -> Sequence[Scope]: ...
 

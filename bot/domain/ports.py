@@ -261,3 +261,8 @@ class Core(Protocol):
         """Store a payload that could not be read; the same payload again only counts up.
         Raises when it could not be stored (the caller must then not acknowledge it)."""
         ...
+
+    def catch_up_now(self) -> None:
+        """The adapter reconnected after a gap (Slack's Socket Mode "hello"): read every
+        channel back now rather than at its next round. Returns at once."""
+        ...

@@ -2,7 +2,7 @@
 
 One service for every platform that offers the capability (``bot.domain.catchup.CatchUpFeed``:
 "messages since a cursor"). It runs every scope (a channel of a source) at start, when an
-adapter says it reconnected (``trigger``), and every scope's ``every`` after that. The cursor
+adapter says it reconnected (``CatchUpWake``), and every scope's ``every`` after that. The cursor
 is the store itself — the newest stored message of the channel minus a small overlap, or the
 source's ``backfill`` ago when nothing is stored — so a crash at any point repeats a little
 reading and loses nothing. Everything read goes through ``ingest``, the door live events use
@@ -75,6 +75,33 @@ class _Entry:
     status: ScopeStatus = field(default_factory=ScopeStatus)
 
 
+class CatchUpWake:
+    """ "Read every scope back now": what an adapter pulls when it reconnected after a gap
+    (Slack's Socket Mode "hello", through ``Core.catch_up_now``). Built first by the
+    composition root and handed to the core the adapters are given and to the
+    ``CatchUpService``, which waits on it. Pulled while no round runs, the next round reads
+    everything; in a process without catch-up nobody waits on it."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._pulled = False
+
+    def __call__(self) -> None:
+        self._pulled = True
+        self._event.set()
+
+    def take(self) -> bool:
+        """Whether it was pulled since the last ``take`` (and reset it)."""
+        self._event.clear()
+        pulled, self._pulled = self._pulled, False
+        return pulled
+
+    async def wait(self, seconds: float) -> None:
+        """Until pulled, or ``seconds`` have passed."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), max(0.0, seconds))
+
+
 class CatchUpService:
     def __init__(
         self,
@@ -86,8 +113,10 @@ class CatchUpService:
         batch: int = BATCH,
         concurrency: int = CONCURRENCY,
         observe: Observe | None = None,
+        wake: CatchUpWake | None = None,
     ) -> None:
         self.db = db
+        self.wake = wake or CatchUpWake()
         self.observe = observe
         self.ingest = ingest
         self.feeds = list(feeds)
@@ -100,11 +129,8 @@ class CatchUpService:
             for feed in self.feeds
             for scope in feed.scopes()
         ]
-        self._wake = asyncio.Event()
         self._all = True  # the first round reads every scope
         self._task: asyncio.Task[None] | None = None
-        for feed in self.feeds:
-            feed.wake = self.trigger
 
     # -- one scope ------------------------------------------------------------------------
     async def _window(self, scope: Scope) -> Window:
@@ -180,20 +206,14 @@ class CatchUpService:
         return report
 
     # -- the loop -------------------------------------------------------------------------
-    def trigger(self) -> None:
-        """Catch up on every scope now (an adapter reconnected after a gap)."""
-        self._all = True
-        self._wake.set()
-
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            self._wake.clear()
-            everything, self._all = self._all, False
+            everything = self.wake.take() or self._all
+            self._all = False
             await self.run_once(due_only=not everything)
             nxt = min((e.status.next_at for e in self.entries), default=loop.time() + 3600)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, nxt - loop.time()))
+            await self.wake.wait(nxt - loop.time())
 
     async def start(self) -> None:
         if self.entries and (self._task is None or self._task.done()):

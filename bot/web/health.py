@@ -64,18 +64,6 @@ async def database_problem(db: Database, deadline: float = READY_TIMEOUT) -> str
     return None
 
 
-def component_name(check: object) -> str:
-    """Adapters' checks carry their component's name (bot.wiring.process)."""
-    return str(getattr(check, "component", "adapters"))
-
-
-def advisory(check: object) -> bool:
-    """An advisory check (``advisory = True``: catch-up) is shown in ``components`` and
-    ``degraded`` but turns the status to 503 only when named in ``?required=``: a channel
-    the bot was removed from must not take a replica out of the load balancer."""
-    return bool(getattr(check, "advisory", False))
-
-
 async def readyz(request: Request) -> Response:
     """503 while any part is not ready; the body names the parts (``components``: each ``ok``
     or ``not ready``) so a degraded Slack is told apart from a lost database. Anyone may ask,
@@ -89,13 +77,13 @@ async def readyz(request: Request) -> Response:
         problems["database"] = [problem]
     names = ["database"]
     advisories: set[str] = set()
-    for check in web.ready_checks:
-        name = component_name(check)
+    for part in web.ready_checks:
+        name = part.name
         names.append(name)
-        if advisory(check):
+        if part.advisory:
             advisories.add(name)
         try:
-            problem = await check()
+            problem = await part.check()
         except Exception as exc:
             problem = f"readiness check failed: {_reason(exc)}"
         if problem is not None:

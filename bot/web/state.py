@@ -12,8 +12,18 @@ from bot.services.channel_names import ChannelNames
 from bot.services.dashboard_history import HistoryCache
 from bot.web.metrics import Metrics
 
-# A readiness check answers None when its part is ready, else a short reason.
-ReadyCheck = Callable[[], Awaitable[str | None]]
+
+@dataclass(frozen=True)
+class ReadyCheck:
+    """One part of ``/readyz`` besides the database: ``name`` is its key in ``components``;
+    ``check`` answers None when the part is ready, else a short reason (logged, never
+    shown). An ``advisory`` part (catch-up) is shown, and listed as ``degraded``, but turns
+    the status to 503 only when named in ``?required=``: a channel the bot was removed
+    from must not take a replica out of the load balancer."""
+
+    name: str
+    check: Callable[[], Awaitable[str | None]]
+    advisory: bool = False
 
 
 @dataclass(frozen=True)

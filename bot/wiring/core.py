@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from bot.app import Runtime
 from bot.domain.events import InboundMessage
@@ -21,8 +21,11 @@ from storage import lookup_queries as lookups
 
 
 class CoreService:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, catch_up: Callable[[], None] | None = None) -> None:
         self.runtime = runtime
+        # The process's ``CatchUpWake``, which its catch-up service waits on; None: this
+        # process runs no catch-up.
+        self.catch_up = catch_up
 
     async def ingest(self, messages: Sequence[InboundMessage]) -> None:
         await self.runtime.inbox.ingest(messages)
@@ -79,3 +82,7 @@ class CoreService:
 
     async def keep_dead_letter(self, letter: DeadLetter) -> None:
         await keep_dead_letter(self.runtime.db, letter)
+
+    def catch_up_now(self) -> None:
+        if self.catch_up is not None:
+            self.catch_up()

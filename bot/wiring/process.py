@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -11,9 +11,10 @@ from starlette.applications import Starlette
 from bot import platforms
 from bot.app import Runtime
 from bot.domain.ports import Core
-from bot.services.catchup import CatchUpService
+from bot.services.catchup import CatchUpService, CatchUpWake
 from bot.web.app import create_app
 from bot.web.metrics import metrics
+from bot.web.state import ReadyCheck
 from bot.wiring import polled
 from bot.wiring.component import Component
 from bot.wiring.core import CoreService
@@ -21,10 +22,10 @@ from bot.wiring.core import CoreService
 log = logging.getLogger("nudgebot.process")
 
 
-def build_components(runtime: Runtime) -> list[Component]:
+def build_components(runtime: Runtime, core: Core | None = None) -> list[Component]:
     """Every platform that the config and environment switch on; each attached to the
     runtime so the nudge engine delivers (and replies) through it."""
-    core = CoreService(runtime)
+    core = core or CoreService(runtime)
     components = [
         c for spec in platforms.all_platforms() for c in platform_components(spec, runtime, core)
     ]
@@ -45,14 +46,15 @@ def platform_components(spec: platforms.Platform, runtime: Runtime, core: Core) 
     return [built] if isinstance(built, Component) else list(built)
 
 
-def _ready_check(component: Component) -> Callable[[], Awaitable[str | None]]:
+def _ready_check(component: Component) -> ReadyCheck:
+    """/readyz's part for a component, under its name: not ready until it has started."""
+
     async def check() -> str | None:
         if component.ready():
             return None
         return component.problem() or f"{component.name} has not started"
 
-    check.component = component.name  # type: ignore[attr-defined]  # /readyz names it
-    return check
+    return ReadyCheck(component.name, check)
 
 
 @dataclass
@@ -86,31 +88,37 @@ class Process:
         await self.runtime.close()
 
 
-def catch_up_service(runtime: Runtime, components: Sequence[Component]) -> CatchUpService | None:
-    """One catch-up service for every component that can read back what it missed."""
+def catch_up_service(
+    runtime: Runtime, components: Sequence[Component], wake: CatchUpWake | None = None
+) -> CatchUpService | None:
+    """One catch-up service for every component that can read back what it missed, waiting
+    on ``wake`` (the one the components' core pulls when an adapter reconnects)."""
     feeds = [c.catchup for c in components if c.catchup is not None]
     if not feeds:
         return None
     return CatchUpService(
-        runtime.db, CoreService(runtime).ingest, feeds, now=runtime.now, observe=metrics.caught_up
-    )
+        runtime.db, CoreService(runtime).ingest, feeds, now=runtime.now,
+        observe=metrics.caught_up, wake=wake,
+    )  # fmt: skip
 
 
-def catch_up_check(service: CatchUpService) -> Callable[[], Awaitable[str | None]]:
+def catch_up_check(service: CatchUpService) -> ReadyCheck:
     """/readyz's ``catch-up`` component: not ready while a channel's last round failed
     (advisory: shown, but 503 only for ``?required=catch-up``)."""
 
     async def check() -> str | None:
         return service.problem()
 
-    check.component = "catch-up"  # type: ignore[attr-defined]
-    check.advisory = True  # type: ignore[attr-defined]
-    return check
+    return ReadyCheck("catch-up", check, advisory=True)
 
 
 def assemble(runtime: Runtime) -> Process:
-    components = build_components(runtime)
-    catchup = catch_up_service(runtime, components)
+    """In dependency order, nothing patched in afterwards: the catch-up wake, the core the
+    adapters are handed (which pulls it), the adapters, the catch-up service over their
+    feeds (which waits on it), the web app."""
+    wake = CatchUpWake()
+    components = build_components(runtime, CoreService(runtime, catch_up=wake))
+    catchup = catch_up_service(runtime, components, wake)
     checks = [_ready_check(c) for c in components]
     if catchup is not None:
         checks.append(catch_up_check(catchup))

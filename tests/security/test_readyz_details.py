@@ -50,10 +50,9 @@ async def test_a_failing_check_is_named_not_described(
     async def slack() -> str | None:
         raise RuntimeError("token xoxb-leak at /srv/nudgebot/secret.env")
 
-    slack.component = "slack"  # type: ignore[attr-defined]
     runtime = Runtime.from_config(write_config(tmp_path), db_url)
     try:
-        response = await readyz(runtime, [slack])
+        response = await readyz(runtime, [ReadyCheck("slack", slack)])
     finally:
         await runtime.close()
     assert response.status_code == 503 and response.json()["not_ready"] == ["slack"]

@@ -17,7 +17,7 @@ from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
 from bot.domain.catchup import OVERLAP
 from bot.domain.ports import ReplyTarget
-from bot.services.catchup import CatchUpService
+from bot.services.catchup import CatchUpService, CatchUpWake
 from bot.wiring.core import CoreService
 from storage.cursors_repo import SourceLock
 from storage.db import connect
@@ -48,12 +48,12 @@ async def restarted(
     """A second Slack service over the same store (the process after its restart), with the
     catch-up service ``nudgebot run`` builds; pacing sleeps are recorded, not slept."""
     sleeps = Sleeps()
-    service = SlackService(settings, CoreService(runtime), runtime.config, clock.now)
+    wake = CatchUpWake()
+    core = CoreService(runtime, catch_up=wake)
+    service = SlackService(settings, core, runtime.config, clock.now)
     service.catchup.pacer = MethodPacer(sleep=sleeps)
     await service.start()
-    catchup = CatchUpService(
-        runtime.db, CoreService(runtime).ingest, [service.catchup], now=clock.now
-    )
+    catchup = CatchUpService(runtime.db, core.ingest, [service.catchup], now=clock.now, wake=wake)
     yield service, catchup, sleeps
     await catchup.stop()
     await service.stop()
@@ -246,11 +246,9 @@ async def test_live_events_are_not_blocked_while_catching_up(
 async def test_socket_mode_hello_after_a_reconnect_wakes_catch_up(
     fake: FakeSlack, runtime: Runtime, clock: Clock, settings: SlackSettings
 ) -> None:
-    service = SlackService(
-        replace(settings, app_token=APP_TOKEN), CoreService(runtime), runtime.config, clock.now
-    )
     woken: list[int] = []
-    service.catchup.wake = lambda: woken.append(1)
+    core = CoreService(runtime, catch_up=lambda: woken.append(1))
+    service = SlackService(replace(settings, app_token=APP_TOKEN), core, runtime.config, clock.now)
     await service.start()
     try:
         for _ in range(200):
@@ -369,8 +367,7 @@ async def test_the_loop_reads_at_start_and_again_when_woken(
     await catchup.start()
     await rounds(1)
     ts = slack.fake.post(ACME, CUSTOMER, "after the first round")
-    assert service.catchup.wake is not None
-    service.catchup.wake()  # what a Socket Mode reconnect does
+    service.deps.core.catch_up_now()  # what a Socket Mode reconnect does
     await rounds(2)
     for _ in range(500):
         if f"{ACME}:{ts}" in await stored(slack):

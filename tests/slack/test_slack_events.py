@@ -19,6 +19,7 @@ from adapters.slack.events import (
     ts_time,
 )
 from adapters.slack.interactive import parse_value, snooze_until
+from adapters.slack.legible import unreadable
 from bot.config import parse_config
 from bot.domain.events import ActionKind, Kind
 from bot.domain.ports import TranscriptLine
@@ -224,3 +225,36 @@ payloads = st.recursive(
 @given(st.dictionaries(keys, payloads, max_size=8))
 def test_no_payload_makes_translation_raise(body: dict[str, Any]) -> None:
     translate(body, CONFIG.sources["acme"], WATCH, GRID)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(keys, payloads, max_size=8))
+def test_what_translation_reads_is_never_called_unreadable(body: dict[str, Any]) -> None:
+    """``unreadable`` never raises, and never turns a message ``translate`` reads into a dead
+    letter — save one whose ``thread_ts`` it would misread as a new conversation."""
+    reason = unreadable(body)
+    read = translate(body, CONFIG.sources["acme"], WATCH, GRID)
+    assert read is None or reason is None or reason == "unreadable 'thread_ts'", (reason, read)
+
+
+def test_unreadable_tells_broken_events_from_ignored_ones() -> None:
+    assert unreadable(event()) is None
+    assert unreadable(event(ts="soon")) == "unreadable 'ts'"
+    assert unreadable(event(channel=7)) == "no readable 'channel'"
+    assert unreadable(event(thread_ts=1.5)) == "unreadable 'thread_ts'"
+    assert unreadable(event(subtype="message_changed", message=[])) == (
+        "message_changed without a 'message' object"
+    )
+    edit = {"user": "U1", "ts": "1.0", "edited": {"ts": "later"}}
+    assert unreadable(event(subtype="message_changed", message=edit)) == (
+        "unreadable 'message.edited.ts'"
+    )
+    for ignored in (
+        event(subtype="channel_join", ts="x"),
+        event(bot_id="B2", ts="x"),
+        event(user="", ts="x"),
+        event(subtype="message_changed", message={"ts": "x", "user": "U1"}),  # no edit
+        event(subtype="message_deleted", previous_message={"bot_id": "B1"}, ts="x"),
+        {"type": "message"},
+    ):
+        assert unreadable(ignored) is None, ignored

@@ -6,17 +6,52 @@ import asyncio
 import json
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from adapters.slack.service import SlackService, SlackSettings
 from bot.app import Runtime
 from bot.web.app import create_app
 from bot.wiring.core import CoreService
+from bot.wiring.process import assemble
 from bot.wiring.slack import build, settings_from_env
 from storage.models import Message
 from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, FakeSlack
 from tests.slack.conftest import Clock
 from tests.slack.slack_payloads import SECRET, load, message, post
+
+
+async def test_a_reconnect_pulls_the_catch_up_the_process_was_assembled_with(
+    runtime: Runtime, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Built in dependency order (issue 17): the wake first, handed to the core the adapter
+    is given and to the catch-up service. Nothing is patched into the feed afterwards."""
+    for name, value in {
+        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url, "SLACK_APP_TOKEN": APP_TOKEN,
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    process = assemble(runtime)
+    [part] = [c for c in process.components if c.name == "slack"]
+    assert process.catchup is not None and part.catchup is not None
+    assert process.catchup.feeds == [part.catchup] and not hasattr(part.catchup, "wake")
+    assert part.start is not None and part.stop is not None
+    await part.start()
+    try:
+        for _ in range(200):
+            if fake._sockets:
+                break
+            await asyncio.sleep(0.01)
+        assert not process.catchup.wake.take()  # the first hello is the start
+        await fake.socket_send({"type": "hello", "num_connections": 1})
+        for _ in range(200):
+            if process.catchup.wake.take():
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the reconnect did not reach the catch-up service")
+    finally:
+        await part.stop()
 
 
 def test_off_without_both_secrets(runtime: Runtime) -> None:

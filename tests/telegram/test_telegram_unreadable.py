@@ -93,8 +93,8 @@ async def test_a_poll_without_persistent_id_is_a_dead_letter_listed_and_counted(
     assert row["platform"] == "telegram" and row["source"] == "community"
     assert row["encoding"] == "utf-8" and json.loads(row["payload"]) == update
     assert row["deliveries"] == 1 and row["received_at"].endswith("Z")
-    monkeypatch.setenv("COLUMNS", "400")  # wide enough that Rich folds nothing
-    table = await asyncio.to_thread(runner.invoke, cli, ["dead-letters"])
+    # Wide enough that Rich folds nothing, as COLUMNS is when the command runs.
+    table = await asyncio.to_thread(runner.invoke, cli, ["dead-letters"], env={"COLUMNS": "400"})
     assert table.exit_code == 0 and "persistent_id" in table.stdout
 
 
@@ -146,3 +146,39 @@ async def test_no_2xx_when_neither_the_message_nor_a_dead_letter_was_stored(
     monkeypatch.setattr(tg.core, "keep_dead_letter", keep)  # the database is back
     assert (await tg.post(unreadable)).status_code == 200
     assert len(await dead_letters_repo.listing(tg.runtime.db)) == 1
+
+
+async def test_a_message_with_fields_of_the_wrong_type_is_a_dead_letter_not_dropped(
+    tg: Harness,
+) -> None:
+    """PTB does not check field types: ``"text": 5`` reads, then breaks on our side."""
+    numeric = {"update_id": 70, "message": raw_message(501, text=5)}
+    listed = {"update_id": 71, "message": raw_message(502, caption=["Is it lost?"])}
+    for update in (numeric, listed):
+        response = await tg.post(update)
+        assert response.status_code == 200, response.text  # acknowledged: the queue moves on
+    assert await tg.stored() == []
+    letters = await dead_letters_repo.listing(tg.runtime.db)
+    assert sorted(json.loads(d.payload)["update_id"] for d in letters) == [70, 71]
+    assert all(d.reason.startswith("cannot read this update (") for d in letters)
+    assert {d.source for d in letters} == {"community"}
+
+
+async def test_an_update_of_no_kind_we_know_is_a_dead_letter(tg: Harness) -> None:
+    """A kind newer than PTB, or no content at all: kept. A kind PTB knows that we do not
+    subscribe to stays a quiet 200 (``test_unknown_update_kinds_are_accepted_and_ignored``)."""
+    channel = chat(-1001111111111) | {"type": "channel"}
+    post = {"message_id": 9, "chat": channel, "date": 1795860000, "text": "New release!"}
+    known = {"update_id": 80, "channel_post": post}
+    newer = {"update_id": 81, "guest_chat_message": {"text": "Hello?"}}
+    empty = {"update_id": 82}
+    nothing = {"update_id": 83, "message": None}
+    for update in (known, newer, empty, nothing):
+        assert (await tg.post(update)).status_code == 200
+    letters = {json.loads(d.payload)["update_id"]: d.reason
+               for d in await dead_letters_repo.listing(tg.runtime.db)}  # fmt: skip
+    assert letters == {
+        81: "no update kind python-telegram-bot knows (keys: guest_chat_message)",
+        82: "no update kind python-telegram-bot knows (keys: -)",
+        83: "no update kind python-telegram-bot knows (keys: message)",
+    }

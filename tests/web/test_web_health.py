@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from dataclasses import FrozenInstanceError
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -13,7 +16,13 @@ from starlette.routing import Route
 
 from bot.app import Runtime
 from bot.config import Config
+from bot.domain.catchup import Scope, StoredThreads, Window
+from bot.domain.events import InboundMessage
+from bot.services.catchup import CatchUpService
 from bot.web.health import database_problem
+from bot.web.state import ReadyCheck
+from bot.wiring.component import Component
+from bot.wiring.process import _ready_check, catch_up_check
 from storage.migrate import upgrade
 from tests.web.web_helpers import AppFactory, client_for
 
@@ -103,12 +112,60 @@ async def test_ready_checks_hold_readiness(
     async def broken() -> str | None:
         raise RuntimeError("boom")
 
-    async with client_for(make_app(ready_checks=[adapters_started, broken])) as client:
+    checks = [ReadyCheck("adapters", adapters_started), ReadyCheck("adapters", broken)]
+    async with client_for(make_app(ready_checks=checks)) as client:
         response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["not_ready"] == ["adapters"]
     assert "slack adapter not started" in caplog.text and "RuntimeError: boom" in caplog.text
     assert "boom" not in response.text
+
+
+class AwayFeed:
+    """A platform that cannot be read back right now: its one scope's round fails."""
+
+    platform = "test"
+
+    def scopes(self) -> list[Scope]:
+        return [Scope("website", "test", "C1", timedelta(hours=1), timedelta(minutes=10))]
+
+    async def read(
+        self, scope: Scope, since: Window, stored: StoredThreads
+    ) -> AsyncIterator[list[InboundMessage]]:
+        raise ConnectionError("platform away")
+        yield []  # an async generator, as feeds are
+
+    def calls(self) -> int:
+        return 0
+
+
+async def test_ready_checks_are_named_and_advisory_ones_decide_only_when_asked(
+    make_app: AppFactory, runtime: Runtime
+) -> None:
+    """What ``nudgebot run`` hands /readyz (bot.wiring.process): one frozen ``ReadyCheck``
+    per part, named after it; catch-up's is advisory."""
+    started = Component("slack", ready=lambda: True)
+    starting = Component("telegram", ready=lambda: False)
+    service = CatchUpService(runtime.db, runtime.inbox.ingest, [AwayFeed()], now=runtime.now)
+    assert (await service.run_once()).failed == 1
+    checks = [_ready_check(started), _ready_check(starting), catch_up_check(service)]
+    assert [(c.name, c.advisory) for c in checks] == [
+        ("slack", False), ("telegram", False), ("catch-up", True),
+    ]  # fmt: skip
+    with pytest.raises(FrozenInstanceError):
+        checks[0].advisory = True  # type: ignore[misc]
+    async with client_for(make_app(runtime=runtime, ready_checks=checks)) as client:
+        strict = await client.get("/readyz")
+        lenient = await client.get("/readyz?required=database,slack")
+        asked = await client.get("/readyz?required=catch-up")
+    components = {"database": "ok", "slack": "ok", "telegram": "not ready",
+                  "catch-up": "not ready"}  # fmt: skip
+    assert strict.status_code == 503
+    assert strict.json()["not_ready"] == ["telegram"]  # catch-up alone would not decide
+    assert strict.json()["components"] == components
+    assert lenient.status_code == 200
+    assert lenient.json()["degraded"] == ["catch-up", "telegram"]
+    assert asked.status_code == 503 and asked.json()["not_ready"] == ["catch-up"]
 
 
 async def test_unknown_route_is_json_404(client: httpx.AsyncClient) -> None:
