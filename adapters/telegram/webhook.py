@@ -24,7 +24,6 @@ from typing import Any, Protocol
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from telegram import Bot
 
 from adapters.telegram.service import NotStarted
 from bot.httpbody import MAX_BODY, BodyError, read_limited
@@ -36,9 +35,6 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 class Receiver(Protocol):
     """What the route feeds: ``TelegramService`` (or, in the benchmark, a bare Application)."""
-
-    @property
-    def bot(self) -> Bot: ...
 
     async def receive_json(self, data: dict[str, Any], raw: bytes) -> None: ...
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from functools import cache, lru_cache
+from functools import cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 # add() scans forward day by day; a clock with no open time in this many consecutive days is
 # treated as never open (e.g. no windows at all) instead of looping forever.
 MAX_CLOSED_DAYS = 3 * 366
-
-_Segments = tuple[tuple[int, int], ...]  # merged (start, end) minutes within one local day
 
 
 @cache  # unbounded: one entry per configured code, and building one is slow
@@ -52,9 +50,10 @@ def holiday_calendar(code: str) -> holidays_lib.HolidayBase:
         ) from None
 
 
-@lru_cache(maxsize=64)
-def _weekday_segments(hours: WeeklyHours) -> tuple[_Segments, ...]:
-    """Per weekday, the merged open minutes of that calendar day, including yesterday's spill.
+@cache  # unbounded: one entry per configured set of hours (equal hours share it)
+def _weekday_segments(hours: WeeklyHours) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Per weekday, the merged (start, end) open minutes of that calendar day, including
+    yesterday's spill.
 
     Clipping every window to its own calendar day lets a holiday close exactly its local date,
     and lets each day be converted to UTC independently.
@@ -65,10 +64,12 @@ def _weekday_segments(hours: WeeklyHours) -> tuple[_Segments, ...]:
         if w.end > 1440:
             # parse_hours keeps every end below 48:00: the spill fits in the next day.
             raw[(w.weekday + 1) % 7].append((0, w.end - 1440))
-    result: list[_Segments] = []
+    result: list[tuple[tuple[int, int], ...]] = []
     for day in raw:
         merged: list[tuple[int, int]] = []
-        for start, end in sorted(s for s in day if s[0] < s[1]):
+        # No segment is empty: parse_hours rejects empty windows, and a window ending at
+        # 24:00 spills nothing.
+        for start, end in sorted(day):
             if merged and start <= merged[-1][1]:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], end))
             else:

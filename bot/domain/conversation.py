@@ -153,7 +153,10 @@ def is_closing(text: str, closing_words: Sequence[str]) -> bool:
     if not all(t in vocabulary for t in tokens):
         return False
     # Fillers alone ("so", "you") are not an acknowledgement: one closing word must be there.
-    return any(w in norm.split() or w == norm or f" {w} " in f" {norm} " for w in words)
+    # Both are single-spaced (normalised), so padding finds a closing phrase of any length
+    # as whole words, the whole message included.
+    padded = f" {norm} "
+    return any(f" {w} " in padded for w in words)
 
 
 _BY_TIME = attrgetter("at", "message_id")
@@ -187,15 +190,16 @@ def compute_state(
     started_at = first_response_at = last_message_at = last_team_at = None
     first_responder = customer_id = customer_name = None
     replies = team_messages = customer_messages = 0
-    team_before_customer = 0
-    ended_once = False
+    # The team spoke (before the customer too) or a period ended: a closing message after
+    # that thanks or acknowledges, it asks nothing.
+    after_answer = False
     last_text = url = ""
     for f in facts:
         if isinstance(f, Action):
             if current is not None:
                 periods.append(_close(current, f.at, "not_needed", f.person, None))
                 current = None
-                ended_once = True
+                after_answer = True
             continue
         last_message_at = f.at
         last_text = f.text
@@ -205,7 +209,7 @@ def compute_state(
             team_messages += 1
             last_team_at = f.at
             if started_at is None:
-                team_before_customer += 1
+                after_answer = True
                 continue
             replies += 1
             who = f.person or f.author_id  # MessageFact.who, without a property call
@@ -214,14 +218,13 @@ def compute_state(
             if current is not None:
                 periods.append(_close(current, f.at, "reply", who, f.message_id))
                 current = None
-            ended_once = True
+            after_answer = True
             continue
         customer_messages += 1
         if started_at is None:
             started_at, customer_id, customer_name = f.at, f.author_id, f.author_name or None
         if current is not None:
             continue  # follow-ups while waiting do not move waiting_since
-        after_answer = ended_once or team_before_customer > 0
         if after_answer and is_closing(f.text, closing_words):
             continue
         current = Period(f.at, f.message_id)

@@ -6,9 +6,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-InHours = Callable[[str, datetime], bool]
-OnCall = Callable[[str, datetime], str | None]
-
 
 @dataclass(frozen=True)
 class Route:
@@ -29,8 +26,8 @@ def responsible(
     owner: str | None,
     rotation: str | None,
     owners: Sequence[str],
-    in_hours: InHours,
-    on_call: OnCall,
+    in_hours: Callable[[str, datetime], bool],
+    on_call: Callable[[str, datetime], str | None],
 ) -> Route:
     """Claimed → owner in hours → on call → owner → every owner.
 
@@ -59,8 +56,8 @@ class Routing:
     source_owner: dict[str, str]
     source_rotation: dict[str, str]
     owners: tuple[str, ...]
-    in_hours: InHours
-    on_call: OnCall
+    in_hours: Callable[[str, datetime], bool]
+    on_call: Callable[[str, datetime], str | None]
 
     def route(self, source: str, claimed_by: str | None, at: datetime) -> Route:
         return responsible(

@@ -55,11 +55,8 @@ def from_ranks(count: int, at: Mapping[int, float]) -> Summary:
         return Summary(0, None, None)
     if count == 1:
         return Summary(1, at[0], at[0])
-    if count % 2 == 1:
-        median = at[count // 2]
-    else:
-        i = count // 2
-        median = (at[i - 1] + at[i]) / 2
+    half = count // 2
+    median = at[half] if count % 2 == 1 else (at[half - 1] + at[half]) / 2
     j, delta = divmod(9 * (count - 1), 10)
     p90 = (at[j] * (10 - delta) + at[j + 1] * delta) / 10
     return Summary(count, float(median), float(p90))

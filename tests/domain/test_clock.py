@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.domain.clock import BusinessClock, holiday_calendar
+from bot.domain.clock import BusinessClock, _weekday_segments, holiday_calendar
 from bot.domain.hours import ALWAYS, WeeklyHours, parse_hours
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -392,3 +392,20 @@ def test_a_clock_without_hours_but_with_holidays_adds_around_them() -> None:
     # Thu 24th 23:00 + 2h open: one hour on the 24th, then the 25th and 26th are holidays.
     assert always.add(at(BERLIN, "2026-12-24 23:00"), 2 * HOUR) == at(BERLIN, "2026-12-27 01:00")
     assert always.next_open(at(BERLIN, "2026-12-25 12:00")) == at(BERLIN, "2026-12-27 00:00")
+
+
+def test_each_weekdays_segments_exactly() -> None:
+    """The per-day table the clock walks: seven days, touching and overlapping windows merged
+    into one, a night's spill on the next day, and nothing spilled by a window ending at 24:00."""
+    hours = parse_hours(
+        "Mon 09:00-12:00, 12:00-17:00, 16:00-18:00; Tue 20:00-24:00; Sun 22:00-02:00"
+    )
+    assert _weekday_segments(hours) == (
+        ((0, 120), (540, 1080)),  # Monday: Sunday night's spill, then three windows as one
+        ((1200, 1440),),  # Tuesday, to midnight
+        (),  # Wednesday: Tuesday's 24:00 spills nothing
+        (),
+        (),
+        (),
+        ((1320, 1440),),  # Sunday, to midnight; the rest is Monday's
+    )

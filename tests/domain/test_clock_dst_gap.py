@@ -46,3 +46,13 @@ def test_new_yorks_gap_too() -> None:
     assert list(clock.open_intervals(start, start + timedelta(days=1))) == [
         (datetime(2026, 3, 8, 7, 0, tzinfo=UTC), datetime(2026, 3, 8, 9, 0, tzinfo=UTC))
     ]
+
+
+def test_a_window_wholly_inside_the_gap_is_never_the_next_opening() -> None:
+    # Both ends of 02:10-02:40 map to the transition: no real time, so a zero-length add
+    # (next_open) skips it to the next Sunday instead of returning the transition.
+    clock = BusinessClock(parse_hours("Sun 02:10-02:40"), BERLIN)
+    next_sunday = datetime(2026, 4, 5, 0, 10, tzinfo=UTC)  # 02:10 CEST
+    assert clock.next_open(DAY) == next_sunday
+    assert clock.add(DAY, timedelta(0)) == next_sunday
+    assert clock.add(DAY, timedelta(minutes=30)) == next_sunday + timedelta(minutes=30)

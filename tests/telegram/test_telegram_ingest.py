@@ -366,6 +366,30 @@ async def test_database_away_is_503_and_the_redelivery_is_stored(
     assert len(await tg.stored()) == 1
 
 
+async def test_a_bad_body_that_cannot_be_kept_yet_is_503_and_its_redelivery_is_kept(
+    tg: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body that is no update is kept as a dead letter before the 400; with the database
+    away it cannot be, so the answer is 503 (Telegram redelivers), not 400 (it would not)."""
+    real = tg.core.keep_dead_letter
+    calls = 0
+
+    async def flaky(letter: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OperationalError("INSERT …", {}, ConnectionRefusedError("database is away"))
+        await real(letter)
+
+    monkeypatch.setattr(tg.core, "keep_dead_letter", flaky)
+    response = await tg.post(b"{not json")
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "5"
+    assert await dead_letters_repo.listing(tg.runtime.db) == []
+    assert (await tg.post(b"{not json")).status_code == 400  # the redelivery
+    assert [d.payload for d in await dead_letters_repo.listing(tg.runtime.db)] == [b"{not json"]
+
+
 async def test_a_bug_while_storing_is_logged_and_answered_200(
     tg: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
