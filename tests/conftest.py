@@ -9,6 +9,7 @@ Under ``CI=true`` an unreachable PostgreSQL fails the run instead of skipping.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -115,9 +116,21 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url: str = request.getfixturevalue("pg_database")
         request.getfixturevalue("pg_emptier")()
         return url
-    url = f"sqlite:///{tmp_path / 'nudgebot.db'}"
-    upgrade(url)
-    return url
+    path = tmp_path / "nudgebot.db"
+    shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session; each test gets a copy of it (Alembic per
+    test cost ~0.1 s, a copy ~1 ms). The migration leaves no journal or WAL file behind, so
+    the copy is the whole database, byte for byte what ``upgrade`` makes."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "nudgebot.db"
+    upgrade(f"sqlite:///{path}")
+    leftovers = sorted(p.name for p in path.parent.iterdir() if p != path)
+    assert not leftovers, f"the migrated template left {leftovers} beside it"
+    return path
 
 
 @pytest.fixture
