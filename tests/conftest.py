@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -33,6 +34,32 @@ PG_SERVER = os.environ.get(
 
 def pytest_report_header() -> str:
     return f"nudgebot database backend: {BACKEND}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_ca_bundle_load() -> Iterator[None]:
+    """httpx loads certifi's CA bundle into a new SSL context for every client it makes with
+    the default ``verify=True`` (~30-100 ms of CPU): PTB alone makes two per Telegram test,
+    188 loads in tests/telegram. Each distinct setting is loaded once per session instead;
+    the context is the one httpx would make, and no test speaks TLS through httpx."""
+    import httpx._transports.default as transports  # the name httpx's transports call
+
+    real = transports.create_ssl_context
+    made: dict[tuple[object, ...], ssl.SSLContext] = {}
+
+    def create_ssl_context(
+        verify: ssl.SSLContext | str | bool = True, cert: object = None, trust_env: bool = True
+    ) -> ssl.SSLContext:
+        if verify is not True or cert is not None:
+            return real(verify=verify, cert=cert, trust_env=trust_env)  # type: ignore[arg-type]
+        key = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        if key not in made:
+            made[key] = real(verify=True, trust_env=trust_env)
+        return made[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(transports, "create_ssl_context", create_ssl_context)
+        yield
 
 
 @pytest.fixture(scope="session")
