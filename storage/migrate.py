@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from storage.db import database_url, sync_url
@@ -39,6 +39,8 @@ def upgrade(url: str | None = None, revision: str = "head") -> list[str]:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
             conn.commit()
+            if conn.dialect.name == "sqlite":
+                _write_ahead_log(conn)
             after = MigrationContext.configure(conn).get_current_revision()
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
@@ -49,6 +51,15 @@ def upgrade(url: str | None = None, revision: str = "head") -> list[str]:
         return []
     script = ScriptDirectory.from_config(cfg)
     return [rev.revision for rev in script.iterate_revisions(after, before)][::-1]
+
+
+def _write_ahead_log(conn: Connection) -> None:
+    """WAL is kept in the file itself: set once here, by the one process that migrates,
+    every process that opens the file later finds it set and never takes the exclusive lock
+    the switch needs (several opening a new file at once failed "database is locked")."""
+    if str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() != "wal":
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    conn.commit()
 
 
 def head() -> str | None:
