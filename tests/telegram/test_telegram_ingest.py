@@ -343,20 +343,25 @@ async def test_text_no_database_can_store_is_cleaned(tg: Harness) -> None:
     assert text == "nul and ? lone"
 
 
-async def test_database_away_is_503_and_the_redelivery_is_stored(
-    tg: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = tg.core.ingest
+def fail_once(monkeypatch: pytest.MonkeyPatch, target: object, method: str) -> None:
+    """``target.method`` fails its first call as a database that is away, then works."""
+    real = getattr(target, method)
     calls = 0
 
-    async def flaky(messages: Any) -> None:
+    async def flaky(arg: Any) -> None:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise OperationalError("INSERT …", {}, ConnectionRefusedError("database is away"))
-        await real(messages)
+        await real(arg)
 
-    monkeypatch.setattr(tg.core, "ingest", flaky)
+    monkeypatch.setattr(target, method, flaky)
+
+
+async def test_database_away_is_503_and_the_redelivery_is_stored(
+    tg: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fail_once(monkeypatch, tg.core, "ingest")
     update = payload("supergroup_message")
     response = await tg.post(update)
     assert response.status_code == 503
@@ -371,17 +376,7 @@ async def test_a_bad_body_that_cannot_be_kept_yet_is_503_and_its_redelivery_is_k
 ) -> None:
     """A body that is no update is kept as a dead letter before the 400; with the database
     away it cannot be, so the answer is 503 (Telegram redelivers), not 400 (it would not)."""
-    real = tg.core.keep_dead_letter
-    calls = 0
-
-    async def flaky(letter: Any) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise OperationalError("INSERT …", {}, ConnectionRefusedError("database is away"))
-        await real(letter)
-
-    monkeypatch.setattr(tg.core, "keep_dead_letter", flaky)
+    fail_once(monkeypatch, tg.core, "keep_dead_letter")
     response = await tg.post(b"{not json")
     assert response.status_code == 503, response.text
     assert response.headers["Retry-After"] == "5"
