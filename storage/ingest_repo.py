@@ -80,7 +80,20 @@ async def create_conversations(
 async def load_facts(
     session: AsyncSession, conversation_ids: Sequence[int]
 ) -> tuple[dict[int, list[MessageFact]], dict[int, list[Action]]]:
+    """Every message and standing action of the conversations, to recompute them from.
+
+    PostgreSQL: their rows are locked first (in id order, so two writers never deadlock on
+    them). Another replica recomputing one of them at the same time holds that lock until it
+    commits; the reads below then see its messages too. Without the lock, a replica that had
+    read the messages before the other's commit wrote its state after it: a customer's
+    message stored by one replica and a team reply by another could leave the conversation
+    "answered" with the customer waiting. (SQLite has one writer at a time.)"""
     raw = await DriverConnection.of(session)
+    if not raw.sqlite:
+        for part in chunks(sorted(conversation_ids)):
+            where, params = raw.member("id", part)
+            await raw.rows(f"SELECT id FROM conversations WHERE {where} ORDER BY id FOR UPDATE",
+                           params)  # fmt: skip
     facts: dict[int, list[MessageFact]] = defaultdict(list)
     actions: dict[int, list[Action]] = defaultdict(list)
     for part in chunks(conversation_ids):
