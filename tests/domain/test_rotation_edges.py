@@ -132,3 +132,16 @@ def test_next_turn_of_a_one_second_rotation_finds_an_override_a_day_away() -> No
     rotation = WeeklyRotation("r", ("a",), timedelta(seconds=1), None, time(0),
                               date(2026, 1, 1), ZoneInfo("UTC"), (cover,))  # fmt: skip
     assert rotation.next_turn(start) == Turn("b", start + DAY, start + DAY + MIN, override=True)
+
+
+def test_next_turn_waits_a_cycle_of_shifts_longer_than_the_reach() -> None:
+    # a, a, b with 300-day shifts: b's turn starts 600 days on, past the 400 days a turn is
+    # otherwise followed, so the search must look a whole cycle ahead, not just that far.
+    start = utc(2026, 1, 1)
+    long = timedelta(days=300)
+    rotation = WeeklyRotation("r", ("a", "a", "b"), long, None, time(0),
+                              date(2026, 1, 1), ZoneInfo("UTC"))  # fmt: skip
+    assert rotation.next_turn(start) == Turn("b", start + 2 * long, start + 3 * long)
+    assert rotation.next_turn(start + 2 * long - MIN) == Turn(
+        "b", start + 2 * long, start + 3 * long
+    )
