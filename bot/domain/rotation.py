@@ -231,8 +231,8 @@ class WeeklyRotation:
             if len(spans) > MAX_TURNS:  # DST can add a few turns past the estimate above
                 raise too_many
             finish = self._start_at(k + 1)
-            # A turn swallowed by a DST gap is empty here and wins no piece of the sweep.
-            spans.append(Span(self.members[k % len(self.members)], begin, finish, (False, k)))
+            if finish > begin:  # turns swallowed by a DST gap do not count toward MAX_TURNS
+                spans.append(Span(self.members[k % len(self.members)], begin, finish, (False, k)))
             k, begin = k + 1, finish
         # Overrides outside the window win no piece of it either, so none is filtered out.
         return spans + [

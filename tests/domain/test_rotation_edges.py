@@ -145,3 +145,14 @@ def test_next_turn_waits_a_cycle_of_shifts_longer_than_the_reach() -> None:
     assert rotation.next_turn(start + 2 * long - MIN) == Turn(
         "b", start + 2 * long, start + 3 * long
     )
+
+
+def test_turns_swallowed_by_the_gap_do_not_count_toward_max_turns() -> None:
+    # Five-minute turns across the spring-forward night: the twelve wall-clock turns 02:00 to
+    # 02:55 hold no time, so a window of 19,995 turns' length holds 19,995 turns, not 20,007.
+    shift = timedelta(minutes=5)
+    rotation = WeeklyRotation("r", ("a", "b"), shift, None, time(0), date(2026, 3, 1), BERLIN)
+    start = utc(2026, 2, 28, 23)  # the first turn, 00:00 in Berlin
+    turns = rotation.turns(start, start + 19_995 * shift)
+    assert len(turns) == 19_995
+    assert turns[-1].end == start + 19_995 * shift
