@@ -208,6 +208,8 @@ class WeeklyRotation:
 
     def _index(self, at: datetime) -> int:
         """The last turn starting at or before ``at``; 0 before the first turn."""
+        if at < self._opens:  # also keeps instants near datetime.min out of the arithmetic
+            return 0
         local = at.astimezone(self.tz).replace(tzinfo=None)
         # The wall-clock estimate is off by the turns a DST change swallows or repeats.
         k = (local - self._first) // self.shift

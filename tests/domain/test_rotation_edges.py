@@ -156,3 +156,13 @@ def test_turns_swallowed_by_the_gap_do_not_count_toward_max_turns() -> None:
     turns = rotation.turns(start, start + 19_995 * shift)
     assert len(turns) == 19_995
     assert turns[-1].end == start + 19_995 * shift
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Europe/Berlin"])
+def test_an_instant_near_the_start_of_the_calendar_is_before_the_first_turn(tz: str) -> None:
+    rotation = WeeklyRotation("r", ("a", "b"), DAY, None, time(9), date(2026, 1, 1), ZoneInfo(tz))
+    at = utc(1, 1, 1, 0, 30)
+    assert rotation.on_call(at) is None
+    first = rotation.on_call(datetime(2026, 1, 1, 12, tzinfo=ZoneInfo(tz)))
+    assert first is not None and first.person == "a"
+    assert rotation.next_turn(at) == first
