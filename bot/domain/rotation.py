@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from bot.domain.durations import DurationError, parse_duration
@@ -72,16 +73,18 @@ def parse_handoff(text: str) -> tuple[int | None, time]:
     if not m:
         raise RotationError(f"{text!r} is not a hand-off time; {hint}")
     day_text, hour, minute = m.group(1), int(m.group(2)), int(m.group(3))
-    weekday: int | None = None
-    if day_text is not None:
-        word = day_text.lower()
-        hits = [i for i, name in enumerate(_DAYS) if len(word) >= 3 and name.startswith(word)]
-        if len(hits) != 1:
-            raise RotationError(f"{text!r}: {day_text!r} is not a day of the week; {hint}")
-        weekday = hits[0]
+    weekday = None if day_text is None else _weekday(text, day_text, hint)
     if hour > 23 or minute > 59:
         raise RotationError(f"{text!r}: {hour}:{minute:02d} is not a time of day (00:00-23:59)")
     return weekday, time(hour, minute)
+
+
+def _weekday(text: str, day_text: str, hint: str) -> int:
+    word = day_text.lower()
+    hits = [i for i, name in enumerate(_DAYS) if len(word) >= 3 and name.startswith(word)]
+    if len(hits) != 1:
+        raise RotationError(f"{text!r}: {day_text!r} is not a day of the week; {hint}")
+    return hits[0]
 
 
 def _require_aware(*values: datetime) -> None:
@@ -100,7 +103,6 @@ class WeeklyRotation:
     start: date
     tz: ZoneInfo
     overrides: tuple[Override, ...] = ()
-    _first: datetime = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         where = f"rotation {self.id!r}"
@@ -114,11 +116,19 @@ class WeeklyRotation:
             raise RotationError(f"{where}: hand-off weekday must be 0 (Mon) to 6 (Sun)")
         if self.handoff_time.tzinfo is not None:
             raise RotationError(f"{where}: hand-off time is local to {self.tz}; drop its tzinfo")
+
+    @cached_property
+    def _first(self) -> datetime:
+        """Local wall-clock start of turn 0 (naive: ``fold`` is settled by ``_to_utc``)."""
         day = self.start
         if self.handoff_weekday is not None:
             day += timedelta(days=(self.handoff_weekday - day.weekday()) % 7)
-        first = datetime.combine(day, self.handoff_time.replace(fold=0))
-        object.__setattr__(self, "_first", first)
+        return datetime.combine(day, self.handoff_time)
+
+    @cached_property
+    def _opens(self) -> datetime:
+        """When the first turn starts; nobody is on call before."""
+        return self._start_at(0)
 
     @classmethod
     def build(
@@ -167,14 +177,17 @@ class WeeklyRotation:
 
     def next_turn(self, at: datetime) -> Turn | None:
         _require_aware(at)
-        ahead = [o for o in self.overrides if o.end > at]
-        if not ahead and len(set(self.members)) == 1 and self._start_at(0) <= at:
-            return None  # the only member keeps the pager for ever
-        latest = max([at, self._start_at(0), *(o.end for o in ahead)])
-        # Each member's turn comes within a cycle; DST stretches it by at most a few hours.
-        horizon = latest - at + (len(self.members) + 1) * self.shift + timedelta(hours=3)
+        # Past `latest` only the members take turns, overrides and the wait for turn 0 over.
+        latest = max([at, self._opens, *(o.end for o in self.overrides)])
+        if len(set(self.members)) == 1:
+            # The only member keeps the pager for ever after the turn starting at `latest`.
+            horizon = latest - at + self.shift
+        else:
+            # A cycle meets every member; DST may swallow or stretch turns by a few hours,
+            # far less than the reach a turn is ever followed.
+            horizon = latest - at + len(self.members) * self.shift + _REACH
         # Nothing can change hands before the first turn or override, so skip straight there.
-        begin = min([self._start_at(0), *(o.start for o in ahead)])
+        begin = min([self._opens, *(o.start for o in self.overrides)])
         step = min(max(self.shift * 8, timedelta(days=1)), self.shift * (MAX_TURNS // 2))
         return find_next_turn(self, at, horizon=horizon, step=step, begin=begin)
 
@@ -193,24 +206,21 @@ class WeeklyRotation:
         except OverflowError:
             raise RotationError(f"rotation {self.id!r}: time out of range") from None
 
-    def _index(self, at: datetime) -> int | None:
-        """The last turn starting at or before ``at``; None before the first turn."""
-        if self._start_at(0) > at:
-            return None
+    def _index(self, at: datetime) -> int:
+        """The last turn starting at or before ``at``; 0 before the first turn."""
+        if at < self._opens:  # also keeps instants near datetime.min out of the arithmetic
+            return 0
         local = at.astimezone(self.tz).replace(tzinfo=None)
-        k = max(0, (local - self._first) // self.shift)
-        while k > 0 and self._start_at(k) > at:
+        # The wall-clock estimate is off by the turns a DST change swallows or repeats.
+        k = (local - self._first) // self.shift
+        while self._start_at(k) > at:
             k -= 1
         while self._start_at(k + 1) <= at:
             k += 1
-        return k
+        return max(k, 0)
 
     def _spans(self, start: datetime, end: datetime) -> list[Span]:
-        spans = [
-            Span(o.who, o.start.astimezone(UTC), o.end.astimezone(UTC), (1, o.created_seq, i), True)
-            for i, o in enumerate(self.overrides)
-            if o.start < end and o.end > start
-        ]
+        spans: list[Span] = []
         too_many = RotationError(
             f"rotation {self.id!r}: more than {MAX_TURNS} turns between "
             f"{start.isoformat()} and {end.isoformat()}; ask for a shorter span"
@@ -218,18 +228,25 @@ class WeeklyRotation:
         if (end - start) / self.shift > MAX_TURNS:
             raise too_many
         k = self._index(start)
-        k = 0 if k is None else k
         begin = self._start_at(k)
         while begin < end:
             if len(spans) > MAX_TURNS:  # DST can add a few turns past the estimate above
                 raise too_many
             finish = self._start_at(k + 1)
-            if finish > begin:
-                spans.append(
-                    Span(self.members[k % len(self.members)], begin, finish, (0, k), False)
-                )
+            if finish > begin:  # turns swallowed by a DST gap do not count toward MAX_TURNS
+                spans.append(Span(self.members[k % len(self.members)], begin, finish, (False, k)))
             k, begin = k + 1, finish
-        return spans
+        # Overrides outside the window win no piece of it either, so none is filtered out.
+        return spans + [
+            Span(
+                o.who,
+                o.start.astimezone(UTC),
+                o.end.astimezone(UTC),
+                (True, o.created_seq, i),
+                True,
+            )
+            for i, o in enumerate(self.overrides)
+        ]
 
 
 def _to_utc(naive: datetime, tz: ZoneInfo) -> datetime:

@@ -132,3 +132,37 @@ def test_next_turn_of_a_one_second_rotation_finds_an_override_a_day_away() -> No
     rotation = WeeklyRotation("r", ("a",), timedelta(seconds=1), None, time(0),
                               date(2026, 1, 1), ZoneInfo("UTC"), (cover,))  # fmt: skip
     assert rotation.next_turn(start) == Turn("b", start + DAY, start + DAY + MIN, override=True)
+
+
+def test_next_turn_waits_a_cycle_of_shifts_longer_than_the_reach() -> None:
+    # a, a, b with 300-day shifts: b's turn starts 600 days on, past the 400 days a turn is
+    # otherwise followed, so the search must look a whole cycle ahead, not just that far.
+    start = utc(2026, 1, 1)
+    long = timedelta(days=300)
+    rotation = WeeklyRotation("r", ("a", "a", "b"), long, None, time(0),
+                              date(2026, 1, 1), ZoneInfo("UTC"))  # fmt: skip
+    assert rotation.next_turn(start) == Turn("b", start + 2 * long, start + 3 * long)
+    assert rotation.next_turn(start + 2 * long - MIN) == Turn(
+        "b", start + 2 * long, start + 3 * long
+    )
+
+
+def test_turns_swallowed_by_the_gap_do_not_count_toward_max_turns() -> None:
+    # Five-minute turns across the spring-forward night: the twelve wall-clock turns 02:00 to
+    # 02:55 hold no time, so a window of 19,995 turns' length holds 19,995 turns, not 20,007.
+    shift = timedelta(minutes=5)
+    rotation = WeeklyRotation("r", ("a", "b"), shift, None, time(0), date(2026, 3, 1), BERLIN)
+    start = utc(2026, 2, 28, 23)  # the first turn, 00:00 in Berlin
+    turns = rotation.turns(start, start + 19_995 * shift)
+    assert len(turns) == 19_995
+    assert turns[-1].end == start + 19_995 * shift
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Europe/Berlin"])
+def test_an_instant_near_the_start_of_the_calendar_is_before_the_first_turn(tz: str) -> None:
+    rotation = WeeklyRotation("r", ("a", "b"), DAY, None, time(9), date(2026, 1, 1), ZoneInfo(tz))
+    at = utc(1, 1, 1, 0, 30)
+    assert rotation.on_call(at) is None
+    first = rotation.on_call(datetime(2026, 1, 1, 12, tzinfo=ZoneInfo(tz)))
+    assert first is not None and first.person == "a"
+    assert rotation.next_turn(at) == first
